@@ -1,0 +1,28 @@
+"""physgrad: train neural networks on inverse problems with physical gradients.
+
+The one function most users need is :func:`physical_gradient_loss`; the inverse solvers that
+produce physical gradients live in :mod:`physgrad.solvers`.
+"""
+
+from physgrad import solvers
+from physgrad.core import (
+    InverseSolver,
+    Objective,
+    Physics,
+    physical_gradient_loss,
+    squared_error,
+    unsupervised_loss,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InverseSolver",
+    "Objective",
+    "Physics",
+    "__version__",
+    "physical_gradient_loss",
+    "solvers",
+    "squared_error",
+    "unsupervised_loss",
+]

@@ -1,0 +1,66 @@
+"""Checks at the public boundary: each raises a one-line ValueError/TypeError naming the value."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def check_tensor(name: str, value: object, *, min_dim: int = 1) -> torch.Tensor:
+    """Return ``value`` if it is a floating-point tensor with a non-empty batch dimension."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not (value.is_floating_point() or value.is_complex()):
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if value.dim() < min_dim:
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimension(s) (batch first), "
+            f"got shape {tuple(value.shape)}"
+        )
+    if value.shape[0] == 0:
+        raise ValueError(f"{name} has an empty batch (shape {tuple(value.shape)})")
+    return value
+
+
+def check_finite(name: str, value: torch.Tensor) -> torch.Tensor:
+    """Raise if ``value`` holds NaN or inf; the message says how many entries are bad."""
+    finite = torch.isfinite(value)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+    return value
+
+
+def check_same_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(
+            f"batch sizes differ: {name_a} has {a.shape[0]} samples, {name_b} has {b.shape[0]}"
+        )
+
+
+def check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def check_nonnegative_float(name: str, value: object, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_choice(name: str, value: object, choices: list[str] | tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
+    return value  # type: ignore[return-value]

@@ -1,0 +1,153 @@
+"""The physical-gradient proxy loss (Eq. 5 / Algorithm 1 of the paper) and the protocols around it.
+
+A *physics* is any batched torch callable ``x -> y`` (first dimension = batch).
+An *objective* maps ``(y, y_target)`` to one loss value per sample, shape ``(B,)``.
+An *inverse solver* maps ``(x0, y_target, physics) -> x_n``: n steps of an inverse method
+started at the network's prediction ``x0``.
+
+The network is trained on the proxy loss
+
+    loss = 1/2 || x - stopgrad(solver(x, y_target, physics)) ||^2 ,
+
+whose gradient w.r.t. ``x`` is the *physical gradient* ``x - x_n``: any torch optimizer then
+turns it into a parameter update by ordinary backpropagation through the network only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+
+from physgrad._validation import check_choice, check_same_batch, check_tensor
+
+Physics = Callable[[torch.Tensor], torch.Tensor]
+"""A batched differentiable process ``x (B, *x_shape) -> y (B, *y_shape)``."""
+
+Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""Per-sample objective ``(y, y_target) -> (B,)``."""
+
+Reduction = Literal["mean", "sum", "none"]
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@runtime_checkable
+class InverseSolver(Protocol):
+    """``solver(x0, y_target, physics) -> x_n``, batched; ``x_n`` has the shape of ``x0``."""
+
+    def __call__(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        ...
+
+
+def sum_per_sample(t: torch.Tensor) -> torch.Tensor:
+    """Sum over every dimension except the first (batch): ``(B, ...) -> (B,)``."""
+    return t.reshape(t.shape[0], -1).sum(dim=1)
+
+
+def squared_error(y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
+    """The default objective ``1/2 ||y - y_target||^2`` per sample, shape ``(B,)``.
+
+    Complex outputs (e.g. Fourier coefficients) use ``|y - y_target|^2``.
+    """
+    diff = y - y_target
+    if diff.is_complex():
+        return 0.5 * sum_per_sample(diff.real**2 + diff.imag**2)
+    return 0.5 * sum_per_sample(diff**2)
+
+
+def reduce_batch(per_sample: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    """Reduce a ``(B,)`` tensor over the batch with ``"mean"``, ``"sum"`` or ``"none"``."""
+    check_choice("reduction", reduction, REDUCTIONS)
+    if reduction == "mean":
+        return per_sample.mean()
+    if reduction == "sum":
+        return per_sample.sum()
+    return per_sample
+
+
+def run_physics(x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    """Evaluate ``physics`` in the dtype of ``y_target`` and check the output's batch size.
+
+    This is how the physics runs in float64 while the network runs in float32: pass float64
+    observations. The cast is differentiable, so gradients reach a float32 ``x``.
+    """
+    if x.dtype != y_target.dtype and not y_target.is_complex():
+        x = x.to(y_target.dtype)
+    y = physics(x)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"physics must return a torch.Tensor, got {type(y).__name__}")
+    if y.shape != y_target.shape:
+        raise ValueError(
+            f"physics output shape {tuple(y.shape)} does not match y_target shape "
+            f"{tuple(y_target.shape)}"
+        )
+    return y
+
+
+def unsupervised_loss(
+    x: torch.Tensor,
+    y_target: torch.Tensor,
+    physics: Physics,
+    objective: Objective = squared_error,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """The unsupervised loss of Eq. 2: ``objective(physics(x), y_target)`` reduced over the batch.
+
+    Backpropagating it differentiates through ``physics`` (the plain "Adam through physics"
+    baseline). ``x``: ``(B, *x_shape)``; ``y_target``: ``(B, *y_shape)``.
+    """
+    check_tensor("x", x)
+    check_tensor("y_target", y_target)
+    check_same_batch("x", x, "y_target", y_target)
+    return reduce_batch(objective(run_physics(x, y_target, physics), y_target), reduction)
+
+
+def physical_gradient_loss(
+    x: torch.Tensor,
+    y_target: torch.Tensor,
+    physics: Physics,
+    solver: InverseSolver,
+    reduction: Reduction = "mean",
+    clip: float | None = None,
+) -> torch.Tensor:
+    """The physical-gradient proxy loss of Eq. 5: ``1/2 ||x - stopgrad(x_n)||^2``.
+
+    ``x_n = solver(x.detach(), y_target, physics)`` is the inverse solver's answer started at
+    the prediction. The squared norm is summed over all non-batch dimensions and reduced over
+    the batch, so ``d loss / d x`` is the physical gradient ``x - x_n`` (divided by ``B`` for
+    ``reduction="mean"``) and gradients flow only into ``x``, never through the solver.
+
+    Args:
+        x: network output, ``(B, *x_shape)``, any float dtype; must require grad to train.
+        y_target: observations, ``(B, *y_shape)``. The solver and physics run in this dtype.
+        physics: batched callable ``x -> y``.
+        solver: an :class:`InverseSolver` such as ``physgrad.solvers.Newton()``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
+        clip: if given, each component of the physical gradient ``x - x_n`` is clamped to
+            ``[-clip, clip]`` (the paper does this for singular Newton steps on sin(a/x)).
+
+    Returns:
+        A scalar, or a ``(B,)`` tensor for ``reduction="none"``.
+    """
+    check_tensor("x", x)
+    check_tensor("y_target", y_target)
+    check_same_batch("x", x, "y_target", y_target)
+    if not callable(solver):
+        raise TypeError(f"solver must be callable (x0, y_target, physics) -> x, got {solver!r}")
+    with torch.enable_grad():  # solvers differentiate the physics internally
+        x_n = solver(x.detach().to(_solver_dtype(x, y_target)), y_target, physics)
+    if not isinstance(x_n, torch.Tensor) or x_n.shape != x.shape:
+        shape = tuple(x_n.shape) if isinstance(x_n, torch.Tensor) else type(x_n).__name__
+        raise ValueError(f"solver returned {shape}, expected a tensor of shape {tuple(x.shape)}")
+    step = (x.detach() - x_n.detach().to(x.dtype))
+    if clip is not None:
+        step = step.clamp(-clip, clip)
+    target = x.detach() - step
+    return reduce_batch(0.5 * sum_per_sample((x - target) ** 2), reduction)
+
+
+def _solver_dtype(x: torch.Tensor, y_target: torch.Tensor) -> torch.dtype:
+    if y_target.is_complex():
+        return x.dtype
+    return y_target.dtype

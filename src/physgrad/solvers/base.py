@@ -1,0 +1,112 @@
+"""Shared pieces of the inverse solvers: validation, objective gradients, per-sample curvature."""
+
+from __future__ import annotations
+
+import torch
+
+from physgrad._validation import check_finite, check_same_batch, check_tensor
+from physgrad.core import Objective, Physics, run_physics, squared_error
+
+
+class Solver:
+    """Base class: validates the call, then runs ``_solve``. Subclasses set ``objective``."""
+
+    objective: Objective = staticmethod(squared_error)  # type: ignore[assignment]
+
+    def __call__(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        check_tensor("x0", x0)
+        check_tensor("y_target", y_target)
+        check_same_batch("x0", x0, "y_target", y_target)
+        check_finite("x0", x0)
+        check_finite("y_target", y_target)
+        if not callable(physics):
+            raise TypeError(f"physics must be a callable x -> y, got {physics!r}")
+        with torch.enable_grad():
+            return self._solve(x0.detach(), y_target.detach(), physics).detach()
+
+    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        """Per-sample objective ``(B,)`` at ``x``."""
+        return self.objective(run_physics(x, y_target, physics), y_target)
+
+    def loss_and_grad(
+        self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample objective ``(B,)`` and its gradient w.r.t. ``x`` (shape of ``x``).
+
+        Samples are independent, so the gradient of the batch sum is the per-sample gradient.
+        """
+        x = x.detach().requires_grad_(True)
+        loss = self.loss(x, y_target, physics)
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        return loss.detach(), grad
+
+
+def block_hessian(
+    fn: "callable", x: torch.Tensor  # type: ignore[valid-type]
+) -> torch.Tensor:
+    """Per-sample Hessians of a batch-separable scalar function.
+
+    ``fn(x) -> (B,)`` must treat samples independently, so the Hessian of ``fn(x).sum()`` is
+    block diagonal. Its blocks are found with one Hessian-vector product per flattened
+    coordinate (forward-over-reverse, vectorised with ``torch.func.vmap``), not one per sample.
+
+    Args:
+        fn: batched scalar function.
+        x: ``(B, *shape)``; let ``d = prod(shape)``.
+
+    Returns:
+        ``(B, d, d)`` Hessians.
+    """
+    batch, dim = x.shape[0], x[0].numel()
+
+    def grad_fn(z: torch.Tensor) -> torch.Tensor:
+        return torch.func.grad(lambda w: fn(w).sum())(z)
+
+    eye = torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, 1, *x.shape[1:])
+    tangents = eye.expand(dim, batch, *x.shape[1:])
+    columns = torch.func.vmap(lambda v: torch.func.jvp(grad_fn, (x,), (v,))[1])(tangents)
+    # columns[j, b] = H_b[:, j]
+    return columns.reshape(dim, batch, dim).permute(1, 2, 0)
+
+
+def batched_jacobian(physics: Physics, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample Jacobians ``(B, dy, dx)`` of a batched physics, by forward-mode AD.
+
+    One Jacobian-vector product per flattened input coordinate (vmapped), valid because a
+    batched physics maps sample ``b`` of ``x`` only to sample ``b`` of ``y``.
+    """
+    batch, dim = x.shape[0], x[0].numel()
+    eye = torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, 1, *x.shape[1:])
+    tangents = eye.expand(dim, batch, *x.shape[1:])
+    columns = torch.func.vmap(lambda v: torch.func.jvp(physics, (x,), (v,))[1])(tangents)
+    return columns.reshape(dim, batch, -1).permute(1, 2, 0)
+
+
+def descent_step(hessian: torch.Tensor, grad: torch.Tensor, damping: float) -> torch.Tensor:
+    """Solve ``(|H| + damping I) dx = -g`` per sample via the eigen-decomposition of ``H``.
+
+    ``|H|`` replaces each eigenvalue by its magnitude, so the step always descends even where
+    ``H`` is indefinite (it walks toward minima, never maxima or saddles, as the paper's
+    direction-flipped Newton update). Eigen-directions whose curvature is zero to round-off
+    (and that are undamped) get no step instead of an infinite one: a pseudo-inverse.
+
+    Args:
+        hessian: ``(B, d, d)`` symmetric.
+        grad: ``(B, d)``.
+        damping: Levenberg-Marquardt damping ``>= 0``.
+
+    Returns:
+        ``(B, d)`` step.
+    """
+    eigvals, eigvecs = torch.linalg.eigh(0.5 * (hessian + hessian.transpose(-1, -2)))
+    g_eig = (eigvecs.transpose(-1, -2) @ grad.unsqueeze(-1)).squeeze(-1)
+    curvature = eigvals.abs() + damping
+    scale = eigvals.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(grad.dtype).tiny)
+    singular = curvature <= scale * torch.finfo(grad.dtype).eps * grad.shape[-1]
+    inv = torch.where(singular, torch.zeros_like(curvature), 1.0 / curvature.clamp_min(
+        torch.finfo(grad.dtype).tiny))
+    step_eig = -g_eig * inv
+    return (eigvecs @ step_eig.unsqueeze(-1)).squeeze(-1)

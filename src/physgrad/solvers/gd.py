@@ -1,0 +1,38 @@
+"""Gradient descent on the objective: the solver that makes the proxy loss equal backprop."""
+
+from __future__ import annotations
+
+import torch
+
+from physgrad._validation import check_nonnegative_float, check_positive_int
+from physgrad.core import Objective, Physics, squared_error
+from physgrad.solvers.base import Solver
+
+
+class GradientDescent(Solver):
+    """``steps`` iterations of ``x <- x - lr * dL/dx`` with ``L = objective(physics(x), y*)``.
+
+    With ``lr=1, steps=1`` the physical gradient equals the plain gradient, so training on
+    :func:`physgrad.physical_gradient_loss` is identical to backpropagating through the
+    physics (Theorem 1 of the paper).
+
+    Args:
+        lr: step size (> 0), in units of x² / objective.
+        steps: number of iterations (>= 1).
+        objective: per-sample objective ``(y, y_target) -> (B,)``.
+    """
+
+    def __init__(self, lr: float = 1.0, steps: int = 1, objective: Objective = squared_error):
+        self.lr = check_nonnegative_float("lr", lr, positive=True)
+        self.steps = check_positive_int("steps", steps)
+        self.objective = objective
+
+    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        x = x0
+        for _ in range(self.steps):
+            _, grad = self.loss_and_grad(x, y_target, physics)
+            x = x - self.lr * grad
+        return x
+
+    def __repr__(self) -> str:
+        return f"GradientDescent(lr={self.lr}, steps={self.steps})"
