@@ -1,0 +1,7 @@
+"""Network architectures of the paper: MLP (toy problems), PhiFlow's U-Net, wave-packet CNN."""
+
+from physgrad.nets.conv1d import WavePacketNet
+from physgrad.nets.mlp import MLP
+from physgrad.nets.unet import DoubleConv, UNet
+
+__all__ = ["MLP", "DoubleConv", "UNet", "WavePacketNet"]
