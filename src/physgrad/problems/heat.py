@@ -79,16 +79,36 @@ def soft_rectangles(
     index = torch.arange(max_count, dtype=f64, device=dev)
     strength = uniform(batch_size, max_count) * (index < count[:, None])
     centre = torch.minimum(torch.maximum(centre, half), size - half)
-    cell_radius = math.sqrt(2.0) / 2.0
-    cx = torch.arange(shape[0], dtype=f64, device=dev) + 0.5
-    cy = torch.arange(shape[1], dtype=f64, device=dev) + 0.5
-    # (B, R, X, 1) and (B, R, 1, Y) per-axis signed distances, then the L-inf box distance.
-    dist_x = (cx[None, None, :] - centre[..., 0:1]).abs() - half[..., 0:1]
-    dist_y = (cy[None, None, :] - centre[..., 1:2]).abs() - half[..., 1:2]
-    sdf = torch.maximum(dist_x[..., :, None], dist_y[..., None, :])
-    mask = (0.5 - sdf / cell_radius).clamp(0.0, 1.0)
+    mask = soft_box_mask(centre, half, shape)
     field = (mask * strength[..., None, None]).sum(dim=1)
     return field.to(dtype)
+
+
+def soft_box_mask(
+    centre: torch.Tensor, half_size: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """Anti-aliased masks of axis-aligned boxes, PhiFlow ``SoftGeometryMask(Cuboid).at(grid)``.
+
+    ``clip(½ - sdf / r, 0, 1)`` at the cell centres ``(i + ½, j + ½)`` of a unit-cell grid, with
+    the box's L∞ signed distance ``sdf = max_d(|c_d - centre_d| - half_d)`` and the cell's
+    bounding radius ``r = √2 / 2``: 1 well inside, 0 well outside, linear ramp across the edge.
+
+    Args:
+        centre, half_size: ``(*lead, 2)`` in cells.
+        shape: grid ``(X, Y)``.
+
+    Returns:
+        ``(*lead, X, Y)`` in ``[0, 1]``, dtype of ``centre``.
+    """
+    dev, dtype = centre.device, centre.dtype
+    cell_radius = math.sqrt(2.0) / 2.0
+    cx = torch.arange(shape[0], dtype=dtype, device=dev) + 0.5
+    cy = torch.arange(shape[1], dtype=dtype, device=dev) + 0.5
+    # (*lead, X) and (*lead, Y) per-axis signed distances, then the L-inf box distance.
+    dist_x = (cx - centre[..., 0:1]).abs() - half_size[..., 0:1]
+    dist_y = (cy - centre[..., 1:2]).abs() - half_size[..., 1:2]
+    sdf = torch.maximum(dist_x[..., :, None], dist_y[..., None, :])
+    return (0.5 - sdf / cell_radius).clamp(0.0, 1.0)
 
 
 def fix_mean(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
