@@ -1,0 +1,71 @@
+"""Differentiable periodic 2D incompressible fluid (marker-and-cell grid), pure torch.
+
+The forward model of the paper's fluid experiment (Holl et al., ICLR 2022, sec. 3.4 / B.5):
+a passive marker carried by an energy-conserving inviscid incompressible flow on a periodic
+64 x 64 grid (128 x 128 domain, ``dx = 2``), 8 steps of ``dt = 0.25``. See
+:class:`FluidSimulator` for the step and :mod:`physgrad.physics.fluid.grid` for conventions.
+"""
+
+from physgrad.physics.fluid.advection import (
+    advect_centered,
+    advect_centered_velocity,
+    advect_staggered,
+    sample_periodic,
+)
+from physgrad.physics.fluid.grid import (
+    DEFAULT_DOMAIN,
+    Domain,
+    centered_to_staggered,
+    divergence,
+    divergence_centered,
+    gradient_centered,
+    gradient_to_faces,
+    laplace,
+    staggered_at_faces,
+    staggered_to_centered,
+    vorticity,
+)
+from physgrad.physics.fluid.pressure import (
+    CGOptions,
+    laplace_eigenvalues,
+    make_incompressible,
+    make_incompressible_centered,
+    solve_pressure_cg,
+    solve_pressure_fft,
+)
+from physgrad.physics.fluid.simulate import (
+    FluidPhysics,
+    FluidSimulator,
+    energy,
+    rescale_energy,
+    simulate,
+)
+
+__all__ = [
+    "DEFAULT_DOMAIN",
+    "CGOptions",
+    "Domain",
+    "FluidPhysics",
+    "FluidSimulator",
+    "advect_centered",
+    "advect_centered_velocity",
+    "advect_staggered",
+    "centered_to_staggered",
+    "divergence",
+    "divergence_centered",
+    "energy",
+    "gradient_centered",
+    "gradient_to_faces",
+    "laplace",
+    "laplace_eigenvalues",
+    "make_incompressible",
+    "make_incompressible_centered",
+    "rescale_energy",
+    "sample_periodic",
+    "simulate",
+    "solve_pressure_cg",
+    "solve_pressure_fft",
+    "staggered_at_faces",
+    "staggered_to_centered",
+    "vorticity",
+]

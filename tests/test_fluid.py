@@ -1,0 +1,329 @@
+"""Tests of the differentiable periodic fluid simulator (physgrad.physics.fluid)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from physgrad.physics.fluid import (
+    CGOptions,
+    Domain,
+    FluidSimulator,
+    advect_centered,
+    advect_staggered,
+    centered_to_staggered,
+    divergence,
+    energy,
+    laplace,
+    make_incompressible,
+    rescale_energy,
+    simulate,
+    solve_pressure_cg,
+    solve_pressure_fft,
+    staggered_to_centered,
+)
+
+F64 = torch.float64
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _smooth_velocity(domain: Domain, batch: int = 2, dtype: torch.dtype = F64) -> torch.Tensor:
+    """A centred smooth flow: uniform drift plus a Gaussian vortex at the centre."""
+    c = domain.cell_centers(dtype)
+    cx, cy = domain.center
+    dx, dy = c[0] - cx, c[1] - cy
+    fall = torch.exp(-0.5 * (dx**2 + dy**2) / (0.15 * domain.size_x) ** 2)
+    out = []
+    for b in range(batch):
+        w = 0.5 + 0.5 * b
+        out.append(torch.stack([-w * fall * dy / 20 + 1.0, w * fall * dx / 20 - 0.5]))
+    return torch.stack(out)
+
+
+def _blob(domain: Domain, batch: int = 2, dtype: torch.dtype = F64) -> torch.Tensor:
+    c = domain.cell_centers(dtype)
+    cx, cy = domain.center
+    r2 = (c[0] - cx + 10) ** 2 + (c[1] - cy - 5) ** 2
+    return torch.exp(-0.5 * r2 / 12.0**2).expand(batch, -1, -1).clone()
+
+
+# ----------------------------------------------------------------------------- grid
+
+
+def test_staggered_resampling_of_constant_and_roundtrip_shapes() -> None:
+    d = Domain(16, 12, 32.0, 24.0)
+    v = torch.ones(3, 2, 12, 16, dtype=F64) * torch.tensor([1.5, -2.0], dtype=F64)[:, None, None]
+    s = centered_to_staggered(v)
+    assert s.shape == (3, 2, 12, 16)
+    torch.testing.assert_close(s, v)
+    torch.testing.assert_close(staggered_to_centered(s), v)
+    assert float(divergence(s, d).abs().max()) == 0.0
+    c = d.cell_centers(F64)
+    assert c.shape == (2, 12, 16)
+    assert float(c[0, 0, 0]) == 1.0 and float(c[1, 0, 0]) == 1.0  # (i + 1/2) dx, dx = 2
+
+
+# ----------------------------------------------------------------------------- projection
+
+
+@pytest.mark.parametrize("method", ["fft", "cg"])
+def test_projection_removes_divergence(method: str) -> None:
+    d = Domain(32, 24, 64.0, 48.0)
+    v = torch.randn(3, 2, 24, 32, generator=_gen(1), dtype=F64)
+    div0 = divergence(v, d).abs().max()
+    opts = CGOptions(rtol=1e-10)
+    vp, p = make_incompressible(v, d, method, cg_options=opts)
+    assert float(divergence(vp, d).abs().max() / div0) < 1e-5
+    assert float(p.mean(dim=(1, 2)).abs().max()) < 1e-10
+    # projecting twice changes nothing
+    vpp, _ = make_incompressible(vp, d, method, cg_options=opts)
+    torch.testing.assert_close(vpp, vp, atol=1e-8, rtol=0)
+
+
+def test_projection_float32_relative_divergence() -> None:
+    d = Domain()
+    v = torch.randn(4, 2, 64, 64, generator=_gen(2))
+    vp, _ = make_incompressible(v, d)
+    assert vp.dtype == torch.float32
+    assert float(divergence(vp, d).abs().max() / divergence(v, d).abs().max()) < 1e-5
+
+
+def test_cg_and_fft_projection_agree_with_warm_start() -> None:
+    d = Domain(32, 32, 64.0, 64.0)
+    v = torch.randn(4, 2, 32, 32, generator=_gen(3), dtype=F64)
+    v_fft, p_fft = make_incompressible(v, d, "fft")
+    v_cg, p_cg = make_incompressible(v, d, "cg", cg_options=CGOptions(rtol=1e-12))
+    torch.testing.assert_close(p_cg, p_fft, atol=1e-9, rtol=0)
+    torch.testing.assert_close(v_cg, v_fft, atol=1e-9, rtol=0)
+    # warm start from a near solution: same answer
+    guess = p_fft + 0.01 * torch.randn(p_fft.shape, generator=_gen(4), dtype=F64)
+    v_w, _ = make_incompressible(v, d, "cg", pressure_guess=guess, cg_options=CGOptions(1e-12))
+    torch.testing.assert_close(v_w, v_fft, atol=1e-9, rtol=0)
+
+
+def test_poisson_solvers_invert_laplace_and_balance_mean() -> None:
+    d = Domain(16, 20, 16.0, 40.0)
+    rhs = torch.randn(2, 20, 16, generator=_gen(5), dtype=F64) + 3.0  # non-zero mean
+    for p in (solve_pressure_fft(rhs, d), solve_pressure_cg(rhs, d, options=CGOptions(1e-12))):
+        torch.testing.assert_close(laplace(p, d), rhs - rhs.mean(dim=(1, 2), keepdim=True))
+
+
+def test_cg_backward_is_an_adjoint_solve_matching_fft() -> None:
+    d = Domain(16, 16, 32.0, 32.0)
+    rhs = torch.randn(2, 16, 16, generator=_gen(6), dtype=F64)
+    weight = torch.randn(2, 16, 16, generator=_gen(7), dtype=F64)
+    grads = []
+    for solve in (
+        lambda r: solve_pressure_fft(r, d),
+        lambda r: solve_pressure_cg(r, d, options=CGOptions(1e-12)),
+    ):
+        r = rhs.clone().requires_grad_(True)
+        (solve(r) * weight).sum().backward()
+        grads.append(r.grad)
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-9, rtol=0)
+    r = rhs[:1].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda x: solve_pressure_cg(x, d, options=CGOptions(1e-13)), (r,), atol=1e-6
+    )
+
+
+# ----------------------------------------------------------------------------- advection
+
+
+@pytest.mark.parametrize("scheme", ["mac_cormack", "semi_lagrangian"])
+def test_uniform_velocity_shifts_marker_exactly_by_whole_cells(scheme: str) -> None:
+    d = Domain(16, 12, 32.0, 24.0)  # dx = dy = 2
+    m = torch.rand(2, 12, 16, generator=_gen(8), dtype=F64)
+    # dt * v = (2 dx, -1 dy) per step
+    vel = torch.empty(2, 2, 12, 16, dtype=F64)
+    vel[:, 0], vel[:, 1] = 16.0, -8.0
+    out = advect_centered(m, vel, 0.25, d, scheme)
+    torch.testing.assert_close(out, torch.roll(m, shifts=(-1, 2), dims=(1, 2)), rtol=0, atol=1e-12)
+    # the staggered velocity advects itself unchanged (uniform) and a staggered field shifts too
+    torch.testing.assert_close(advect_staggered(vel, vel, 0.25, d, scheme), vel)
+    w = torch.rand(2, 2, 12, 16, generator=_gen(9), dtype=F64)
+    torch.testing.assert_close(
+        advect_staggered(w, vel, 0.25, d, scheme), torch.roll(w, (-1, 2), (2, 3)), atol=1e-12,
+        rtol=0,
+    )
+
+
+def _advection_error(n: int, scheme: str) -> float:
+    d = Domain(n, n, 1.0, 1.0)
+    c = d.cell_centers(F64)
+
+    def f(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.sin(2 * math.pi * x) * torch.cos(2 * math.pi * y) + 0.5 * torch.sin(
+            2 * math.pi * (x + 2 * y)
+        )
+
+    vx, vy, total = 0.9, 0.35, 0.5
+    steps = n  # fixed CFL numbers 0.45 and 0.175
+    dt = total / steps
+    m = f(c[0], c[1])[None]
+    vel = torch.stack([torch.full((n, n), vx, dtype=F64), torch.full((n, n), vy, dtype=F64)])
+    vel = vel[None]
+    for _ in range(steps):
+        m = advect_centered(m, vel, dt, d, scheme)
+    exact = f(c[0] - vx * total, c[1] - vy * total)
+    return float(((m[0] - exact) ** 2).mean().sqrt())
+
+
+def test_mac_cormack_is_second_order_semi_lagrangian_first() -> None:
+    mc = _advection_error(32, "mac_cormack") / _advection_error(64, "mac_cormack")
+    sl = _advection_error(32, "semi_lagrangian") / _advection_error(64, "semi_lagrangian")
+    assert 3.5 < mc < 4.5, mc
+    assert 1.5 < sl < 2.3, sl
+
+
+def test_mac_cormack_respects_bounds_and_conserves_roughly() -> None:
+    d = Domain(32, 32, 64.0, 64.0)
+    m = (torch.rand(2, 32, 32, generator=_gen(10), dtype=F64) > 0.7).to(F64)
+    v = make_incompressible(centered_to_staggered(_smooth_velocity(d) * 3), d)[0]
+    out = advect_centered(m, v, 0.25, d)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+# ----------------------------------------------------------------------------- simulation
+
+
+def test_energy_rescale_hits_target() -> None:
+    v = torch.randn(3, 2, 8, 8, generator=_gen(11), dtype=F64)
+    for mode in ("component", "total"):
+        target = energy(v, mode) * torch.tensor([0.5, 2.0, 1.0], dtype=F64).view(3, 1, 1, 1)
+        out = rescale_energy(v, target, mode)
+        torch.testing.assert_close(energy(out, mode), target)
+    zero = torch.zeros(1, 2, 8, 8, dtype=F64, requires_grad=True)
+    out = rescale_energy(zero, torch.ones(1, 2, 1, 1, dtype=F64), "component")
+    out.sum().backward()
+    assert float(out.detach().abs().max()) == 0.0 and bool(torch.isfinite(zero.grad).all())
+
+
+@pytest.mark.parametrize("mode", ["component", "total"])
+def test_simulation_conserves_energy_per_step(mode: str) -> None:
+    d = Domain(32, 32, 64.0, 64.0)
+    sim = FluidSimulator(d, dt=0.25, steps=4, energy=mode)
+    v0 = _smooth_velocity(d) + 0.3 * torch.randn(2, 2, 32, 32, generator=_gen(12), dtype=F64)
+    _, vs = sim.simulate(_blob(d), v0, record=True)
+    e = energy(vs.flatten(0, 1), mode).view(2, 5, -1)
+    torch.testing.assert_close(e, e[:, :1].expand_as(e))
+
+
+def test_default_simulation_shapes_and_incompressible_start() -> None:
+    d = Domain()
+    sim = FluidSimulator()
+    assert sim.time == 2.0 and d.dx == 2.0
+    m0 = torch.rand(2, 64, 64, generator=_gen(13))
+    v0 = torch.randn(2, 2, 64, 64, generator=_gen(14))
+    markers, vs = sim.simulate(m0, v0, record=True)
+    assert markers.shape == (2, 9, 64, 64) and vs.shape == (2, 9, 2, 64, 64)
+    assert markers.dtype == torch.float32
+    torch.testing.assert_close(markers[:, 0], m0)
+    assert float(divergence(vs[:, 0], d).abs().max()) < 1e-4
+    torch.testing.assert_close(simulate(m0, v0), markers[:, -1])
+
+
+def test_forward_then_reversed_flow_returns_to_start() -> None:
+    d = Domain(48, 48, 96.0, 96.0)
+    m0 = _blob(d)
+    errs = {}
+    for scheme in ("mac_cormack", "semi_lagrangian"):
+        sim = FluidSimulator(d, dt=0.25, steps=8, scheme=scheme)
+        markers, vs = sim.simulate(m0, 4 * _smooth_velocity(d), record=True)
+        back = sim.simulate(markers[:, -1], -vs[:, -1], initial_is_state=True)
+        moved = float((markers[:, -1] - m0).norm() / m0.norm())
+        assert moved > 0.4  # the flow really moved the blob
+        errs[scheme] = float((back - m0).norm() / m0.norm())
+    assert errs["mac_cormack"] < 0.03 * moved, errs
+    assert errs["mac_cormack"] < 0.25 * errs["semi_lagrangian"], errs
+
+
+def test_physics_matches_simulate_and_is_differentiable() -> None:
+    d = Domain(16, 16, 32.0, 32.0)
+    sim = FluidSimulator(d, steps=3)
+    m0 = _blob(d)
+    v0 = _smooth_velocity(d).requires_grad_(True)
+    phys = sim.physics(m0)
+    out = phys(v0)
+    torch.testing.assert_close(out, sim(m0, v0))
+    (g,) = torch.autograd.grad((out**2).sum(), v0)
+    assert g.shape == v0.shape and bool(torch.isfinite(g).all()) and float(g.abs().max()) > 0
+
+
+@pytest.mark.parametrize("pressure", ["fft", "cg"])
+def test_gradcheck_one_step(pressure: str) -> None:
+    d = Domain(8, 8, 16.0, 16.0)
+    sim = FluidSimulator(d, dt=0.25, steps=1, pressure=pressure, cg_options=CGOptions(1e-13))
+    m = torch.rand(1, 8, 8, generator=_gen(15), dtype=F64, requires_grad=True)
+    v = (2 * torch.randn(1, 2, 8, 8, generator=_gen(16), dtype=F64)).requires_grad_(True)
+
+    def step(m: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m1, v1, _ = sim.step(m, v)
+        return m1, v1
+
+    assert torch.autograd.gradcheck(step, (m, v), atol=1e-6)
+
+
+def test_gradcheck_initial_projection_and_centered_grid() -> None:
+    d = Domain(8, 8, 16.0, 16.0)
+    v0 = (2 * torch.randn(1, 2, 8, 8, generator=_gen(17), dtype=F64)).requires_grad_(True)
+    m0 = torch.rand(1, 8, 8, generator=_gen(18), dtype=F64)
+    for grid in ("staggered", "centered"):
+        sim = FluidSimulator(d, steps=2, grid=grid)
+        assert torch.autograd.gradcheck(lambda v, s=sim: s(m0, v), (v0,), atol=1e-6)
+
+
+def test_dtype_and_device_follow_inputs() -> None:
+    d = Domain(8, 8)
+    sim = FluidSimulator(d, steps=1)
+    for dtype in (torch.float32, F64):
+        m = torch.rand(1, 8, 8, dtype=dtype)
+        v = torch.randn(1, 2, 8, 8, dtype=dtype)
+        assert sim(m, v).dtype == dtype
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_bad_inputs_raise_value_errors_naming_the_value() -> None:
+    d = Domain(8, 8)
+    sim = FluidSimulator(d, steps=1)
+    m = torch.rand(1, 8, 8)
+    v = torch.randn(1, 2, 8, 8)
+    with pytest.raises(ValueError, match="marker0"):
+        sim(torch.rand(1, 8, 9), v)
+    with pytest.raises(ValueError, match="v0"):
+        sim(m, torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="v0"):
+        sim(m, torch.randn(8, 8))
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        sim(torch.rand(2, 8, 8), v)
+    bad = v.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="v0 contains 1 non-finite"):
+        sim(m, bad)
+    with pytest.raises(ValueError, match="marker0 contains"):
+        sim(torch.full((1, 8, 8), float("inf")), v)
+    with pytest.raises(ValueError, match="dt must be > 0, got -0.25"):
+        FluidSimulator(d, dt=-0.25)
+    with pytest.raises(ValueError, match="dt must be finite"):
+        advect_centered(m, v, float("nan"), d)
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        FluidSimulator(d, steps=0)
+    with pytest.raises(ValueError, match="Domain.nx must be >= 2, got 0"):
+        Domain(0, 8)
+    with pytest.raises(ValueError, match="Domain.size_x must be finite and > 0, got -1"):
+        Domain(8, 8, -1.0, 8.0)
+    with pytest.raises(ValueError, match="unknown pressure 'lu'"):
+        FluidSimulator(d, pressure="lu")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="velocity"):
+        make_incompressible(torch.randn(1, 2, 4, 4), d)
+    with pytest.raises(ValueError, match="CGOptions.rtol"):
+        CGOptions(rtol=-1.0)
+    with pytest.raises(TypeError, match="floating-point"):
+        sim(m, torch.zeros(1, 2, 8, 8, dtype=torch.int64))
