@@ -59,8 +59,9 @@ class CGResult:
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-sample inner product ``(B, ...) x (B, ...) -> (B,)``."""
-    return (a * b).reshape(a.shape[0], -1).sum(dim=1)
+    """Per-sample inner product ``(B, ...) x (B, ...) -> (B,)`` (batched matmul, no temporary)."""
+    batch = a.shape[0]
+    return torch.bmm(a.reshape(batch, 1, -1), b.reshape(batch, -1, 1)).reshape(batch)
 
 
 def _expand(per_sample: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -134,12 +135,13 @@ def cg(
             p_ap = _dot(p, ap)
             ok = active & (p_ap > 0)  # p_ap <= 0 only on breakdown (p = 0) or a non-SPD operator
             alpha = torch.where(ok, rs / torch.where(ok, p_ap, torch.ones_like(p_ap)), 0.0)
-            x = x + _expand(alpha, x) * p
-            r = r - _expand(alpha, r) * ap
+            alpha = _expand(alpha, x)
+            x.addcmul_(alpha, p)
+            r.addcmul_(alpha, ap, value=-1.0)
             rs_new = _dot(r, r)
             beta = torch.where(ok, rs_new / torch.where(ok, rs, torch.ones_like(rs)), 0.0)
-            p = r + _expand(beta, p) * p
-            iterations = iterations + ok.to(torch.int64)
+            p.mul_(_expand(beta, p)).add_(r)
+            iterations += ok.to(torch.int64)
             rs = torch.where(ok, rs_new, rs)
             active = ok & (rs_new > threshold_sq)
         converged = rs <= threshold_sq
