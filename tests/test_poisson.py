@@ -23,7 +23,7 @@ from physgrad.problems.poisson import (
     gd_stable_lr,
     smooth_noise,
 )
-from physgrad.solvers import LBFGS, GradientDescent
+from physgrad.solvers import LBFGS, GradientDescent, Newton
 
 F64 = torch.float64
 
@@ -291,3 +291,11 @@ def test_physics_module_and_stable_lr() -> None:
     x = torch.randn(2, 9, 7, generator=_gen(), dtype=F64)
     torch.testing.assert_close(Poisson("cg", 1e-12)(x), Poisson()(x))
     assert 3e-5 < gd_stable_lr((80, 60)) < 4e-5
+
+
+def test_newton_works_through_dst_physics() -> None:
+    # the DST path is plain torch ops, so torch.func-based solvers (Newton) can use it
+    prob = PoissonProblem(shape=(6, 5), dtype=F64)
+    batch = prob.sample(3, _gen(10))
+    x = Newton()(torch.zeros_like(batch.x_true), batch.y_target, prob.physics)
+    torch.testing.assert_close(x, batch.x_true, atol=1e-9, rtol=0)

@@ -149,7 +149,9 @@ def inv_diffuse(
     the exponent capped below the dtype's overflow threshold, so no intermediate overflows even
     where ``exp(log_kernel) ≈ e^{158}`` exceeds float32's range; the output is finite for any
     finite input. (Mathematically ``|amp|·kernel <= z·X`` wherever ``p`` is large, ``z`` the
-    signal z-score, so the cap is never active for meaningful modes.)
+    signal z-score, so the cap is never active for meaningful modes.) The authors' clamp of
+    ``log_kernel`` at 88 (``≈ ln`` of float32's max) only fed a visualised ``raw_kernel``, not
+    the update, and is therefore not reproduced.
 
     Args:
         residual: ``y* - P(x)``, ``(*batch, X, Y)`` real float.
