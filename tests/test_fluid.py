@@ -148,7 +148,9 @@ def test_uniform_velocity_shifts_marker_exactly_by_whole_cells(scheme: str) -> N
     torch.testing.assert_close(advect_staggered(vel, vel, 0.25, d, scheme), vel)
     w = torch.rand(2, 2, 12, 16, generator=_gen(9), dtype=F64)
     torch.testing.assert_close(
-        advect_staggered(w, vel, 0.25, d, scheme), torch.roll(w, (-1, 2), (2, 3)), atol=1e-12,
+        advect_staggered(w, vel, 0.25, d, scheme),
+        torch.roll(w, (-1, 2), (2, 3)),
+        atol=1e-12,
         rtol=0,
     )
 

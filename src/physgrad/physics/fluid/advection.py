@@ -52,25 +52,30 @@ def sample_periodic(
         ``limits``.
     """
     n, ny, nx = values.shape
-    x0f = torch.floor(fx)
-    y0f = torch.floor(fy)
-    tx = fx - x0f
-    ty = fy - y0f
-    x0 = x0f.long() % nx
-    y0 = y0f.long() % ny
-    x1 = (x0 + 1) % nx
-    y1 = (y0 + 1) % ny
-    r0 = y0 * nx
-    r1 = y1 * nx
-    index = torch.cat([r0 + x0, r0 + x1, r1 + x0, r1 + x1], dim=1).reshape(n, 4 * ny * nx)
-    corners = values.reshape(n, ny * nx).gather(1, index).reshape(n, 4, ny, nx)
-    v00, v01, v10, v11 = corners.unbind(1)
+    # Wrap positions into [0, n) in floating point, then read from a copy padded by one
+    # periodic row/column so that the "+1" neighbours need no integer modulo.
+    fx = torch.remainder(fx, nx)
+    fy = torch.remainder(fy, ny)
+    x0 = torch.floor(fx).clamp_(max=nx - 1)  # remainder may round up to exactly n
+    y0 = torch.floor(fy).clamp_(max=ny - 1)
+    tx = fx - x0
+    ty = fy - y0
+    width = nx + 1
+    padded = torch.nn.functional.pad(values.unsqueeze(1), (0, 1, 0, 1), mode="circular")
+    flat = padded.reshape(n, (ny + 1) * width)
+    base = (y0 * width + x0).long().reshape(n, ny * nx)  # exact: small integers
+    v00 = flat.gather(1, base).view_as(fx)
+    v01 = flat.gather(1, base + 1).view_as(fx)
+    v10 = flat.gather(1, base + width).view_as(fx)
+    v11 = flat.gather(1, base + (width + 1)).view_as(fx)
     bottom = v00 + tx * (v01 - v00)
     top = v10 + tx * (v11 - v10)
     out = bottom + ty * (top - bottom)
     if not limits:
         return out, None, None
-    return out, corners.amin(dim=1), corners.amax(dim=1)
+    lo = torch.minimum(torch.minimum(v00, v01), torch.minimum(v10, v11))
+    hi = torch.maximum(torch.maximum(v00, v01), torch.maximum(v10, v11))
+    return out, lo, hi
 
 
 def _advect_own_grid(
