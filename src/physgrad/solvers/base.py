@@ -45,7 +45,7 @@ class Solver:
 
 
 def block_hessian(
-    fn: "callable", x: torch.Tensor  # type: ignore[valid-type]
+    fn: callable, x: torch.Tensor  # type: ignore[valid-type]
 ) -> torch.Tensor:
     """Per-sample Hessians of a batch-separable scalar function.
 

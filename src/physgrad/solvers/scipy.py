@@ -49,7 +49,9 @@ class ScipyLBFGSB(Solver):
             y_b = y_cpu[b : b + 1]
             sample_shape = (1, *x0.shape[1:])
 
-            def fun(z: np.ndarray, y_b: torch.Tensor = y_b) -> tuple[float, np.ndarray]:
+            def fun(
+                z: np.ndarray, y_b: torch.Tensor = y_b, sample_shape: tuple = sample_shape
+            ) -> tuple[float, np.ndarray]:
                 zt = torch.from_numpy(z).reshape(sample_shape).requires_grad_(True)
                 loss = self.loss(zt, y_b, physics).sum()
                 (grad,) = torch.autograd.grad(loss, zt)

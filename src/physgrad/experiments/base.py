@@ -1,0 +1,112 @@
+"""Experiments: named, versioned configurations that the CLI runs and the report turns into
+figures and tables. Each experiment registers itself in :data:`REGISTRY` by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from physgrad._validation import check_choice
+from physgrad.problems.base import Problem
+from physgrad.training.methods import Method
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SCALES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One curve of a comparison: a gradient method plus the optimizer that applies it."""
+
+    label: str
+    """Legend text, e.g. ``"Adam + PG (analytic)"``."""
+    method: Callable[[], Method]
+    optimizer: OptimizerFactory
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How long and how wide a run is at one scale (``smoke``, ``cpu``, ``paper``)."""
+
+    iterations: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment.
+
+    Training experiments set ``problem``, ``network`` and ``methods``; experiments that only
+    make a figure (e.g. ``toy``) set ``run`` instead: ``run(out_dir, scale, progress) -> dict``.
+    """
+
+    name: str
+    description: str
+    paper: str
+    """Where in the paper it comes from (section / figure)."""
+    scales: dict[str, Scale] = field(default_factory=dict)
+    problem: Callable[[], Problem] | None = None
+    network: Callable[[], nn.Module] | None = None
+    methods: dict[str, MethodSpec] = field(default_factory=dict)
+    default_methods: tuple[str, ...] = ()
+    baseline: str = ""
+    """Method the tables compare against (e.g. plain Adam)."""
+    metrics: tuple[str, ...] = ("x_l1",)
+    """Plotted metrics; the first is the headline metric of the tables."""
+    smoothing: int = 64
+    """Running-average window (mini-batches) for curves and final values."""
+    log_y: bool = True
+    run: Callable[..., dict[str, Any]] | None = None
+    version: int = 1
+
+    @property
+    def trains(self) -> bool:
+        return self.run is None
+
+    def method_names(self) -> list[str]:
+        return list(self.methods)
+
+    def check_method(self, name: str) -> MethodSpec:
+        check_choice(f"method for experiment {self.name!r}", name, self.method_names())
+        return self.methods[name]
+
+    def scale(self, name: str) -> Scale:
+        check_choice("scale", name, tuple(self.scales) or SCALES)
+        return self.scales[name]
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add an experiment to the registry (names must be unique)."""
+    if experiment.name in REGISTRY:
+        raise ValueError(f"experiment {experiment.name!r} is already registered")
+    REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def get_experiment(name: str) -> Experiment:
+    """Look an experiment up by name; unknown names raise ValueError listing the known ones."""
+    _load_builtin()
+    check_choice("experiment", name, sorted(REGISTRY))
+    return REGISTRY[name]
+
+
+def list_experiments() -> list[Experiment]:
+    _load_builtin()
+    return [REGISTRY[k] for k in sorted(REGISTRY)]
+
+
+def _load_builtin() -> None:
+    # Importing the modules registers them; kept lazy so `import physgrad` stays light.
+    from physgrad.experiments import sine, toy_experiment  # noqa: F401
+
+
+def run_dir_for(out: Path, method: str) -> Path:
+    return Path(out) / method

@@ -1,0 +1,239 @@
+"""Run an experiment's methods from one saved initialisation and summarise the comparison."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from physgrad._validation import check_positive_int
+from physgrad.experiments.base import Experiment
+from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from physgrad.training.trainer import History, Trainer
+
+
+@dataclass
+class Comparison:
+    """Histories of several methods trained from the same initial weights on the same data."""
+
+    experiment: Experiment
+    histories: dict[str, History]
+    out: Path
+    iterations: int
+    seed: int
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One row per method: final headline metric, ratios to the baseline, time per step."""
+        exp = self.experiment
+        metric, window = exp.metrics[0], exp.smoothing
+        finals = {m: final_value(h[metric], window) for m, h in self.histories.items()}
+        times = {m: statistics.median(h["step_time"]) for m, h in self.histories.items()}
+        base = exp.baseline if exp.baseline in self.histories else next(iter(self.histories))
+        rows = []
+        for name, history in self.histories.items():
+            reach = iterations_to_reach(history[metric], finals[base], window)
+            rows.append(
+                {
+                    "method": name,
+                    "label": exp.methods[name].label,
+                    f"final {metric}": finals[name],
+                    f"{base} / method": finals[base] / finals[name] if finals[name] else math.inf,
+                    f"iters to {base}'s final": reach,
+                    "step time / " + base: times[name] / times[base],
+                    "step ms": 1e3 * times[name],
+                }
+            )
+        return rows
+
+    def markdown_table(self) -> str:
+        rows = self.summary_rows()
+        header = list(rows[0])
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            lines.append("| " + " | ".join(_fmt(row[k]) for k in header) + " |")
+        return "\n".join(lines)
+
+
+def final_value(values: list[float], window: int) -> float:
+    """Mean of the last ``window`` logged values (the running average at the end)."""
+    tail = values[-window:] if window > 0 else values
+    return float(sum(tail) / len(tail))
+
+
+def running_mean(values: list[float], window: int) -> list[float]:
+    """Trailing running average (shorter windows at the start)."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def iterations_to_reach(values: list[float], level: float, window: int) -> int | None:
+    """First iteration where the running average is <= ``level`` (None if never)."""
+    tolerance = 1e-9 * abs(level)  # the incremental running sum carries round-off
+    for i, v in enumerate(running_mean(values, window)):
+        if v <= level + tolerance:
+            return i
+    return None
+
+
+def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, torch.Tensor]:
+    """The network initialisation for ``seed``, saved once in ``path`` and reused after."""
+    if path.exists():
+        return load_checkpoint(path, expect={"experiment": experiment.name, "seed": seed})["model"]
+    torch.manual_seed(seed)
+    state = experiment.network().state_dict()
+    save_checkpoint(path, {"experiment": experiment.name, "seed": seed, "model": state})
+    return state
+
+
+def run_method(
+    experiment: Experiment,
+    method: str,
+    out: Path,
+    *,
+    iterations: int,
+    batch_size: int,
+    seed: int = 0,
+    init: dict[str, torch.Tensor] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    checkpoint_every: int = 500,
+    device: str | None = None,
+    tensorboard: bool = False,
+) -> History:
+    """Train one method of ``experiment`` into ``out/<method>`` and return its history.
+
+    A finished run (``summary.json`` present with the requested iterations) is not redone
+    when ``resume`` is set; an interrupted one continues from its checkpoint.
+    """
+    spec = experiment.check_method(method)
+    check_positive_int("iterations", iterations)
+    check_positive_int("batch_size", batch_size)
+    run_dir = Path(out) / method
+    if resume and _finished(run_dir, iterations):
+        return History.read_csv(run_dir / "metrics.csv")
+    network = experiment.network()
+    if init is not None:
+        network.load_state_dict(init)
+    trainer = Trainer(
+        experiment.problem(),
+        network,
+        spec.method(),
+        spec.optimizer,
+        batch_size=batch_size,
+        seed=seed,
+        run_dir=run_dir,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        device=device,
+        tensorboard=tensorboard,
+        meta={"experiment": experiment.name, "method": method, "batch_size": batch_size},
+    )
+    return trainer.train(iterations, resume=resume)
+
+
+def compare(
+    experiment: Experiment,
+    methods: list[str] | None = None,
+    out: Path | str = "runs",
+    *,
+    scale: str = "cpu",
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    device: str | None = None,
+    tensorboard: bool = False,
+) -> Comparison:
+    """Train ``methods`` from the same initial weights and data stream; write the report.
+
+    Writes ``out/init.pt``, ``out/<method>/{metrics.csv,checkpoint.pt,summary.json}``,
+    ``out/curves.png``, ``out/results.md`` and ``out/results.json``.
+    """
+    if not experiment.trains:
+        raise ValueError(f"experiment {experiment.name!r} has no training methods to compare")
+    methods = list(methods or experiment.default_methods)
+    if not methods:
+        raise ValueError("no methods given")
+    for name in methods:
+        experiment.check_method(name)
+    sc = experiment.scale(scale)
+    iterations = iterations or sc.iterations
+    batch_size = batch_size or sc.batch_size
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    init = initial_weights(experiment, seed, out / "init.pt")
+    histories = {}
+    for name in methods:
+        histories[name] = run_method(
+            experiment,
+            name,
+            out,
+            iterations=iterations,
+            batch_size=batch_size,
+            seed=seed,
+            init=init,
+            resume=resume,
+            progress=progress,
+            device=device,
+            tensorboard=tensorboard,
+        )
+    comparison = Comparison(experiment, histories, out, iterations, seed)
+    write_comparison(comparison)
+    return comparison
+
+
+def write_comparison(comparison: Comparison) -> None:
+    """Learning-curve PNG, markdown table and JSON summary of a comparison."""
+    from physgrad.report.plots import plot_learning_curves
+
+    exp, out = comparison.experiment, comparison.out
+    labels = {m: exp.methods[m].label for m in comparison.histories}
+    plot_learning_curves(
+        {labels[m]: h for m, h in comparison.histories.items()},
+        metrics=exp.metrics,
+        smoothing=exp.smoothing,
+        log_y=exp.log_y,
+        title=f"{exp.name}: {exp.description}",
+        path=out / "curves.png",
+    )
+    table = comparison.markdown_table()
+    text = (
+        f"# {exp.name} ({exp.paper})\n\n{exp.description}\n\n"
+        f"{comparison.iterations} iterations, seed {comparison.seed}, all methods from the same "
+        f"initial weights (`init.pt`) and the same data stream. Final values are running means "
+        f"over the last {exp.smoothing} mini-batches.\n\n{table}\n\n![curves](curves.png)\n"
+    )
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
+    payload = json.dumps(comparison.summary_rows(), indent=2, default=str)
+    atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(payload))
+
+
+def _finished(run_dir: Path, iterations: int) -> bool:
+    summary = run_dir / "summary.json"
+    if not summary.exists() or not (run_dir / "metrics.csv").exists():
+        return False
+    try:
+        return json.loads(summary.read_text()).get("iterations") == iterations
+    except json.JSONDecodeError:
+        return False
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "never"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf"
+        return f"{value:.3g}"
+    return str(value)

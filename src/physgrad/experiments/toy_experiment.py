@@ -1,0 +1,24 @@
+"""``toy``: Fig. 2a of the paper, GD vs Newton vs PG trajectories for L = ||(x1, x2²)||²."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from physgrad.experiments.base import Experiment, register
+from physgrad.experiments.toy import run_toy
+
+
+def _run(out_dir: Path, scale: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    del scale  # the figure costs well under a second at any scale
+    return run_toy(Path(out_dir), show_progress=progress)
+
+
+TOY = register(
+    Experiment(
+        name="toy",
+        description="L = ||y||^2, y = (x1, x2^2): GD, Newton and PG trajectories from (3, 3)",
+        paper="Sec. 2, Fig. 2a",
+        run=_run,
+    )
+)

@@ -1,0 +1,101 @@
+"""A Problem binds a physics to a task: how observations are drawn, judged and inverted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from physgrad.core import InverseSolver, Physics, run_physics, squared_error, sum_per_sample
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One mini-batch of inverse problems.
+
+    Attributes:
+        y_target: observations ``(B, *y_shape)``, in the physics dtype.
+        x_true: the ground truth ``(B, *x_shape)`` that produced them, or ``None`` when only
+            observations exist (real data) or the solution is not unique. Only metrics and
+            the supervised method read it.
+        condition: known per-sample parameters of the process ``(B, ...)`` (e.g. ``a`` in
+            sin(a/x)), or ``None``. :meth:`Problem.physics_for` binds them into the physics.
+    """
+
+    y_target: torch.Tensor
+    x_true: torch.Tensor | None = None
+    condition: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch on ``device``."""
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return Batch(self.y_target.to(device), move(self.x_true), move(self.condition))
+
+    def __len__(self) -> int:
+        return self.y_target.shape[0]
+
+
+class Problem:
+    """Base class for inverse problems. Subclasses implement :meth:`physics` and :meth:`sample`.
+
+    Everything else has a default: the objective is ``1/2 ||P(x) - y*||^2``, the network sees
+    ``y_target`` in float32 and its output is used as ``x`` unchanged, and the metrics are the
+    x-space and y-space errors the paper logs (``x_l1``, ``y_l1``, ``y_l2``).
+    """
+
+    name: str = "problem"
+    dtype: torch.dtype = torch.float32
+    """dtype of the physics and of the observations (float64 runs physics in double)."""
+
+    def physics(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward process ``x (B, *x_shape) -> y (B, *y_shape)``."""
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """Draw ``batch_size`` fresh problems using only ``generator`` for randomness."""
+        raise NotImplementedError
+
+    def physics_for(self, batch: Batch) -> Physics:
+        """The physics of this batch as a plain ``x -> y`` callable (binds ``batch.condition``).
+
+        Problems whose process depends on known per-sample parameters override this; the
+        default returns :meth:`physics`.
+        """
+        return self.physics
+
+    def objective(self, y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
+        """Per-sample objective ``(B,)``; default ``1/2 ||y - y*||^2``."""
+        return squared_error(y, y_target)
+
+    def solvers(self) -> dict[str, InverseSolver]:
+        """Domain-specific inverse solvers by name (empty if the problem has none)."""
+        return {}
+
+    def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
+        """The domain solvers for one batch; override when they depend on ``batch.condition``."""
+        return self.solvers()
+
+    def network_input(self, batch: Batch) -> torch.Tensor:
+        """What the network is fed: by default the observations, in float32 (the network's
+        dtype; the physics may run in float64)."""
+        return batch.y_target.float()
+
+    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Map the raw network output to ``x`` (e.g. enforce a conserved mean). Default: as is."""
+        return raw
+
+    def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """Per-sample metrics ``{name: (B,)}`` of a prediction ``x``, without gradients."""
+        with torch.no_grad():
+            y = run_physics(x, batch.y_target, self.physics_for(batch))
+            diff = y - batch.y_target
+            out = {
+                "objective": self.objective(y, batch.y_target),
+                "y_l1": sum_per_sample(diff.abs()),
+                "y_l2": 0.5 * sum_per_sample(diff.abs() ** 2),
+            }
+            if batch.x_true is not None:
+                out["x_l1"] = sum_per_sample((x.to(batch.x_true.dtype) - batch.x_true).abs())
+            return out

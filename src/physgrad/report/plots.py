@@ -1,0 +1,78 @@
+"""Learning-curve figures. Headless: uses matplotlib's object API with the Agg canvas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from physgrad.training.checkpoint import atomic_write
+
+METRIC_LABELS = {
+    "x_l1": r"$\|x - x^*\|_1$",
+    "x_dist": r"$|x - x^*_{\mathrm{nearest}}|$",
+    "y_l1": r"$\|P(x) - y^*\|_1$",
+    "y_l2": r"$\frac{1}{2}\|P(x) - y^*\|_2^2$",
+    "objective": "objective",
+    "loss": "training loss",
+}
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing running mean with a window of ``window`` samples (shorter at the start)."""
+    v = np.asarray(values, dtype=float)
+    if window <= 1 or v.size == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, v.size + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def plot_learning_curves(
+    histories: dict,
+    *,
+    metrics: Sequence[str],
+    smoothing: int,
+    path: Path,
+    log_y: bool = True,
+    title: str = "",
+) -> Path:
+    """One panel per metric: faint raw values, solid running mean, one colour per method.
+
+    ``histories`` maps a legend label to a :class:`~physgrad.training.History` or to a list
+    of histories (several seeds: the mean curve with a min-max band).
+    """
+    fig = Figure(figsize=(5.2 * len(metrics), 4.0), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        for color, (label, hist) in zip(_colors(len(histories)), histories.items(), strict=False):
+            runs = hist if isinstance(hist, list) else [hist]
+            curves = [smooth(h[metric], smoothing) for h in runs]
+            n = min(len(c) for c in curves)
+            stack = np.stack([c[:n] for c in curves])
+            it = np.asarray(runs[0]["iteration"][:n])
+            if len(runs) == 1:
+                ax.plot(it, np.asarray(runs[0][metric][:n]), color=color, alpha=0.12, lw=0.5)
+            else:
+                ax.fill_between(it, stack.min(0), stack.max(0), color=color, alpha=0.2, lw=0)
+            ax.plot(it, stack.mean(0), color=color, lw=1.6, label=label)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("training iteration")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    return Path(path)
+
+
+def _colors(n: int) -> list:
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
+    return [palette[i % len(palette)] for i in range(n)]

@@ -1,0 +1,75 @@
+"""Checkpoints: atomic writes, loads that never execute pickled code, clear mismatch errors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "physgrad-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable, foreign, from a newer version or for another run."""
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (tensors, numbers, strings, nested dicts/lists) atomically."""
+    data = {"format": FORMAT, "version": VERSION, **payload}
+    atomic_write(Path(path), lambda tmp: torch.save(data, tmp))
+
+
+def load_checkpoint(path: Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` and check it belongs to this run.
+
+    Args:
+        path: checkpoint file.
+        expect: entries that must match (e.g. ``{"experiment": "sine", "method": "adam"}``).
+
+    Raises:
+        CheckpointError: unreadable, truncated, not a physgrad checkpoint, a newer format
+            version, or an ``expect`` entry that differs (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}); "
+            "it may be truncated or not a physgrad checkpoint"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a physgrad checkpoint")
+    if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {data.get('version')!r}; "
+            f"this physgrad reads versions <= {VERSION}"
+        )
+    for key, value in (expect or {}).items():
+        if data.get(key) != value:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} is for {key}={data.get(key)!r}, not {value!r}"
+            )
+    return data

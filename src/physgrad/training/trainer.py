@@ -1,0 +1,336 @@
+"""The training loop: on-the-fly seeded data, any method, any torch optimizer, exact resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from physgrad._validation import check_positive_int
+from physgrad.problems.base import Batch, Problem
+from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from physgrad.training.methods import Method
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss, a gradient or the weights became NaN/inf; the message names the iteration."""
+
+
+@dataclass
+class History:
+    """Per-iteration metrics of one run: ``columns[name]`` is a list over logged iterations."""
+
+    columns: dict[str, list[float]] = field(default_factory=dict)
+
+    def append(self, row: dict[str, float]) -> None:
+        for key, value in row.items():
+            self.columns.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.columns[key]
+
+    def __len__(self) -> int:
+        return len(self.columns.get("iteration", []))
+
+    @classmethod
+    def read_csv(cls, path: Path) -> History:
+        history = cls()
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                history.append({k: float(v) for k, v in row.items()})
+        return history
+
+
+class Trainer:
+    """Train ``network`` on ``problem`` with ``method`` and a torch optimizer.
+
+    Each iteration draws a fresh batch from a generator seeded with ``seed`` (so every method
+    trained with the same seed sees the same data), predicts ``x``, forms the method's loss,
+    and steps the optimizer. Metrics of the prediction (before the step) are logged to
+    ``run_dir/metrics.csv``; ``run_dir/checkpoint.pt`` holds everything needed to continue
+    bit-for-bit (weights, optimizer, data-generator state, iteration).
+
+    Args:
+        problem: the inverse problem (physics + data + metrics).
+        network: any ``nn.Module`` mapping ``problem.network_input(batch)`` to x.
+        method: how gradients are formed (:mod:`physgrad.training.methods`).
+        optimizer: a factory ``params -> torch.optim.Optimizer``, e.g.
+            ``lambda p: torch.optim.Adam(p, lr=1e-3)``.
+        batch_size: problems per iteration.
+        seed: data seed.
+        run_dir: folder for metrics and checkpoints (``None``: keep metrics in memory only).
+        checkpoint_every: iterations between checkpoints (0: only at the end).
+        progress: show a tqdm bar (only when stderr is a terminal).
+        device: where the network and data live (default: the network's device).
+        tensorboard: also write TensorBoard scalars (needs the ``tensorboard`` package).
+        meta: extra entries stored in the checkpoint and checked on resume (experiment name…).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        network: nn.Module,
+        method: Method,
+        optimizer: OptimizerFactory,
+        *,
+        batch_size: int,
+        seed: int = 0,
+        run_dir: Path | str | None = None,
+        checkpoint_every: int = 0,
+        progress: bool = True,
+        device: torch.device | str | None = None,
+        tensorboard: bool = False,
+        meta: dict[str, Any] | None = None,
+    ):
+        if not isinstance(problem, Problem):
+            raise TypeError(f"problem must be a physgrad Problem, got {type(problem).__name__}")
+        if not isinstance(network, nn.Module):
+            raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
+        if not isinstance(method, Method):
+            raise TypeError(f"method must be a physgrad Method, got {type(method).__name__}")
+        self.problem, self.method = problem, method
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        if checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
+        self.checkpoint_every = checkpoint_every
+        self.device = torch.device(device) if device is not None else _module_device(network)
+        self.network = network.to(self.device)
+        self.optimizer = optimizer(self.network.parameters())
+        self.seed = int(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.iteration = 0
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress
+        self.tensorboard = tensorboard
+        self.meta = {"method": method.name, **(meta or {})}
+        self.history = History()
+        self.wall_time = 0.0
+
+    # -- persistence ---------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoint.pt"
+
+    @property
+    def metrics_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "metrics.csv"
+
+    def save(self) -> None:
+        """Write the checkpoint (atomically) and the metrics CSV up to the current iteration."""
+        if self.run_dir is None:
+            return
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                **self.meta,
+                "iteration": self.iteration,
+                "seed": self.seed,
+                "wall_time": self.wall_time,
+                "model": self.network.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+            },
+        )
+
+    def resume(self) -> bool:
+        """Load ``run_dir/checkpoint.pt`` if present; return whether training continues from it."""
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        data = load_checkpoint(path, expect={**self.meta, "seed": self.seed})
+        try:
+            self.network.load_state_dict(data["model"])
+            self.optimizer.load_state_dict(data["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            msg = f"checkpoint {str(path)!r} does not fit this network: {first}"
+            raise ValueError(msg) from None
+        self.generator.set_state(data["generator"])
+        self.iteration = int(data["iteration"])
+        self.wall_time = float(data.get("wall_time", 0.0))
+        self.history = History()
+        if self.metrics_path is not None and self.metrics_path.exists():
+            old = History.read_csv(self.metrics_path)
+            for i, it in enumerate(old.columns.get("iteration", [])):
+                if it < self.iteration:  # rows written after the checkpoint are redone
+                    self.history.append({k: v[i] for k, v in old.columns.items()})
+        return True
+
+    # -- training ------------------------------------------------------------------------
+    def predict(self, batch: Batch) -> torch.Tensor:
+        """Network prediction ``x`` for a batch (with gradients)."""
+        raw = self.network(self.problem.network_input(batch))
+        return self.problem.network_output(raw, batch)
+
+    def step(self) -> dict[str, float]:
+        """One training iteration; returns the logged row."""
+        start = time.perf_counter()
+        batch = _batch_to(self.problem.sample(self.batch_size, self.generator), self.device)
+        self.network.train()
+        x = self.predict(batch)
+        if not bool(torch.isfinite(x).all()):
+            raise TrainingDiverged(
+                f"network prediction became NaN/inf at iteration {self.iteration}"
+            )
+        loss = self.method.loss(x, batch, self.problem)
+        if not bool(torch.isfinite(loss)):
+            raise TrainingDiverged(
+                f"loss became {float(loss.detach())} at iteration {self.iteration}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for name, p in self.network.named_parameters():
+            if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+                raise TrainingDiverged(
+                    f"gradient of {name} became NaN/inf at iteration {self.iteration}"
+                )
+        self.optimizer.step()
+        step_time = time.perf_counter() - start
+        metrics = self.problem.metrics(x.detach(), batch)
+        row = {"iteration": float(self.iteration), "loss": float(loss.detach())}
+        row["step_time"] = step_time
+        row.update({k: float(v.mean()) for k, v in metrics.items()})
+        self.iteration += 1
+        self.wall_time += step_time
+        return row
+
+    def train(self, iterations: int, *, resume: bool = False) -> History:
+        """Train until ``iterations`` iterations have been done in total.
+
+        With ``resume=True`` an existing checkpoint in ``run_dir`` is continued (the data
+        stream, optimizer state and metrics pick up exactly where it stopped). Without it,
+        an existing run folder is overwritten.
+        """
+        check_positive_int("iterations", iterations)
+        if resume:
+            self.resume()
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        writer = self._tensorboard_writer()
+        csv_file = self._open_metrics_csv()
+        bar = _progress_bar(
+            total=iterations, initial=self.iteration, enabled=self.progress, desc=self.method.name
+        )
+        try:
+            while self.iteration < iterations:
+                row = self.step()
+                self.history.append(row)
+                if csv_file is not None:
+                    csv_file.write(row)
+                if writer is not None:
+                    for key, value in row.items():
+                        if key != "iteration":
+                            writer.add_scalar(key, value, int(row["iteration"]))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "x_l1") if k in row})
+                if self.checkpoint_every and self.iteration % self.checkpoint_every == 0:
+                    csv_file and csv_file.flush()
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+            if csv_file is not None:
+                csv_file.close()
+            if writer is not None:
+                writer.close()
+        self.save()
+        self._write_summary()
+        return self.history
+
+    # -- helpers -------------------------------------------------------------------------
+    def _open_metrics_csv(self) -> _CsvLog | None:
+        if self.metrics_path is None:
+            return None
+        log = _CsvLog(self.metrics_path)
+        for i in range(len(self.history)):  # rewrite the rows kept from a resumed run
+            log.write({k: v[i] for k, v in self.history.columns.items()})
+        return log
+
+    def _tensorboard_writer(self) -> Any:
+        if not self.tensorboard or self.run_dir is None:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            msg = "--tensorboard needs the tensorboard package: pip install tensorboard"
+            raise RuntimeError(msg) from None
+        return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+
+    def _write_summary(self) -> None:
+        if self.run_dir is None or not len(self.history):
+            return
+        last = {k: v[-1] for k, v in self.history.columns.items()}
+        summary = {
+            **{k: v for k, v in self.meta.items()},
+            "iterations": self.iteration,
+            "final": last,
+            "wall_time_s": self.wall_time,
+            "iterations_per_s": self.iteration / self.wall_time if self.wall_time else None,
+            "versions": {"python": platform.python_version(), "torch": torch.__version__},
+            "device": str(self.device),
+        }
+        text = json.dumps(summary, indent=2, default=str)
+        atomic_write(self.run_dir / "summary.json", lambda tmp: Path(tmp).write_text(text))
+
+
+class _CsvLog:
+    """metrics.csv, written to a temp file and renamed on every flush."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict[str, float]] = []
+
+    def write(self, row: dict[str, float]) -> None:
+        self.rows.append(row)
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        fields = list(self.rows[0])
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+                w.writeheader()
+                for row in self.rows:
+                    w.writerow({k: _fmt(row.get(k, math.nan)) for k in fields})
+
+        atomic_write(self.path, write)
+
+    def close(self) -> None:
+        self.flush()
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value))
+
+
+def _batch_to(batch: Batch, device: torch.device) -> Batch:
+    return batch if batch.y_target.device == device else batch.to(device)
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _progress_bar(total: int, initial: int, enabled: bool, desc: str) -> Any:
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False)

@@ -1,0 +1,97 @@
+"""The physgrad command line: list, run, compare, demo, resume, and one-line errors."""
+
+import json
+
+import pytest
+
+from physgrad.cli import main
+
+
+def test_list_shows_the_experiments(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "sine" in out and "toy" in out and "pg-analytic" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert "physgrad 0.1.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["list", "run", "compare", "demo"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: physgrad" in capsys.readouterr().out
+
+
+def test_run_and_resume(tmp_path, capsys):
+    args = ["run", "sine", "--method", "pg-newton", "--scale", "smoke", "--iters", "30",
+            "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "pg-newton" / "summary.json").read_text())
+    assert summary["iterations"] == 30 and summary["method"] == "pg-newton"
+    assert main([*args[:-4], "60", "--out", str(tmp_path), "--quiet", "--resume"]) == 0
+    lines = (tmp_path / "pg-newton" / "metrics.csv").read_text().strip().splitlines()
+    assert len(lines) == 61  # header + 60 iterations, none repeated
+
+
+def test_compare_writes_curves_table_and_json(tmp_path, capsys):
+    assert main(["compare", "sine", "--methods", "adam,pg-analytic", "--scale", "smoke",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    for name in ("curves.png", "results.md", "results.json", "init.pt"):
+        assert (tmp_path / name).exists()
+    assert "| pg-analytic |" in capsys.readouterr().out
+
+
+def test_run_toy_writes_the_figure(tmp_path, capsys):
+    assert main(["run", "toy", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "toy_trajectories.png").exists()
+
+
+def test_config_file_supplies_options(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"method: adam\niters: 5\nscale: smoke\nout: {tmp_path / 'o'}\n")
+    assert main(["run", "sine", "--config", str(cfg), "--quiet"]) == 0
+    assert (tmp_path / "o" / "adam" / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nope"], "unknown experiment 'nope'"),
+        (["run", "sine", "--method", "magic", "--scale", "smoke"], "unknown method"),
+        (["compare", "sine", "--methods", "adam,bogus", "--scale", "smoke"], "'bogus'"),
+        (["run", "sine", "--iters", "0", "--scale", "smoke"], "iterations must be >= 1"),
+        (["run", "sine", "--iters", "-3", "--scale", "smoke"], "iterations must be >= 1"),
+        (["run", "sine", "--batch-size", "0", "--scale", "smoke"], "batch_size must be >= 1"),
+        (["run", "sine", "--config", "/no/such/file.yaml"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_a_one_line_error(args, message, tmp_path, capsys):
+    assert main([*args, "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_bad_config_key_and_type(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("itrs: 5\n")
+    assert main(["run", "sine", "--config", str(cfg)]) == 2
+    assert "unknown config key 'itrs'" in capsys.readouterr().err
+    cfg.write_text("iters: many\n")
+    assert main(["run", "sine", "--config", str(cfg)]) == 2
+    assert "config key 'iters' must be int" in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_on_resume_is_reported(tmp_path, capsys):
+    run_dir = tmp_path / "adam"
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"\x00garbage")
+    code = main(["run", "sine", "--method", "adam", "--scale", "smoke", "--iters", "3",
+                 "--out", str(tmp_path), "--resume", "--quiet"])
+    assert code == 2
+    assert "unreadable" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""Methods, the Trainer loop, checkpoints and exact resume."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from physgrad.problems import Batch, Problem
+from physgrad.solvers import GaussNewton
+from physgrad.training import (
+    CheckpointError,
+    Physical,
+    Supervised,
+    Trainer,
+    TrainingDiverged,
+    Unsupervised,
+    load_checkpoint,
+)
+
+
+class Cubic(Problem):
+    """y = x^3 (badly scaled near 0 and far away); x ~ U[-2, 2]^2."""
+
+    name = "cubic"
+    dtype = torch.float64
+
+    def physics(self, x):
+        return x**3
+
+    def sample(self, batch_size, generator):
+        x = 4 * torch.rand(batch_size, 2, generator=generator, dtype=self.dtype) - 2
+        return Batch(y_target=self.physics(x), x_true=x)
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 2))
+
+
+def _adam(params):
+    return torch.optim.Adam(params, lr=3e-3)
+
+
+def _trainer(method, run_dir=None, **kw):
+    return Trainer(Cubic(), _net(), method, _adam, batch_size=32, seed=7, run_dir=run_dir,
+                   progress=False, **kw)
+
+
+@pytest.mark.parametrize(
+    "method", [Unsupervised(), Unsupervised(clip=1.0), Supervised(), Physical(GaussNewton())]
+)
+def test_every_method_trains_and_logs_x_and_y_errors(method):
+    history = _trainer(method).train(150)
+    assert len(history) == 150
+    for key in ("loss", "x_l1", "y_l1", "y_l2", "step_time"):
+        assert all(math.isfinite(v) for v in history[key])
+    first, last = sum(history["x_l1"][:20]) / 20, sum(history["x_l1"][-20:]) / 20
+    assert last < first
+
+
+def test_same_seed_gives_the_same_data_stream_for_every_method():
+    a = _trainer(Unsupervised())
+    b = _trainer(Supervised())
+    for _ in range(3):
+        ba, bb = a.problem.sample(4, a.generator), b.problem.sample(4, b.generator)
+        assert torch.equal(ba.y_target, bb.y_target)
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path):
+    full = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "full").train(40)
+
+    part = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "part", checkpoint_every=10)
+    with pytest.raises(KeyboardInterrupt):
+        original = part.step
+        def interrupt_at_25():
+            if part.iteration == 25:
+                raise KeyboardInterrupt
+            return original()
+        part.step = interrupt_at_25
+        part.train(40)
+    assert load_checkpoint(tmp_path / "part" / "checkpoint.pt")["iteration"] == 20
+
+    resumed = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "part", checkpoint_every=10)
+    history = resumed.train(40, resume=True)
+    for key in ("loss", "x_l1", "y_l2"):
+        assert history[key] == full[key]
+    final_a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["model"]
+    final_b = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)["model"]
+    for k in final_a:
+        assert torch.equal(final_a[k], final_b[k])
+
+
+def test_nan_loss_stops_with_the_iteration_named(tmp_path):
+    class Exploding(Cubic):
+        def physics(self, x):
+            return x**3 / 0.0
+
+    trainer = Trainer(Exploding(), _net(), Unsupervised(), _adam, batch_size=4,
+                      progress=False)
+    with pytest.raises(TrainingDiverged, match="at iteration 0"):
+        trainer.train(5)
+
+
+def test_checkpoint_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_checkpoint(bad)
+    torch.save({"something": 1}, bad)
+    with pytest.raises(CheckpointError, match="not a physgrad checkpoint"):
+        load_checkpoint(bad)
+    torch.save({"format": "physgrad-checkpoint", "version": 99}, bad)
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resuming_another_methods_checkpoint_is_refused(tmp_path):
+    _trainer(Unsupervised(), run_dir=tmp_path).train(3)
+    with pytest.raises(CheckpointError, match="method='unsupervised', not 'supervised'"):
+        _trainer(Supervised(), run_dir=tmp_path).train(5, resume=True)
+
+
+def test_trainer_validates_its_arguments():
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        Trainer(Cubic(), _net(), Unsupervised(), _adam, batch_size=0)
+    with pytest.raises(TypeError, match="network must be a torch.nn.Module"):
+        Trainer(Cubic(), lambda x: x, Unsupervised(), _adam, batch_size=2)
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        _trainer(Unsupervised()).train(0)
+    with pytest.raises(ValueError, match="unknown solver 'magic'"):
+        _trainer(Physical("magic")).train(1)
