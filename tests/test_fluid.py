@@ -8,17 +8,25 @@ import pytest
 import torch
 
 from physgrad.physics.fluid import (
+    DEFAULT_DOMAIN,
     CGOptions,
     Domain,
     FluidSimulator,
     advect_centered,
     advect_staggered,
+    angular_velocity,
+    center_of_mass,
     centered_to_staggered,
+    discretize,
     divergence,
     energy,
+    frequency_loss,
+    generate_example,
     laplace,
     make_incompressible,
+    phiflow_noise,
     rescale_energy,
+    sample_initial_state,
     simulate,
     solve_pressure_cg,
     solve_pressure_fft,
@@ -289,6 +297,86 @@ def test_dtype_and_device_follow_inputs() -> None:
         assert sim(m, v).dtype == dtype
 
 
+# ----------------------------------------------------------------------------- data and loss
+
+
+def test_phiflow_noise_statistics_and_spectrum() -> None:
+    d = DEFAULT_DOMAIN
+    n = phiflow_noise(3, d, _gen(20), dtype=F64)
+    torch.testing.assert_close(n.std(dim=(1, 2), correction=0), torch.ones(3, dtype=F64))
+    torch.testing.assert_close(n.mean(dim=(1, 2)), torch.zeros(3, dtype=F64), atol=1e-12, rtol=0)
+    spec = torch.fft.fft2(n).abs()
+    # k = m * 10 / 128 per axis: modes with |m|^2 <= 16 are removed
+    assert float(spec[:, 0, 4].max()) < 1e-8 and float(spec[:, 3, 2].max()) < 1e-8
+    assert float(spec[:, 0, 5].min()) > 1e-3
+    v = phiflow_noise(2, d, _gen(21), channels=2)
+    assert v.shape == (2, 2, 64, 64) and v.dtype == torch.float32
+    torch.testing.assert_close(phiflow_noise(2, d, _gen(21), channels=2), v)
+
+
+def test_discretize_and_center_of_mass() -> None:
+    vals = torch.randn(2, 8, 8, generator=_gen(22), dtype=F64)
+    m = discretize(vals, 0.25)
+    assert m.sum(dim=(1, 2)).tolist() == [16.0, 16.0]
+    assert float(vals[m == 1].min()) > float(vals[m == 0].max()) - 10  # same sample ordering
+    for b in range(2):
+        assert float(vals[b][m[b] == 1].min()) >= float(vals[b][m[b] == 0].max())
+    d = Domain(8, 8, 16.0, 16.0)
+    point = torch.zeros(1, 8, 8, dtype=F64)
+    point[0, 2, 5] = 3.0  # cell centre x = 11, y = 5
+    torch.testing.assert_close(center_of_mass(point, d), torch.tensor([[11.0, 5.0]], dtype=F64))
+
+
+def test_angular_velocity_matches_authors_vorticity_estimate() -> None:
+    w = torch.tensor([1.5, -0.7], dtype=F64)
+    v = angular_velocity(w)
+    d = DEFAULT_DOMAIN.cell_centers(F64) - 64.0
+    # authors' estimator: mean(cross(-v, x - 64)) / 120.5 recovers the strength
+    est = (-v[:, 0] * d[1] + v[:, 1] * d[0]).mean(dim=(1, 2)) / 120.5
+    torch.testing.assert_close(est, w, rtol=1e-3, atol=0)
+
+
+def test_generated_examples_are_seeded_and_well_formed() -> None:
+    d = Domain(32, 32, 64.0, 64.0)
+    sim = FluidSimulator(d, grid="centered", project_initial=False)
+    ex = generate_example(3, _gen(23), sim)
+    again = generate_example(3, _gen(23), sim)
+    torch.testing.assert_close(again.marker_t, ex.marker_t)
+    assert ex.marker0.shape == (3, 32, 32) and ex.v0.shape == (3, 2, 32, 32)
+    assert ex.markers.shape == (3, 9, 32, 32) and ex.velocities.shape == (3, 9, 2, 32, 32)
+    assert float(ex.marker0.min()) >= 0 and float(ex.marker0.max()) <= 1
+    filled = (ex.marker0 > 0).sum(dim=(1, 2)).double() / (32 * 32)
+    assert bool(((filled > 0.03) & (filled < 0.17)).all())
+    assert not torch.equal(generate_example(3, _gen(24), sim).marker0, ex.marker0)
+
+
+def test_uniform_part_moves_center_of_mass_to_domain_center() -> None:
+    d = DEFAULT_DOMAIN
+    marker0, _ = sample_initial_state(2, _gen(25), d, 2.0, dtype=F64)
+    com = center_of_mass(marker0, d)
+    v0 = ((64.0 - com) / 2.0)[:, :, None, None].expand(2, 2, 64, 64)
+    out = FluidSimulator(d)(marker0, v0)
+    torch.testing.assert_close(
+        center_of_mass(out, d), torch.full((2, 2), 64.0, dtype=F64), atol=0.3, rtol=0
+    )
+
+
+def test_frequency_loss_formula() -> None:
+    zero = torch.zeros(2, 64, 64, dtype=F64)
+    torch.testing.assert_close(
+        frequency_loss(zero), torch.full((2,), 4096 * math.sqrt(1e-5), dtype=F64)
+    )
+    c = DEFAULT_DOMAIN.cell_centers(F64)
+    wave = torch.cos(2 * math.pi * c[0] / 128.0)[None]  # mode k = 1/64 cycles per cell
+    amp = 0.5 * 4096 * math.exp(-0.5 * (80 / 64) ** 2)  # two modes (+-1) of this amplitude
+    expected = 2 * amp + (4096 - 2) * math.sqrt(1e-5)
+    torch.testing.assert_close(frequency_loss(wave), torch.tensor([expected], dtype=F64))
+    torch.testing.assert_close(frequency_loss(wave + 3.0), frequency_loss(wave))  # ignore_mean
+    x = wave.clone().requires_grad_(True)
+    frequency_loss(x, n=2).sum().backward()
+    assert bool(torch.isfinite(x.grad).all())
+
+
 # ----------------------------------------------------------------------------- errors
 
 
@@ -327,5 +415,9 @@ def test_bad_inputs_raise_value_errors_naming_the_value() -> None:
         make_incompressible(torch.randn(1, 2, 4, 4), d)
     with pytest.raises(ValueError, match="CGOptions.rtol"):
         CGOptions(rtol=-1.0)
+    with pytest.raises(ValueError, match="batch must be >= 1, got 0"):
+        generate_example(0, _gen())
+    with pytest.raises(TypeError, match="generator"):
+        phiflow_noise(1, d, 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="floating-point"):
         sim(m, torch.zeros(1, 2, 8, 8, dtype=torch.int64))
