@@ -193,6 +193,65 @@ def compare(
     return comparison
 
 
+def compare_seeds(
+    experiment: Experiment,
+    methods: list[str] | None,
+    out: Path | str,
+    seeds: list[int],
+    **kwargs: Any,
+) -> list[Comparison]:
+    """:func:`compare` once per seed into ``out/seed<S>``, then a per-seed grid of learning
+    curves (``out/seeds.png``, like the paper's Fig. 10) and a mean ± std table
+    (``out/results.md``)."""
+    from physgrad.report.plots import plot_seed_grid
+
+    if not seeds:
+        raise ValueError("no seeds given")
+    out = Path(out)
+    comparisons = [
+        compare(experiment, methods, out / f"seed{seed}", seed=seed, **kwargs) for seed in seeds
+    ]
+    labels = {m: experiment.methods[m].label for m in comparisons[0].histories}
+    plot_seed_grid(
+        {c.seed: {labels[m]: h for m, h in c.histories.items()} for c in comparisons},
+        metric=experiment.metrics[0],
+        smoothing=experiment.smoothing,
+        log_y=experiment.log_y,
+        path=out / "seeds.png",
+    )
+    table = seeds_table(comparisons)
+    text = (
+        f"# {experiment.name} over seeds {', '.join(map(str, seeds))} ({experiment.paper})\n\n"
+        f"Mean ± std over seeds of the per-seed values (see each `seed<S>/results.md`).\n\n"
+        f"{table}\n\n![seeds](seeds.png)\n"
+    )
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
+    return comparisons
+
+
+def seeds_table(comparisons: list[Comparison]) -> str:
+    """Markdown table: mean ± std over seeds of each numeric column of the summary rows."""
+    per_seed = [c.summary_rows() for c in comparisons]
+    header = list(per_seed[0][0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, row in enumerate(per_seed[0]):
+        cells = []
+        for key in header:
+            values = [rows[i][key] for rows in per_seed]
+            if isinstance(row[key], str):
+                cells.append(row[key])
+            elif any(v is None for v in values):
+                reached = [v for v in values if v is not None]
+                cells.append(f"{len(reached)}/{len(values)} seeds" + (
+                    f", {statistics.mean(reached):.3g}" if reached else ""))
+            else:
+                mean = statistics.mean(values)
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                cells.append(f"{mean:.3g} ± {std:.2g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_comparison(comparison: Comparison) -> None:
     """Learning-curve PNG, markdown table and JSON summary of a comparison."""
     from physgrad.report.plots import plot_learning_curves

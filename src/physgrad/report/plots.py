@@ -73,6 +73,39 @@ def plot_learning_curves(
     return Path(path)
 
 
+def plot_seed_grid(
+    runs: dict,
+    *,
+    metric: str,
+    smoothing: int,
+    path: Path,
+    log_y: bool = True,
+) -> Path:
+    """One panel per seed (``runs[seed][label] -> History``), as the paper's Fig. 10."""
+    seeds = list(runs)
+    cols = min(2, len(seeds))
+    rows = (len(seeds) + cols - 1) // cols
+    fig = Figure(figsize=(5.2 * cols, 3.6 * rows), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, seed in zip(axes, seeds, strict=False):
+        for color, (label, hist) in zip(_colors(len(runs[seed])), runs[seed].items(), strict=False):
+            ax.plot(hist["iteration"], smooth(hist[metric], smoothing), color=color, lw=1.4,
+                    label=label)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_title(f"seed {seed}", fontsize=10)
+        ax.set_xlabel("training iteration")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(seeds):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"running mean over {smoothing} mini-batches", fontsize=9)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    return Path(path)
+
+
 def _colors(n: int) -> list:
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
     return [palette[i % len(palette)] for i in range(n)]
