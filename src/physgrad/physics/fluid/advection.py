@@ -51,6 +51,24 @@ def sample_periodic(
         ``(interpolated, lo, hi)``, each ``(N, ny, nx)``; ``lo``/``hi`` are ``None`` unless
         ``limits``.
     """
+    out, corners, _, _ = _bilinear(values, fx, fy)
+    if not limits:
+        return out, None, None
+    v00, v01, v10, v11 = corners
+    lo = torch.minimum(torch.minimum(v00, v01), torch.minimum(v10, v11))
+    hi = torch.maximum(torch.maximum(v00, v01), torch.maximum(v10, v11))
+    return out, lo, hi
+
+
+def _bilinear(
+    values: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+    """Bilinear periodic interpolation; also returns the corners and the gather layout.
+
+    Returns ``(out, (v00, v01, v10, v11), flat, base)``: ``flat (N, (ny+1)(nx+1))`` is the
+    field padded by one periodic row and column, ``base (N, ny*nx)`` the flat index of each
+    lower-left corner in it (the others are ``+1``, ``+nx+1``, ``+nx+2``).
+    """
     n, ny, nx = values.shape
     # Wrap positions into [0, n) in floating point, then read from a copy padded by one
     # periodic row/column so that the "+1" neighbours need no integer modulo.
@@ -70,12 +88,7 @@ def sample_periodic(
     v11 = flat.gather(1, base + (width + 1)).view_as(fx)
     bottom = v00 + tx * (v01 - v00)
     top = v10 + tx * (v11 - v10)
-    out = bottom + ty * (top - bottom)
-    if not limits:
-        return out, None, None
-    lo = torch.minimum(torch.minimum(v00, v01), torch.minimum(v10, v11))
-    hi = torch.maximum(torch.maximum(v00, v01), torch.maximum(v10, v11))
-    return out, lo, hi
+    return bottom + ty * (top - bottom), (v00, v01, v10, v11), flat, base
 
 
 def _advect_own_grid(
@@ -92,12 +105,27 @@ def _advect_own_grid(
     jj = torch.arange(ny, dtype=values.dtype, device=values.device).unsqueeze(-1)
     sx = (dt / domain.dx) * wx
     sy = (dt / domain.dy) * wy
+    sl, corners, flat, base = _bilinear(values, ii - sx, jj - sy)
     if scheme == "semi_lagrangian":
-        return sample_periodic(values, ii - sx, jj - sy)[0]
-    sl, lo, hi = sample_periodic(values, ii - sx, jj - sy, limits=True)
-    inv, _, _ = sample_periodic(sl, ii + sx, jj + sy)
+        return sl
+    inv = _bilinear(sl, ii + sx, jj + sy)[0]
     new = sl + 0.5 * (values - inv)
-    return torch.minimum(torch.maximum(new, lo), hi)
+    # Clamp to [min, max] of the four source values around the back-traced point. The bound
+    # that is hit is re-read with one gather, so its gradient goes to exactly that source
+    # sample (cheaper than differentiating min/max chains).
+    with torch.no_grad():
+        v00, v01, v10, v11 = corners
+        lo = torch.minimum(torch.minimum(v00, v01), torch.minimum(v10, v11))
+        hi = torch.maximum(torch.maximum(v00, v01), torch.maximum(v10, v11))
+        below = new < lo
+        clamped = below | (new > hi)
+        target = torch.where(below, lo, hi)
+        offset = torch.where(v10 == target, nx + 1, nx + 2)
+        offset = torch.where(v01 == target, 1, offset)
+        offset = torch.where(v00 == target, 0, offset)
+        index = base + offset.reshape(n, ny * nx)
+    bound = flat.gather(1, index).view_as(new)
+    return torch.where(clamped, bound, new)
 
 
 def advect_centered(
