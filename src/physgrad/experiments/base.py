@@ -3,6 +3,8 @@ figures and tables. Each experiment registers itself in :data:`REGISTRY` by name
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +87,8 @@ REGISTRY: dict[str, Experiment] = {}
 
 def register(experiment: Experiment) -> Experiment:
     """Add an experiment to the registry (names must be unique)."""
+    if REGISTRY.get(experiment.name) is experiment:
+        return experiment
     if experiment.name in REGISTRY:
         raise ValueError(f"experiment {experiment.name!r} is already registered")
     REGISTRY[experiment.name] = experiment
@@ -104,8 +108,15 @@ def list_experiments() -> list[Experiment]:
 
 
 def _load_builtin() -> None:
-    # Importing the modules registers them; kept lazy so `import physgrad` stays light.
-    from physgrad.experiments import sine, toy_experiment  # noqa: F401
+    """Import every module of this package once: importing an experiment module registers it.
+
+    Lazy, so ``import physgrad`` stays light; a new experiment joins by adding a module here
+    that calls :func:`register`.
+    """
+    import physgrad.experiments as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def run_dir_for(out: Path, method: str) -> Path:
