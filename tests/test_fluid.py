@@ -294,6 +294,14 @@ def test_physics_supports_forward_mode_vmap_and_double_backward() -> None:
     torch.testing.assert_close(hvps[1], hvps[0], atol=1e-8, rtol=0)
 
 
+def test_unchecked_physics_propagates_nan_instead_of_crashing() -> None:
+    d = Domain(8, 8)
+    phys = FluidSimulator(d, steps=1).physics(torch.rand(1, 8, 8))
+    v0 = torch.randn(1, 2, 8, 8)
+    v0[0, 0, 3, 3] = float("nan")
+    assert bool(torch.isnan(phys(v0)).any())
+
+
 @pytest.mark.parametrize("pressure", ["fft", "cg"])
 def test_gradcheck_one_step(pressure: str) -> None:
     d = Domain(8, 8, 16.0, 16.0)

@@ -74,8 +74,10 @@ def _bilinear(
     # periodic row/column so that the "+1" neighbours need no integer modulo.
     fx = torch.remainder(fx, nx)
     fy = torch.remainder(fy, ny)
-    x0 = torch.floor(fx).clamp_(max=nx - 1)  # remainder may round up to exactly n
-    y0 = torch.floor(fy).clamp_(max=ny - 1)
+    # remainder may round up to exactly n; NaN positions read cell 0 (the NaN still propagates
+    # through the weights) instead of producing an invalid index
+    x0 = torch.floor(fx).nan_to_num_(0.0).clamp_(0, nx - 1)
+    y0 = torch.floor(fy).nan_to_num_(0.0).clamp_(0, ny - 1)
     tx = fx - x0
     ty = fy - y0
     width = nx + 1

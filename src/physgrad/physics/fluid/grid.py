@@ -132,7 +132,7 @@ def check_vector_field(name: str, value: object, domain: Domain) -> torch.Tensor
 
 
 def check_dt(dt: object) -> float:
-    """A finite time step; negative values are allowed (time-reversed advection) but not 0."""
+    """A finite time step; negative values are allowed here (time-reversed advection)."""
     if isinstance(dt, bool) or not isinstance(dt, int | float):
         raise TypeError(f"dt must be a number, got {dt!r}")
     dt = float(dt)
