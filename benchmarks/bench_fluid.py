@@ -3,8 +3,8 @@
 Usage: ``python benchmarks/bench_fluid.py [--batch 64] [--repeats 10] [--threads N] [--cg]``.
 For fp32 and fp64: forward only (``no_grad``) and forward+backward (gradients w.r.t. the marker
 and the velocity of a scalar loss of both outputs), FFT projection; optionally the CG projection
-(rtol 1e-5, warm-started from the exact pressure as in a running simulation) and a full 8-step
-``FluidSimulator`` forward+backward. Prints min / median milliseconds per line.
+(rtol 1e-5, warm-started from the previous step's pressure as in a running simulation) and a
+full 8-step ``FluidSimulator`` forward+backward. Prints min / median milliseconds per line.
 """
 
 from __future__ import annotations
@@ -85,11 +85,12 @@ def main() -> None:
         if args.cg:
             sim_cg = FluidSimulator(domain, pressure="cg", cg_options=CGOptions(rtol=1e-5))
 
-            def forward_cg(sim: FluidSimulator = sim_cg, m=marker, v=vel, p=p):
+            # a running simulation warm-starts from the previous step's pressure
+            def forward_cg(sim: FluidSimulator = sim_cg, m=m1, v=v1, p=p):
                 with torch.no_grad():
                     return sim._step(m, v, p)
 
-            def forward_backward_cg(sim: FluidSimulator = sim_cg, m=marker, v=vel, p=p) -> None:
+            def forward_backward_cg(sim: FluidSimulator = sim_cg, m=m1, v=v1, p=p) -> None:
                 m = m.detach().requires_grad_(True)
                 v = v.detach().requires_grad_(True)
                 m1, v1, _ = sim._step(m, v, p)

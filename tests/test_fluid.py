@@ -248,6 +248,27 @@ def test_default_simulation_shapes_and_incompressible_start() -> None:
     torch.testing.assert_close(simulate(m0, v0), markers[:, -1])
 
 
+@pytest.mark.parametrize("grid", ["staggered", "centered"])
+def test_taylor_green_vortex_is_nearly_steady_and_converges(grid: str) -> None:
+    """u = sin x cos y, v = -cos x sin y solves the Euler equations steadily."""
+    errs = []
+    for n in (16, 32):
+        d = Domain(n, n, 2 * math.pi, 2 * math.pi)
+        pts = d.face_centers(F64) if grid == "staggered" else d.cell_centers(F64).expand(2, 2, n, n)
+        vel = torch.stack(
+            [
+                torch.sin(pts[0, 0]) * torch.cos(pts[0, 1]),
+                -torch.cos(pts[1, 0]) * torch.sin(pts[1, 1]),
+            ]
+        )[None]
+        sim = FluidSimulator(d, dt=8.0 / n, steps=n // 4, grid=grid, energy="none")
+        _, vs = sim.simulate(
+            torch.zeros(1, n, n, dtype=F64), vel, record=True, initial_is_state=True
+        )
+        errs.append(float((vs[0, -1] - vel[0]).pow(2).mean().sqrt()))
+    assert errs[0] < 0.15 and errs[1] / errs[0] < 0.6, errs
+
+
 def test_forward_then_reversed_flow_returns_to_start() -> None:
     d = Domain(48, 48, 96.0, 96.0)
     m0 = _blob(d)
