@@ -105,3 +105,21 @@ def test_compare_over_seeds_writes_a_per_seed_figure_and_mean_std_table(tmp_path
     assert "±" in (tmp_path / "results.md").read_text()
     assert main(["compare", "sine", "--seeds", "5,x", "--scale", "smoke"]) == 2
     assert "--seeds must be comma-separated integers" in capsys.readouterr().err
+
+
+def test_a_run_folder_config_repeats_the_run(tmp_path, capsys):
+    assert main(["run", "sine", "--method", "adam", "--scale", "smoke", "--iters", "8",
+                 "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    config = tmp_path / "a" / "adam" / "config.yaml"
+    text = config.read_text().replace(str(tmp_path / "a"), str(tmp_path / "b"))
+    config.write_text(text)
+    assert main(["run", "--config", str(config), "--quiet"]) == 0
+    first = (tmp_path / "a" / "adam" / "metrics.csv").read_text().splitlines()
+    again = (tmp_path / "b" / "adam" / "metrics.csv").read_text().splitlines()
+    strip = [lambda rows: [r.split(",")[:2] + r.split(",")[3:] for r in rows]][0]  # no times
+    assert strip(first) == strip(again)
+
+
+def test_missing_experiment_is_named(capsys):
+    assert main(["run"]) == 2
+    assert "no experiment given" in capsys.readouterr().err

@@ -132,3 +132,24 @@ def test_trainer_validates_its_arguments():
         _trainer(Unsupervised()).train(0)
     with pytest.raises(ValueError, match="unknown solver 'magic'"):
         _trainer(Physical("magic")).train(1)
+
+
+def test_sigterm_stops_after_the_iteration_with_a_checkpoint_and_resumes_exactly(tmp_path):
+    import os
+    import signal
+
+    full = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "full").train(30)
+    part = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "part", checkpoint_every=100)
+    original = part.step
+
+    def signal_at_17():
+        if part.iteration == 17:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original()
+
+    part.step = signal_at_17
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM at iteration 18"):
+        part.train(30)
+    assert load_checkpoint(tmp_path / "part" / "checkpoint.pt")["iteration"] == 18
+    resumed = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "part").train(30, resume=True)
+    assert resumed["x_l1"] == full["x_l1"]

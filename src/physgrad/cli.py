@@ -13,6 +13,7 @@ from typing import Any
 import physgrad
 
 CONFIG_KEYS = {
+    "experiment": str,
     "method": str,
     "methods": str,
     "iters": int,
@@ -51,14 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the registered experiments and their methods")
 
     run = sub.add_parser("run", help="train one method of an experiment (or make its figure)")
-    run.add_argument("experiment", help="experiment name (see `physgrad list`)")
+    run.add_argument(
+        "experiment", nargs="?", help="experiment name (see `physgrad list`; or in --config)"
+    )
     run.add_argument("--method", help="method name (default: the experiment's first method)")
     _add_common(run)
 
     cmp = sub.add_parser(
         "compare", help="train several methods from the same init; curves + table"
     )
-    cmp.add_argument("experiment", help="experiment name (see `physgrad list`)")
+    cmp.add_argument(
+        "experiment", nargs="?", help="experiment name (see `physgrad list`; or in --config)"
+    )
     cmp.add_argument("--methods", help="comma-separated method names (default: all)")
     cmp.add_argument(
         "--seeds", help="comma-separated seeds: one comparison per seed + a per-seed figure"
@@ -108,6 +113,26 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def _experiment(opts: dict[str, Any]) -> Any:
+    from physgrad.experiments.base import get_experiment
+
+    if not opts.get("experiment"):
+        raise ValueError("no experiment given: name one (see `physgrad list`) or in --config")
+    return get_experiment(opts["experiment"])
+
+
+def save_options(path: Path, opts: dict[str, Any]) -> None:
+    """Store the resolved options so ``physgrad run --config <path>`` repeats the run."""
+    import yaml
+
+    from physgrad.training.checkpoint import atomic_write
+
+    text = "# repeat with: physgrad run --config <this file>  (or compare)\n" + yaml.safe_dump(
+        {k: v for k, v in opts.items() if k in CONFIG_KEYS}, sort_keys=False
+    )
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
 def cmd_list(_: argparse.Namespace) -> int:
     from physgrad.experiments.base import list_experiments
 
@@ -119,11 +144,10 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from physgrad.experiments.base import get_experiment
     from physgrad.experiments.runner import initial_weights, run_method
 
     opts = _options(args)
-    exp = get_experiment(args.experiment)
+    exp = _experiment(opts)
     out = Path(opts.get("out", f"runs/{exp.name}"))
     scale = opts.get("scale", "cpu")
     if not exp.trains:
@@ -131,16 +155,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{exp.name}: wrote {result.get('figure', out)}")
         return 0
     method = opts.get("method") or exp.method_names()[0]
+    exp.check_method(method)
     sc = exp.scale(scale)
     seed = opts.get("seed", 0)
+    resolved = {
+        "experiment": exp.name,
+        "method": method,
+        "scale": scale,
+        "iters": opts.get("iters", sc.iterations),
+        "batch_size": opts.get("batch_size", sc.batch_size),
+        "seed": seed,
+        "out": str(out),
+    }
     out.mkdir(parents=True, exist_ok=True)
     init = initial_weights(exp, seed, out / "init.pt")
+    (out / method).mkdir(parents=True, exist_ok=True)
+    save_options(out / method / "config.yaml", resolved)
     history = run_method(
         exp,
         method,
         out,
-        iterations=opts.get("iters", sc.iterations),
-        batch_size=opts.get("batch_size", sc.batch_size),
+        iterations=resolved["iters"],
+        batch_size=resolved["batch_size"],
         seed=seed,
         init=init,
         resume=args.resume,
@@ -155,11 +191,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from physgrad.experiments.base import get_experiment
     from physgrad.experiments.runner import compare, compare_seeds, seeds_table
 
     opts = _options(args)
-    exp = get_experiment(args.experiment)
+    exp = _experiment(opts)
     methods = [m.strip() for m in opts["methods"].split(",")] if opts.get("methods") else None
     out = Path(opts.get("out", f"runs/{exp.name}"))
     kwargs = dict(
@@ -171,6 +206,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         device=opts.get("device"),
         tensorboard=args.tensorboard,
     )
+    out.mkdir(parents=True, exist_ok=True)
+    save_options(out / "config.yaml", {**opts, "experiment": exp.name})
     if args.seeds:
         seeds = _int_list("--seeds", args.seeds)
         comparisons = compare_seeds(exp, methods, out, seeds, **kwargs)

@@ -6,7 +6,9 @@ import csv
 import json
 import math
 import platform
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -223,22 +225,22 @@ class Trainer:
         bar = _progress_bar(
             total=iterations, initial=self.iteration, enabled=self.progress, desc=self.method.name
         )
+        stop = _StopRequest()
         try:
-            while self.iteration < iterations:
-                row = self.step()
-                self.history.append(row)
-                if csv_file is not None:
-                    csv_file.write(row)
-                if writer is not None:
-                    for key, value in row.items():
-                        if key != "iteration":
-                            writer.add_scalar(key, value, int(row["iteration"]))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "x_l1") if k in row})
-                if self.checkpoint_every and self.iteration % self.checkpoint_every == 0:
-                    csv_file and csv_file.flush()
-                    self.save()
+            with stop:
+                while self.iteration < iterations:
+                    if stop.signal is not None:
+                        # stop between iterations, so the checkpoint is a consistent state
+                        if csv_file is not None:
+                            csv_file.flush()
+                        self.save()
+                        raise KeyboardInterrupt(f"{stop.signal} at iteration {self.iteration}")
+                    row = self.step()
+                    self._log(row, csv_file, writer, bar)
+                    if self.checkpoint_every and self.iteration % self.checkpoint_every == 0:
+                        if csv_file is not None:
+                            csv_file.flush()
+                        self.save()
         finally:
             if bar is not None:
                 bar.close()
@@ -251,6 +253,18 @@ class Trainer:
         return self.history
 
     # -- helpers -------------------------------------------------------------------------
+    def _log(self, row: dict[str, float], csv_file: _CsvLog | None, writer: Any, bar: Any) -> None:
+        self.history.append(row)
+        if csv_file is not None:
+            csv_file.write(row)
+        if writer is not None:
+            for key, value in row.items():
+                if key != "iteration":
+                    writer.add_scalar(key, value, int(row["iteration"]))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "x_l1") if k in row})
+
     def _open_metrics_csv(self) -> _CsvLog | None:
         if self.metrics_path is None:
             return None
@@ -284,6 +298,33 @@ class Trainer:
         }
         text = json.dumps(summary, indent=2, default=str)
         atomic_write(self.run_dir / "summary.json", lambda tmp: Path(tmp).write_text(text))
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a request the loop honours after the current iteration.
+
+    A second signal interrupts at once (default behaviour). Outside the main thread, where
+    handlers cannot be installed, signals keep their default behaviour.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class _CsvLog:
