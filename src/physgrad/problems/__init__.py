@@ -1,5 +1,20 @@
 """Inverse problems: physics + data + metrics + domain inverse solvers."""
 
 from physgrad.problems.base import Batch, Problem
+from physgrad.problems.heat import HeatInverse, HeatProblem, fix_mean, soft_rectangles
+from physgrad.problems.poisson import PoissonInverse, PoissonProblem, smooth_noise
+from physgrad.problems.sine import SineProblem, nearest_minimum
 
-__all__ = ["Batch", "Problem"]
+__all__ = [
+    "Batch",
+    "HeatInverse",
+    "HeatProblem",
+    "PoissonInverse",
+    "PoissonProblem",
+    "Problem",
+    "SineProblem",
+    "fix_mean",
+    "nearest_minimum",
+    "smooth_noise",
+    "soft_rectangles",
+]
