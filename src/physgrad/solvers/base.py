@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from physgrad._validation import check_finite, check_same_batch, check_tensor
@@ -44,9 +46,7 @@ class Solver:
         return loss.detach(), grad
 
 
-def block_hessian(
-    fn: callable, x: torch.Tensor  # type: ignore[valid-type]
-) -> torch.Tensor:
+def block_hessian(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Per-sample Hessians of a batch-separable scalar function.
 
     ``fn(x) -> (B,)`` must treat samples independently, so the Hessian of ``fn(x).sum()`` is
