@@ -4,6 +4,19 @@ The forward model of the paper's fluid experiment (Holl et al., ICLR 2022, sec. 
 a passive marker carried by an energy-conserving inviscid incompressible flow on a periodic
 64 x 64 grid (128 x 128 domain, ``dx = 2``), 8 steps of ``dt = 0.25``. See
 :class:`FluidSimulator` for the step and :mod:`physgrad.physics.fluid.grid` for conventions.
+
+Where this differs from the authors' PhiFlow code (SIP ``fluid/train_fluid.py``):
+
+* Pressure: exact FFT solve by default (the authors: ``Solve('CG', rel 0, abs 1e-4)``, warm
+  started); ``pressure="cg"`` gives warm-started CG with tolerances from :class:`CGOptions`.
+  Gradients of the CG solve come from an adjoint solve, as PhiFlow's implicit gradient does.
+* Energy rescale: per velocity component by default (PhiFlow 2.x ``field.mean`` keeps the
+  vector channel), which leaves a small divergence after the rescale; ``energy="total"``
+  scales both components by one factor and keeps the field divergence-free.
+* MacCormack clamp gradient: where the limiter is active the gradient goes to the one source
+  sample that is the bound (ties broken by corner order), a valid subgradient of min/max.
+* Ground-truth data (:func:`generate_example`) runs on the centred grid without an initial
+  projection, as the authors do, with the centred projection solved by FFT.
 """
 
 from physgrad.physics.fluid.advection import (
