@@ -4,12 +4,14 @@ Usage: ``python benchmarks/bench_fluid.py [--batch 64] [--repeats 10] [--threads
 For fp32 and fp64: forward only (``no_grad``) and forward+backward (gradients w.r.t. the marker
 and the velocity of a scalar loss of both outputs), FFT projection; optionally the CG projection
 (rtol 1e-5, warm-started from the previous step's pressure as in a running simulation) and a
-full 8-step ``FluidSimulator`` forward+backward. Prints min / median milliseconds per line.
+full 8-step ``FluidSimulator`` forward+backward. Prints min / median wall-clock milliseconds and
+the median process CPU time per line (on a shared machine, compare CPU time with ``--threads 1``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -19,19 +21,25 @@ import torch
 from physgrad.physics.fluid import CGOptions, Domain, FluidSimulator, divergence
 
 
-def _time(fn: Callable[[], object], repeats: int) -> list[float]:
+def _time(fn: Callable[[], object], repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and process-CPU milliseconds per call (CPU time is robust to preemption)."""
     fn()  # warm-up
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
+        wall.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
+    return wall, cpu
 
 
-def _fmt(times: list[float]) -> str:
-    return f"min={min(times):.2f}ms med={statistics.median(times):.2f}ms"
+def _fmt(times: tuple[list[float], list[float]]) -> str:
+    wall, cpu = times
+    return (
+        f"min={min(wall):.2f}ms med={statistics.median(wall):.2f}ms "
+        f"(process cpu med={statistics.median(cpu):.2f}ms)"
+    )
 
 
 def main() -> None:
@@ -47,9 +55,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     n = args.size
     domain = Domain(n, n, 2.0 * n, 2.0 * n)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"torch {torch.__version__} threads={torch.get_num_threads()} batch={args.batch} "
-        f"grid={n}x{n} dx=2 dt=0.25 repeats={args.repeats}"
+        f"grid={n}x{n} dx=2 dt=0.25 repeats={args.repeats} cpus={os.cpu_count()} "
+        f"load1={load:.2f}"
     )
     gen = torch.Generator().manual_seed(0)
     marker64 = torch.rand(args.batch, n, n, generator=gen, dtype=torch.float64)
