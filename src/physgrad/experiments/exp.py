@@ -1,0 +1,131 @@
+"""``exp``: invert y = exp(x) (published paper, SIP NeurIPS 2022; authors' exp/train_exp.py).
+
+MLP 1-16-64-16-1 with sigmoid activations, batch 100, losses summed over the batch (as the
+authors' ``loss.sum.backward()``). Methods, as the authors' runs:
+
+- ``gd``: backprop through ``exp`` ("Adjoint"), SGD lr 1e-2;
+- ``adam``: the same loss with Adam lr 1e-3;
+- ``rescaled``: the authors' "Sign" update, target ``x + sign(x* - x)`` (uses the ground
+  truth: the ideal rescaled direction), SGD lr 1e-2;
+- ``newton``: target ``x + min(|g/H|, 0.1) sign(-g)`` ("Newton Clipped"), SGD lr 1e-2;
+- ``supervised``: ``1/2 (x - x*)²`` ("Ground Truth"), SGD lr 1e-2 (not in the default set).
+
+After :func:`~physgrad.experiments.compare`, :func:`plot_predictions` draws the paper's
+"predicted x vs x*" figure from the comparison folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.nets import MLP
+from physgrad.problems.exp import X_RANGE, ExpProblem
+from physgrad.training.methods import Physical, Supervised, Unsupervised
+
+
+def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=1e-2)
+
+
+def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=1e-3)
+
+
+def exp_network() -> MLP:
+    """The authors' ``dense_net(1, 1, [16, 64, 16], activation='Sigmoid')``.
+
+    Shapes: ``(B, 1) -> (B, 1)`` (input ``y*``, output ``x``).
+    """
+    return MLP(1, 1, hidden=(16, 64, 16), activation="sigmoid")
+
+
+EXP = register(
+    Experiment(
+        name="exp",
+        description="y = exp(x), x* in (-12, 0]: MLP 1-16-64-16-1 (sigmoid), batch 100, loss sum",
+        paper="SIP (NeurIPS 2022) exp figure: predicted x vs x*",
+        scales={
+            "smoke": Scale(iterations=100, batch_size=100),
+            "cpu": Scale(iterations=10_000, batch_size=100),
+            "paper": Scale(iterations=100_001, batch_size=100),
+        },
+        problem=ExpProblem,
+        network=exp_network,
+        methods={
+            "gd": MethodSpec("SGD", lambda: Unsupervised(reduction="sum"), _sgd),
+            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction="sum"), _adam),
+            "rescaled": MethodSpec(
+                "Rescaled (sign, uses x*)",
+                lambda: Physical("sign", reduction="sum", name="rescaled"),
+                _sgd,
+            ),
+            "newton": MethodSpec(
+                "SGD + PG (Newton, clip 0.1)",
+                lambda: Physical("newton", reduction="sum", name="pg-newton"),
+                _sgd,
+            ),
+            "supervised": MethodSpec("SGD (supervised)", lambda: Supervised(reduction="sum"), _sgd),
+        },
+        default_methods=("gd", "adam", "rescaled", "newton"),
+        baseline="gd",
+        metrics=("x_l1", "y_l1"),
+        smoothing=64,
+    )
+)
+
+
+def predictions(
+    comparison_dir: Path | str,
+    methods: Iterable[str] | None = None,
+    points: int = 1000,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Predicted ``x`` of each trained method on ``x* = linspace(-12, 0, points)``.
+
+    Loads ``comparison_dir/<method>/checkpoint.pt`` (written by ``compare``/``run``) for every
+    method in ``methods`` (default: every method folder with a checkpoint, in the
+    experiment's order).
+
+    Returns:
+        ``x*`` of shape ``(points,)`` and ``{method: x_pred (points,)}`` (float64).
+    """
+    from physgrad.training.checkpoint import load_checkpoint
+
+    root = Path(comparison_dir)
+    names = list(methods) if methods is not None else [
+        m for m in EXP.methods if (root / m / "checkpoint.pt").is_file()
+    ]
+    if not names:
+        raise ValueError(f"no trained exp methods (<method>/checkpoint.pt) under {str(root)!r}")
+    x_star = torch.linspace(*X_RANGE, points, dtype=torch.float64)
+    y = torch.exp(x_star).unsqueeze(-1).float()
+    out = {}
+    for name in names:
+        EXP.check_method(name)
+        data = load_checkpoint(root / name / "checkpoint.pt", expect={"experiment": "exp"})
+        net = exp_network()
+        net.load_state_dict(data["model"])
+        net.eval()
+        with torch.no_grad():
+            out[name] = net(y).squeeze(-1).double()
+    return x_star, out
+
+
+def plot_predictions(
+    comparison_dir: Path | str,
+    path: Path | str | None = None,
+    methods: Iterable[str] | None = None,
+) -> Path:
+    """The paper's exp figure: predicted ``x`` vs ``x*`` per method (identity dashed), next to
+    ``|x - x*|`` on a log axis. Writes ``path`` (default ``comparison_dir/predictions.png``).
+    """
+    from physgrad.report.scale_invariance import plot_exp_predictions
+
+    x_star, preds = predictions(comparison_dir, methods)
+    labels = {EXP.methods[m].label: p for m, p in preds.items()}
+    target = Path(path) if path is not None else Path(comparison_dir) / "predictions.png"
+    return plot_exp_predictions(x_star, labels, target)

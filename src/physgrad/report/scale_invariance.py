@@ -1,0 +1,94 @@
+"""Figures of the published paper's small experiments: the exp "predicted x vs x*" figure and
+the sine2d scale-invariance sweep. Headless (matplotlib object API, Agg canvas)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from physgrad.report.plots import _colors
+from physgrad.training.checkpoint import atomic_write
+
+
+def plot_exp_predictions(
+    x_star: torch.Tensor, predictions: dict[str, torch.Tensor], path: Path | str
+) -> Path:
+    """Left: predicted ``x`` vs ``x*`` per method with the identity dashed (the paper's exp
+    figure). Right: ``|x - x*|`` vs ``x*`` on a log axis.
+
+    Args:
+        x_star: ``(N,)`` ground truth on a grid (e.g. ``linspace(-12, 0, 1000)``).
+        predictions: legend label -> ``(N,)`` predicted ``x``.
+        path: PNG to write.
+    """
+    if not predictions:
+        raise ValueError("no predictions to plot")
+    xs = np.asarray(x_star, dtype=float)
+    fig = Figure(figsize=(10.0, 4.0), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    ax, ax_err = fig.subplots(1, 2)
+    ax.plot(xs, xs, "--", color="grey", lw=1.0, label="identity ($x = x^*$)")
+    for color, (label, pred) in zip(_colors(len(predictions)), predictions.items(), strict=False):
+        p = np.asarray(pred, dtype=float)
+        if p.shape != xs.shape:
+            raise ValueError(f"prediction {label!r} has shape {p.shape}, expected {xs.shape}")
+        ax.plot(xs, p, color=color, lw=1.5, label=label)
+        ax_err.plot(xs, np.maximum(np.abs(p - xs), 1e-12), color=color, lw=1.2, label=label)
+    ax.set_xlabel("$x^*$ (ground truth)")
+    ax.set_ylabel("predicted $x$")
+    ax.set_title(r"$y^* = e^{x^*}$: network prediction vs ground truth", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax_err.set_yscale("log")
+    ax_err.set_xlabel("$x^*$ (ground truth)")
+    ax_err.set_ylabel(r"$|x - x^*|$")
+    ax_err.set_title("absolute error", fontsize=10)
+    ax_err.grid(True, which="major", alpha=0.3)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    return Path(path)
+
+
+def plot_sweep(result: dict[str, Any], path: Path | str) -> Path:
+    """The scale-invariance figure from :func:`physgrad.experiments.sine2d.sweep`'s result.
+
+    Left: final ``x_dist / ξ`` vs conditioning ``ξ`` (at fixed θ); right: final ``x_dist`` vs
+    rotation ``θ`` in degrees (at fixed ξ); log y, one line per method; NaN (diverged) points
+    are skipped. A panel whose point list is empty is left out.
+    """
+    panels = [k for k in ("xi", "angle") if result[k]["points"]]
+    if not panels:
+        raise ValueError("the sweep result has no points")
+    fig = Figure(figsize=(5.2 * len(panels), 4.0), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    labels = result.get("labels", {})
+    methods = result["methods"]
+    for ax, key in zip(axes, panels, strict=True):
+        part = result[key]
+        points = np.asarray(part["points"], dtype=float)
+        for color, m in zip(_colors(len(methods)), methods, strict=False):
+            v = np.asarray(part["values"][m], dtype=float)
+            ok = np.isfinite(v) & (v > 0)
+            ax.plot(points[ok], v[ok], "o-", color=color, ms=3.5, lw=1.4, label=labels.get(m, m))
+        ax.set_yscale("log")
+        if key == "xi":
+            ax.set_xlabel(rf"conditioning $\xi$ ($\theta$ = {part['angle']:g}°)")
+            ax.set_ylabel(r"relative $x$-distance: final $\|x - x^*\|_2 / \xi$")
+        else:
+            ax.set_xlabel(rf"rotation $\theta$ in degrees ($\xi$ = {part['xi']:g})")
+            ax.set_ylabel(r"final $\|x - x^*\|_2$")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    fig.suptitle(
+        f"sine2d: mean x-distance to the closest solution over the last 10 % of "
+        f"{result['iterations']} iterations (batch {result['batch_size']}, seed {result['seed']})",
+        fontsize=9,
+    )
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    return Path(path)
+
