@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -252,6 +253,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _join_torchrun(args: argparse.Namespace) -> None:
+    """Under torchrun: join the process group, default to this rank's GPU, and keep the
+    other ranks quiet (rank 0 prints and writes)."""
+    from physgrad.training.distributed import default_device, init_from_env, rank_and_world
+
+    if not init_from_env():
+        return
+    if args.device is None:
+        args.device = str(default_device())
+    if rank_and_world()[0] != 0:
+        args.quiet = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+
+
 def _int_list(flag: str, text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -273,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in ("run", "compare"):
+            _join_torchrun(args)
         return COMMANDS[args.command](args)
     except TrainingDiverged as exc:
         print(f"physgrad: training stopped: {exc} (last good checkpoint kept)", file=sys.stderr)

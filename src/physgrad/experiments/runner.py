@@ -14,6 +14,7 @@ import torch
 from physgrad._validation import check_positive_int
 from physgrad.experiments.base import Experiment
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from physgrad.training.distributed import rank_and_world
 from physgrad.training.trainer import History, Trainer
 
 
@@ -91,7 +92,8 @@ def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, 
         return load_checkpoint(path, expect={"experiment": experiment.name, "seed": seed})["model"]
     torch.manual_seed(seed)
     state = experiment.network().state_dict()
-    save_checkpoint(path, {"experiment": experiment.name, "seed": seed, "model": state})
+    if rank_and_world()[0] == 0:  # every rank computes the same weights; one writes them
+        save_checkpoint(path, {"experiment": experiment.name, "seed": seed, "model": state})
     return state
 
 
@@ -189,7 +191,8 @@ def compare(
             tensorboard=tensorboard,
         )
     comparison = Comparison(experiment, histories, out, iterations, seed)
-    write_comparison(comparison)
+    if rank_and_world()[0] == 0:
+        write_comparison(comparison)
     return comparison
 
 
@@ -211,6 +214,8 @@ def compare_seeds(
     comparisons = [
         compare(experiment, methods, out / f"seed{seed}", seed=seed, **kwargs) for seed in seeds
     ]
+    if rank_and_world()[0] != 0:
+        return comparisons
     labels = {m: experiment.methods[m].label for m in comparisons[0].histories}
     plot_seed_grid(
         {c.seed: {labels[m]: h for m, h in c.histories.items()} for c in comparisons},

@@ -21,6 +21,7 @@ from torch import nn
 from physgrad._validation import check_positive_int
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from physgrad.training.distributed import mean_across_ranks, rank_and_world
 from physgrad.training.methods import Method
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -63,6 +64,13 @@ class Trainer:
     and steps the optimizer. Metrics of the prediction (before the step) are logged to
     ``run_dir/metrics.csv``; ``run_dir/checkpoint.pt`` holds everything needed to continue
     bit-for-bit (weights, optimizer, data-generator state, iteration).
+
+    Under ``torchrun`` (an initialised process group) the network is wrapped in
+    DistributedDataParallel; ``batch_size`` is the global batch, and rank ``r`` trains on the
+    ``r``-th equal shard of exactly the batch a single process would draw, so results do not
+    depend on the number of processes (up to floating-point summation order and BatchNorm
+    statistics, which are per rank). Rank 0 alone writes metrics (averaged over ranks) and
+    checkpoints, and a checkpoint resumes under any world size.
 
     Args:
         problem: the inverse problem (physics + data + metrics).
@@ -109,12 +117,24 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.device = torch.device(device) if device is not None else _module_device(network)
         self.network = network.to(self.device)
+        self.rank, self.world_size = rank_and_world()
+        if self.batch_size % self.world_size:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by the {self.world_size} processes"
+            )
+        self.model: nn.Module = self.network
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.network, device_ids=device_ids)
         self.optimizer = optimizer(self.network.parameters())
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.iteration = 0
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.progress = progress
+        self.writes = self.rank == 0 and self.run_dir is not None
+        self.progress = progress and self.rank == 0
         self.tensorboard = tensorboard
         self.meta = {"method": method.name, **(meta or {})}
         self.history = History()
@@ -130,8 +150,8 @@ class Trainer:
         return None if self.run_dir is None else self.run_dir / "metrics.csv"
 
     def save(self) -> None:
-        """Write the checkpoint (atomically) and the metrics CSV up to the current iteration."""
-        if self.run_dir is None:
+        """Write the checkpoint (atomically); only rank 0 writes."""
+        if not self.writes:
             return
         save_checkpoint(
             self.checkpoint_path,
@@ -173,13 +193,16 @@ class Trainer:
     # -- training ------------------------------------------------------------------------
     def predict(self, batch: Batch) -> torch.Tensor:
         """Network prediction ``x`` for a batch (with gradients)."""
-        raw = self.network(self.problem.network_input(batch))
+        raw = self.model(self.problem.network_input(batch))
         return self.problem.network_output(raw, batch)
 
     def step(self) -> dict[str, float]:
         """One training iteration; returns the logged row."""
         start = time.perf_counter()
-        batch = _batch_to(self.problem.sample(self.batch_size, self.generator), self.device)
+        batch = self.problem.sample(self.batch_size, self.generator)
+        if self.world_size > 1:
+            batch = _shard(batch, self.rank, self.world_size)
+        batch = _batch_to(batch, self.device)
         self.network.train()
         x = self.predict(batch)
         if not bool(torch.isfinite(x).all()):
@@ -204,6 +227,7 @@ class Trainer:
         row = {"iteration": float(self.iteration), "loss": float(loss.detach())}
         row["step_time"] = step_time
         row.update({k: float(v.mean()) for k, v in metrics.items()})
+        row = mean_across_ranks(row)
         self.iteration += 1
         self.wall_time += step_time
         return row
@@ -218,7 +242,7 @@ class Trainer:
         check_positive_int("iterations", iterations)
         if resume:
             self.resume()
-        if self.run_dir is not None:
+        if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         writer = self._tensorboard_writer()
         csv_file = self._open_metrics_csv()
@@ -266,7 +290,7 @@ class Trainer:
             bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "x_l1") if k in row})
 
     def _open_metrics_csv(self) -> _CsvLog | None:
-        if self.metrics_path is None:
+        if not self.writes:
             return None
         log = _CsvLog(self.metrics_path)
         for i in range(len(self.history)):  # rewrite the rows kept from a resumed run
@@ -274,7 +298,7 @@ class Trainer:
         return log
 
     def _tensorboard_writer(self) -> Any:
-        if not self.tensorboard or self.run_dir is None:
+        if not self.tensorboard or not self.writes:
             return None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -284,7 +308,7 @@ class Trainer:
         return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
 
     def _write_summary(self) -> None:
-        if self.run_dir is None or not len(self.history):
+        if not self.writes or not len(self.history):
             return
         last = {k: v[-1] for k, v in self.history.columns.items()}
         summary = {
@@ -295,6 +319,7 @@ class Trainer:
             "iterations_per_s": self.iteration / self.wall_time if self.wall_time else None,
             "versions": {"python": platform.python_version(), "torch": torch.__version__},
             "device": str(self.device),
+            "world_size": self.world_size,
         }
         text = json.dumps(summary, indent=2, default=str)
         atomic_write(self.run_dir / "summary.json", lambda tmp: Path(tmp).write_text(text))
@@ -357,6 +382,17 @@ class _CsvLog:
 
 def _fmt(value: float) -> str:
     return repr(float(value))
+
+
+def _shard(batch: Batch, rank: int, world: int) -> Batch:
+    """Rank ``rank``'s contiguous equal share of a global batch."""
+    size = len(batch) // world
+    part = slice(rank * size, (rank + 1) * size)
+
+    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[part]
+
+    return Batch(batch.y_target[part], cut(batch.x_true), cut(batch.condition))
 
 
 def _batch_to(batch: Batch, device: torch.device) -> Batch:
