@@ -1,0 +1,167 @@
+"""``heat`` and ``heat-optim``: section 3.3 / B.4, Fig. 5 and Fig. 12 of the paper.
+
+``heat`` trains a U-Net ``x = NN(y*)`` to undo periodic heat diffusion (64×64 unit cells,
+``ν·t = 8``, physics in float64, network in float32) on fresh 4–10 soft hot rectangles every
+iteration. The prediction's per-sample mean is pinned to that of ``y*`` (diffusion conserves
+it; the authors pinned it to the ground truth's, the same number). Network: PhiFlow's
+``u_net(1, 1)`` (4 levels, 16 filters, batch norm, 37,697 parameters) with circular padding
+(the domain is periodic; PhiFlow 2.2+). Methods (Adam lr 1e-3 for all, as the paper):
+
+- ``adam``: backprop through the diffusion (Eq. 2);
+- ``pg-lbfgs``: physical gradients from 32 iterations of L-BFGS started at the prediction,
+  our batched pure-torch :class:`~physgrad.solvers.LBFGS` (fast enough for the CPU scale);
+- ``pg-lbfgsb``: the same with scipy's L-BFGS-B per sample
+  (:class:`~physgrad.solvers.ScipyLBFGSB`, n = 32), the paper's solver: a Python loop over
+  the batch, use it at paper scale on a big machine (not in the default set);
+- ``pg-inverse``: physical gradients from one step of the noise-aware inverse
+  (:class:`~physgrad.problems.heat.HeatInverse`, the authors' ``inv_diffuse``);
+- ``sgd`` (not in the default set): backprop with SGD lr :data:`SGD_LR`, the authors'
+  ``2e-6`` for the batch sum at batch 128 converted to the batch mean (not tuned here).
+
+**Loss reduction.** All methods use the batch *mean*; the authors summed over the batch, which
+only rescales the gradient by the batch size (Adam is invariant to it up to its ``eps``).
+
+``heat-optim`` is Fig. 5b: GD (lr 1, as the authors), Adam, L-BFGS-B and the iterated inverse
+solver on 4 examples (:func:`heat_single_problem`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
+from physgrad.nets import UNet
+from physgrad.problems.base import Batch
+from physgrad.problems.heat import HeatInverse, HeatProblem
+from physgrad.solvers import LBFGS, ScipyLBFGSB
+from physgrad.training.methods import Physical, Unsupervised
+
+ADAM_LR = 1e-3
+SGD_LR = 2e-6 * 128
+"""The authors' SGD lr (batch sum, batch 128) for our batch-mean loss; untuned."""
+REDUCTION = "mean"
+LBFGS_STEPS = 32
+
+SINGLE_ADAM_LR = 0.1
+"""Adam on ``x`` in the single-problem curves: the best of {0.003, 0.01, 0.03, 0.1} on the 4
+examples (``‖x − x*‖₁`` after 100 iterations)."""
+SINGLE_ABS_NOISE = 1e-8
+"""Absolute noise floor of the iterated inverse, as the authors' ``plot_heat_optim.py``."""
+
+
+class HeatNetProblem(HeatProblem):
+    """:class:`HeatProblem` with the U-Net's channel dimension on the input.
+
+    The network sees ``y*`` as ``(B, 1, X, Y)`` float32; its ``(B, 1, X, Y)`` output goes
+    through :meth:`HeatProblem.network_output` (channel squeezed, mean pinned, float64).
+    """
+
+    def network_input(self, batch: Batch) -> torch.Tensor:
+        """``y*`` as ``(B, 1, X, Y)`` float32."""
+        return batch.y_target.float().unsqueeze(1)
+
+
+def heat_network() -> UNet:
+    """PhiFlow ``u_net(1, 1)`` with circular padding: ``(B, 1, X, Y) -> (B, 1, X, Y)``."""
+    return UNet(1, 1, levels=4, filters=16, padding_mode="circular")
+
+
+def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=ADAM_LR)
+
+
+def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=SGD_LR, momentum=0.9)
+
+
+HEAT = register(
+    Experiment(
+        name="heat",
+        description=(
+            "inverse heat equation, 64x64 periodic, nu*t = 8: U-Net(1,1) circular padding, "
+            "batch-mean loss, Adam 1e-3; backprop vs PG (L-BFGS n=32, noise-aware inverse)"
+        ),
+        paper="Sec. 3.3, B.4, Fig. 5c, 12",
+        scales={
+            "smoke": Scale(iterations=3, batch_size=4),
+            "cpu": Scale(iterations=400, batch_size=32),
+            "paper": Scale(iterations=10_000, batch_size=128),
+        },
+        problem=HeatNetProblem,
+        network=heat_network,
+        methods={
+            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),
+            "pg-lbfgs": MethodSpec(
+                "Adam + PG (L-BFGS, n=32)",
+                lambda: Physical(LBFGS(steps=LBFGS_STEPS), reduction=REDUCTION, name="pg-lbfgs"),
+                _adam,
+            ),
+            "pg-lbfgsb": MethodSpec(
+                "Adam + PG (scipy L-BFGS-B, n=32)",
+                lambda: Physical(
+                    ScipyLBFGSB(steps=LBFGS_STEPS), reduction=REDUCTION, name="pg-lbfgsb"
+                ),
+                _adam,
+            ),
+            "pg-inverse": MethodSpec(
+                "Adam + PG (inverse)", lambda: Physical("inverse", reduction=REDUCTION), _adam
+            ),
+            "sgd": MethodSpec(
+                "SGD (momentum 0.9)", lambda: Unsupervised(reduction=REDUCTION), _sgd
+            ),
+        },
+        default_methods=("adam", "pg-lbfgs", "pg-inverse"),
+        baseline="adam",
+        metrics=("x_l1", "y_l2"),
+        smoothing=64,
+    )
+)
+
+
+def heat_single_problem(
+    n_iter: int = 100, out_path: Path | str | None = None, *, examples: int = 4, seed: int = 0
+) -> SingleProblemCurves:
+    """Fig. 5b: GD (lr 1), Adam (lr :data:`SINGLE_ADAM_LR`), L-BFGS-B and the noise-aware
+    inverse (``abs_noise`` :data:`SINGLE_ABS_NOISE`) from ``x0 = 0`` on ``examples`` 64×64
+    problems (float64)."""
+    problem = HeatProblem()
+    return single_problem_curves(
+        problem,
+        n_iter,
+        out_path,
+        gd_lr=1.0,
+        adam_lr=SINGLE_ADAM_LR,
+        inverse=HeatInverse(problem.amount, abs_noise=SINGLE_ABS_NOISE),
+        examples=examples,
+        seed=seed,
+        title="Heat 64x64, nu*t = 8",
+    )
+
+
+def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    del progress  # a few seconds
+    n_iter = 10 if scale == "smoke" else 100
+    out_dir = Path(out_dir)
+    curves = heat_single_problem(n_iter, out_dir / "single_problem.png")
+    (out_dir / "results.md").write_text(
+        f"# heat-optim (Fig. 5b)\n\nMean over {curves.examples} examples, seed "
+        f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
+        "![curves](single_problem.png)\n"
+    )
+    return {"figure": out_dir / "single_problem.png", "curves": curves}
+
+
+HEAT_OPTIM = register(
+    Experiment(
+        name="heat-optim",
+        description="heat 64x64 single problems: GD, Adam, L-BFGS-B, noise-aware inverse",
+        paper="Sec. 3.3, B.4, Fig. 5b",
+        run=_run_single,
+    )
+)

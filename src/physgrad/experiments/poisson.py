@@ -1,0 +1,157 @@
+"""``poisson`` and ``poisson-optim``: section 3.2 / B.3, Fig. 4 and Fig. 11 of the paper.
+
+``poisson`` trains a U-Net ``x = NN(y*)`` to invert ``y = ∇⁻² x`` (80×60 cells, zero Dirichlet
+boundary, unit cells, exact DST solve, float32 physics as the authors) on fresh
+:func:`~physgrad.problems.poisson.smooth_noise` sources every iteration. Network: PhiFlow's
+``u_net(1, 1)`` (4 levels, 16 filters, batch norm, 37,697 parameters; zero padding: the domain
+has a Dirichlet boundary). Methods:
+
+- ``adam``: backprop through the physics (Eq. 2), Adam lr 1e-3;
+- ``sgd``: the same loss with SGD, momentum 0.9, lr :data:`SGD_LR`;
+- ``pg-inverse``: physical gradients from the analytic inverse ``P⁻¹ = ∇²`` (one step lands
+  on ``x*``), Adam lr 1e-3.
+
+**Loss reduction.** Every method uses the *mean* over the batch of the per-sample loss (summed
+over cells). The authors summed over the batch (``loss.sum``, batch 128): Adam's update is
+invariant to that constant factor (up to its ``eps``), and our SGD lr is theirs times their
+batch size, so the runs match theirs at any batch size without retuning.
+
+**SGD learning rate.** The authors' code used lr ``3e-12`` with the batch *sum* at batch 128
+on 64×64 ("1e-10 diverges, 3e-12 not stable"), i.e. ``3.84e-10`` for the batch mean; the paper
+text says ``1e-9``. The stiffest direction of ``PᵀP`` scales as ``1/λ_min(-∇²)²``, which is
+1.26× larger on 80×60 than on 64×64, so the equivalent step on our grid is ``3.84e-10 / 1.26 ≈
+3e-10``; see :data:`SGD_LR` for what we measured.
+
+``poisson-optim`` is Fig. 4b: GD, Adam, L-BFGS-B and the inverse solver optimising ``x``
+directly on 4 examples (:func:`poisson_single_problem`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
+from physgrad.nets import UNet
+from physgrad.problems.base import Batch
+from physgrad.problems.poisson import PoissonProblem, gd_stable_lr
+from physgrad.training.methods import Physical, Unsupervised
+
+ADAM_LR = 1e-3
+SGD_LR = 3e-10
+"""SGD learning rate for the batch-mean loss on 80×60 (see the module docstring)."""
+REDUCTION = "mean"
+
+SINGLE_ADAM_LR = 0.1
+"""Adam on ``x`` in the single-problem curves: the best of {0.1, 0.3, 1} on the 4 examples
+(``‖x − x*‖₁`` after 100 iterations)."""
+
+
+class PoissonNetProblem(PoissonProblem):
+    """:class:`PoissonProblem` with the U-Net's channel dimension.
+
+    The network sees ``y*`` as ``(B, 1, X, Y)`` float32 and returns ``(B, 1, X, Y)``; ``x`` is
+    its single channel, ``(B, X, Y)`` in the problem dtype.
+    """
+
+    def network_input(self, batch: Batch) -> torch.Tensor:
+        """``y*`` as ``(B, 1, X, Y)`` float32."""
+        return batch.y_target.float().unsqueeze(1)
+
+    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """``(B, 1, X, Y) -> (B, X, Y)`` (channel 0), cast to the problem dtype."""
+        if raw.dim() != 4 or raw.shape[1] != 1:
+            raise ValueError(f"expected network output (B, 1, X, Y), got {tuple(raw.shape)}")
+        return raw[:, 0].to(self.dtype)
+
+
+def poisson_network() -> UNet:
+    """PhiFlow ``u_net(1, 1)``: ``(B, 1, X, Y) -> (B, 1, X, Y)``, 37,697 parameters."""
+    return UNet(1, 1, levels=4, filters=16, padding_mode="zeros")
+
+
+def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=ADAM_LR)
+
+
+def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=SGD_LR, momentum=0.9)
+
+
+POISSON = register(
+    Experiment(
+        name="poisson",
+        description=(
+            "y = inverse Laplacian of x, 80x60 Dirichlet: U-Net(1,1) 37,697 params, "
+            "batch-mean loss; Adam / SGD through P vs Adam + PG (analytic inverse)"
+        ),
+        paper="Sec. 3.2, B.3, Fig. 4c, 11",
+        scales={
+            "smoke": Scale(iterations=3, batch_size=4),
+            "cpu": Scale(iterations=400, batch_size=32),
+            "paper": Scale(iterations=10_000, batch_size=128),
+        },
+        problem=PoissonNetProblem,
+        network=poisson_network,
+        methods={
+            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),
+            "sgd": MethodSpec(
+                "SGD (momentum 0.9)", lambda: Unsupervised(reduction=REDUCTION), _sgd
+            ),
+            "pg-inverse": MethodSpec(
+                "Adam + PG (inverse)", lambda: Physical("inverse", reduction=REDUCTION), _adam
+            ),
+        },
+        default_methods=("adam", "sgd", "pg-inverse"),
+        baseline="adam",
+        metrics=("x_l1", "y_l2"),
+        smoothing=64,
+    )
+)
+
+
+def poisson_single_problem(
+    n_iter: int = 100, out_path: Path | str | None = None, *, examples: int = 4, seed: int = 0
+) -> SingleProblemCurves:
+    """Fig. 4b: GD (``η = 1/λ_max(PᵀP)``, half the stability limit, ``≈ 1.7e-5`` on 80×60;
+    the paper: ``η <= 2e-5``), Adam (lr :data:`SINGLE_ADAM_LR`), L-BFGS-B and the analytic
+    inverse from ``x0 = 0`` on ``examples`` 80×60 problems (float64 physics and data)."""
+    problem = PoissonProblem(dtype=torch.float64)
+    return single_problem_curves(
+        problem,
+        n_iter,
+        out_path,
+        gd_lr=0.5 * gd_stable_lr(problem.shape),
+        adam_lr=SINGLE_ADAM_LR,
+        examples=examples,
+        seed=seed,
+        title="Poisson 80x60",
+    )
+
+
+def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    del progress  # a few seconds
+    n_iter = 10 if scale == "smoke" else 100
+    out_dir = Path(out_dir)
+    curves = poisson_single_problem(n_iter, out_dir / "single_problem.png")
+    (out_dir / "results.md").write_text(
+        f"# poisson-optim (Fig. 4b)\n\nMean over {curves.examples} examples, seed "
+        f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
+        "![curves](single_problem.png)\n"
+    )
+    return {"figure": out_dir / "single_problem.png", "curves": curves}
+
+
+POISSON_OPTIM = register(
+    Experiment(
+        name="poisson-optim",
+        description="Poisson 80x60 single problems: GD, Adam, L-BFGS-B, analytic inverse",
+        paper="Sec. 3.2, B.3, Fig. 4b",
+        run=_run_single,
+    )
+)

@@ -1,0 +1,306 @@
+"""Single-problem optimisation (paper Fig. 4b / 5b): iterative solvers on a few examples.
+
+Starting from ``x0 = 0``, each optimiser works on ``x`` directly (no network) for ``n_iter``
+iterations on ``examples`` problems drawn from a :class:`~physgrad.problems.Problem`:
+
+* ``GD``: ``x ← x − η ∇L`` with the given step ``η`` (units x² / objective);
+* ``Adam``: ``torch.optim.Adam`` on ``x`` (elementwise, so the examples stay independent);
+* ``L-BFGS-B``: scipy's L-BFGS-B run per example, one curve point per scipy iteration (the
+  iterate after each accepted step, read off scipy's ``callback``); a run that stops early
+  (converged) keeps its last value;
+* ``Inverse``: the problem's inverse-physics solver applied once per iteration
+  (e.g. :class:`~physgrad.problems.poisson.PoissonInverse`,
+  :class:`~physgrad.problems.heat.HeatInverse`).
+
+``L(x) = problem.objective(P(x), y*)`` (``½‖P(x) − y*‖²`` summed over cells, per example).
+All arithmetic runs in float64 so the curves show each method's convergence rather than
+float32 round-off. Recorded per iteration (``n_iter + 1`` values, index 0 = ``x0``), as the
+mean over examples: ``x_l1 = ‖x − x*‖₁`` (summed over cells, units of x) and ``objective``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from physgrad._validation import check_nonnegative_float, check_positive_int
+from physgrad.core import InverseSolver, run_physics, sum_per_sample
+from physgrad.problems.base import Batch, Problem
+from physgrad.training.checkpoint import atomic_write
+
+METHOD_ORDER = ("GD", "Adam", "L-BFGS-B", "Inverse")
+
+
+@dataclass
+class SingleProblemCurves:
+    """Convergence curves of several optimisers on the same examples.
+
+    Attributes:
+        problem: ``repr`` of the problem.
+        examples: number of examples averaged.
+        seed: data seed of the examples.
+        settings: per-method settings (learning rates, solver repr), for the record.
+        x_l1: ``{method: [n_iter + 1]}`` mean ``‖x − x*‖₁`` per iteration.
+        objective: ``{method: [n_iter + 1]}`` mean objective per iteration.
+        seconds: ``{method: wall-clock seconds for all iterations and examples}``.
+    """
+
+    problem: str
+    examples: int
+    seed: int
+    settings: dict[str, str] = field(default_factory=dict)
+    x_l1: dict[str, list[float]] = field(default_factory=dict)
+    objective: dict[str, list[float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_iter(self) -> int:
+        return len(next(iter(self.x_l1.values()))) - 1
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=1)
+
+    def markdown_table(self, at: tuple[int, ...] = (1, 10, 100)) -> str:
+        """``x_l1`` and objective of each method after the iterations ``at`` (if reached)."""
+        its = [i for i in at if i <= self.n_iter]
+        head = ["method"] + [f"x_l1 @{i}" for i in its] + [f"objective @{i}" for i in its]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name in self.x_l1:
+            cells = [f"{self.x_l1[name][i]:.3g}" for i in its]
+            cells += [f"{self.objective[name][i]:.3g}" for i in its]
+            lines.append("| " + " | ".join([name, *cells]) + " |")
+        return "\n".join(lines)
+
+
+def single_problem_curves(
+    problem: Problem,
+    n_iter: int,
+    out_path: Path | str | None = None,
+    *,
+    gd_lr: float,
+    adam_lr: float,
+    inverse: InverseSolver | None = None,
+    examples: int = 4,
+    seed: int = 0,
+    lbfgs_history: int = 10,
+    title: str | None = None,
+) -> SingleProblemCurves:
+    """Run GD, Adam, L-BFGS-B and the inverse solver from ``x0 = 0`` on ``examples`` problems.
+
+    Args:
+        problem: the inverse problem; its ``sample`` draws the examples and ``physics``
+            (float64) evaluates ``P``. ``x`` has the shape of ``x_true``: ``(B, *x_shape)``.
+        n_iter: iterations per method (>= 1).
+        out_path: if given, a PNG with two log-y panels (``‖x − x*‖₁`` and objective vs
+            iteration) is written there, and the numbers next to it as ``<stem>.json``.
+        gd_lr: gradient-descent step ``η`` (> 0).
+        adam_lr: Adam learning rate on ``x`` (> 0), units of x per step.
+        inverse: one step of the problem's inverse solver; default
+            ``problem.solvers()["inverse"]``.
+        examples: number of examples ``B`` averaged (paper: 4).
+        seed: seed of the example generator.
+        lbfgs_history: L-BFGS-B memory (``maxcor``).
+        title: figure title (default: the problem's name).
+
+    Returns:
+        The curves (:class:`SingleProblemCurves`).
+    """
+    check_positive_int("n_iter", n_iter)
+    check_positive_int("examples", examples)
+    gd_lr = check_nonnegative_float("gd_lr", gd_lr, positive=True)
+    adam_lr = check_nonnegative_float("adam_lr", adam_lr, positive=True)
+    if inverse is None:
+        inverse = problem.solvers()["inverse"]
+    batch = _float64(problem.sample(examples, torch.Generator().manual_seed(seed)))
+    if batch.x_true is None:
+        raise ValueError("single-problem curves need x_true to measure ||x - x*||_1")
+    physics = problem.physics_for(batch)
+
+    def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x_l1, objective)`` per example, both ``(B,)``."""
+        with torch.no_grad():
+            y = run_physics(x, batch.y_target, physics)
+            return (
+                sum_per_sample((x - batch.x_true).abs()),  # type: ignore[operator]
+                problem.objective(y, batch.y_target),
+            )
+
+    def loss_and_grad(
+        x: torch.Tensor, index: slice = slice(None)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-example objective and its gradient for the examples ``index`` of the batch."""
+        y_target = batch.y_target[index]
+        sub_physics = problem.physics_for(_select(batch, index))
+        x = x.detach().requires_grad_(True)
+        loss = problem.objective(run_physics(x, y_target, sub_physics), y_target)
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        return loss.detach(), grad
+
+    x0 = torch.zeros_like(batch.x_true)
+    result = SingleProblemCurves(repr(problem), examples, seed)
+    result.settings = {
+        "GD": f"lr={gd_lr:.3g}",
+        "Adam": f"lr={adam_lr:.3g}",
+        "L-BFGS-B": f"scipy, maxcor={lbfgs_history}",
+        "Inverse": repr(inverse),
+    }
+
+    def gd_step(x: torch.Tensor) -> torch.Tensor:
+        return x - gd_lr * loss_and_grad(x)[1]
+
+    def inverse_step(x: torch.Tensor) -> torch.Tensor:
+        return inverse(x, batch.y_target, physics).to(x.dtype)
+
+    runners: dict[str, Callable[[], list[torch.Tensor]]] = {
+        "GD": lambda: _iterate(gd_step, x0, n_iter),
+        "Adam": lambda: _adam(loss_and_grad, x0, n_iter, adam_lr),
+        "L-BFGS-B": lambda: _scipy_lbfgsb(loss_and_grad, x0, n_iter, lbfgs_history),
+        "Inverse": lambda: _iterate(inverse_step, x0, n_iter),
+    }
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: extra threads only add sync cost (10-100x on a
+    try:  # loaded 2-core machine); restored below
+        for name in METHOD_ORDER:
+            start = time.perf_counter()
+            iterates = runners[name]()
+            result.seconds[name] = time.perf_counter() - start
+            values = [evaluate(x) for x in iterates]
+            result.x_l1[name] = [float(v[0].mean()) for v in values]
+            result.objective[name] = [float(v[1].mean()) for v in values]
+    finally:
+        torch.set_num_threads(threads)
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        plot_single_problem_curves(result, out_path, title=title or problem.name)
+        text = result.to_json()
+        atomic_write(out_path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    return result
+
+
+def plot_single_problem_curves(
+    curves: SingleProblemCurves, path: Path | str, *, title: str = ""
+) -> Path:
+    """Two log-y panels: mean ``‖x − x*‖₁`` and mean objective vs optimisation iteration."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.5, 4.0), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    panels = (
+        (curves.x_l1, r"$\|x - x^*\|_1$ (sum over cells)"),
+        (curves.objective, r"objective $\frac{1}{2}\|P(x) - y^*\|_2^2$"),
+    )
+    for ax, (data, ylabel) in zip(axes, panels, strict=True):
+        for name, values in data.items():
+            v = np.asarray(values, dtype=float)
+            v = np.where(v > 0, v, np.nan)  # log axis: exact zeros are not drawable
+            label = f"{name} ({curves.settings.get(name, '')})"
+            ax.plot(np.arange(v.size), v, label=label, lw=1.6)
+        ax.set_yscale("log")
+        ax.set_xlabel("optimisation iteration")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"{title}: single-problem optimisation from $x_0 = 0$, "
+        f"mean over {curves.examples} examples (seed {curves.seed})"
+    )
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    return path
+
+
+def _float64(batch: Batch) -> Batch:
+    def cast(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.detach().to(torch.float64)
+
+    return Batch(cast(batch.y_target), cast(batch.x_true), batch.condition)  # type: ignore[arg-type]
+
+
+def _select(batch: Batch, index: slice) -> Batch:
+    cond = None if batch.condition is None else batch.condition[index]
+    x_true = None if batch.x_true is None else batch.x_true[index]
+    return Batch(batch.y_target[index], x_true, cond)
+
+
+def _iterate(
+    step: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, n_iter: int
+) -> list[torch.Tensor]:
+    """``[x0, step(x0), step(step(x0)), ...]`` (``n_iter + 1`` tensors)."""
+    xs = [x0]
+    with torch.enable_grad():
+        for _ in range(n_iter):
+            xs.append(step(xs[-1]).detach())
+    return xs
+
+
+def _adam(
+    loss_and_grad: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    x0: torch.Tensor,
+    n_iter: int,
+    lr: float,
+) -> list[torch.Tensor]:
+    """Adam on ``x`` itself; the gradient of the summed per-example objective."""
+    x = x0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    xs = [x0]
+    for _ in range(n_iter):
+        _, grad = loss_and_grad(x)
+        opt.zero_grad(set_to_none=True)
+        x.grad = grad
+        opt.step()
+        xs.append(x.detach().clone())
+    return xs
+
+
+def _scipy_lbfgsb(
+    loss_and_grad: Callable[[torch.Tensor, slice], tuple[torch.Tensor, torch.Tensor]],
+    x0: torch.Tensor,
+    n_iter: int,
+    history: int,
+) -> list[torch.Tensor]:
+    """scipy L-BFGS-B per example; the iterate after each scipy iteration, padded."""
+    batch = x0.shape[0]
+    sample_shape = (1, *x0.shape[1:])
+    per_example: list[list[np.ndarray]] = []
+    for b in range(batch):  # scipy is serial: one example at a time
+
+        def fun(z: np.ndarray, b: int = b) -> tuple[float, np.ndarray]:
+            x = torch.from_numpy(z).reshape(sample_shape).to(x0.dtype)
+            loss, grad = loss_and_grad(x, slice(b, b + 1))
+            return float(loss[0]), grad.reshape(-1).numpy().astype(np.float64)
+
+        start = x0[b].reshape(-1).numpy().astype(np.float64)
+        trace = [start]
+        scipy.optimize.minimize(
+            fun,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            callback=lambda xk, trace=trace: trace.append(np.array(xk, dtype=np.float64)),
+            options={"maxiter": n_iter, "maxcor": history, "ftol": 0.0, "gtol": 0.0},
+        )
+        trace = trace[: n_iter + 1]
+        trace += [trace[-1]] * (n_iter + 1 - len(trace))
+        per_example.append(trace)
+    return [
+        torch.from_numpy(np.stack([per_example[b][i] for b in range(batch)])).reshape(x0.shape)
+        for i in range(n_iter + 1)
+    ]
+
+
+def ratio_at(curves: SingleProblemCurves, method: str, other: str, iteration: int) -> float:
+    """``x_l1[other] / x_l1[method]`` at ``iteration`` (how many times ``method`` is closer)."""
+    a, b = curves.x_l1[method][iteration], curves.x_l1[other][iteration]
+    return b / a if a > 0 else math.inf

@@ -1,0 +1,246 @@
+"""Example reconstructions of trained networks (paper Fig. 11 / 12) and test-batch metrics.
+
+After ``physgrad compare poisson --out runs/poisson`` (or ``heat``), each method folder holds a
+``checkpoint.pt``; :func:`reconstruction_figure` loads every method's final network, predicts a
+fixed test batch (seed 999999 by default, the authors' Poisson plot seed) and draws, per
+example, ``y*``, each method's simulated observation ``P(x)``, each method's prediction ``x``
+and the ground truth ``x*``. :func:`evaluate_checkpoints` evaluates the same networks on a
+larger test batch. Command line::
+
+    python -m physgrad.report.pde_figures poisson runs/poisson   # writes reconstructions.png,
+                                                                 # test_metrics.md there
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from physgrad.core import run_physics
+from physgrad.experiments.base import Experiment, get_experiment
+from physgrad.problems.base import Batch, Problem
+from physgrad.training.checkpoint import atomic_write, load_checkpoint
+
+TEST_SEED = 999_999
+"""Test-batch seed of the authors' Poisson reconstruction plot."""
+
+
+def trained_methods(experiment: Experiment, comparison_dir: Path | str) -> list[str]:
+    """Methods of ``experiment`` with a ``checkpoint.pt`` in ``comparison_dir``, in the
+    experiment's method order."""
+    root = Path(comparison_dir)
+    return [m for m in experiment.methods if (root / m / "checkpoint.pt").exists()]
+
+
+def load_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.Module:
+    """``experiment.network()`` with the weights of a trainer checkpoint, in eval mode."""
+    data = load_checkpoint(Path(checkpoint))
+    network = experiment.network()  # type: ignore[misc]
+    network.load_state_dict(data["model"])
+    return network.eval()
+
+
+def predict(
+    experiment: Experiment,
+    problem: Problem,
+    network: torch.nn.Module,
+    batch: Batch,
+    chunk: int = 32,
+) -> torch.Tensor:
+    """Network prediction ``x`` ``(B, *x_shape)`` for a batch, without gradients, in chunks
+    of ``chunk`` samples (batch norm in eval mode, so chunking does not change the result)."""
+    del experiment
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(batch), chunk):
+            sub = _slice(batch, slice(start, start + chunk))
+            outs.append(problem.network_output(network(problem.network_input(sub)), sub))
+    return torch.cat(outs)
+
+
+def evaluate_checkpoints(
+    experiment: Experiment,
+    comparison_dir: Path | str,
+    *,
+    seed: int = TEST_SEED,
+    batch_size: int = 128,
+    clamp_min: float | None = None,
+) -> dict[str, dict[str, float]]:
+    """Mean per-sample metrics of each trained method on one test batch.
+
+    Args:
+        experiment: a training experiment (``poisson``, ``heat``).
+        comparison_dir: folder written by :func:`~physgrad.experiments.runner.compare`.
+        seed: test-batch seed (data generator).
+        batch_size: test samples.
+        clamp_min: if given, predictions are clamped to ``>= clamp_min`` before evaluation
+            (the authors' heat evaluation clamps to 0: heat sources are non-negative).
+
+    Returns:
+        ``{method: {"x_l1": ..., "y_l1": ..., "y_l2": ..., "objective": ...}}`` (sums over
+        cells, means over the test batch).
+    """
+    problem = experiment.problem()  # type: ignore[misc]
+    batch = problem.sample(batch_size, torch.Generator().manual_seed(seed))
+    out: dict[str, dict[str, float]] = {}
+    for method in trained_methods(experiment, comparison_dir):
+        net = load_network(experiment, Path(comparison_dir) / method / "checkpoint.pt")
+        x = predict(experiment, problem, net, batch)
+        if clamp_min is not None:
+            x = x.clamp_min(clamp_min)
+        out[method] = {k: float(v.mean()) for k, v in problem.metrics(x, batch).items()}
+    return out
+
+
+def reconstruction_figure(
+    experiment: Experiment,
+    comparison_dir: Path | str,
+    out_path: Path | str | None = None,
+    *,
+    seed: int = TEST_SEED,
+    examples: Sequence[int] = (0, 1, 2),
+    methods: Sequence[str] | None = None,
+) -> Path:
+    """Fig. 11 / 12 style grid: one row per example, columns ``y*``, ``P(x)`` per method,
+    ``x`` per method, ``x*``.
+
+    All ``y`` panels of a row share the colour scale of ``y*`` and all ``x`` panels that of
+    ``x*`` (values outside saturate), each with a colour bar; every prediction panel is titled
+    with its ``‖x − x*‖₁`` or ``‖P(x) − y*‖₁`` (sums over cells).
+
+    Args:
+        experiment: a training experiment whose ``problem`` produces 2-D fields.
+        comparison_dir: folder with ``<method>/checkpoint.pt`` (from ``compare``).
+        out_path: PNG path (default ``comparison_dir/reconstructions.png``).
+        seed: test-batch seed.
+        examples: which samples of the test batch to show (rows).
+        methods: methods to show (default: every method with a checkpoint).
+
+    Returns:
+        The PNG path.
+    """
+    root = Path(comparison_dir)
+    methods = list(methods) if methods is not None else trained_methods(experiment, root)
+    if not methods:
+        raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
+    examples = list(examples)
+    problem = experiment.problem()  # type: ignore[misc]
+    batch = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
+    physics = problem.physics_for(batch)
+    preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for method in methods:
+        net = load_network(experiment, root / method / "checkpoint.pt")
+        x = predict(experiment, problem, net, batch)
+        with torch.no_grad():
+            y = run_physics(x, batch.y_target, physics)
+        preds[method] = (_np(x), _np(y))
+    y_true, x_true = _np(batch.y_target), _np(batch.x_true)  # type: ignore[arg-type]
+    labels = {m: experiment.methods[m].label for m in methods}
+
+    ncols = 2 + 2 * len(methods)
+    fig = Figure(figsize=(2.35 * ncols, 2.35 * len(examples) + 0.6), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(examples), ncols, squeeze=False)
+    for row, b in enumerate(examples):
+        y_panels = [("$y^*$", y_true[b], None)] + [
+            (f"{labels[m]}\n$P(x)$", preds[m][1][b], np.abs(preds[m][1][b] - y_true[b]).sum())
+            for m in methods
+        ]
+        x_panels = [
+            (f"{labels[m]}\n$x$", preds[m][0][b], np.abs(preds[m][0][b] - x_true[b]).sum())
+            for m in methods
+        ] + [("$x^*$ (ground truth)", x_true[b], None)]
+        for group, err_name, offset in ((y_panels, "y", 0), (x_panels, "x", 1 + len(methods))):
+            truth = group[0][1] if err_name == "y" else group[-1][1]
+            lo, hi = float(truth.min()), float(truth.max())  # the truth's range; errors clip
+            image = None
+            for j, (title, field, err) in enumerate(group):
+                ax = axes[row, offset + j]
+                image = ax.imshow(field.T, origin="lower", cmap="viridis", vmin=lo, vmax=hi)
+                full = title if err is None else f"{title}\n$L_1$ err {err:.3g}"
+                ax.set_title(full if row == 0 else full.split("\n", 1)[-1], fontsize=8)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j == 0:
+                    ax.set_ylabel(f"test sample {b}", fontsize=8)
+            fig.colorbar(image, ax=axes[row, offset : offset + len(group)].tolist(),
+                         shrink=0.8, pad=0.01, label=err_name)
+    iters = _iterations(root, methods)
+    fig.suptitle(
+        f"{experiment.name}: test batch seed {seed}; networks after {iters} training "
+        f"iterations ({root.name})",
+        fontsize=10,
+    )
+    path = Path(out_path) if out_path is not None else root / "reconstructions.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    return path
+
+
+def metrics_table(metrics: dict[str, dict[str, float]], names: Sequence[str]) -> str:
+    """Markdown table of :func:`evaluate_checkpoints` output (one row per method)."""
+    lines = ["| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for method, values in metrics.items():
+        lines.append(f"| {method} | " + " | ".join(f"{values[n]:.4g}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m physgrad.report.pde_figures EXPERIMENT COMPARISON_DIR``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment", help="poisson or heat")
+    parser.add_argument("comparison_dir", type=Path)
+    parser.add_argument("--seed", type=int, default=TEST_SEED, help="test-batch seed")
+    parser.add_argument("--test-batch", type=int, default=128, help="test samples")
+    args = parser.parse_args(argv)
+    exp = get_experiment(args.experiment)
+    fig = reconstruction_figure(exp, args.comparison_dir, seed=args.seed)
+    names = ["x_l1", "y_l1", "y_l2"]
+    sections = [f"# {exp.name}: test batch (seed {args.seed}, {args.test_batch} samples)\n"]
+    metrics = evaluate_checkpoints(
+        exp, args.comparison_dir, seed=args.seed, batch_size=args.test_batch
+    )
+    sections.append(metrics_table(metrics, names))
+    if exp.name == "heat":  # the authors' heat evaluation: seed 0, predictions clamped >= 0
+        clamped = evaluate_checkpoints(
+            exp, args.comparison_dir, seed=0, batch_size=args.test_batch, clamp_min=0.0
+        )
+        sections.append(f"\nAuthors' heat protocol (seed 0, prediction clamped >= 0):\n\n"
+                        f"{metrics_table(clamped, names)}")
+    text = "\n".join(sections) + f"\n\n![reconstructions]({fig.name})\n"
+    md = Path(args.comparison_dir) / "test_metrics.md"
+    atomic_write(md, lambda tmp: Path(tmp).write_text(text))
+    print(text)
+    print(f"wrote {fig} and {md}")
+    return 0
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def _slice(batch: Batch, index: slice) -> Batch:
+    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[index]
+
+    return Batch(batch.y_target[index], cut(batch.x_true), cut(batch.condition))
+
+
+def _iterations(root: Path, methods: Sequence[str]) -> str:
+    counts = set()
+    for m in methods:
+        summary = root / m / "summary.json"
+        if summary.exists():
+            counts.add(json.loads(summary.read_text()).get("iterations"))
+    return "/".join(str(c) for c in sorted(counts, key=str)) or "?"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The ``poisson`` / ``heat`` training experiments, their single-problem curves and figures."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from physgrad.experiments.base import get_experiment
+from physgrad.experiments.heat import HeatNetProblem, heat_single_problem
+from physgrad.experiments.poisson import PoissonNetProblem, poisson_single_problem
+from physgrad.experiments.runner import compare
+from physgrad.report.pde_figures import evaluate_checkpoints, reconstruction_figure
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors: a second intra-op thread only adds synchronisation on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_registered_with_paper_methods() -> None:
+    poisson, heat = get_experiment("poisson"), get_experiment("heat")
+    assert poisson.default_methods == ("adam", "sgd", "pg-inverse")
+    assert heat.default_methods == ("adam", "pg-lbfgs", "pg-inverse")
+    assert "pg-lbfgsb" in heat.methods
+    for exp in (poisson, heat):
+        assert exp.metrics[0] == "x_l1" and exp.baseline == "adam"
+        assert exp.scale("paper").batch_size == 128
+        assert sum(p.numel() for p in exp.network().parameters()) == 37_697
+    assert not get_experiment("poisson-optim").trains
+    assert not get_experiment("heat-optim").trains
+
+
+@pytest.mark.parametrize("cls", [PoissonNetProblem, HeatNetProblem])
+def test_network_io_adds_and_removes_the_channel(cls: type) -> None:
+    problem = cls(shape=(16, 12))
+    batch = problem.sample(3, torch.Generator().manual_seed(0))
+    inp = problem.network_input(batch)
+    assert inp.shape == (3, 1, 16, 12) and inp.dtype == torch.float32
+    x = problem.network_output(torch.zeros(3, 1, 16, 12, requires_grad=True), batch)
+    assert x.shape == batch.y_target.shape and x.dtype == problem.dtype
+    assert x.requires_grad
+
+
+@pytest.mark.parametrize("name", ["poisson", "heat"])
+def test_smoke_comparison_and_reconstruction_figure(name: str, tmp_path: Path) -> None:
+    exp = get_experiment(name)
+    comparison = compare(exp, out=tmp_path, scale="smoke", progress=False)
+    assert list(comparison.histories) == list(exp.default_methods)
+    for history in comparison.histories.values():
+        assert len(history) == exp.scale("smoke").iterations
+        assert all(math.isfinite(v) and v > 0 for v in history["x_l1"])
+    assert (tmp_path / "results.md").read_text().count("|") > 10
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+    png = reconstruction_figure(exp, tmp_path, examples=(0, 1))
+    assert png == tmp_path / "reconstructions.png" and png.stat().st_size > 10_000
+    metrics = evaluate_checkpoints(exp, tmp_path, batch_size=4, clamp_min=0.0)
+    assert set(metrics) == set(exp.default_methods)
+    assert all(math.isfinite(m["x_l1"]) for m in metrics.values())
+
+
+def test_poisson_inverse_is_exact_in_one_step_gd_barely_moves(tmp_path: Path) -> None:
+    curves = poisson_single_problem(5, tmp_path / "poisson.png", examples=2)
+    start = curves.x_l1["GD"][0]
+    assert all(curves.x_l1[m][0] == start for m in curves.x_l1)  # same x0 = 0, same examples
+    assert curves.x_l1["Inverse"][1] < 1e-9 * start  # float64: exact up to round-off
+    assert curves.x_l1["GD"][5] > 0.9 * start  # stable GD crawls on the low modes
+    assert curves.x_l1["L-BFGS-B"][5] < start
+    assert curves.objective["Inverse"][5] < 1e-12 * curves.objective["GD"][5]
+    assert (tmp_path / "poisson.png").stat().st_size > 10_000
+    assert (tmp_path / "poisson.json").exists()
+
+
+def test_heat_inverse_beats_gradient_descent(tmp_path: Path) -> None:
+    curves = heat_single_problem(5, tmp_path / "heat.png", examples=2)
+    assert curves.x_l1["Inverse"][5] < 0.7 * curves.x_l1["GD"][5]
+    assert curves.objective["Inverse"][5] < curves.objective["GD"][5]
+    assert "| Inverse |" in curves.markdown_table((1, 5))
+
+
+def test_optim_experiment_writes_figure_and_table(tmp_path: Path) -> None:
+    result = get_experiment("heat-optim").run(tmp_path, scale="smoke")
+    assert Path(result["figure"]).exists()
+    assert "x_l1 @10" in (tmp_path / "results.md").read_text()
