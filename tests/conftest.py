@@ -1,6 +1,10 @@
 import pytest
 import torch
 
+# The tests use small tensors, for which extra intra-op threads only add synchronisation
+# (and stall badly when the CPU is shared). One thread keeps the suite fast and predictable.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads():

@@ -123,3 +123,9 @@ def test_a_run_folder_config_repeats_the_run(tmp_path, capsys):
 def test_missing_experiment_is_named(capsys):
     assert main(["run"]) == 2
     assert "no experiment given" in capsys.readouterr().err
+
+
+def test_threads_option(capsys):
+    assert main(["--threads", "0", "list"]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err
+    assert main(["--threads", "1", "list"]) == 0

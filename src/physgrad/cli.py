@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train networks on inverse problems with physical gradients.",
     )
     parser.add_argument("--version", action="version", version=f"physgrad {physgrad.__version__}")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's choice; 1 is often fastest for small "
+        "networks or on a busy machine)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -288,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         if args.command in ("run", "compare"):
             _join_torchrun(args)
         return COMMANDS[args.command](args)
