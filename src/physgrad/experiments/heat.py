@@ -90,7 +90,7 @@ HEAT = register(
         paper="Sec. 3.3, B.4, Fig. 5c, 12",
         scales={
             "smoke": Scale(iterations=3, batch_size=4),
-            "cpu": Scale(iterations=400, batch_size=32),
+            "cpu": Scale(iterations=300, batch_size=16),
             "paper": Scale(iterations=10_000, batch_size=128),
         },
         problem=HeatNetProblem,
@@ -141,6 +141,7 @@ def heat_single_problem(
         examples=examples,
         seed=seed,
         title="Heat 64x64, nu*t = 8",
+        inverse_label=f"inv_diffuse, abs noise {SINGLE_ABS_NOISE:g}",
     )
 
 

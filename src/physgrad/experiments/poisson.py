@@ -93,7 +93,7 @@ POISSON = register(
         paper="Sec. 3.2, B.3, Fig. 4c, 11",
         scales={
             "smoke": Scale(iterations=3, batch_size=4),
-            "cpu": Scale(iterations=400, batch_size=32),
+            "cpu": Scale(iterations=300, batch_size=16),
             "paper": Scale(iterations=10_000, batch_size=128),
         },
         problem=PoissonNetProblem,

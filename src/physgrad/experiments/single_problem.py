@@ -68,7 +68,7 @@ class SingleProblemCurves:
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=1)
 
-    def markdown_table(self, at: tuple[int, ...] = (1, 10, 100)) -> str:
+    def markdown_table(self, at: tuple[int, ...] = (0, 1, 10, 100)) -> str:
         """``x_l1`` and objective of each method after the iterations ``at`` (if reached)."""
         its = [i for i in at if i <= self.n_iter]
         head = ["method"] + [f"x_l1 @{i}" for i in its] + [f"objective @{i}" for i in its]
@@ -92,6 +92,7 @@ def single_problem_curves(
     seed: int = 0,
     lbfgs_history: int = 10,
     title: str | None = None,
+    inverse_label: str | None = None,
 ) -> SingleProblemCurves:
     """Run GD, Adam, L-BFGS-B and the inverse solver from ``x0 = 0`` on ``examples`` problems.
 
@@ -109,6 +110,7 @@ def single_problem_curves(
         seed: seed of the example generator.
         lbfgs_history: L-BFGS-B memory (``maxcor``).
         title: figure title (default: the problem's name).
+        inverse_label: how the inverse solver is described in the legend (default its repr).
 
     Returns:
         The curves (:class:`SingleProblemCurves`).
@@ -150,7 +152,7 @@ def single_problem_curves(
         "GD": f"lr={gd_lr:.3g}",
         "Adam": f"lr={adam_lr:.3g}",
         "L-BFGS-B": f"scipy, maxcor={lbfgs_history}",
-        "Inverse": repr(inverse),
+        "Inverse": inverse_label or repr(inverse),
     }
 
     def gd_step(x: torch.Tensor) -> torch.Tensor:
