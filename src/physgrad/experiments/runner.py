@@ -281,6 +281,8 @@ def write_comparison(comparison: Comparison) -> None:
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     payload = json.dumps(comparison.summary_rows(), indent=2, default=str)
     atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(payload))
+    if exp.figures is not None:
+        exp.figures(out)
 
 
 def _finished(run_dir: Path, iterations: int) -> bool:
