@@ -55,6 +55,26 @@ class InverseGradient(Solver):
         return x0 + step.nan_to_num(posinf=1e30, neginf=-1e30)
 
 
+class ClippedGradientStep(Solver):
+    """One unit gradient-descent step with ``dP/dx`` clipped to ``[-clip, clip]``.
+
+    ``x_n = x - (P(x) - y*) · clamp(dP/dx, -clip, clip)``. By Theorem 1, training on this
+    physical gradient is exactly backpropagation through the physics (the "Adam" baseline of
+    Fig. 3) with the physics derivative clipped, as the paper does to tame the unbounded
+    ``dP/dx = -a cos(a/x) / x²``. Note this is *not* the same as clipping ``dL/dx``: near a
+    minimum ``dP/dx`` is large while ``P - y*`` is tiny, so clipping ``dP/dx`` shrinks the
+    update there.
+    """
+
+    def __init__(self, a: torch.Tensor, clip: float = 1.0):
+        self.a, self.clip = a, clip
+
+    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        x = torch.where(x0.abs() < _TINY, torch.full_like(x0, _TINY), x0)
+        slope = (-self.a * torch.cos(self.a / x) / x**2).clamp(-self.clip, self.clip)
+        return x0 - (torch.sin(self.a / x) - y_target) * slope
+
+
 def _height(y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
     """``sin(a/x) - y*`` summed per sample: the objective the paper's Newton update minimises."""
     return (y - y_target).reshape(y.shape[0], -1).sum(dim=1)
@@ -88,13 +108,15 @@ class SineProblem(Problem):
 
     def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
         """The paper's three sine solvers, bound to this batch's ``a``: ``"analytic"`` (nearest
-        minimum), ``"newton"`` (Newton on the height ``sin(a/x) + 1``, walking toward minima)
-        and ``"inverse-gradient"``."""
+        minimum), ``"newton"`` (Newton on the height ``sin(a/x) + 1``, walking toward minima),
+        ``"inverse-gradient"``, and ``"clipped-gradient"`` (plain backprop with ``dP/dx``
+        clipped: the paper's Adam baseline)."""
         a = batch.condition
         return {
             "analytic": Analytic(lambda x0, y: nearest_minimum(x0, a), name="nearest-minimum"),
             "newton": Newton(objective=_height),
             "inverse-gradient": InverseGradient(a),
+            "clipped-gradient": ClippedGradientStep(a),
         }
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
