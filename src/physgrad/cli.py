@@ -144,9 +144,11 @@ def cmd_list(_: argparse.Namespace) -> int:
     from physgrad.experiments.base import list_experiments
 
     for exp in list_experiments():
-        print(f"{exp.name:<12} {exp.paper:<28} {exp.description}")
+        print(f"{exp.name}  ({exp.paper})\n    {exp.description}")
         if exp.methods:
-            print(f"{'':<12} methods: {', '.join(exp.methods)}")
+            print(f"    methods: {', '.join(exp.methods)}")
+        else:
+            print("    makes its figure with `physgrad run " + exp.name + "`")
     return 0
 
 
