@@ -77,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(cmp)
 
+    rep = sub.add_parser(
+        "reproduce", help="every experiment at one scale into one report folder (resumable)"
+    )
+    rep.add_argument("--scale", choices=["smoke", "cpu", "paper"], default="cpu")
+    rep.add_argument("--only", help="comma-separated experiment names (default: all)")
+    rep.add_argument("--seeds", help="comma-separated seeds (curves: mean and spread)")
+    rep.add_argument("--out", default="runs/reproduce", help="report folder")
+    rep.add_argument("--device", help="torch device (default cpu)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bars")
+
     demo = sub.add_parser("demo", help="< 3 min CPU demo: Adam vs Adam + physical gradients")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--iters", type=int, default=4000, help="iterations per method")
@@ -282,11 +292,35 @@ def _int_list(flag: str, text: str) -> list[int]:
         raise ValueError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from physgrad.report.reproduce import command_line, reproduce
+
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    seeds = _int_list("--seeds", args.seeds) if args.seeds else None
+    report = reproduce(
+        args.out,
+        scale=args.scale,
+        only=only,
+        seeds=seeds,
+        progress=not args.quiet,
+        device=args.device,
+        command=command_line(),
+    )
+    print(f"report: {report} (and {report.with_suffix('.html')})")
+    return 0
+
+
 def _fmt_row(row: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in row.items())
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "compare": cmd_compare, "demo": cmd_demo}
+COMMANDS = {
+    "list": cmd_list,
+    "run": cmd_run,
+    "compare": cmd_compare,
+    "reproduce": cmd_reproduce,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
