@@ -213,9 +213,11 @@ WAVEPACKET = register(
         network=WavePacketNet,
         methods={
             "adam": MethodSpec("Adam", Unsupervised, _adam),
-            # One Levenberg-Marquardt step from the prediction. JᵀJ is ~9 for A and
-            # ~0.02 A² for ξ0 when model and packet overlap, and ~0 for ξ0 when they do not;
-            # damping 1 keeps the ξ0 steps bounded there instead of following the noise.
+            # One Levenberg-Marquardt step from the prediction. JᵀJ is diagonal with
+            # σ√π/2 ≈ 17.7 for A and A²√π/(4σ) ≈ 0.022 A² for ξ0 (samples⁻²), so damping 1
+            # barely changes the A step but turns the ξ0 step into a gradient step of at
+            # most unit size: far from the packet (no overlap) the ξ0 gradient is only
+            # noise, and an undamped step would follow it. Damping 0.1 trains slower on A.
             "pg-gauss-newton": MethodSpec(
                 "Adam + PG (Gauss-Newton)",
                 lambda: Physical(GaussNewton(steps=1, damping=GN_DAMPING), name="pg-gauss-newton"),
