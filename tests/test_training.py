@@ -153,3 +153,13 @@ def test_sigterm_stops_after_the_iteration_with_a_checkpoint_and_resumes_exactly
     assert load_checkpoint(tmp_path / "part" / "checkpoint.pt")["iteration"] == 18
     resumed = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "part").train(30, resume=True)
     assert resumed["x_l1"] == full["x_l1"]
+
+
+def test_nan_physical_gradient_is_reported_as_such(tmp_path):
+    from physgrad.solvers import Analytic
+
+    nan_solver = Analytic(lambda x0, y: torch.full_like(x0, float("nan")), name="broken")
+    trainer = _trainer(Physical(nan_solver), run_dir=tmp_path, checkpoint_every=2)
+    with pytest.raises(TrainingDiverged, match=r"physical gradient is NaN/inf for 32 of 32 .*"
+                       r"at iteration 0"):
+        trainer.train(3)

@@ -7,6 +7,7 @@ produce physical gradients live in :mod:`physgrad.solvers`.
 from physgrad import solvers
 from physgrad.core import (
     InverseSolver,
+    NonFiniteError,
     Objective,
     Physics,
     physical_gradient_loss,
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InverseSolver",
+    "NonFiniteError",
     "Objective",
     "Physics",
     "__version__",

@@ -29,6 +29,11 @@ Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """Per-sample objective ``(y, y_target) -> (B,)``."""
 
 Reduction = Literal["mean", "sum", "none"]
+
+
+class NonFiniteError(ValueError):
+    """A solver returned NaN/inf: the physical gradient is unusable."""
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -140,7 +145,13 @@ def physical_gradient_loss(
     if not isinstance(x_n, torch.Tensor) or x_n.shape != x.shape:
         shape = tuple(x_n.shape) if isinstance(x_n, torch.Tensor) else type(x_n).__name__
         raise ValueError(f"solver returned {shape}, expected a tensor of shape {tuple(x.shape)}")
-    step = (x.detach() - x_n.detach().to(x.dtype))
+    finite = torch.isfinite(x_n.reshape(x_n.shape[0], -1)).all(dim=1)
+    if not bool(finite.all()):
+        raise NonFiniteError(
+            f"physical gradient is NaN/inf for {int((~finite).sum())} of {len(finite)} samples "
+            f"(solver {solver!r})"
+        )
+    step = x.detach() - x_n.detach().to(x.dtype)
     if clip is not None:
         step = step.clamp(-clip, clip)
     target = x.detach() - step

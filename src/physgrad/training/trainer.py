@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from physgrad._validation import check_positive_int
+from physgrad.core import NonFiniteError
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import mean_across_ranks, rank_and_world
@@ -209,7 +210,10 @@ class Trainer:
             raise TrainingDiverged(
                 f"network prediction became NaN/inf at iteration {self.iteration}"
             )
-        loss = self.method.loss(x, batch, self.problem)
+        try:
+            loss = self.method.loss(x, batch, self.problem)
+        except NonFiniteError as exc:
+            raise TrainingDiverged(f"{exc} at iteration {self.iteration}") from None
         if not bool(torch.isfinite(loss)):
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at iteration {self.iteration}"
@@ -222,6 +226,10 @@ class Trainer:
                     f"gradient of {name} became NaN/inf at iteration {self.iteration}"
                 )
         self.optimizer.step()
+        for name, p in self.network.named_parameters():
+            if not bool(torch.isfinite(p).all()):
+                msg = f"weight {name} became NaN/inf at iteration {self.iteration}"
+                raise TrainingDiverged(msg)
         step_time = time.perf_counter() - start
         metrics = self.problem.metrics(x.detach(), batch)
         row = {"iteration": float(self.iteration), "loss": float(loss.detach())}
