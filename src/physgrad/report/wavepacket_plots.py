@@ -66,7 +66,7 @@ def plot_fig8(
         noise_floor: expected objective of the ground truth, ``½ N σ_noise²`` (drawn if given).
     """
     metrics = ("objective", "xi0_mae", "amp_mae")
-    fig = Figure(figsize=(15.0, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(15.0, 4.8), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
     for ax, metric in zip(axes, metrics, strict=True):
@@ -86,7 +86,8 @@ def plot_fig8(
         ax.set_xlabel("training iteration")
         ax.set_ylabel(PANEL_LABELS[metric] + " (per example)")
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, loc="outside lower center", ncol=4)
     fig.suptitle("wave-packet fit (B.1, Fig. 8): running mean over the last 20% of iterations; "
                  "lines: L-BFGS-B and random-guess levels on held-out examples", fontsize=10)
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
