@@ -64,8 +64,8 @@ class Experiment:
     """Running-average window (mini-batches) for curves and final values."""
     log_y: bool = True
     run: Callable[..., dict[str, Any]] | None = None
-    figures: Callable[[Path], Any] | None = None
-    """Extra figures made after a comparison: ``figures(comparison_dir)`` (e.g. predictions)."""
+    figures: Callable[[Path, str], Any] | None = None
+    """Extra figures made after a comparison: ``figures(comparison_dir, scale)``."""
     version: int = 1
 
     @property

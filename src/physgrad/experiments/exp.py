@@ -75,7 +75,7 @@ EXP = register(
         baseline="gd",
         metrics=("x_l1", "y_l1"),
         smoothing=64,
-        figures=lambda out: plot_predictions(out),  # defined below; resolved at call time
+        figures=lambda out, scale: plot_predictions(out),  # defined below; resolved at call
     )
 )
 

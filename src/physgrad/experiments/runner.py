@@ -192,7 +192,7 @@ def compare(
         )
     comparison = Comparison(experiment, histories, out, iterations, seed)
     if rank_and_world()[0] == 0:
-        write_comparison(comparison)
+        write_comparison(comparison, scale)
     return comparison
 
 
@@ -257,7 +257,7 @@ def seeds_table(comparisons: list[Comparison]) -> str:
     return "\n".join(lines)
 
 
-def write_comparison(comparison: Comparison) -> None:
+def write_comparison(comparison: Comparison, scale: str = "cpu") -> None:
     """Learning-curve PNG, markdown table and JSON summary of a comparison."""
     from physgrad.report.plots import plot_learning_curves
 
@@ -282,7 +282,7 @@ def write_comparison(comparison: Comparison) -> None:
     payload = json.dumps(comparison.summary_rows(), indent=2, default=str)
     atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(payload))
     if exp.figures is not None:
-        exp.figures(out)
+        exp.figures(out, scale)
 
 
 def _finished(run_dir: Path, iterations: int) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -234,5 +235,15 @@ WAVEPACKET = register(
         baseline="adam",
         metrics=("objective", "xi0_mae", "amp_mae"),
         smoothing=50,
+        figures=lambda out, scale: _figures(out, scale),
     )
 )
+
+# held-out examples for the L-BFGS-B baseline and the Fig. 1 / Fig. 8 figures, per scale
+_BASELINE_EXAMPLES = {"smoke": 16, "cpu": 500, "paper": 2000}
+
+
+def _figures(out: Path, scale: str) -> None:
+    from physgrad.report.wavepacket_plots import wavepacket_figures
+
+    wavepacket_figures(out, n=_BASELINE_EXAMPLES.get(scale, 500))

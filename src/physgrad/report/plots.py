@@ -17,6 +17,8 @@ METRIC_LABELS = {
     "y_l1": r"$\|P(x) - y^*\|_1$",
     "y_l2": r"$\frac{1}{2}\|P(x) - y^*\|_2^2$",
     "objective": "objective",
+    "xi0_mae": r"$|\xi_0 - \xi_0^*|$",
+    "amp_mae": r"$|A - A^*|$",
     "loss": "training loss",
 }
 
