@@ -83,10 +83,7 @@ def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
 HEAT = register(
     Experiment(
         name="heat",
-        description=(
-            "inverse heat equation, 64x64 periodic, nu*t = 8: U-Net(1,1) circular padding, "
-            "batch-mean loss, Adam 1e-3; backprop vs PG (L-BFGS n=32, noise-aware inverse)"
-        ),
+        description="64x64 periodic, nu*t = 8, U-Net; Adam vs Adam + PG (L-BFGS, inverse)",
         paper="Sec. 3.3, B.4, Fig. 5c, 12",
         scales={
             "smoke": Scale(iterations=3, batch_size=4),

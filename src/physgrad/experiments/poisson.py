@@ -90,10 +90,7 @@ def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
 POISSON = register(
     Experiment(
         name="poisson",
-        description=(
-            "y = inverse Laplacian of x, 80x60 Dirichlet: U-Net(1,1) 37,697 params, "
-            "batch-mean loss; Adam / SGD through P vs Adam + PG (analytic inverse)"
-        ),
+        description="80x60 Dirichlet, U-Net; Adam / SGD through P vs Adam + PG (inverse)",
         paper="Sec. 3.2, B.3, Fig. 4c, 11",
         scales={
             "smoke": Scale(iterations=3, batch_size=4),
