@@ -249,6 +249,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "  Adam            backprop through sin(a/x) (gradient clipped, it is unbounded)\n"
         "  Adam + PG       physical gradient from the analytic inverse (nearest solution)\n"
     )
+    if args.threads is None:  # a 461-parameter MLP: extra threads only add synchronisation
+        import torch
+
+        torch.set_num_threads(1)
     start = time.perf_counter()
     # a shorter running mean than the paper's 1000 batches suits a 4000-iteration run
     sine = dataclasses.replace(get_experiment("sine"), smoothing=200)
@@ -268,6 +272,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f" over the last 200 batches) in {time.perf_counter() - start:.0f} s."
     )
     print(f"learning curves: {comparison.out / 'curves.png'}")
+    print("One seed; the gap varies over seeds (BENCHMARKS.md; physgrad compare sine --seeds 5,6)")
     return 0
 
 
