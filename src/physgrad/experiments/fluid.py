@@ -1,0 +1,92 @@
+"""``fluid``: section 3.4 / B.5, Fig. 6 and Fig. 13 of the paper.
+
+A U-Net ``v0 = NN(m0, mT)`` infers the initial velocity of a periodic incompressible flow
+(64 x 64 cells, 128 x 128 domain, 8 steps of ``dt = 0.25``) from the initial and final marker
+(:class:`~physgrad.problems.fluid.FluidProblem`; fresh examples from the authors' data
+generator every iteration). Network: PhiFlow's ``u_net(2, 2, levels=5, filters=16)``
+(49,570 parameters) with circular padding (periodic domain; PhiFlow 2.2+). Methods (Adam lr
+0.005 for both, the authors' value; batch mean as the authors' ``nn_loss.mean``):
+
+- ``adam``: backprop of the frequency loss through the 8-step differentiable simulator (Eq. 2;
+  the authors' ``'GD'`` method);
+- ``pg-reverse-sim``: physical gradients from the authors' reverse-simulation estimator
+  (:class:`~physgrad.problems.fluid.ReverseSimEstimator`, their ``estimate_v0``; default
+  method ``'PG'`` of their script).
+
+Metrics: ``objective`` (frequency loss), ``v0_l1`` (mean over cells of ``|v0 - v0*|`` summed
+over both components, length / time), plus ``x_l1``, ``y_l1``, ``y_l2``.
+
+Scales: ``smoke`` (2 iterations, batch 2: seconds), ``cpu`` (:data:`CPU_ITERATIONS` iterations,
+batch 8, < 15 min per method on one thread), ``paper`` (20k iterations, batch 64). The grid is
+64 x 64 at every scale (the problem is built without the scale; the U-Net's 5 levels need a
+multiple of 16).
+
+After a comparison, :func:`fluid_figures` writes ``fig13_examples.png`` (Fig. 13: ground truth
+and each trained network on one test example: vorticity of ``v0`` and the marker at
+``t = 0, 0.5, 1, 1.5, 2``) and ``fig6b_single_problem.png`` (Fig. 6b: GD with ``η = 1`` and
+the iterated reverse-simulation estimator on one example).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.nets import UNet
+from physgrad.problems.fluid import FluidProblem
+from physgrad.training.methods import Physical, Unsupervised
+
+ADAM_LR = 0.005
+REDUCTION = "mean"
+CPU_ITERATIONS = 600
+CPU_BATCH = 8
+
+
+def fluid_network() -> UNet:
+    """PhiFlow ``u_net(2, 2, levels=5, filters=16)``, circular padding:
+    ``(B, 2, 64, 64) -> (B, 2, 64, 64)``, 49,570 parameters."""
+    return UNet(2, 2, levels=5, filters=16, padding_mode="circular")
+
+
+def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=ADAM_LR)
+
+
+def _figures(out: Path, scale: str) -> Any:
+    from physgrad.report.fluid_figures import fluid_figures
+
+    return fluid_figures(out, scale)
+
+
+FLUID = register(
+    Experiment(
+        name="fluid",
+        description="64x64 periodic Navier-Stokes, v0 from (m0, mT), U-Net; Adam vs Adam + PG",
+        paper="Sec. 3.4, B.5, Fig. 6, 13",
+        scales={
+            "smoke": Scale(iterations=2, batch_size=2),
+            "cpu": Scale(iterations=CPU_ITERATIONS, batch_size=CPU_BATCH),
+            "paper": Scale(iterations=20_000, batch_size=64),
+        },
+        problem=FluidProblem,
+        network=fluid_network,
+        methods={
+            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),
+            "pg-reverse-sim": MethodSpec(
+                "Adam + PG (reverse sim.)",
+                lambda: Physical("reverse-sim", reduction=REDUCTION, name="pg-reverse-sim"),
+                _adam,
+            ),
+        },
+        default_methods=("adam", "pg-reverse-sim"),
+        baseline="adam",
+        metrics=("v0_l1", "objective"),
+        smoothing=64,
+        figures=_figures,
+    )
+)
