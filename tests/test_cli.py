@@ -129,3 +129,18 @@ def test_threads_option(capsys):
     assert main(["--threads", "0", "list"]) == 2
     assert "--threads must be >= 1" in capsys.readouterr().err
     assert main(["--threads", "1", "list"]) == 0
+
+
+def test_lr_override_is_applied_recorded_and_checked_on_resume(tmp_path, capsys):
+    base = ["run", "sine", "--method", "adam", "--scale", "smoke", "--iters", "5",
+            "--out", str(tmp_path), "--quiet"]
+    assert main([*base, "--lr", "0.1"]) == 0
+    summary = json.loads((tmp_path / "adam" / "summary.json").read_text())
+    assert summary["lr"] == 0.1
+    assert "lr: 0.1" in (tmp_path / "adam" / "config.yaml").read_text()
+    # resuming with another learning rate is refused, naming the key
+    code = main([*base[:-4], "8", "--out", str(tmp_path), "--quiet", "--resume", "--lr", "0.2"])
+    assert code == 2
+    assert "lr=0.1, not 0.2" in capsys.readouterr().err
+    assert main([*base, "--lr", "-1"]) == 2
+    assert "lr must be > 0" in capsys.readouterr().err

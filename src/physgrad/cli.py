@@ -22,6 +22,7 @@ CONFIG_KEYS = {
     "out": str,
     "scale": str,
     "batch_size": int,
+    "lr": float,
     "device": str,
 }
 
@@ -34,6 +35,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--scale", choices=["smoke", "cpu", "paper"], help="preset length/batch (default cpu)"
     )
     p.add_argument("--batch-size", dest="batch_size", type=int, help="override the batch size")
+    p.add_argument("--lr", type=float, help="override the learning rate of every method")
     p.add_argument("--config", help="YAML/JSON file with any of these options (flags win)")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints in --out")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
@@ -115,6 +117,8 @@ def load_config(path: str) -> dict[str, Any]:
         if key not in CONFIG_KEYS:
             known = ", ".join(CONFIG_KEYS)
             raise ValueError(f"unknown config key {key!r} in {path}; known: {known}")
+        if key == "lr" and isinstance(value, int) and not isinstance(value, bool):
+            value = data[key] = float(value)
         if not isinstance(value, CONFIG_KEYS[key]) or isinstance(value, bool):
             kind = CONFIG_KEYS[key].__name__
             raise ValueError(f"config key {key!r} must be {kind}, got {value!r}")
@@ -186,6 +190,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "seed": seed,
         "out": str(out),
     }
+    if opts.get("lr") is not None:
+        resolved["lr"] = opts["lr"]
     out.mkdir(parents=True, exist_ok=True)
     init = initial_weights(exp, seed, out / "init.pt")
     (out / method).mkdir(parents=True, exist_ok=True)
@@ -202,6 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         device=opts.get("device"),
         tensorboard=args.tensorboard,
+        lr=opts.get("lr"),
     )
     final = {k: v[-1] for k, v in history.columns.items() if k != "iteration"}
     print(f"{exp.name}/{method}: {len(history)} iterations, final " + _fmt_row(final))
@@ -224,6 +231,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         device=opts.get("device"),
         tensorboard=args.tensorboard,
+        lr=opts.get("lr"),
     )
     out.mkdir(parents=True, exist_ok=True)
     save_options(out / "config.yaml", {**opts, "experiment": exp.name})

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from physgrad._validation import check_positive_int
+from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.experiments.base import Experiment
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
@@ -111,17 +111,22 @@ def run_method(
     checkpoint_every: int = 500,
     device: str | None = None,
     tensorboard: bool = False,
+    lr: float | None = None,
 ) -> History:
     """Train one method of ``experiment`` into ``out/<method>`` and return its history.
 
     A finished run (``summary.json`` present with the requested iterations) is not redone
-    when ``resume`` is set; an interrupted one continues from its checkpoint.
+    when ``resume`` is set; an interrupted one continues from its checkpoint. ``lr``
+    overrides the learning rate of the method's optimizer (all parameter groups).
     """
     spec = experiment.check_method(method)
     check_positive_int("iterations", iterations)
     check_positive_int("batch_size", batch_size)
     run_dir = Path(out) / method
-    if resume and _finished(run_dir, iterations):
+    meta = {"experiment": experiment.name, "method": method, "batch_size": batch_size}
+    if lr is not None:
+        meta["lr"] = check_nonnegative_float("lr", lr, positive=True)
+    if resume and _finished(run_dir, iterations, meta):
         return History.read_csv(run_dir / "metrics.csv")
     network = experiment.network()
     if init is not None:
@@ -138,8 +143,11 @@ def run_method(
         progress=progress,
         device=device,
         tensorboard=tensorboard,
-        meta={"experiment": experiment.name, "method": method, "batch_size": batch_size},
+        meta=meta,
     )
+    if lr is not None:
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = lr
     return trainer.train(iterations, resume=resume)
 
 
@@ -156,6 +164,7 @@ def compare(
     progress: bool = True,
     device: str | None = None,
     tensorboard: bool = False,
+    lr: float | None = None,
 ) -> Comparison:
     """Train ``methods`` from the same initial weights and data stream; write the report.
 
@@ -189,6 +198,7 @@ def compare(
             progress=progress,
             device=device,
             tensorboard=tensorboard,
+            lr=lr,
         )
     comparison = Comparison(experiment, histories, out, iterations, seed)
     if rank_and_world()[0] == 0:
@@ -285,14 +295,17 @@ def write_comparison(comparison: Comparison, scale: str = "cpu") -> None:
         exp.figures(out, scale)
 
 
-def _finished(run_dir: Path, iterations: int) -> bool:
+def _finished(run_dir: Path, iterations: int, meta: dict[str, Any]) -> bool:
+    """Whether ``run_dir`` holds a completed run of exactly this configuration."""
     summary = run_dir / "summary.json"
     if not summary.exists() or not (run_dir / "metrics.csv").exists():
         return False
     try:
-        return json.loads(summary.read_text()).get("iterations") == iterations
+        data = json.loads(summary.read_text())
     except json.JSONDecodeError:
         return False
+    same = all(data.get(k) == v for k, v in meta.items()) and ("lr" in meta) == ("lr" in data)
+    return data.get("iterations") == iterations and same
 
 
 def _fmt(value: Any) -> str:
