@@ -1,0 +1,261 @@
+"""Figures of the fluid experiment (paper Fig. 6b and Fig. 13), made from a comparison folder.
+
+* :func:`plot_fluid_examples` (Fig. 13): for one test example (the first
+  :func:`~physgrad.physics.fluid.generate_example` after seed 0, as the authors'
+  ``plot_fluid_vis.py``), one row per source (ground truth, then each trained network loaded
+  from ``out/<method>/checkpoint.pt``): the vorticity of ``v0`` with a quiver of ``v0``, and
+  the marker at ``t = 0, 0.5, 1, 1.5, 2``.
+* :func:`single_problem_fluid` (Fig. 6b): gradient descent with ``η = 1`` on ``v0`` (from
+  ``v0 = 0``) against the iterated reverse-simulation estimator, on a few examples.
+* :func:`fluid_figures`: both, the experiment's ``figures`` hook.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from physgrad._validation import check_choice, check_positive_int  # noqa: E402
+from physgrad.physics.fluid import (  # noqa: E402
+    center_of_mass,
+    centered_to_staggered,
+    generate_example,
+    vorticity,
+)
+from physgrad.problems.base import Batch  # noqa: E402
+from physgrad.problems.fluid import FluidProblem  # noqa: E402
+
+FRAMES = (0, 2, 4, 6, 8)
+"""Recorded frames shown in Fig. 13: ``t = 0, 0.5, 1, 1.5, 2`` for ``dt = 0.25``."""
+SCALES = ("smoke", "cpu", "paper")
+
+
+def _load_networks(out: Path, methods: Sequence[str]) -> dict[str, torch.nn.Module]:
+    from physgrad.experiments import get_experiment
+
+    exp = get_experiment("fluid")
+    nets: dict[str, torch.nn.Module] = {}
+    for name in methods:
+        path = out / name / "checkpoint.pt"
+        if not path.exists():
+            continue
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "model" not in state:
+            raise ValueError(f"{path} has no 'model' entry")
+        net = exp.network()  # type: ignore[misc]
+        net.load_state_dict(state["model"])
+        nets[name] = net.eval()
+    return nets
+
+
+def _labels(methods: Sequence[str]) -> dict[str, str]:
+    from physgrad.experiments import get_experiment
+
+    exp = get_experiment("fluid")
+    return {m: exp.methods[m].label if m in exp.methods else m for m in methods}
+
+
+def plot_fluid_examples(
+    out: Path | str,
+    path: Path | str | None = None,
+    methods: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Fig. 13: ground truth and each trained network's ``v0`` and marker frames.
+
+    Args:
+        out: comparison folder with ``<method>/checkpoint.pt`` (key ``"model"``).
+        path: PNG to write (default ``out/fig13_examples.png``).
+        methods: which method folders to show (default: every registered fluid method whose
+            checkpoint exists, in registration order).
+        seed: test example seed (the authors: 0).
+
+    Returns:
+        The PNG path. Rows: ``GT``, then one per network; columns: vorticity ``dv/dx - du/dy``
+        of ``v0`` (1 / time, colour; quiver of ``v0`` every 4 cells) and the marker density at
+        ``t = 0, 0.5, 1, 1.5, 2`` (ground truth: the centred data simulator; networks: the
+        staggered training simulator). Titles give the frequency loss and ``v0_l1``.
+    """
+    from physgrad.experiments import get_experiment
+
+    out = Path(out)
+    if not out.is_dir():
+        raise FileNotFoundError(f"comparison folder {out} does not exist")
+    if methods is None:
+        methods = list(get_experiment("fluid").methods)
+    nets = _load_networks(out, methods)
+    if not nets:
+        raise FileNotFoundError(f"no <method>/checkpoint.pt found in {out} for {list(methods)}")
+    labels = _labels(list(nets))
+    problem = FluidProblem()
+    dom = problem.domain
+    ex = generate_example(1, torch.Generator().manual_seed(seed), problem.ground_truth)
+    batch = Batch(y_target=ex.marker_t, x_true=ex.v0, condition=ex.marker0)
+    rows: list[tuple[str, torch.Tensor, torch.Tensor, str]] = [
+        ("Ground truth", ex.v0, ex.markers, "")
+    ]
+    with torch.no_grad():
+        for name, net in nets.items():
+            v0 = problem.network_output(net(problem.network_input(batch)), batch)
+            markers, _ = problem.simulator.simulate(ex.marker0, v0, record=True)  # type: ignore[misc]
+            m = problem.metrics(v0, batch)
+            note = f"L={float(m['objective'][0]):.3g}, v0_l1={float(m['v0_l1'][0]):.3g}"
+            rows.append((labels[name], v0, markers, note))
+    ext = (0.0, dom.size_x, 0.0, dom.size_y)
+    vort = [vorticity(centered_to_staggered(v), dom)[0] for _, v, _, _ in rows]
+    vmax = max(float(v.abs().max()) for v in vort) or 1.0
+    ncol = 1 + len(FRAMES)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.2 * ncol, 2.35 * len(rows)), squeeze=False)
+    pts = dom.cell_centers()
+    s = slice(None, None, 4)
+    for r, ((label, v0, markers, note), w) in enumerate(zip(rows, vort, strict=True)):
+        ax = axes[r, 0]
+        ax.imshow(w.numpy(), origin="lower", extent=ext, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        ax.quiver(
+            pts[0][s, s].numpy(), pts[1][s, s].numpy(),
+            v0[0, 0][s, s].numpy(), v0[0, 1][s, s].numpy(),
+            color="k", scale=None, width=0.004,
+        )
+        ax.set_title(f"{label}: v0 (curl)" if r == 0 else f"{label}\n{note}", fontsize=7)
+        for c, f in enumerate(FRAMES, start=1):
+            ax = axes[r, c]
+            ax.imshow(markers[0, f].numpy(), origin="lower", extent=ext, cmap="viridis",
+                      vmin=0.0, vmax=1.0)
+            if r == 0:
+                ax.set_title(f"marker t = {f * problem.simulator.dt:g}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Fluid test example (seed {seed}); curl colour range ±{vmax:.2g}", fontsize=8)
+    fig.tight_layout()
+    path = Path(path) if path is not None else out / "fig13_examples.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def drift_guess(batch: Batch, problem: FluidProblem) -> torch.Tensor:
+    """The uniform drift ``(centre - CoM(m0)) / T`` as a ``(B, 2, ny, nx)`` velocity.
+
+    The part of ``v0`` both the data generator and the estimator read off ``m0`` alone.
+    """
+    d = problem.domain
+    m0 = batch.condition
+    if m0 is None:
+        raise ValueError("batch needs condition = m0")
+    centre = torch.tensor(d.center, dtype=m0.dtype)
+    drift = (centre - center_of_mass(m0, d)) / problem.simulator.time
+    return drift[:, :, None, None].expand(-1, -1, *d.shape).clone()
+
+
+def single_problem_fluid(
+    n_iter: int,
+    path: Path | str | None = None,
+    *,
+    examples: int = 2,
+    seed: int = 0,
+    gd_lr: float = 1.0,
+) -> dict[str, Any]:
+    """Fig. 6b: GD (``v0 -= η ∇L``, ``η = 1``) vs the iterated reverse-simulation estimator.
+
+    Both start at the drift guess :func:`drift_guess` (``v0 = 0`` is a stationary point of the
+    energy-rescaled simulator: zero energy stays zero and the gradient vanishes) on
+    ``examples`` problems (float32, seed ``seed``) and run
+    ``n_iter`` iterations; per iteration the mean over examples of the objective (frequency
+    loss) and ``v0_l1`` (length / time) is recorded (``n_iter + 1`` values, index 0 = start).
+
+    Args:
+        n_iter: iterations per method (>= 1).
+        path: PNG (two log-log panels) to write, with the numbers as ``<stem>.json``.
+        examples: problems averaged (the paper: 4).
+        seed: example seed.
+        gd_lr: gradient-descent step (units (length / time)^2 per loss unit).
+
+    Returns:
+        ``{"objective": {method: [...]}, "v0_l1": {...}, "seconds": {...}, "path": Path|None}``.
+    """
+    check_positive_int("n_iter", n_iter)
+    check_positive_int("examples", examples)
+    problem = FluidProblem()
+    batch = problem.sample(examples, torch.Generator().manual_seed(seed))
+    physics = problem.physics_for(batch)
+    solver = problem.solvers_for(batch)["reverse-sim"]
+    curves: dict[str, dict[str, list[float]]] = {"objective": {}, "v0_l1": {}}
+    seconds: dict[str, float] = {}
+
+    def record(name: str, x: torch.Tensor) -> None:
+        m = problem.metrics(x, batch)
+        curves["objective"].setdefault(name, []).append(float(m["objective"].mean()))
+        curves["v0_l1"].setdefault(name, []).append(float(m["v0_l1"].mean()))
+
+    x0 = drift_guess(batch, problem)
+    for name in ("GD", "Reverse sim."):
+        x = x0.clone()
+        record(name, x)
+        t0 = time.perf_counter()
+        for _ in range(n_iter):
+            if name == "GD":
+                x.requires_grad_(True)
+                loss = problem.objective(physics(x), batch.y_target).sum()
+                (grad,) = torch.autograd.grad(loss, x)
+                x = (x - gd_lr * grad).detach()
+            else:
+                x = solver(x, batch.y_target, physics)
+            record(name, x)
+        seconds[name] = time.perf_counter() - t0
+    result: dict[str, Any] = {**curves, "seconds": seconds, "examples": examples, "path": None}
+    if path is not None:
+        path = Path(path)
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        its = range(n_iter + 1)
+        for ax, key, ylab in zip(
+            axes, ("objective", "v0_l1"), ("frequency loss", "v0 L1 (per cell)"), strict=True
+        ):
+            for name, ys in curves[key].items():
+                ax.plot([i + 1 for i in its], ys, label=name)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("optimization iteration + 1")
+            ax.set_ylabel(ylab)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(
+            f"Fluid single problems from the drift guess (mean of {examples}, GD eta = {gd_lr:g})",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        path.with_suffix(".json").write_text(
+            json.dumps({**curves, "seconds": seconds, "examples": examples, "gd_lr": gd_lr})
+        )
+        result["path"] = path
+    return result
+
+
+def fluid_figures(out: Path | str, scale: str = "cpu") -> dict[str, Path]:
+    """The ``fluid`` experiment's figure hook: Fig. 13 and Fig. 6b into ``out``.
+
+    Args:
+        out: comparison folder (must exist and hold at least one ``<method>/checkpoint.pt``).
+        scale: ``smoke`` (3 single-problem iterations, 1 example), ``cpu`` (200, 2 examples)
+            or ``paper`` (2000, 4 examples).
+
+    Returns:
+        ``{"fig13": path, "fig6b": path}``.
+    """
+    check_choice("scale", scale, SCALES)
+    out = Path(out)
+    fig13 = plot_fluid_examples(out)
+    n_iter, examples = {"smoke": (3, 1), "cpu": (200, 2), "paper": (2000, 4)}[scale]
+    single = single_problem_fluid(n_iter, out / "fig6b_single_problem.png", examples=examples)
+    return {"fig13": fig13, "fig6b": single["path"]}

@@ -1,0 +1,150 @@
+"""The ``fluid`` experiment: problem, reverse-simulation estimator, smoke run and figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from physgrad.core import physical_gradient_loss
+from physgrad.experiments.base import get_experiment
+from physgrad.experiments.fluid import fluid_network
+from physgrad.experiments.runner import compare
+from physgrad.physics.fluid import center_of_mass, frequency_loss
+from physgrad.problems.base import Batch
+from physgrad.problems.fluid import (
+    AUTHORS_SWIRL_NORM,
+    FluidProblem,
+    ReverseSimEstimator,
+    measure_vortex_strength,
+    swirl_norm,
+    uniform_plus_vortex,
+)
+from physgrad.report.fluid_figures import fluid_figures, plot_fluid_examples
+
+
+@pytest.fixture(scope="module")
+def problem() -> FluidProblem:
+    return FluidProblem()
+
+
+@pytest.fixture(scope="module")
+def batch(problem: FluidProblem) -> Batch:
+    return problem.sample(3, torch.Generator().manual_seed(0))
+
+
+def test_network_parameters_and_registration() -> None:
+    assert sum(p.numel() for p in fluid_network().parameters()) == 49_570
+    exp = get_experiment("fluid")
+    assert exp.default_methods == ("adam", "pg-reverse-sim")
+    assert exp.metrics[0] == "v0_l1"
+
+
+def test_problem_shapes_and_objective(problem: FluidProblem, batch: Batch) -> None:
+    assert batch.y_target.shape == (3, 64, 64)
+    assert batch.x_true is not None and batch.x_true.shape == (3, 2, 64, 64)
+    assert batch.condition is not None and batch.condition.shape == (3, 64, 64)
+    inp = problem.network_input(batch)
+    assert inp.shape == (3, 2, 64, 64) and inp.dtype == torch.float32
+    torch.testing.assert_close(inp[:, 1], batch.y_target)
+    y = problem.physics_for(batch)(batch.x_true)
+    assert y.shape == (3, 64, 64)
+    torch.testing.assert_close(
+        problem.objective(y, batch.y_target), frequency_loss(y - batch.y_target)
+    )
+    m = problem.metrics(batch.x_true, batch)
+    assert set(m) >= {"objective", "x_l1", "v0_l1", "y_l1", "y_l2"}
+    assert float(m["v0_l1"].abs().max()) == 0.0
+    zero = torch.zeros_like(batch.x_true)
+    torch.testing.assert_close(problem.metrics(zero, batch)["v0_l1"],
+                               batch.x_true.abs().sum(dim=(1, 2, 3)) / 4096)
+
+
+def test_vortex_measure_matches_authors_norm() -> None:
+    assert swirl_norm(FluidProblem().domain) == pytest.approx(AUTHORS_SWIRL_NORM, rel=1e-3)
+    w = torch.tensor([1.5, -0.7])
+    v = uniform_plus_vortex(torch.tensor([[3.0, -2.0], [0.5, 1.0]]), w)
+    torch.testing.assert_close(measure_vortex_strength(v), w, atol=1e-4, rtol=1e-4)
+
+
+def test_estimator_recovers_uniform_and_vortex(problem: FluidProblem, batch: Batch) -> None:
+    m0 = batch.condition
+    assert m0 is not None
+    centre = torch.tensor([64.0, 64.0])
+    uniform = (centre - center_of_mass(m0)) / 2.0
+    w = torch.tensor([1.5, -1.0, 0.8])
+    v_true = uniform_plus_vortex(uniform, w)  # a pure (uniform + vortex) ground truth
+    mt = problem.simulator.simulate(m0, v_true)
+    target_batch = Batch(y_target=mt, x_true=v_true, condition=m0)
+    solver = problem.solvers_for(target_batch)["reverse-sim"]
+    physics = problem.physics_for(target_batch)
+    errors = []
+    for offset in (1.0, -1.0):
+        x0 = uniform_plus_vortex(torch.zeros(3, 2), w + offset)  # no drift, wrong strength
+        est = solver(x0, mt, physics)
+        assert est.shape == x0.shape and est.dtype == x0.dtype
+        w_est = measure_vortex_strength(est)
+        # the uniform part is recovered exactly (it only depends on m0) ...
+        torch.testing.assert_close(est - uniform_plus_vortex(torch.zeros(3, 2), w_est),
+                                   uniform[:, :, None, None].expand_as(est), atol=1e-4, rtol=0)
+        errors.append(((w_est - w).abs().mean(), torch.tensor(abs(offset))))
+    # ... and the vortex strength moves toward the truth from a perturbed start
+    for after, before in errors:
+        assert after < 0.9 * before
+    # the proxy loss gradient is x - estimate (batch mean)
+    x = uniform_plus_vortex(uniform, w + 0.5).requires_grad_(True)
+    physical_gradient_loss(x, mt, physics, solver).backward()
+    est = solver(x.detach(), mt, physics)
+    torch.testing.assert_close(x.grad, (x.detach() - est) / 3, atol=1e-5, rtol=1e-4)
+
+
+def test_estimator_dt_factor_variant_differs(problem: FluidProblem, batch: Batch) -> None:
+    assert batch.condition is not None and batch.x_true is not None
+    a = ReverseSimEstimator(batch.condition, problem.simulator)
+    b = ReverseSimEstimator(batch.condition, problem.simulator, dt_factor=True)
+    physics = problem.physics_for(batch)
+    xa, xb = (s(batch.x_true, batch.y_target, physics) for s in (a, b))
+    assert not torch.allclose(xa, xb)
+    assert "dt_factor=False" in repr(a)
+
+
+def test_bad_inputs(problem: FluidProblem, batch: Batch) -> None:
+    assert batch.x_true is not None and batch.condition is not None
+    with pytest.raises(TypeError, match="physics_for"):
+        problem.physics(batch.x_true)
+    with pytest.raises(ValueError, match="condition"):
+        problem.physics_for(Batch(batch.y_target, batch.x_true, None))
+    with pytest.raises(ValueError, match="condition"):
+        problem.physics_for(Batch(batch.y_target, batch.x_true, batch.condition[:, :32]))
+    with pytest.raises(ValueError, match="network output"):
+        problem.network_output(torch.zeros(3, 1, 64, 64), batch)
+    with pytest.raises(ValueError, match="marker0"):
+        ReverseSimEstimator(torch.zeros(2, 32, 32))
+    solver = problem.solvers_for(batch)["reverse-sim"]
+    physics = problem.physics_for(batch)
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        solver(torch.zeros(3, 1, 64, 64), batch.y_target, physics)
+    with pytest.raises(ValueError, match="samples"):
+        solver(batch.x_true[:2], batch.y_target[:2], physics)
+    with pytest.raises(TypeError):
+        FluidProblem(domain=64)  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError):
+        plot_fluid_examples(Path("/nonexistent/fluid-run"))
+    with pytest.raises(ValueError, match="scale"):
+        fluid_figures(Path("."), "huge")
+
+
+def test_smoke_compare_and_figures(tmp_path: Path) -> None:
+    comparison = compare(get_experiment("fluid"), out=tmp_path, scale="smoke", progress=False)
+    assert set(comparison.histories) == {"adam", "pg-reverse-sim"}
+    for method in ("adam", "pg-reverse-sim"):
+        header = (tmp_path / method / "metrics.csv").read_text().splitlines()[0]
+        assert "v0_l1" in header and "objective" in header
+        assert (tmp_path / method / "checkpoint.pt").exists()
+    assert (tmp_path / "results.md").exists()
+    for name in ("fig13_examples.png", "fig6b_single_problem.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    curves = json.loads((tmp_path / "fig6b_single_problem.json").read_text())
+    assert len(curves["objective"]["GD"]) == 4  # smoke: 3 iterations + start
