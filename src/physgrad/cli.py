@@ -134,6 +134,27 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def _check_run_options(exp: Any, opts: dict[str, Any], methods: list[str]) -> None:
+    """Validate everything before any file is written, so a bad option leaves nothing behind."""
+    from physgrad._validation import check_nonnegative_float, check_positive_int
+
+    if not exp.trains:
+        raise ValueError(
+            f"experiment {exp.name!r} makes a figure and has no methods; use `physgrad run "
+            f"{exp.name}`"
+        )
+    for name in methods:
+        exp.check_method(name)
+    exp.scale(opts.get("scale", "cpu"))
+    for key, label in (("iters", "iterations"), ("batch_size", "batch_size")):
+        if key in opts:
+            check_positive_int(label, opts[key])
+    if opts.get("lr") is not None:
+        check_nonnegative_float("lr", opts["lr"], positive=True)
+    if "seed" in opts and opts["seed"] < 0:
+        raise ValueError(f"seed must be >= 0, got {opts['seed']}")
+
+
 def _experiment(opts: dict[str, Any]) -> Any:
     from physgrad.experiments.base import get_experiment
 
@@ -178,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{exp.name}: wrote {result.get('figure', out)}")
         return 0
     method = opts.get("method") or exp.method_names()[0]
-    exp.check_method(method)
+    _check_run_options(exp, opts, [method])
     sc = exp.scale(scale)
     seed = opts.get("seed", 0)
     resolved = {
@@ -233,10 +254,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard,
         lr=opts.get("lr"),
     )
+    _check_run_options(exp, opts, methods or list(exp.default_methods))
+    seeds = _int_list("--seeds", args.seeds) if args.seeds else None
     out.mkdir(parents=True, exist_ok=True)
     save_options(out / "config.yaml", {**opts, "experiment": exp.name})
-    if args.seeds:
-        seeds = _int_list("--seeds", args.seeds)
+    if seeds:
         comparisons = compare_seeds(exp, methods, out, seeds, **kwargs)
         print(seeds_table(comparisons))
         print(f"\nwrote {out / 'seeds.png'} and {out / 'results.md'}")

@@ -80,7 +80,9 @@ class Experiment:
         return self.methods[name]
 
     def scale(self, name: str) -> Scale:
-        check_choice("scale", name, tuple(self.scales) or SCALES)
+        if not self.scales:
+            raise ValueError(f"experiment {self.name!r} has no training scales")
+        check_choice("scale", name, tuple(self.scales))
         return self.scales[name]
 
 
