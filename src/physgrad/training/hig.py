@@ -1,0 +1,289 @@
+"""Half-inverse gradients (HIG; Schnell, Holl & Thuerey, ICLR 2022) as a training method.
+
+HIG inverts the *joint* Jacobian of physics ∘ network, stacked over the mini-batch,
+
+    J = ∂y/∂θ  with rows (sample b, output component k),  shape (B·dy, nθ),
+
+``dy`` = number of entries of one sample's physics output ``y_b`` and ``nθ`` = number of
+trainable network parameters. With the thin SVD ``J = U diag(S) Vᵀ`` the update is
+
+    Δθ = −η · V diag(S^{-1/2}) Uᵀ · g,     g = ∂L/∂y  (flattened, length B·dy),
+
+where singular values ``S_i <= τ · max(S)`` are *dropped* (their ``S^{-1/2}`` set to 0, not
+clamped). This is the authors' ``gpinv(J, rcond=τ, kappa=0.5)`` followed by
+``tensordot(inv, g)`` and plain SGD (``tum-pbs/half-inverse-gradients``). With the default
+``½‖y − y*‖²`` objective, ``g = y − y*`` for ``reduction="sum"`` and ``(y − y*)/B`` for
+``reduction="mean"`` (the authors' oscillator code uses the batch mean of ``‖y − y*‖²``, i.e.
+twice that; their hyper-parameters: η = 1, τ = 1e-6 (oscillators), η = 0.5, τ = 1e-5
+(quantum dipole), η = 0.01, τ = 1e-5 (Poisson), always with SGD).
+
+**How it fits the Method API.** The update needs the network itself (its per-sample
+Jacobian), not only the prediction ``x``. :class:`HalfInverse` therefore holds a reference to
+the network, given to the constructor or later with :meth:`HalfInverse.bind` (we chose an
+explicit binding over reaching into the Trainer so that the Trainer stays method-agnostic).
+:meth:`HalfInverse.loss` computes ``-Δθ = η · V S^{-1/2} Uᵀ g`` and returns the surrogate
+``L + Σ_p ⟨p, stopgrad(-Δθ_p)⟩ − (the same, detached)``, whose parameter gradient is exactly
+``-Δθ``, so ``torch.optim.SGD(lr=1)`` makes exactly the HIG step (with ``SGD(lr)`` the step is
+``lr · Δθ``; other optimizers rescale it their own way). The surrogate's *value* is the reduced
+objective ``L``, so logged losses stay meaningful. Units: ``Δθ`` is in parameter units, ``g``
+in objective units per unit of y, ``S`` in units of y per unit of θ.
+
+**Cost and limits.** Per-sample Jacobians come from ``torch.func`` (``vmap`` over the batch of
+``jacrev`` of a per-sample ``functional_call`` of the network followed by the physics).
+Memory is O(B·dy·nθ) for J (in the network's dtype, float32 here; the SVD runs in that dtype
+too, as the authors' float32 TensorFlow code) plus the SVD's workspace; time is dominated by
+the SVD, O(B·dy·nθ·min(B·dy, nθ)). That limits HIG to small networks and small outputs:
+``sine`` (461 parameters, dy = 1, B = 1000: J is 1000 × 461) is cheap, the ``heat`` U-Net
+(37,697 parameters, dy = 4096) is not. Requirements:
+
+- no BatchNorm (its batch statistics make samples depend on each other; per-sample Jacobians
+  are undefined): :meth:`bind` raises ``ValueError``;
+- ``problem.physics_for``, ``network_output`` and the network must be traceable by
+  ``torch.func.vmap`` on one sample at a time (a batch of size 1 with the sample's
+  ``condition``); no data-dependent Python control flow, no ``.item()``, no randomness;
+- real-valued physics outputs; one process (DistributedDataParallel is not supported).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev, vmap
+
+from physgrad._validation import check_nonnegative_float, check_positive_int
+from physgrad.core import Reduction, reduce_batch, run_physics
+from physgrad.problems.base import Batch, Problem
+from physgrad.training.distributed import rank_and_world
+from physgrad.training.methods import Method
+
+
+def check_no_batchnorm(network: nn.Module) -> None:
+    """Raise ``ValueError`` naming the first BatchNorm layer of ``network``, if it has one."""
+    for name, module in network.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            raise ValueError(
+                f"HalfInverse does not support BatchNorm (layer {name or '<root>'!r}, "
+                f"{type(module).__name__}): its batch statistics couple the samples, so "
+                "per-sample Jacobians are undefined. Use a network without BatchNorm "
+                "(e.g. GroupNorm/LayerNorm or none)."
+            )
+
+
+def half_inverse_direction(
+    jacobian: torch.Tensor, grad_y: torch.Tensor, truncation: float = 1e-6
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``V diag(S^{-1/2}) Uᵀ g`` for the thin SVD ``J = U diag(S) Vᵀ``, truncated at ``τ``.
+
+    Singular values ``S_i <= truncation · max(S)`` are dropped (with ``truncation = 0`` only
+    exact zeros are). The HIG update is ``-η`` times the result.
+
+    Args:
+        jacobian: ``J``, shape ``(m, n)`` = ``(B·dy, nθ)``, units of y per unit of θ.
+        grad_y: ``g = ∂L/∂y``, shape ``(m,)``, units of L per unit of y.
+        truncation: relative cut-off ``τ`` in ``[0, 1)``.
+
+    Returns:
+        The direction, shape ``(n,)``, in ``jacobian``'s dtype (the SVD runs in it too), and
+        diagnostics ``{"rank", "s_max", "s_min_kept", "norm"}`` (kept singular values, the
+        largest and smallest kept one, and the direction's 2-norm).
+    """
+    if jacobian.dim() != 2:
+        raise ValueError(f"jacobian must be a matrix (m, n), got shape {tuple(jacobian.shape)}")
+    if grad_y.shape != (jacobian.shape[0],):
+        raise ValueError(
+            f"grad_y must have shape ({jacobian.shape[0]},) to match the jacobian, "
+            f"got {tuple(grad_y.shape)}"
+        )
+    truncation = _check_truncation(truncation)
+    dtype = jacobian.dtype
+    u, s, vh = torch.linalg.svd(jacobian, full_matrices=False)
+    s_max = s.max() if s.numel() else s.new_zeros(())
+    keep = s > truncation * s_max
+    inv_sqrt = torch.where(keep, s.clamp_min(torch.finfo(dtype).tiny).rsqrt(), 0.0)
+    direction = vh.mT @ (inv_sqrt * (u.mT @ grad_y.to(dtype)))
+    kept = s[keep]
+    info = {
+        "rank": float(keep.sum()),
+        "s_max": float(s_max),
+        "s_min_kept": float(kept.min()) if kept.numel() else 0.0,
+        "norm": float(direction.norm()),
+    }
+    return direction, info
+
+
+class HalfInverse(Method):
+    """Half-inverse gradients: ``Δθ = −η · V diag(S^{-1/2}) Uᵀ ∂L/∂y`` (see the module doc).
+
+    Use with plain SGD at lr 1, which then makes exactly the HIG step::
+
+        hig = HalfInverse(eta=1.0, truncation=1e-6).bind(net)
+        Trainer(problem, net, hig, lambda p: torch.optim.SGD(p, lr=1.0), batch_size=...)
+
+    Args:
+        eta: HIG step size ``η`` > 0 (dimensionless; the update scales with ``η``).
+        truncation: relative singular-value cut-off ``τ`` in ``[0, 1)``; singular values
+            ``<= τ · max(S)`` are dropped.
+        network: the network that produces ``x`` (may also be given later with :meth:`bind`);
+            must not contain BatchNorm.
+        reduction: ``"mean"`` or ``"sum"`` over the batch of ``problem.objective``; sets
+            ``g = ∂L/∂y`` (``"mean"`` divides it by B).
+        chunk_size: if given, the per-sample Jacobians are computed ``chunk_size`` samples at a
+            time (``torch.func.vmap(chunk_size=...)``), bounding intermediate memory; J itself
+            is always materialised.
+        name: label for plots and run folders.
+
+    Attributes:
+        last_info: diagnostics of the latest update: ``rank`` (kept singular values),
+            ``s_max``, ``s_min_kept``, ``norm`` (of ``η · V S^{-1/2} Uᵀ g``), ``rows`` (B·dy)
+            and ``params`` (nθ).
+    """
+
+    def __init__(
+        self,
+        eta: float = 1.0,
+        truncation: float = 1e-6,
+        network: nn.Module | None = None,
+        *,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+        name: str = "hig",
+    ):
+        super().__init__(reduction)
+        self.eta = check_nonnegative_float("eta", eta, positive=True)
+        self.truncation = _check_truncation(truncation)
+        self.chunk_size = None if chunk_size is None else check_positive_int(
+            "chunk_size", chunk_size
+        )
+        self.name = name
+        self.network: nn.Module | None = None
+        self.last_info: dict[str, float] = {}
+        if network is not None:
+            self.bind(network)
+
+    def bind(self, network: nn.Module) -> HalfInverse:
+        """Attach the network whose parameters HIG updates; returns ``self`` for chaining."""
+        if not isinstance(network, nn.Module):
+            raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
+        check_no_batchnorm(network)
+        if not any(p.requires_grad for p in network.parameters()):
+            raise ValueError("network has no trainable parameters")
+        self.network = network
+        return self
+
+    # -- the update ----------------------------------------------------------------------
+    def jacobian(self, batch: Batch, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stacked per-sample Jacobian ``J = ∂y/∂θ`` and the physics output ``y``.
+
+        Returns:
+            ``J`` of shape ``(B·dy, nθ)`` (rows sample-major, columns in the order of
+            ``network.named_parameters()`` with each parameter flattened; the network's
+            dtype) and ``y`` of shape ``(B, *y_shape)`` (the physics dtype), both without
+            autograd history.
+        """
+        network = self._bound()
+        check_no_batchnorm(network)
+        params = {k: p.detach() for k, p in network.named_parameters() if p.requires_grad}
+        fixed = {k: p.detach() for k, p in network.named_parameters() if not p.requires_grad}
+        fixed.update(dict(network.named_buffers()))
+        inputs = problem.network_input(batch)
+        condition = batch.condition
+
+        def per_sample(
+            theta: dict[str, torch.Tensor],
+            inp: torch.Tensor,
+            y_target: torch.Tensor,
+            cond: torch.Tensor | None,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            one = Batch(y_target.unsqueeze(0), None, None if cond is None else cond.unsqueeze(0))
+            raw = functional_call(network, {**theta, **fixed}, (inp.unsqueeze(0),))
+            x = problem.network_output(raw, one)
+            y = run_physics(x, one.y_target, problem.physics_for(one)).squeeze(0)
+            return y, y
+
+        in_dims = (None, 0, 0, None if condition is None else 0)
+        jac_fn = vmap(
+            jacrev(per_sample, has_aux=True), in_dims=in_dims, chunk_size=self.chunk_size
+        )
+        with torch.enable_grad():
+            try:
+                jac, y = jac_fn(params, inputs, batch.y_target, condition)
+            except RuntimeError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                raise RuntimeError(
+                    "HalfInverse could not form per-sample Jacobians with torch.func.vmap/"
+                    f"jacrev ({first}); the network, network_output and physics_for must run on "
+                    "one sample at a time without data-dependent control flow or .item()"
+                ) from exc
+        if y.is_complex():
+            raise TypeError("HalfInverse needs real-valued physics outputs, got complex y")
+        rows = y.numel()
+        flat = torch.cat([jac[k].reshape(rows, -1) for k in params], dim=1)
+        return flat.detach(), y.detach()
+
+    def direction(
+        self, batch: Batch, problem: Problem
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """``-Δθ = η · V S^{-1/2} Uᵀ g`` per trainable parameter, and the reduced objective L.
+
+        Returns:
+            ``({name: tensor shaped like the parameter}, L)`` with ``L`` a detached scalar
+            in the physics dtype.
+        """
+        network = self._bound()
+        jac, y = self.jacobian(batch, problem)
+        y = y.requires_grad_(True)
+        with torch.enable_grad():
+            objective = reduce_batch(problem.objective(y, batch.y_target), self.reduction)
+            (grad_y,) = torch.autograd.grad(objective, y)
+        direction, info = half_inverse_direction(jac, grad_y.reshape(-1), self.truncation)
+        direction = self.eta * direction
+        info["norm"] *= self.eta
+        self.last_info = {**info, "rows": float(jac.shape[0]), "params": float(jac.shape[1])}
+        out, start = {}, 0
+        for name, p in network.named_parameters():
+            if not p.requires_grad:
+                continue
+            out[name] = direction[start : start + p.numel()].reshape(p.shape).to(p.dtype)
+            start += p.numel()
+        return out, objective.detach()
+
+    def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
+        """Surrogate with value L and parameter gradient ``η · V S^{-1/2} Uᵀ g`` (= ``-Δθ``).
+
+        ``x`` (the Trainer's prediction, ``(B, *x_shape)``) is not differentiated: the network
+        is re-evaluated per sample inside :meth:`jacobian`.
+        """
+        if rank_and_world()[1] > 1:
+            raise NotImplementedError(
+                "HalfInverse does not support multi-process (DistributedDataParallel) training"
+            )
+        network = self._bound()
+        direction, objective = self.direction(batch, problem)
+        surrogate = sum(
+            (p * direction[name].detach()).sum()
+            for name, p in network.named_parameters()
+            if p.requires_grad
+        )
+        assert isinstance(surrogate, torch.Tensor)
+        return objective + (surrogate - surrogate.detach()).to(objective.dtype)
+
+    def _bound(self) -> nn.Module:
+        if self.network is None:
+            raise RuntimeError(
+                "HalfInverse needs the network: pass network=... or call .bind(network) "
+                "before training"
+            )
+        return self.network
+
+    def __repr__(self) -> str:
+        return (
+            f"HalfInverse(eta={self.eta}, truncation={self.truncation}, "
+            f"reduction={self.reduction!r}, name={self.name!r})"
+        )
+
+
+def _check_truncation(truncation: object) -> float:
+    value = check_nonnegative_float("truncation", truncation)
+    if value >= 1:
+        raise ValueError(f"truncation must be in [0, 1), got {value}")
+    return value
