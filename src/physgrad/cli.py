@@ -38,6 +38,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="override the learning rate of every method")
     p.add_argument("--config", help="YAML/JSON file with any of these options (flags win)")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints in --out")
+    p.add_argument(
+        "--checkpoint-every",
+        dest="checkpoint_every",
+        type=int,
+        default=500,
+        help="iterations between checkpoints (default 500; also on Ctrl-C/SIGTERM)",
+    )
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -230,6 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=opts.get("device"),
         tensorboard=args.tensorboard,
         lr=opts.get("lr"),
+        checkpoint_every=args.checkpoint_every,
     )
     final = {k: v[-1] for k, v in history.columns.items() if k != "iteration"}
     print(f"{exp.name}/{method}: {len(history)} iterations, final " + _fmt_row(final))
@@ -253,6 +261,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         device=opts.get("device"),
         tensorboard=args.tensorboard,
         lr=opts.get("lr"),
+        checkpoint_every=args.checkpoint_every,
     )
     _check_run_options(exp, opts, methods or list(exp.default_methods))
     seeds = _int_list("--seeds", args.seeds) if args.seeds else None
@@ -371,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        if getattr(args, "checkpoint_every", 0) < 0:
+            raise ValueError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
         if args.command in ("run", "compare"):
             _join_torchrun(args)
         return COMMANDS[args.command](args)

@@ -165,6 +165,7 @@ def compare(
     device: str | None = None,
     tensorboard: bool = False,
     lr: float | None = None,
+    checkpoint_every: int = 500,
 ) -> Comparison:
     """Train ``methods`` from the same initial weights and data stream; write the report.
 
@@ -199,6 +200,7 @@ def compare(
             device=device,
             tensorboard=tensorboard,
             lr=lr,
+            checkpoint_every=checkpoint_every,
         )
     comparison = Comparison(experiment, histories, out, iterations, seed)
     if rank_and_world()[0] == 0:
