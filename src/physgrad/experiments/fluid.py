@@ -43,7 +43,7 @@ from physgrad.training.methods import Physical, Unsupervised
 
 ADAM_LR = 0.005
 REDUCTION = "mean"
-CPU_ITERATIONS = 600
+CPU_ITERATIONS = 1000
 CPU_BATCH = 8
 
 
