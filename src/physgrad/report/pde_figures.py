@@ -48,7 +48,6 @@ def load_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.Mod
 
 
 def predict(
-    experiment: Experiment,
     problem: Problem,
     network: torch.nn.Module,
     batch: Batch,
@@ -56,7 +55,6 @@ def predict(
 ) -> torch.Tensor:
     """Network prediction ``x`` ``(B, *x_shape)`` for a batch, without gradients, in chunks
     of ``chunk`` samples (batch norm in eval mode, so chunking does not change the result)."""
-    del experiment
     outs = []
     with torch.no_grad():
         for start in range(0, len(batch), chunk):
@@ -92,7 +90,7 @@ def evaluate_checkpoints(
     out: dict[str, dict[str, float]] = {}
     for method in trained_methods(experiment, comparison_dir):
         net = load_network(experiment, Path(comparison_dir) / method / "checkpoint.pt")
-        x = predict(experiment, problem, net, batch)
+        x = predict(problem, net, batch)
         if clamp_min is not None:
             x = x.clamp_min(clamp_min)
         out[method] = {k: float(v.mean()) for k, v in problem.metrics(x, batch).items()}
@@ -137,7 +135,7 @@ def reconstruction_figure(
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for method in methods:
         net = load_network(experiment, root / method / "checkpoint.pt")
-        x = predict(experiment, problem, net, batch)
+        x = predict(problem, net, batch)
         with torch.no_grad():
             y = run_physics(x, batch.y_target, physics)
         preds[method] = (_np(x), _np(y))
