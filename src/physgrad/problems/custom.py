@@ -384,7 +384,7 @@ def compare_methods(
         metrics: plotted metrics; the first is the table's headline metric. Metrics the
             problem does not log (e.g. ``x_l1`` without ground truth) are dropped.
         smoothing: running-mean window (iterations) for curves and final values.
-        description: subtitle of the figure.
+        description: figure title after the problem's name (default: the run's length).
         progress: show a progress bar on a terminal.
 
     Returns:
@@ -412,7 +412,7 @@ def compare_methods(
         metrics = tuple(m for m in metrics if not m.startswith("x_")) or ("y_l2",)
     experiment = Experiment(
         name=problem.name,
-        description=description or problem.name,
+        description=description or f"{iterations} iterations, batch {batch_size}, seed {seed}",
         paper="own physics",
         scales={"custom": Scale(iterations, batch_size)},
         problem=lambda: problem,
