@@ -12,8 +12,11 @@ logging, the span of ``benchmarks/bench_sine_step.py``). Methods:
 - ``hig-eta<η>``: :class:`~physgrad.training.hig.HalfInverse` (batch-mean loss, truncation
   ``--truncation``) applied by SGD with lr 1.
 
-Final values are the mean and median over the last ``--window`` mini-batches. The script
-also states why HIG is not run on ``heat``.
+Final values are the mean and median over the last ``--window`` mini-batches; "iters to
+Adam's final" is the first iteration where the running mean of y_l1 over ``--reach-window``
+mini-batches is at or below Adam's final mean y_l1, and "s to Adam's final" that many
+iterations times the method's time per iteration. The script also states why HIG is not run
+on ``heat``.
 
     python benchmarks/bench_hig.py [--iters 3000] [--batch 1000] [--seeds 5] [--etas 100]
 """
@@ -118,6 +121,7 @@ def main() -> None:
     parser.add_argument("--truncation", type=float, default=1e-6)
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--window", type=int, default=1000)
+    parser.add_argument("--reach-window", type=int, default=100)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     etas = [float(e) for e in args.etas.split(",")]
@@ -127,8 +131,8 @@ def main() -> None:
           f"{torch.get_num_threads()} thread(s), {platform.machine()}; interleaved blocks of "
           f"{args.block}; finals over the last {args.window} mini-batches")
     print("| seed | method | mean y_l1 | median y_l1 | mean x_dist | median x_dist "
-          "| iters to Adam's final y_l1 | ms / iteration | ratio to Adam |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| iters to Adam's final y_l1 | s to Adam's final | ms / iteration | ratio to Adam |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for seed in seeds:
         trainers = build_trainers(seed, args.batch, etas, args.truncation)
         rows, blocks, failed = run_interleaved(trainers, args.iters, args.block)
@@ -138,13 +142,16 @@ def main() -> None:
             tail = rows[name][-args.window:]
             y_l1 = [r["y_l1"] for r in tail]
             x_dist = [r["x_dist"] for r in tail]
-            reach = iterations_to_reach([r["y_l1"] for r in rows[name]], adam_final, args.window)
+            reach = iterations_to_reach(
+                [r["y_l1"] for r in rows[name]], adam_final, args.reach_window
+            )
             ms = 1e3 * statistics.median(blocks[name]) if blocks[name] else math.nan
+            reach_s = f"{reach * ms / 1e3:.1f}" if reach is not None else "never"
             status = f" (diverged at {len(rows[name])})" if name in failed else ""
             print(f"| {seed} | {name}{status} | {statistics.fmean(y_l1):.2e} | "
                   f"{statistics.median(y_l1):.2e} | {statistics.fmean(x_dist):.2e} | "
                   f"{statistics.median(x_dist):.2e} | {reach if reach is not None else 'never'} "
-                  f"| {ms:.1f} | {ms / (1e3 * adam_time):.2f} |", flush=True)
+                  f"| {reach_s} | {ms:.1f} | {ms / (1e3 * adam_time):.2f} |", flush=True)
         for name, trainer in trainers.items():
             if isinstance(trainer.method, HalfInverse):
                 info = trainer.method.last_info
