@@ -25,7 +25,10 @@ def test_reproduce_smoke_writes_a_report_with_every_experiment_and_resumes(tmp_p
     metrics = out / "sine" / "adam" / "metrics.csv"
     before = metrics.stat().st_mtime_ns
     assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--out", str(out),
-                 "--quiet"]) == 0
+                 "--quiet"]) == 2
+    assert "already holds a reproduce run" in capsys.readouterr().err
+    assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--out", str(out),
+                 "--quiet", "--resume"]) == 0
     assert metrics.stat().st_mtime_ns == before
 
 

@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="runs/reproduce", help="report folder")
     rep.add_argument("--device", help="torch device (default cpu)")
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
+    rep.add_argument("--resume", action="store_true", help="continue a run in --out")
+    rep.add_argument("--force", action="store_true", help="start over in an existing --out")
 
     demo = sub.add_parser("demo", help="< 3 min CPU demo: Adam vs Adam + physical gradients")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
@@ -349,6 +351,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         device=args.device,
         command=command_line(),
+        resume=args.resume,
+        force=args.force,
     )
     print(f"report: {report} (and {report.with_suffix('.html')})")
     return 0

@@ -50,8 +50,15 @@ def reproduce(
     progress: bool = True,
     device: str | None = None,
     command: str | None = None,
+    resume: bool = False,
+    force: bool = False,
 ) -> Path:
     """Run every registered experiment (or ``only`` these) and write the report.
+
+    An ``out`` folder that already holds a report (or a started one) is refused unless
+    ``resume`` (continue it: finished runs are kept, interrupted ones continue from their
+    checkpoints) or ``force`` (start over in place). ``report.md`` is written only when every
+    experiment has finished, so a partial run is never presented as a report.
 
     Returns the path of ``report.md``.
     """
@@ -68,7 +75,19 @@ def reproduce(
         if exp.trains:
             exp.scale(scale)  # validate before any work starts
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    started = (out / "state.json").exists() or (out / "report.md").exists()
+    if started and not (resume or force):
+        raise ValueError(
+            f"{str(out)!r} already holds a reproduce run; pass --resume to continue it or "
+            "--force to start over"
+        )
+    if force:
+        for name in ("state.json", "report.md", "report.html"):
+            (out / name).unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
     state_path = out / "state.json"
     state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.exists() else {}
     sections = []
@@ -76,7 +95,7 @@ def reproduce(
     for i, exp in enumerate(experiments, 1):
         print(f"[{i}/{len(experiments)}] {exp.name} ({exp.paper}) at scale {scale}", flush=True)
         t0 = time.perf_counter()
-        section = _run_one(exp, out / exp.name, scale, seeds, progress, device)
+        section = _run_one(exp, out / exp.name, scale, seeds, progress, device, resume)
         wall = time.perf_counter() - t0
         previous = state.get(exp.name, {}).get("wall_s", 0.0)
         state[exp.name] = {"finished": True, "wall_s": previous + wall, "scale": scale}
@@ -91,7 +110,13 @@ def reproduce(
 
 
 def _run_one(
-    exp: Experiment, out: Path, scale: str, seeds: list[int] | None, progress: bool, device: Any
+    exp: Experiment,
+    out: Path,
+    scale: str,
+    seeds: list[int] | None,
+    progress: bool,
+    device: Any,
+    resume: bool,
 ) -> dict[str, Any]:
     if not exp.trains:
         exp.run(out, scale=scale, progress=progress)
@@ -99,7 +124,7 @@ def _run_one(
         table = results.read_text() if results.exists() else ""
         table = "\n".join(line for line in table.splitlines() if line.startswith("|"))
         return {"figures": _figures(out), "table": table}
-    kwargs = dict(scale=scale, resume=True, progress=progress, device=device)
+    kwargs = dict(scale=scale, resume=resume, progress=progress, device=device)
     if seeds and len(seeds) > 1:
         comparisons = compare_seeds(exp, None, out, seeds, **kwargs)
         figures = [out / "seeds.png", *(_figures(comparisons[0].out))]
