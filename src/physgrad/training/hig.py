@@ -33,8 +33,15 @@ in objective units per unit of y, ``S`` in units of y per unit of θ.
 Memory is O(B·dy·nθ) for J (in the network's dtype, float32 here; the SVD runs in that dtype
 too, as the authors' float32 TensorFlow code) plus the SVD's workspace; time is dominated by
 the SVD, O(B·dy·nθ·min(B·dy, nθ)). That limits HIG to small networks and small outputs:
-``sine`` (461 parameters, dy = 1, B = 1000: J is 1000 × 461) is cheap, the ``heat`` U-Net
-(37,697 parameters, dy = 4096) is not. Requirements:
+``sine`` (461 parameters, dy = 1, B = 1000: J is 1000 × 461) takes ~110 ms per step on one
+CPU thread (~24× Adam, ``benchmarks/bench_hig.py``); the ``heat`` U-Net (37,697 parameters,
+dy = 4096, BatchNorm) is out of reach (J alone: 9 GiB at batch 16).
+
+**Step size.** The update is linear in ``g`` and scales as ``S^{-1/2}`` with the Jacobian, so
+``η`` depends on the loss reduction, the batch size and the problem's scales (on ``sine``
+with the batch mean at B = 1000, η = 100 reached y_l1 ~1e-8 on seeds 5 and 6 but, like η = 10
+and 30, collapsed onto x ≈ 0, where dP/dx explodes, on seeds 7 and 8; BENCHMARKS.md).
+Requirements:
 
 - no BatchNorm (its batch statistics make samples depend on each other; per-sample Jacobians
   are undefined): :meth:`bind` raises ``ValueError``;
