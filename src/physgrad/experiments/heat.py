@@ -117,6 +117,8 @@ HEAT = register(
         baseline="adam",
         metrics=("x_l1", "y_l2"),
         smoothing=64,
+        # Fig. 11/12: reconstructions of a fixed test batch by every trained method
+        figures=lambda out, scale: _reconstructions(out),
     )
 )
 
@@ -163,3 +165,9 @@ HEAT_OPTIM = register(
         run=_run_single,
     )
 )
+
+
+def _reconstructions(out: Path) -> None:
+    from physgrad.report.pde_figures import reconstruction_figure
+
+    reconstruction_figure(HEAT, out)

@@ -112,6 +112,8 @@ POISSON = register(
         baseline="adam",
         metrics=("x_l1", "y_l2"),
         smoothing=64,
+        # Fig. 11/12: reconstructions of a fixed test batch by every trained method
+        figures=lambda out, scale: _reconstructions(out),
     )
 )
 
@@ -156,3 +158,9 @@ POISSON_OPTIM = register(
         run=_run_single,
     )
 )
+
+
+def _reconstructions(out: Path) -> None:
+    from physgrad.report.pde_figures import reconstruction_figure
+
+    reconstruction_figure(POISSON, out)
