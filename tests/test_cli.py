@@ -144,3 +144,14 @@ def test_lr_override_is_applied_recorded_and_checked_on_resume(tmp_path, capsys)
     assert "lr=0.1, not 0.2" in capsys.readouterr().err
     assert main([*base, "--lr", "-1"]) == 2
     assert "lr must be > 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("problem", "iters"), [("sine", "60"), ("heat", "3")])
+def test_demo_runs_and_writes_its_figures(problem, iters, tmp_path, capsys):
+    assert main(["demo", problem, "--iters", iters, "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Adam + PG ends" in out and "| adam |" in out
+    assert (tmp_path / "curves.png").exists()
+    if problem == "heat":
+        assert (tmp_path / "reconstructions.png").exists()
+    assert main(["demo", problem, "--iters", "0", "--out", str(tmp_path / "x")]) == 2
