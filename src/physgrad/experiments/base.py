@@ -62,6 +62,8 @@ class Experiment:
     """Plotted metrics; the first is the headline metric of the tables."""
     smoothing: int = 64
     """Running-average window (mini-batches) for curves and final values."""
+    ratio_at: tuple[int, ...] = (100,)
+    """Iterations at which the tables also compare the baseline's error with each method's."""
     log_y: bool = True
     run: Callable[..., dict[str, Any]] | None = None
     figures: Callable[[Path, str], Any] | None = None

@@ -87,6 +87,7 @@ FLUID = register(
         baseline="adam",
         metrics=("v0_l1", "objective"),
         smoothing=64,
+        ratio_at=(200,),
         figures=_figures,
     )
 )

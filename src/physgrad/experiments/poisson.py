@@ -112,6 +112,7 @@ POISSON = register(
         baseline="adam",
         metrics=("x_l1", "y_l2"),
         smoothing=64,
+        ratio_at=(60, 100),
         # Fig. 11/12: reconstructions of a fixed test batch by every trained method
         figures=lambda out, scale: _reconstructions(out),
     )

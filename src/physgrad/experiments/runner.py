@@ -36,14 +36,23 @@ class Comparison:
         times = {m: statistics.median(h["step_time"]) for m, h in self.histories.items()}
         base = exp.baseline if exp.baseline in self.histories else next(iter(self.histories))
         rows = []
+        checkpoints = [n for n in exp.ratio_at if n < min(len(h) for h in self.histories.values())]
         for name, history in self.histories.items():
             reach = iterations_to_reach(history[metric], finals[base], window)
+            at = {
+                f"{base} / method @{n}": _ratio(
+                    value_at(self.histories[base][metric], n, window),
+                    value_at(history[metric], n, window),
+                )
+                for n in checkpoints
+            }
             rows.append(
                 {
                     "method": name,
                     "label": exp.methods[name].label,
                     f"final {metric}": finals[name],
-                    f"{base} / method": finals[base] / finals[name] if finals[name] else math.inf,
+                    **at,
+                    f"{base} / method": _ratio(finals[base], finals[name]),
                     f"iters to {base}'s final": reach,
                     "step time / " + base: times[name] / times[base],
                     "step ms": 1e3 * times[name],
@@ -58,6 +67,15 @@ class Comparison:
         for row in rows:
             lines.append("| " + " | ".join(_fmt(row[k]) for k in header) + " |")
         return "\n".join(lines)
+
+
+def value_at(values: list[float], iteration: int, window: int) -> float:
+    """Running mean (trailing ``window``) at ``iteration``."""
+    return final_value(values[: iteration + 1], window)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.inf
 
 
 def final_value(values: list[float], window: int) -> float:
