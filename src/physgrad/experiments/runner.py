@@ -236,7 +236,7 @@ def compare_seeds(
     """:func:`compare` once per seed into ``out/seed<S>``, then a per-seed grid of learning
     curves (``out/seeds.png``, like the paper's Fig. 10) and a mean ± std table
     (``out/results.md``)."""
-    from physgrad.report.plots import plot_seed_grid
+    from physgrad.report.plots import plot_learning_curves, plot_seed_grid
 
     if not seeds:
         raise ValueError("no seeds given")
@@ -254,11 +254,19 @@ def compare_seeds(
         log_y=experiment.log_y,
         path=out / "seeds.png",
     )
+    plot_learning_curves(  # mean over seeds with the min-max band
+        {labels[m]: [c.histories[m] for c in comparisons] for m in labels},
+        metrics=experiment.metrics,
+        smoothing=experiment.smoothing,
+        log_y=experiment.log_y,
+        title=f"{experiment.name}: mean and range over seeds {', '.join(map(str, seeds))}",
+        path=out / "curves.png",
+    )
     table = seeds_table(comparisons)
     text = (
         f"# {experiment.name} over seeds {', '.join(map(str, seeds))} ({experiment.paper})\n\n"
         f"Mean ± std over seeds of the per-seed values (see each `seed<S>/results.md`).\n\n"
-        f"{table}\n\n![seeds](seeds.png)\n"
+        f"{table}\n\n![mean and range](curves.png)\n\n![seeds](seeds.png)\n"
     )
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return comparisons

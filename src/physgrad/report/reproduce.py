@@ -127,7 +127,7 @@ def _run_one(
     kwargs = dict(scale=scale, resume=resume, progress=progress, device=device)
     if seeds and len(seeds) > 1:
         comparisons = compare_seeds(exp, None, out, seeds, **kwargs)
-        figures = [out / "seeds.png", *(_figures(comparisons[0].out))]
+        figures = [out / "curves.png", out / "seeds.png", *(_figures(comparisons[0].out))]
         return {"figures": figures, "table": seeds_table(comparisons), "rows": None}
     comparison: Comparison = compare(exp, None, out, seed=(seeds or [0])[0], **kwargs)
     return {
