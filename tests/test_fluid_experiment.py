@@ -148,3 +148,5 @@ def test_smoke_compare_and_figures(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 10_000
     curves = json.loads((tmp_path / "fig6b_single_problem.json").read_text())
     assert len(curves["objective"]["GD"]) == 4  # smoke: 3 iterations + start
+    table = (tmp_path / "table1.md").read_text()
+    assert "network, Adam + PG" in table and "drift guess" in table and "Reverse sim." in table

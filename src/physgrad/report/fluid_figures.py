@@ -246,6 +246,69 @@ def single_problem_fluid(
     return result
 
 
+def table1(out: Path | str, single: dict[str, Any], *, seed: int = 0) -> Path:
+    """Paper Table 1, measured: network inference vs the iterative solvers on the same problems.
+
+    For each trained network in ``out`` (Adam, Adam + PG): inference time per example and its
+    ``v0_l1`` on the ``single["examples"]`` problems of :func:`single_problem_fluid` (same
+    seed); for the iterated reverse-simulation estimator and GD (from ``single``): the
+    iterations and seconds each needs to reach the PG network's ``v0_l1`` (or "not within N").
+    Writes ``out/table1.md`` and returns its path.
+    """
+    out = Path(out)
+    examples = int(single["examples"])
+    problem = FluidProblem()
+    batch = problem.sample(examples, torch.Generator().manual_seed(seed))
+    nets = _load_networks(out, ["adam", "pg-reverse-sim"])
+    labels = _labels(list(nets))
+    rows = ["| solver | time / example | iterations | v0_l1 (mean over examples) |",
+            "|---|---|---|---|"]
+    target = None
+    with torch.no_grad():
+        inputs = problem.network_input(batch)
+        for name, net in nets.items():
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                raw = net(inputs)
+                times.append((time.perf_counter() - t0) / examples)
+            err = float(problem.metrics(problem.network_output(raw, batch), batch)["v0_l1"].mean())
+            if name == "pg-reverse-sim":
+                target = err
+            rows.append(f"| network, {labels[name]} | {1e3 * min(times):.1f} ms | 1 | {err:.3g} |")
+    n_iter = len(next(iter(single["v0_l1"].values()))) - 1
+    start = next(iter(single["v0_l1"].values()))[0]
+    rows.append(f"| drift guess (uniform velocity from the markers' centres of mass) | – | 0 | "
+                f"{start:.3g} |")
+    for name, curve in single["v0_l1"].items():
+        per_iter = single["seconds"][name] / n_iter / examples
+        rows.append(
+            f"| {name}, {n_iter} iterations from the drift guess "
+            f"| {1e3 * per_iter * n_iter:.0f} ms | {n_iter} | {curve[-1]:.3g} |"
+        )
+    for name, curve in single["v0_l1"].items():
+        per_iter = single["seconds"][name] / n_iter / examples
+        hit = next((i for i, v in enumerate(curve) if target is not None and v <= target), None)
+        if hit is None:
+            rows.append(
+                f"| {name} (iterated, from the drift guess) | > {1e3 * per_iter * n_iter:.0f} ms "
+                f"| not within {n_iter} | {curve[-1]:.3g} after {n_iter} |"
+            )
+        else:
+            rows.append(
+                f"| {name} (iterated, from the drift guess) | {1e3 * per_iter * hit:.0f} ms "
+                f"| {hit} | {curve[hit]:.3g} |"
+            )
+    text = (
+        "# fluid: Table 1 (measured)\n\nTime per example on this machine (CPU, one process) "
+        f"and iterations to reach the Adam + PG network's v0 error on {examples} problems "
+        f"(seed {seed}).\n\n" + "\n".join(rows) + "\n"
+    )
+    path = out / "table1.md"
+    path.write_text(text)
+    return path
+
+
 def fluid_figures(out: Path | str, scale: str = "cpu") -> dict[str, Path]:
     """The ``fluid`` experiment's figure hook: Fig. 13 and Fig. 6b into ``out``.
 
@@ -262,4 +325,5 @@ def fluid_figures(out: Path | str, scale: str = "cpu") -> dict[str, Path]:
     fig13 = plot_fluid_examples(out)
     n_iter, examples = {"smoke": (3, 1), "cpu": (200, 2), "paper": (2000, 4)}[scale]
     single = single_problem_fluid(n_iter, out / "fig6b_single_problem.png", examples=examples)
-    return {"fig13": fig13, "fig6b": single["path"]}
+    table = table1(out, single)
+    return {"fig13": fig13, "fig6b": single["path"], "table1": table}
