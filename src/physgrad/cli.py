@@ -98,13 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--resume", action="store_true", help="continue a run in --out")
     rep.add_argument("--force", action="store_true", help="start over in an existing --out")
 
-    demo = sub.add_parser("demo", help="< 3 min CPU demo: Adam vs Adam + physical gradients")
+    demo = sub.add_parser(
+        "demo", help="< 3 min CPU demo: Adam vs Adam + physical gradients (heat or sine)"
+    )
     demo.add_argument(
         "problem",
         nargs="?",
-        default="sine",
-        choices=["sine", "heat"],
-        help="sine (default, ~30 s) or heat (inverse heat equation with a U-Net, ~2-3 min)",
+        default="heat",
+        choices=["heat", "sine"],
+        help="heat (default: inverse heat equation with a U-Net, ~1-2 min) or sine (~30 s)",
     )
     demo.add_argument("--out", help="output folder (default runs/demo-<problem>)")
     demo.add_argument(
