@@ -136,7 +136,8 @@ API_CASES = [
     ("poisson unknown method", lambda: PoissonProblem(method="lu"), ValueError,
      "unknown method 'lu'"),
     ("heat zero size", lambda: HeatProblem(shape=(0, 4)), ValueError, "got (0, 4)"),
-    ("heat negative time", lambda: HeatProblem(amount=-1.0), ValueError, "amount must be >= 0"),
+    ("heat negative time", lambda: HeatProblem(amount=-1.0), ValueError, "amount must be > 0"),
+    ("heat zero time", lambda: HeatProblem(amount=0.0), ValueError, "amount must be > 0, got 0.0"),
     ("sample zero batch", lambda: PoissonProblem().sample(0, torch.Generator()), ValueError,
      "batch_size must be >= 1, got 0"),
 ]

@@ -195,7 +195,9 @@ class HeatProblem(Problem):
         max_half_size: float = 10.0,
     ):
         self.shape = check_grid_shape("shape", shape, ndim=2)
-        self.amount = check_nonnegative_float("amount", amount)
+        # t·ν = 0 would make the inverse problem the identity (and the noise-aware inverse's
+        # signal model degenerate): the problem needs some diffusion.
+        self.amount = check_nonnegative_float("amount", amount, positive=True)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         self.dtype = dtype
