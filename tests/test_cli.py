@@ -155,3 +155,54 @@ def test_demo_runs_and_writes_its_figures(problem, iters, tmp_path, capsys):
     if problem == "heat":
         assert (tmp_path / "reconstructions.png").exists()
     assert main(["demo", problem, "--iters", "0", "--out", str(tmp_path / "x")]) == 2
+
+
+USER_PROBLEM = '''
+import torch
+from physgrad.problems import FunctionProblem
+
+def physics(x):
+    return torch.stack([x[:, 0] ** 3, torch.exp(x[:, 1])], dim=1)
+
+def sampler(batch_size, generator):
+    x = torch.rand(batch_size, 2, generator=generator) * 2 - 1
+    return x, physics(x)
+
+def make():
+    return FunctionProblem(physics, sampler, name="mine")
+
+def net():
+    return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+'''
+
+
+def test_users_own_problem_from_the_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "myphys.py").write_text(USER_PROBLEM)
+    assert main(["compare", "--problem", "myphys.py:make", "--methods", "adam,pg-gauss-newton",
+                 "--scale", "smoke", "--out", "o", "--quiet"]) == 0
+    assert "| pg-gauss-newton |" in capsys.readouterr().out
+    assert (tmp_path / "o" / "curves.png").exists()
+    assert "problem: myphys.py:make" in (tmp_path / "o" / "config.yaml").read_text()
+    assert main(["run", "--problem", "myphys.py:make", "--network", "myphys.py:net",
+                 "--method", "pg-lbfgs", "--scale", "smoke", "--out", "r", "--quiet"]) == 0
+    assert (tmp_path / "r" / "pg-lbfgs" / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--problem", "nope_module_xyz:make"], "nope_module_xyz"),
+        (["--problem", "myphys.py:missing"], "has no attribute 'missing'"),
+        (["--problem", "no-colon"], "must look like 'package.module:function'"),
+        (["sine", "--problem", "myphys.py:make"], "either an experiment name or --problem"),
+        (["--problem", "myphys.py:make", "--network", "myphys.py:physics"],
+         "must be callable without arguments"),
+    ],
+)
+def test_bad_user_problem_specs(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "myphys.py").write_text(USER_PROBLEM)
+    assert main(["run", *args, "--scale", "smoke", "--out", "o", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err

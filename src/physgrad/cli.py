@@ -15,6 +15,8 @@ import physgrad
 
 CONFIG_KEYS = {
     "experiment": str,
+    "problem": str,
+    "network": str,
     "method": str,
     "methods": str,
     "iters": int,
@@ -28,6 +30,10 @@ CONFIG_KEYS = {
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--problem", help="your own problem: 'package.module:function' or 'file.py:function'"
+    )
+    p.add_argument("--network", help="network factory for --problem (default: an MLP)")
     p.add_argument("--iters", type=int, help="training iterations (default: the scale's)")
     p.add_argument("--seed", type=int, help="seed of the initial weights and data (default 0)")
     p.add_argument("--out", help="output folder (default runs/<experiment>)")
@@ -178,8 +184,17 @@ def _check_run_options(exp: Any, opts: dict[str, Any], methods: list[str]) -> No
 def _experiment(opts: dict[str, Any]) -> Any:
     from physgrad.experiments.base import get_experiment
 
+    if opts.get("problem"):
+        from physgrad.experiments.custom import custom_experiment
+
+        if opts.get("experiment"):
+            raise ValueError("give either an experiment name or --problem, not both")
+        return custom_experiment(opts["problem"], opts.get("network"))
+
     if not opts.get("experiment"):
-        raise ValueError("no experiment given: name one (see `physgrad list`) or in --config")
+        raise ValueError(
+            "no experiment given: name one (see `physgrad list`), use --problem, or --config"
+        )
     return get_experiment(opts["experiment"])
 
 
@@ -193,6 +208,16 @@ def save_options(path: Path, opts: dict[str, Any]) -> None:
         {k: v for k, v in opts.items() if k in CONFIG_KEYS}, sort_keys=False
     )
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _name_the_experiment(resolved: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    """A stored config names either the registered experiment or the user's --problem."""
+    if opts.get("problem"):
+        resolved.pop("experiment", None)
+        resolved["problem"] = opts["problem"]
+        if opts.get("network"):
+            resolved["network"] = opts["network"]
+    return resolved
 
 
 def cmd_list(_: argparse.Namespace) -> int:
@@ -233,6 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     }
     if opts.get("lr") is not None:
         resolved["lr"] = opts["lr"]
+    _name_the_experiment(resolved, opts)
     out.mkdir(parents=True, exist_ok=True)
     init = initial_weights(exp, seed, out / "init.pt")
     (out / method).mkdir(parents=True, exist_ok=True)
@@ -279,7 +305,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_run_options(exp, opts, methods or list(exp.default_methods))
     seeds = _int_list("--seeds", args.seeds) if args.seeds else None
     out.mkdir(parents=True, exist_ok=True)
-    save_options(out / "config.yaml", {**opts, "experiment": exp.name})
+    save_options(out / "config.yaml", _name_the_experiment({**opts, "experiment": exp.name}, opts))
     if seeds:
         comparisons = compare_seeds(exp, methods, out, seeds, **kwargs)
         print(seeds_table(comparisons))

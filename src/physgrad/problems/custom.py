@@ -286,6 +286,24 @@ def _check_data(name: str, value: object, min_dim: int = 2) -> torch.Tensor:
 _SPEC = re.compile(r"^(?P<module>[^:]+):(?P<attr>[A-Za-z_][A-Za-z0-9_]*)$")
 
 
+def load_attribute(spec: str, what: str = "problem") -> Any:
+    """The object named by ``"package.module:name"`` or ``"path/to/file.py:name"``."""
+    if not isinstance(spec, str):
+        raise TypeError(f"{what} spec must be a string, got {type(spec).__name__}")
+    match = _SPEC.match(spec.strip())
+    if match is None:
+        raise ValueError(
+            f"{what} spec {spec!r} must look like 'package.module:function' or "
+            "'path/to/file.py:function'"
+        )
+    module_name, attr = match["module"], match["attr"]
+    module = _import(module_name, spec)
+    if not hasattr(module, attr):
+        msg = f"module {module_name!r} has no attribute {attr!r} ({what} spec {spec!r})"
+        raise ValueError(msg)
+    return getattr(module, attr)
+
+
 def load_problem(spec: str) -> Problem:
     """Build a problem from ``"package.module:function"`` or ``"path/to/file.py:function"``.
 

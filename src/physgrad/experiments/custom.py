@@ -1,0 +1,115 @@
+"""A user's own problem as an experiment: ``physgrad run|compare --problem module:function``.
+
+Nothing is registered here: :func:`custom_experiment` builds an :class:`Experiment` on demand
+from a problem factory (see :func:`physgrad.problems.load_problem`), an optional network
+factory, and the generic methods below plus one ``pg-<name>`` method per domain solver the
+problem offers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from physgrad.experiments.base import Experiment, MethodSpec, Scale
+from physgrad.nets import MLP
+from physgrad.problems.base import Problem
+from physgrad.problems.custom import load_attribute, load_problem
+from physgrad.solvers import LBFGS, GaussNewton, Newton
+from physgrad.training.methods import Physical, Unsupervised
+
+LR = 1e-3
+
+
+def _adam(params):
+    return torch.optim.Adam(params, lr=LR)
+
+
+GENERIC_METHODS = {
+    "adam": MethodSpec("Adam", lambda: Unsupervised(), _adam),
+    "pg-newton": MethodSpec(
+        "Adam + PG (Newton)", lambda: Physical(Newton(damping=1e-6), name="pg-newton"), _adam
+    ),
+    "pg-gauss-newton": MethodSpec(
+        "Adam + PG (Gauss-Newton)",
+        lambda: Physical(GaussNewton(damping=1e-4), name="pg-gauss-newton"),
+        _adam,
+    ),
+    "pg-lbfgs": MethodSpec(
+        "Adam + PG (L-BFGS, 8 steps)", lambda: Physical(LBFGS(steps=8), name="pg-lbfgs"), _adam
+    ),
+}
+
+
+def default_network(problem: Problem) -> nn.Module:
+    """An MLP (64, 64) from the flattened network input to the flattened x, reshaped back.
+
+    The x shape is read from one sampled batch's ``x_true``; problems without ground truth
+    need ``--network``.
+    """
+    batch = problem.sample(2, torch.Generator().manual_seed(0))
+    if batch.x_true is None:
+        raise ValueError(
+            f"problem {problem.name!r} has no x_true to size a default network; "
+            "pass --network module:function"
+        )
+    n_in = math.prod(problem.network_input(batch).shape[1:])
+    x_shape = tuple(batch.x_true.shape[1:])
+    return nn.Sequential(
+        nn.Flatten(), MLP(n_in, math.prod(x_shape), hidden=(64, 64)), nn.Unflatten(1, x_shape)
+    )
+
+
+def custom_experiment(problem_spec: str, network_spec: str | None = None) -> Experiment:
+    """An experiment around the user's problem (and network) factory."""
+    problem = load_problem(problem_spec)
+    if network_spec is not None:
+        factory = load_attribute(network_spec, what="network")
+        if not callable(factory):
+            raise TypeError(f"network spec {network_spec!r} is not callable")
+
+        def network() -> nn.Module:
+            try:
+                net = factory()
+            except TypeError as exc:
+                raise TypeError(
+                    f"network factory {network_spec!r} must be callable without arguments ({exc})"
+                ) from None
+            if not isinstance(net, nn.Module):
+                raise TypeError(
+                    f"{network_spec!r} returned {type(net).__name__}, not a torch.nn.Module"
+                )
+            return net
+        network()  # fail early on a bad factory, before any file is written
+    else:
+        default_network(problem)  # fail early (no x_true) rather than at the first method
+
+        def network() -> nn.Module:
+            return default_network(problem)
+
+    sample = problem.sample(2, torch.Generator().manual_seed(0))
+    methods = dict(GENERIC_METHODS)
+    for name in problem.solvers_for(sample):
+        methods[f"pg-{name}"] = MethodSpec(
+            f"Adam + PG ({name})", lambda name=name: Physical(name, name=f"pg-{name}"), _adam
+        )
+    metrics = ("x_l1", "y_l2") if sample.x_true is not None else ("y_l2", "y_l1")
+    return Experiment(
+        name=problem.name,
+        description=f"user problem {problem_spec}",
+        paper="user-defined",
+        scales={
+            "smoke": Scale(iterations=20, batch_size=16),
+            "cpu": Scale(iterations=1000, batch_size=64),
+            "paper": Scale(iterations=10_000, batch_size=128),
+        },
+        problem=lambda: problem,
+        network=network,
+        methods=methods,
+        default_methods=("adam", "pg-gauss-newton"),
+        baseline="adam",
+        metrics=metrics,
+        smoothing=32,
+    )
