@@ -323,6 +323,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {args.iters}")
+    if args.threads is None:  # small networks: extra threads only add synchronisation
+        import torch
+
+        torch.set_num_threads(1)
     if args.problem == "heat":
         return _demo_heat(args)
     print(
@@ -331,10 +335,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "  Adam            backprop through sin(a/x) (gradient clipped, it is unbounded)\n"
         "  Adam + PG       physical gradient from the analytic inverse (nearest solution)\n"
     )
-    if args.threads is None:  # a 461-parameter MLP: extra threads only add synchronisation
-        import torch
-
-        torch.set_num_threads(1)
     start = time.perf_counter()
     # a shorter running mean than the paper's 1000 batches suits a 4000-iteration run
     sine = dataclasses.replace(get_experiment("sine"), smoothing=200)
@@ -368,10 +368,6 @@ def _demo_heat(args: argparse.Namespace) -> int:
         "  Adam            backprop through the diffusion (high frequencies vanish from it)\n"
         "  Adam + PG       physical gradient from the noise-aware inverse solver\n"
     )
-    if args.threads is None:
-        import torch
-
-        torch.set_num_threads(1)
     start = time.perf_counter()
     heat = dataclasses.replace(get_experiment("heat"), smoothing=32)
     comparison = compare(

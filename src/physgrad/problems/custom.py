@@ -312,20 +312,7 @@ def load_problem(spec: str) -> Problem:
     A dotted module is imported normally (its folder must be importable, e.g. on
     ``PYTHONPATH``); a ``.py`` path is loaded from that file.
     """
-    if not isinstance(spec, str):
-        raise TypeError(f"problem spec must be a string, got {type(spec).__name__}")
-    match = _SPEC.match(spec.strip())
-    if match is None:
-        raise ValueError(
-            f"problem spec {spec!r} must look like 'package.module:function' or "
-            "'path/to/file.py:function'"
-        )
-    module_name, attr = match["module"], match["attr"]
-    module = _import(module_name, spec)
-    if not hasattr(module, attr):
-        msg = f"module {module_name!r} has no attribute {attr!r} (problem spec {spec!r})"
-        raise ValueError(msg)
-    factory = getattr(module, attr)
+    factory = load_attribute(spec, what="problem")
     problem = factory if isinstance(factory, Problem) else None
     if problem is None:
         if not callable(factory):
