@@ -208,7 +208,9 @@ def linear_solve(
         matvec: batched SPD operator ``v -> A v``.
         b: right-hand side ``(B, *shape)``.
         adjoint: ``v -> A^T v``; default ``matvec`` (symmetric ``A``, as CG requires anyway).
-        rtol, atol, max_iter: as in :func:`cg`, used for both forward and adjoint solves.
+        rtol: as in :func:`cg`, used for both forward and adjoint solves.
+        atol: as in :func:`cg`.
+        max_iter: as in :func:`cg`.
         return_info: also return the forward solve's :class:`CGResult`.
 
     Returns:

@@ -383,7 +383,8 @@ def compare_methods(
             "Adam + PG (GN)": lambda: Physical(GaussNewton())}``. Labels also name the run
             folders (non-alphanumerics become ``-``).
         out: output folder.
-        iterations, batch_size: training length and problems per iteration.
+        iterations: training length.
+        batch_size: problems per iteration.
         lr: learning rate of the default Adam optimizer.
         seed: data and initialisation seed.
         metrics: plotted metrics; the first is the table's headline metric. Metrics the

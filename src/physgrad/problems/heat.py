@@ -52,7 +52,8 @@ def soft_rectangles(
         batch_size: ``B`` (>= 1).
         shape: grid ``(X, Y)``.
         generator: the only source of randomness (draws on its device).
-        min_count, max_count: rectangle count range (inclusive).
+        min_count: fewest rectangles per sample (inclusive).
+        max_count: most rectangles per sample (inclusive).
         max_half_size: half sizes are ``U[0, max_half_size)`` cells per axis.
         dtype: output dtype.
 
@@ -180,7 +181,9 @@ class HeatProblem(Problem):
         shape: grid ``(X, Y)``, default ``(64, 64)``.
         amount: ``ν·t`` (8).
         dtype: physics dtype (float64).
-        min_count, max_count, max_half_size: rectangle parameters (4, 10, 10).
+        min_count: fewest rectangles per sample (4).
+        max_count: most rectangles per sample (10).
+        max_half_size: largest rectangle half size in cells (10).
     """
 
     name = "heat"

@@ -169,6 +169,7 @@ class PoissonProblem(Problem):
 
     @property
     def ndim(self) -> int:
+        """Number of grid dimensions (``len(shape)``)."""
         return len(self.shape)
 
     def physics(self, x: torch.Tensor) -> torch.Tensor:

@@ -240,7 +240,9 @@ def wavepacket_figures(
     Args:
         comparison_dir: folder written by ``physgrad compare wavepacket --out ...``.
         out_dir: where to write (created if missing).
-        n, seed, solver: the baseline's examples and solver, see :func:`lbfgs_baseline`.
+        n: number of held-out examples for the baseline, see :func:`lbfgs_baseline`.
+        seed: seed of the held-out examples.
+        solver: the baseline's solver, ``"scipy"`` or ``"torch"``.
         methods: method folders to include (default: every method of the experiment that has
             a ``metrics.csv`` there).
 

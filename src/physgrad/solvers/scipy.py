@@ -22,7 +22,8 @@ class ScipyLBFGSB(Solver):
     Args:
         steps: maximum L-BFGS-B iterations per sample (``maxiter``, >= 1).
         history: stored correction pairs (``maxcor``).
-        ftol, gtol: scipy's stopping tolerances.
+        ftol: scipy's stopping tolerance on the objective.
+        gtol: scipy's stopping tolerance on the projected gradient.
         objective: per-sample objective ``(y, y_target) -> (B,)``.
     """
 

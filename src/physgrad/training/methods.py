@@ -107,6 +107,10 @@ class Supervised(Method):
         self.initial_guess = float(initial_guess)
 
     def labels(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
+        """Labels ``(B, *x_shape)`` in ``x``'s dtype.
+
+        ``batch.x_true``, or ``label_solver`` run from ``initial_guess`` when one is given.
+        """
         if self.label_solver is None:
             if batch.x_true is None:
                 raise ValueError("supervised training needs x_true labels or a label_solver")

@@ -39,6 +39,7 @@ class History:
     columns: dict[str, list[float]] = field(default_factory=dict)
 
     def append(self, row: dict[str, float]) -> None:
+        """Append one logged iteration: ``row`` maps metric names to values."""
         for key, value in row.items():
             self.columns.setdefault(key, []).append(value)
 
@@ -50,6 +51,7 @@ class History:
 
     @classmethod
     def read_csv(cls, path: Path) -> History:
+        """Load a ``metrics.csv`` written by the :class:`Trainer` (every column as floats)."""
         history = cls()
         with open(path, newline="") as fh:
             for row in csv.DictReader(fh):
@@ -144,10 +146,12 @@ class Trainer:
     # -- persistence ---------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path | None:
+        """``run_dir/checkpoint.pt``, or ``None`` without a run folder."""
         return None if self.run_dir is None else self.run_dir / "checkpoint.pt"
 
     @property
     def metrics_path(self) -> Path | None:
+        """``run_dir/metrics.csv``, or ``None`` without a run folder."""
         return None if self.run_dir is None else self.run_dir / "metrics.csv"
 
     def save(self) -> None:
