@@ -72,16 +72,20 @@ class Experiment:
 
     @property
     def trains(self) -> bool:
+        """True for experiments trained with methods; False for figure-only ones (``run`` set)."""
         return self.run is None
 
     def method_names(self) -> list[str]:
+        """The method names in registration order (the first is the default)."""
         return list(self.methods)
 
     def check_method(self, name: str) -> MethodSpec:
+        """The :class:`MethodSpec` called ``name``; else ``ValueError`` naming the choices."""
         check_choice(f"method for experiment {self.name!r}", name, self.method_names())
         return self.methods[name]
 
     def scale(self, name: str) -> Scale:
+        """The :class:`Scale` called ``name`` (smoke, cpu, paper); else ``ValueError``."""
         if not self.scales:
             raise ValueError(f"experiment {self.name!r} has no training scales")
         check_choice("scale", name, tuple(self.scales))
@@ -109,6 +113,7 @@ def get_experiment(name: str) -> Experiment:
 
 
 def list_experiments() -> list[Experiment]:
+    """Every registered experiment (built-ins included), sorted by name."""
     _load_builtin()
     return [REGISTRY[k] for k in sorted(REGISTRY)]
 

@@ -61,6 +61,7 @@ class Comparison:
         return rows
 
     def markdown_table(self) -> str:
+        """The :meth:`summary_rows` as a markdown table (one row per method)."""
         rows = self.summary_rows()
         header = list(rows[0])
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
