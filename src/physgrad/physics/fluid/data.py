@@ -57,7 +57,8 @@ def phiflow_noise(
         channels: ``None`` for a scalar field ``(B, ny, nx)``, else ``(B, channels, ny, nx)``.
         scale: PhiFlow's length-scale parameter.
         smoothness: exponent on ``1 / |k|^2``.
-        dtype, device: of the result (computed in float64 on the generator's device).
+        dtype: of the result (computed in float64 on the generator's device).
+        device: of the result.
 
     Returns:
         ``(B, ny, nx)`` or ``(B, C, ny, nx)`` noise, dimensionless.
