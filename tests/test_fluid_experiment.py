@@ -150,3 +150,4 @@ def test_smoke_compare_and_figures(tmp_path: Path) -> None:
     assert len(curves["objective"]["GD"]) == 4  # smoke: 3 iterations + start
     table = (tmp_path / "table1.md").read_text()
     assert "network, Adam + PG" in table and "drift guess" in table and "Reverse sim." in table
+    assert "Training, Adam + PG vs Adam" in table and "at iteration 200 | run shorter" in table

@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -25,20 +26,12 @@ import torch
 import physgrad
 from physgrad.experiments.base import Experiment, list_experiments
 from physgrad.experiments.runner import Comparison, compare, compare_seeds, seeds_table
+from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_table
 from physgrad.training.checkpoint import atomic_write
 
-# What the paper reports, to print next to our numbers (iterations, ratios at fixed points).
-PAPER_REFERENCE = {
-    "sine": "PG (inv. phys.) converges to ~1e-5, ~1000x more accurate than Adam (Fig. 3)",
-    "poisson": "PG ~3x more accurate than Adam at 60 iterations, ~10x at 5k (Fig. 4c)",
-    "heat": "x_l1: Adam+PG 50.4 vs Adam 125.0 vs SGD 118.9 on a 128-sample test batch (authors' "
-    "plot script); Fig. 5c curves",
-    "fluid": "Adam+PG reaches Adam's best accuracy after ~55 iterations vs ~20k (Sec. 3.4)",
-    "wavepacket": "network beats L-BFGS-B after 30-40 iterations; L-BFGS-B diverges on 0.12% "
-    "(Fig. 8)",
-    "exp": "rescaled/Newton updates track x* over (-12, 0]; GD and Adam fail for small x*",
-    "sine2d": "PG (Newton) accuracy independent of conditioning xi and rotation theta",
-}
+PAPER_REFERENCE = PAPER_SUMMARY
+"""What the paper reports, one sentence per experiment (kept as an alias; the numbers the
+tables compare with are :data:`physgrad.report.paper_numbers.PAPER_NUMBERS`)."""
 
 
 def reproduce(
@@ -123,18 +116,40 @@ def _run_one(
         results = out / "results.md"
         table = results.read_text() if results.exists() else ""
         table = "\n".join(line for line in table.splitlines() if line.startswith("|"))
-        return {"figures": _figures(out), "table": table}
+        return {"figures": _figures(out), "table": table, "comparisons": [], "extra": []}
     kwargs = dict(scale=scale, resume=resume, progress=progress, device=device)
     if seeds and len(seeds) > 1:
         comparisons = compare_seeds(exp, None, out, seeds, **kwargs)
         figures = [out / "curves.png", out / "seeds.png", *(_figures(comparisons[0].out))]
-        return {"figures": figures, "table": seeds_table(comparisons), "rows": None}
-    comparison: Comparison = compare(exp, None, out, seed=(seeds or [0])[0], **kwargs)
+        table = seeds_table(comparisons)
+    else:
+        comparisons = [compare(exp, None, out, seed=(seeds or [0])[0], **kwargs)]
+        figures = _figures(out)
+        table = comparisons[0].markdown_table()
     return {
-        "figures": _figures(out),
-        "table": comparison.markdown_table(),
-        "rows": comparison.summary_rows(),
+        "figures": figures,
+        "table": table,
+        "comparisons": comparisons,
+        "extra": _extra_tables(comparisons),
     }
+
+
+def _extra_tables(comparisons: list[Comparison]) -> list[str]:
+    """Tables an experiment's figure hook wrote as ``table*.md`` (e.g. fluid's Table 1), as
+    Markdown to embed: the title becomes a level-3 heading (with the seed for several)."""
+    blocks = []
+    for c in comparisons:
+        for path in sorted(c.out.glob("table*.md")):
+            lines = path.read_text().strip().splitlines()
+            if lines and lines[0].startswith("# "):
+                title = lines[0][2:].strip()
+                lines = lines[1:]
+            else:
+                title = path.stem
+            if len(comparisons) > 1:
+                title += f" (seed {c.seed})"
+            blocks.append("\n".join([f"### {title}", *lines]).strip())
+    return blocks
 
 
 def _figures(folder: Path) -> list[Path]:
@@ -152,40 +167,115 @@ def _report_markdown(sections, scale, seeds, device, command) -> str:
         f"- machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, device "
         f"{device or 'cpu'}",
         f"- seeds: {', '.join(map(str, seeds)) if seeds else '0'}",
-        f"- total wall time: {sum(w for _, _, w in sections):.0f} s",
+        f"- total wall time: {sum(w for _, _, w in sections):.0f} s (training time summed "
+        "over the invocations that made this folder)",
         "",
         "Curves and tables below are measured by this run at this scale; the paper's numbers "
         "are quoted for comparison, not reproduced figures. Smaller scales train for fewer "
         "iterations on smaller batches, so expect orderings, not the paper's accuracies.",
         "",
     ]
-    time_rows = []
+    overview = _overview_table(sections)
+    if overview:
+        lines += [
+            "## Paper vs this run",
+            "",
+            "Every quantitative statement of the paper about these experiments "
+            "(`physgrad.report.paper_numbers.PAPER_NUMBERS`, section cited) next to the same "
+            "quantity measured here: running means over the experiment's smoothing window of "
+            "its headline metric (the first column of its table below); the baseline is "
+            "Adam. Where our run is shorter than the paper's iteration, ours is taken at our "
+            "last iteration. Several seeds: mean ± std.",
+            "",
+            overview,
+            "",
+        ]
+    time_table = _time_table(sections)
     for exp, section, wall in sections:
         lines += [f"## {exp.name} ({exp.paper})", "", exp.description, ""]
-        if exp.name in PAPER_REFERENCE:
-            lines += [f"Paper: {PAPER_REFERENCE[exp.name]}.", ""]
+        if exp.name in PAPER_SUMMARY:
+            lines += [f"Paper: {PAPER_SUMMARY[exp.name]}.", ""]
         if section["table"]:
             lines += [section["table"], ""]
+        comparisons = section.get("comparisons") or []
+        if comparisons:
+            lines += [_columns_note(exp, comparisons), ""]
+        for block in section.get("extra") or []:
+            lines += [block, ""]
         lines += [f"Wall time: {wall:.0f} s.", ""]
         for fig in section["figures"]:
             lines += [f"![{exp.name}]({exp.name}/{_rel_to_exp(fig, exp.name)})", ""]
-        for row in section.get("rows") or []:
-            ratio = next((v for k, v in row.items() if k.startswith("step time / ")), None)
-            time_rows.append((exp.name, row["method"], row["step ms"], ratio))
-    if time_rows:
+    if time_table:
         lines += [
             "## Time per training iteration (Fig. 14)",
             "",
-            "Median over the run of data generation + gradient + update; the ratio is to "
-            "the experiment's baseline method measured in the same run.",
+            "Median over each run of data generation + gradient + update, as a ratio to the "
+            "experiment's baseline method (Adam; SGD for `exp`) trained in the same "
+            "invocation (several seeds: mean ± std). Runs of one experiment ran one after "
+            "another on a shared machine, so load changes between them show up in the ratios; "
+            "BENCHMARKS.md has interleaved timings.",
             "",
-            "| experiment | method | ms / iteration | ratio to baseline |",
-            "|---|---|---|---|",
+            time_table,
+            "",
         ]
-        for name, method, ms, ratio in time_rows:
-            lines.append(f"| {name} | {method} | {ms:.3g} | {ratio:.3g} |")
-        lines.append("")
     return "\n".join(lines)
+
+
+def _columns_note(exp: Experiment, comparisons: list[Comparison]) -> str:
+    n = min(len(h) for c in comparisons for h in c.histories.values())
+    metric = exp.metrics[0]
+    return (
+        f"Columns: final {metric} = running mean over the last {exp.smoothing} of {n} "
+        f"iterations; `{exp.baseline} / method` = the baseline's {metric} divided by the "
+        f"method's (> 1: the method is more accurate), at the iterations marked @ and at the "
+        f"end; `iters to {exp.baseline}'s final` = first iteration at which the method's "
+        f"running mean is at or below the baseline's final {metric} (never: not within the "
+        "run)."
+    )
+
+
+def _overview_table(sections) -> str:
+    blocks = []
+    for exp, section, _ in sections:
+        table = paper_table(section.get("comparisons") or [])
+        if not table:
+            continue
+        head, sep, *rows = table.splitlines()
+        if not blocks:
+            blocks += ["| experiment " + head, "|---" + sep]
+        blocks += [f"| {exp.name} " + row for row in rows]
+    return "\n".join(blocks)
+
+
+def _time_table(sections) -> str:
+    lines = []
+    for exp, section, _ in sections:
+        comparisons = section.get("comparisons") or []
+        if not comparisons:
+            continue
+        base = exp.baseline if exp.baseline in comparisons[0].histories else None
+        paper = {p.method: p for p in PAPER_NUMBERS if p.experiment == exp.name
+                 and p.kind == "time"}
+        for method in comparisons[0].histories:
+            ms = [1e3 * statistics.median(c.histories[method]["step_time"]) for c in comparisons]
+            if base is None:
+                ratio = "–"
+            else:
+                ratio = format_values(
+                    [statistics.median(c.histories[method]["step_time"])
+                     / statistics.median(c.histories[base]["step_time"]) for c in comparisons],
+                    "time",
+                )
+            p = paper.get(method)
+            cited = f"{p.shown} ({p.source})" if p else ("1x" if method == base else "–")
+            ms_text = format_values(ms, "final")
+            lines.append(f"| {exp.name} | {method} | {ms_text} | {ratio} | {cited} |")
+    if not lines:
+        return ""
+    return "\n".join(
+        ["| experiment | method | ms / iteration | ratio to baseline | paper |",
+         "|---|---|---|---|---|", *lines]
+    )
 
 
 def _rel_to_exp(fig: Path, name: str) -> str:

@@ -1,0 +1,253 @@
+"""The paper's quantitative statements, as data, and the same quantities measured on our runs.
+
+Every number the report prints as "paper" comes from :data:`PAPER_NUMBERS` (quoted from the
+ICLR 2022 text, section given in ``source``); :func:`measure` computes the matching value from
+one or more :class:`~physgrad.experiments.runner.Comparison` (one per seed) with the same
+definitions the comparison tables use (running mean over ``experiment.smoothing``
+mini-batches of the headline metric ``experiment.metrics[0]``), and :func:`paper_table` puts
+both side by side as Markdown (mean ± std over seeds).
+
+Kinds of statement:
+
+* ``"reach"``: iterations ``method`` needs until its running-mean error is at or below the
+  baseline's final error (the baseline trained for ``at`` iterations in the paper; ours for
+  the run's length).
+* ``"ratio"``: baseline error / method error at iteration ``at`` (``None``: at the end of
+  training). Where our run is shorter than ``at``, ours is taken at our last iteration and the
+  table says so.
+* ``"final"``: the method's final error.
+* ``"time"``: median time per training iteration, method / baseline (Fig. 14).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from physgrad.experiments.runner import final_value, iterations_to_reach, value_at
+
+if TYPE_CHECKING:
+    from physgrad.experiments.runner import Comparison
+
+KINDS = ("reach", "ratio", "final", "time")
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """One quantitative statement of the paper about one method of one experiment."""
+
+    experiment: str
+    method: str
+    """Our method name the statement is about (the baseline is the experiment's)."""
+    kind: str
+    """One of :data:`KINDS`."""
+    value: float
+    shown: str
+    """How the paper states it, e.g. ``"~1000x"`` or ``"< 1.1x"``."""
+    source: str
+    """Section / figure of the ICLR 2022 text."""
+    at: int | None = None
+    """``ratio``: the iteration (None = end of training); ``reach``: the paper's baseline
+    run length."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+
+PAPER_NUMBERS: tuple[PaperNumber, ...] = (
+    # Sec. 3.1: "the PG methods ... converging to an accuracy of around 10^-5. ... PG with the
+    # inverted physics results in a 1000x improvement in accuracy over conventional network
+    # training".
+    PaperNumber("sine", "pg-analytic", "final", 1e-5, "~1e-5", "Sec. 3.1, Fig. 3"),
+    PaperNumber("sine", "pg-newton", "final", 1e-5, "~1e-5", "Sec. 3.1, Fig. 3"),
+    PaperNumber("sine", "pg-analytic", "ratio", 1000.0, "~1000x", "Sec. 3.1, Fig. 3"),
+    # Sec. 3.2: "its relative performance difference compared to Adam continually increasing
+    # from a factor of 3 at iteration 60 to a full order of magnitude after 5k iterations".
+    PaperNumber("poisson", "pg-inverse", "ratio", 3.0, "3x", "Sec. 3.2, Fig. 4c", at=60),
+    PaperNumber("poisson", "pg-inverse", "ratio", 10.0, "10x", "Sec. 3.2, Fig. 4c", at=5000),
+    # Sec. 3.3: "At iteration 100, the predictions are around 34% more accurate compared to
+    # Adam, and the difference increases to 130% after 10k iterations. To reach the accuracy of
+    # regular Adam training with 10k iterations, L-BFGS-B training requires 628 iterations and
+    # training with the inverse-physics solver requires only 138 iterations."; L-BFGS-B PG
+    # "about 20% more accurate ... after the same number of training iterations"; "the 17x
+    # longer computation time per iteration".
+    PaperNumber("heat", "pg-inverse", "ratio", 1.34, "1.34x", "Sec. 3.3, Fig. 5c", at=100),
+    PaperNumber("heat", "pg-inverse", "ratio", 2.3, "2.3x", "Sec. 3.3, Fig. 5c", at=10_000),
+    PaperNumber("heat", "pg-inverse", "reach", 138, "138", "Sec. 3.3", at=10_000),
+    PaperNumber("heat", "pg-lbfgs", "reach", 628, "628", "Sec. 3.3", at=10_000),
+    PaperNumber("heat", "pg-lbfgs", "ratio", 1.2, "~1.2x", "Sec. 3.3, Fig. 5c"),
+    PaperNumber("heat", "pg-lbfgs", "time", 17.0, "17x", "Sec. 3.3, Fig. 14"),
+    # Fig. 14: "the computational cost difference between the various gradients is marginal,
+    # affecting the overall training time by less than 10%" (the inverse-physics PGs).
+    PaperNumber("poisson", "pg-inverse", "time", 1.1, "< 1.1x", "Fig. 14"),
+    PaperNumber("heat", "pg-inverse", "time", 1.1, "< 1.1x", "Fig. 14"),
+    PaperNumber("sine", "pg-analytic", "time", 1.1, "< 1.1x", "Fig. 14"),
+    PaperNumber("fluid", "pg-reverse-sim", "time", 1.1, "< 1.1x", "Fig. 14"),
+    # Sec. 3.4: "The error rapidly decreases during the first 200 iterations, at which point
+    # the inferred solutions are more accurate than pure Adam training by a factor of 2.3 ...
+    # reaching a relative accuracy advantage of 5x after 20K iterations. To match the network
+    # trained with pure Adam for 20K iterations, the PG variant only requires 55 iterations."
+    PaperNumber("fluid", "pg-reverse-sim", "ratio", 2.3, "2.3x", "Sec. 3.4, Fig. 6c", at=200),
+    PaperNumber("fluid", "pg-reverse-sim", "ratio", 5.0, "5x", "Sec. 3.4, Fig. 6c", at=20_000),
+    PaperNumber("fluid", "pg-reverse-sim", "reach", 55, "55", "Sec. 3.4", at=20_000),
+)
+"""Every quantitative paper statement the report compares with (ICLR 2022 text)."""
+
+PAPER_SUMMARY: dict[str, str] = {
+    "sine": "PG (inv. phys.) converges to ~1e-5, ~1000x more accurate than Adam (Sec. 3.1, "
+    "Fig. 3)",
+    "poisson": "PG ~3x more accurate than Adam at 60 iterations, ~10x at 5k (Sec. 3.2, Fig. 4c)",
+    "heat": "to reach Adam's 10k-iteration accuracy, Adam + PG needs 138 (inverse) / 628 "
+    "(L-BFGS-B) iterations; 34% better at 100, 130% at 10k (Sec. 3.3, Fig. 5c); x_l1 Adam+PG "
+    "50.4 vs Adam 125.0 vs SGD 118.9 on a 128-sample test batch (authors' plot script)",
+    "fluid": "Adam + PG matches Adam's 20k-iteration accuracy after 55 iterations; 2.3x more "
+    "accurate at 200, 5x at 20k (Sec. 3.4, Fig. 6c, Table 1)",
+    "wavepacket": "network beats L-BFGS-B after 30-40 iterations; L-BFGS-B diverges on 0.12% "
+    "(Fig. 8)",
+    "exp": "rescaled/Newton updates track x* over (-12, 0]; GD and Adam fail for small x*",
+    "sine2d": "PG (Newton) accuracy independent of conditioning xi and rotation theta",
+}
+"""One sentence per experiment for the report's prose (the numbers are in PAPER_NUMBERS)."""
+
+
+def paper_numbers(experiment: str) -> list[PaperNumber]:
+    """The statements about ``experiment``, in :data:`PAPER_NUMBERS` order."""
+    return [p for p in PAPER_NUMBERS if p.experiment == experiment]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Our value of a :class:`PaperNumber`: one value per seed (``None``: never reached)."""
+
+    values: tuple[float | None, ...]
+    where: str
+    """Where / how it was measured, e.g. ``"iteration 60 of 300"``."""
+
+
+def measure(number: PaperNumber, comparisons: Sequence[Comparison]) -> Measured | None:
+    """Our value of ``number`` on ``comparisons`` (one per seed), or None if the method or the
+    baseline was not run."""
+    if not comparisons:
+        return None
+    first = comparisons[0]
+    exp = first.experiment
+    base = exp.baseline
+    if any(number.method not in c.histories or base not in c.histories for c in comparisons):
+        return None
+    metric, window = exp.metrics[0], exp.smoothing
+    values: list[float | None] = []
+    where = ""
+    for c in comparisons:
+        b, m = c.histories[base], c.histories[number.method]
+        n = min(len(b), len(m))
+        if number.kind == "reach":
+            target = final_value(b[metric], window)
+            values.append(_as_float(iterations_to_reach(m[metric], target, window)))
+            where = f"{base}'s final (mean of its last {window} of {len(b)} iterations)"
+            if b[metric][0] <= target:
+                where += (
+                    f"; {base}'s own iteration-0 error is already at or below its final (it "
+                    "grows during training), so this is met from the start"
+                )
+        elif number.kind == "ratio":
+            if number.at is not None and number.at < n:
+                it, where = number.at, f"iteration {number.at}"
+            else:
+                it = n - 1
+                where = f"end, iteration {it}" + (
+                    f" (our run is shorter than {number.at:,})" if number.at is not None else ""
+                )
+            den = value_at(m[metric], it, window)
+            values.append(value_at(b[metric], it, window) / den if den else float("inf"))
+        elif number.kind == "final":
+            values.append(final_value(m[metric], window))
+            where = f"end, mean of the last {window} of {len(m)} iterations"
+        else:  # time
+            values.append(statistics.median(m["step_time"]) / statistics.median(b["step_time"]))
+            where = "median step time over the run"
+    return Measured(tuple(values), where)
+
+
+def format_values(values: Sequence[float | None], kind: str) -> str:
+    """One value, or mean ± std over seeds; ``reach`` counts the seeds that never reached."""
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return "never" if len(values) == 1 else f"never (0/{len(values)} seeds)"
+    suffix = "x" if kind in ("ratio", "time") else ""
+    if len(values) == 1:
+        v = reached[0]
+        return f"{int(v)}" if kind == "reach" else f"{v:.3g}{suffix}"
+    mean = statistics.mean(reached)
+    std = statistics.stdev(reached) if len(reached) > 1 else 0.0
+    text = f"{mean:.3g} ± {std:.2g}{suffix}"
+    if len(reached) < len(values):
+        text += f" ({len(reached)}/{len(values)} seeds reached)"
+    return text
+
+
+_QUANTITY = {
+    "reach": "iterations to reach {base}'s final {metric}",
+    "ratio": "{base} / method {metric} at {at}",
+    "final": "final {metric}",
+    "time": "time per iteration / {base}",
+}
+
+
+def paper_rows(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
+    """One row per paper statement about this experiment: quantity, paper, ours."""
+    if not comparisons:
+        return []
+    exp = comparisons[0].experiment
+    rows = []
+    numbers = sorted(paper_numbers(exp.name), key=lambda p: KINDS.index(p.kind))
+    for number in numbers:
+        measured = measure(number, comparisons)
+        if measured is None:
+            continue
+        at = "the end" if number.at is None else f"iteration {number.at:,}"
+        quantity = _QUANTITY[number.kind].format(base=exp.baseline, metric=exp.metrics[0], at=at)
+        if number.kind == "reach":
+            quantity += f" (paper: {exp.baseline} trained {number.at:,} iterations)"
+        rows.append(
+            {
+                "method": number.method,
+                "quantity": quantity,
+                "paper": number.shown,
+                "source": number.source,
+                "ours": format_values(measured.values, number.kind),
+                "ours measured at": measured.where,
+            }
+        )
+    return rows
+
+
+def paper_table(comparisons: Sequence[Comparison]) -> str:
+    """Markdown table of :func:`paper_rows` ("" when the paper states nothing about it)."""
+    rows = paper_rows(comparisons)
+    if not rows:
+        return ""
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _as_float(value: int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+__all__ = [
+    "KINDS",
+    "PAPER_NUMBERS",
+    "PAPER_SUMMARY",
+    "Measured",
+    "PaperNumber",
+    "format_values",
+    "measure",
+    "paper_numbers",
+    "paper_rows",
+    "paper_table",
+]

@@ -1,0 +1,206 @@
+"""Report tables: paper numbers next to ours, fluid Table 1's training rows, time table,
+embedded extra tables; computed on small synthetic curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from physgrad.cli import main
+from physgrad.experiments.base import Experiment, get_experiment
+from physgrad.experiments.runner import Comparison
+from physgrad.report.fluid_figures import (
+    read_metric,
+    solver_reach,
+    table1,
+    training_comparison,
+    training_rows,
+)
+from physgrad.report.paper_numbers import (
+    PAPER_NUMBERS,
+    PaperNumber,
+    format_values,
+    measure,
+    paper_rows,
+    paper_table,
+)
+from physgrad.report.reproduce import _extra_tables, _report_markdown
+from physgrad.training.trainer import History
+
+
+def _history(values: list[float], step_time: float = 0.01, metric: str = "x_l1") -> History:
+    h = History()
+    for i, v in enumerate(values):
+        h.append({"iteration": float(i), metric: v, "step_time": step_time})
+    return h
+
+
+def _heat_like(smoothing: int = 2) -> Experiment:
+    """An unregistered experiment named like ``heat`` so the paper's heat numbers apply."""
+    return Experiment(name="heat", description="d", paper="p", baseline="adam",
+                      metrics=("x_l1",), smoothing=smoothing)
+
+
+ADAM = [10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+PG = [10.0, 5, 4, 3, 2, 1, 0.5, 0.5, 0.5, 0.5]
+
+
+def test_every_paper_number_names_a_registered_method() -> None:
+    for number in PAPER_NUMBERS:
+        exp = get_experiment(number.experiment)
+        assert number.method in exp.methods, number
+        assert number.source and number.shown
+    with pytest.raises(ValueError, match="kind"):
+        PaperNumber("heat", "pg-inverse", "speed", 1.0, "1", "Sec. 3.3")
+
+
+def test_measure_reach_ratio_final_time_on_synthetic_curves() -> None:
+    comp = Comparison(
+        _heat_like(),
+        {"adam": _history(ADAM, 0.01), "pg-inverse": _history(PG, 0.03)},
+        Path("."), 10, 0,
+    )
+    # running means (window 2): adam final 1.5; PG [10, 7.5, 4.5, 3.5, 2.5, 1.5, ...]
+    reach = measure(PaperNumber("heat", "pg-inverse", "reach", 138, "138", "s", at=10_000),
+                    [comp])
+    assert reach.values == (5.0,)
+    at4 = measure(PaperNumber("heat", "pg-inverse", "ratio", 1.0, "1", "s", at=4), [comp])
+    assert at4.values[0] == pytest.approx(6.5 / 2.5) and at4.where == "iteration 4"
+    late = measure(PaperNumber("heat", "pg-inverse", "ratio", 1.0, "1", "s", at=100), [comp])
+    assert late.values[0] == pytest.approx(1.5 / 0.5)
+    assert "shorter than 100" in late.where and "iteration 9" in late.where
+    final = measure(PaperNumber("heat", "pg-inverse", "final", 1.0, "1", "s"), [comp])
+    assert final.values == (0.5,)
+    t = measure(PaperNumber("heat", "pg-inverse", "time", 1.0, "1", "s"), [comp])
+    assert t.values[0] == pytest.approx(3.0)
+    # a method that was not run gives no row
+    assert measure(PaperNumber("heat", "pg-lbfgs", "time", 1.0, "1", "s"), [comp]) is None
+    rows = paper_rows([comp])
+    assert {r["method"] for r in rows} == {"pg-inverse"}
+    assert [r["paper"] for r in rows if "reach" in r["quantity"]] == ["138"]
+    assert "| pg-inverse |" in paper_table([comp])
+
+
+def test_measure_flags_a_baseline_whose_error_grows() -> None:
+    comp = Comparison(
+        _heat_like(), {"adam": _history([1.0, 2, 3, 4]), "pg-inverse": _history([1.0] * 4)},
+        Path("."), 4, 0,
+    )
+    m = measure(PaperNumber("heat", "pg-inverse", "reach", 1, "1", "s", at=10), [comp])
+    assert m.values == (0.0,) and "met from the start" in m.where
+
+
+def test_seeds_give_mean_and_std() -> None:
+    comps = [
+        Comparison(_heat_like(), {"adam": _history(ADAM), "pg-inverse": _history(pg)},
+                   Path("."), 10, seed)
+        for seed, pg in enumerate([PG, [10.0] * 10])
+    ]
+    m = measure(PaperNumber("heat", "pg-inverse", "reach", 1, "1", "s", at=10), comps)
+    assert m.values == (5.0, None)
+    assert format_values(m.values, "reach") == "5 ± 0 (1/2 seeds reached)"
+    assert format_values([2.0, 4.0], "ratio") == "3 ± 1.4x"
+    assert format_values([None], "reach") == "never"
+    assert format_values([7.0], "reach") == "7"
+
+
+def test_report_markdown_has_paper_table_time_table_and_embedded_extra(tmp_path) -> None:
+    (tmp_path / "table1.md").write_text("# fluid: Table 1 (measured)\n\nintro\n\n| a | b |\n"
+                                        "|---|---|\n| 1 | 2 |\n")
+    comps = [
+        Comparison(_heat_like(), {"adam": _history(ADAM, 0.01),
+                                  "pg-inverse": _history(PG, 0.011 + 0.001 * s)},
+                   tmp_path, 10, s)
+        for s in (0, 1)
+    ]
+    extra = _extra_tables(comps)
+    assert extra[0].startswith("### fluid: Table 1 (measured) (seed 0)")
+    assert "| 1 | 2 |" in extra[0]
+    section = {"figures": [], "table": "| t |\n|---|\n| 1 |", "comparisons": comps,
+               "extra": extra}
+    text = _report_markdown([(comps[0].experiment, section, 1.0)], "cpu", [0, 1], None, "cmd")
+    assert "## Paper vs this run" in text
+    assert "| heat | pg-inverse | iterations to reach adam's final x_l1" in text
+    assert "| 138 | Sec. 3.3 | 5 ± 0 |" in text
+    assert "## Time per training iteration (Fig. 14)" in text
+    assert "| heat | pg-inverse | 11.5 ± 0.71 | 1.15 ± 0.071x | < 1.1x (Fig. 14) |" in text
+    assert "### fluid: Table 1 (measured) (seed 1)" in text
+
+
+def test_training_comparison_on_synthetic_curves() -> None:
+    s = training_comparison(ADAM, PG, window=2, at=4)
+    assert s["iterations"] == 10 and s["first_full"] == 1
+    assert s["adam_final"] == 1.5 and s["pg_final"] == 0.5
+    assert s["reach_final"] == 5 and not s["final_met_at_start"]
+    assert s["adam_best"] == 1.5 and s["adam_best_at"] == 9 and s["reach_best"] == 5
+    assert s["ratio_at"] == pytest.approx(6.5 / 2.5) and s["ratio_end"] == pytest.approx(3.0)
+    rows = training_rows(s)
+    assert len(rows) == 4 and all(r.startswith("| ") and r.endswith(" |") for r in rows)
+    assert "| 5 | 55 (Adam trained 20,000), Sec. 3.4 |" in rows[0]
+    assert "at iteration 4 | 2.6x | – |" in rows[2]  # the paper states iteration 200 only
+    assert "| 3x | 5x, Sec. 3.4" in rows[3]
+
+
+def test_training_comparison_when_adam_gets_worse_and_runs_are_short() -> None:
+    adam = [4.0, 5, 6, 7, 8]  # the error grows during training
+    pg = [4.0, 3, 2, 1, 1]
+    s = training_comparison(adam, pg, window=2, at=200)
+    assert s["final_met_at_start"] and s["reach_final"] == 0
+    assert s["adam_best"] == 4.5 and s["reach_best"] == 1  # the first full window
+    assert s["ratio_at"] is None
+    rows = training_rows(s)
+    assert "met from the start" in rows[0]
+    assert "already at the first full 2-iteration window" in rows[1]
+    assert "run shorter" in rows[2]
+    never = training_comparison([1.0, 1, 1], [2.0, 2, 2], window=1)
+    assert never["reach_final"] is None and never["reach_best"] is None
+    assert "never within 3" in training_rows(never)[0]
+
+
+def test_read_metric_and_solver_reach(tmp_path) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("iteration,v0_l1\n0,3.0\n1,2.5\n")
+    assert read_metric(path, "v0_l1") == [3.0, 2.5]
+    with pytest.raises(ValueError, match="no column 'x'"):
+        read_metric(path, "x")
+    with pytest.raises(FileNotFoundError):
+        read_metric(tmp_path / "missing.csv", "v0_l1")
+    assert solver_reach([3.0, 2.0, 1.0], 5.0) == (0, True)
+    assert solver_reach([3.0, 2.0, 1.0], 1.5) == (2, False)
+    assert solver_reach([3.0, 2.0, 1.0], 0.5) == (None, False)
+    assert solver_reach([3.0], None) == (None, False)
+
+
+def test_table1_says_when_the_start_is_already_better(tmp_path) -> None:
+    exp = get_experiment("fluid")
+    torch.manual_seed(0)
+    for method in ("adam", "pg-reverse-sim"):
+        (tmp_path / method).mkdir()
+        torch.save({"model": exp.network().state_dict()}, tmp_path / method / "checkpoint.pt")
+        rows = "\n".join(f"{i},{v}" for i, v in enumerate([5.0, 4.0, 3.0, 2.0]))
+        (tmp_path / method / "metrics.csv").write_text("iteration,v0_l1\n" + rows + "\n")
+    single = {  # a start far better than an untrained network, and one far worse
+        "examples": 1,
+        "v0_l1": {"GD": [1e-6, 1e-7], "Reverse sim.": [1e9, 1e-9]},
+        "seconds": {"GD": 0.2, "Reverse sim.": 0.4},
+    }
+    text = table1(tmp_path, single).read_text()
+    assert "| GD to the Adam + PG network's v0_l1" in text
+    assert "none: the start is already better than the network" in text
+    assert "| 0 ms |" not in text
+    assert "| Reverse sim. to the Adam + PG network's v0_l1" in text
+    assert "| 400 ms | 1 |" in text  # reached at iteration 1: 0.4 s / 1 iteration
+    assert "Training, Adam + PG vs Adam" in text
+    assert "iterations Adam + PG needs to reach Adam's final v0_l1" in text
+
+
+def test_reproduce_with_seeds_writes_mean_and_std(tmp_path) -> None:
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--seeds", "1,2",
+                 "--out", str(out), "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "## Paper vs this run" in report
+    paper_lines = [line for line in report.splitlines() if line.startswith("| sine | pg-")]
+    assert paper_lines and all("±" in line for line in paper_lines)
