@@ -333,6 +333,7 @@ def _inline(text: str) -> str:
 
 
 def command_line() -> str:
+    """The current ``physgrad ...`` command line, shell-quoted (recorded in the report)."""
     return "physgrad " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
