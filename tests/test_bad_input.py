@@ -184,7 +184,17 @@ CLI_CASES = [
     (["run", "sine", "--seed", "-1"], "seed must be >= 0, got -1"),
     (["run", "sine", "--config", "missing.yaml"], "config file 'missing.yaml' does not exist"),
     (["run", "sine", "--config", "bad.yaml"], "unknown config key 'itrs'"),
-    (["run", "sine", "--config", "type.yaml"], "config key 'iters' must be int, got 'ten'"),
+    (["run", "sine", "--config", "type.yaml"],
+     "config key 'training.iterations' must be int | None, got 'ten'"),
+    (["run", "sine", "--config", "old.yaml"], "unknown config key 'iters'"),
+    (["run", "sine", "--config", "broken.toml"], "is not valid YAML/TOML/JSON"),
+    (["run", "sine", "--set", "training.iterations"], "--set needs key=value"),
+    (["run", "sine", "--set", "training.iterations=0"], "training.iterations must be >= 1"),
+    (["run", "sine", "--set", "optimizer.lr=fast"], "config key 'optimizer.lr' must be"),
+    (["run", "sine", "--set", "problem.bogus=1"], "unknown config key problem.bogus"),
+    (["run", "heat", "--set", "network.filters=wide"], "config key 'network.filters' must be"),
+    (["run", "heat", "--set", "problem.shape=[64]"], "problem config"),
+    (["run", "wavepacket", "--set", "problem.length=-4"], "problem config"),
     (["run", "sine", "--config", "list.yaml"], "must hold a mapping"),
     (["run"], "no experiment given"),
     (["compare", "sine", "--methods", "adam,bogus"], "'bogus'"),
@@ -200,7 +210,9 @@ CLI_CASES = [
 def test_cli_bad_input(args, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.yaml").write_text("itrs: 5\n")
-    (tmp_path / "type.yaml").write_text("iters: ten\n")
+    (tmp_path / "type.yaml").write_text("training:\n  iterations: ten\n")
+    (tmp_path / "old.yaml").write_text("iters: 5\n")
+    (tmp_path / "broken.toml").write_text("training = [\n")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     before = set(tmp_path.iterdir())
     out = ["--out", str(tmp_path / "out")] if args and args[0] in ("run", "compare") else []

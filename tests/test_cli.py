@@ -54,7 +54,9 @@ def test_run_toy_writes_the_figure(tmp_path, capsys):
 
 def test_config_file_supplies_options(tmp_path, capsys):
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(f"method: adam\niters: 5\nscale: smoke\nout: {tmp_path / 'o'}\n")
+    cfg.write_text(
+        f"method: adam\ntraining: {{iterations: 5}}\nscale: smoke\nout: {tmp_path / 'o'}\n"
+    )
     assert main(["run", "sine", "--config", str(cfg), "--quiet"]) == 0
     assert (tmp_path / "o" / "adam" / "metrics.csv").exists()
 
@@ -82,9 +84,12 @@ def test_bad_config_key_and_type(tmp_path, capsys):
     cfg.write_text("itrs: 5\n")
     assert main(["run", "sine", "--config", str(cfg)]) == 2
     assert "unknown config key 'itrs'" in capsys.readouterr().err
-    cfg.write_text("iters: many\n")
+    cfg.write_text("training:\n  iterations: many\n")
     assert main(["run", "sine", "--config", str(cfg)]) == 2
-    assert "config key 'iters' must be int" in capsys.readouterr().err
+    assert "config key 'training.iterations' must be int" in capsys.readouterr().err
+    cfg.write_text("iters: 5\n")  # the old flat key: the error says where it went
+    assert main(["run", "sine", "--config", str(cfg)]) == 2
+    assert "it is now training.iterations" in capsys.readouterr().err
 
 
 def test_corrupt_checkpoint_on_resume_is_reported(tmp_path, capsys):
@@ -183,7 +188,7 @@ def test_users_own_problem_from_the_command_line(tmp_path, monkeypatch, capsys):
                  "--scale", "smoke", "--out", "o", "--quiet"]) == 0
     assert "| pg-gauss-newton |" in capsys.readouterr().out
     assert (tmp_path / "o" / "curves.png").exists()
-    assert "problem: myphys.py:make" in (tmp_path / "o" / "config.yaml").read_text()
+    assert "problem_fn: myphys.py:make" in (tmp_path / "o" / "config.yaml").read_text()
     assert main(["run", "--problem", "myphys.py:make", "--network", "myphys.py:net",
                  "--method", "pg-lbfgs", "--scale", "smoke", "--out", "r", "--quiet"]) == 0
     assert (tmp_path / "r" / "pg-lbfgs" / "metrics.csv").exists()

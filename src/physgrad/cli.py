@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -12,20 +11,28 @@ from pathlib import Path
 from typing import Any
 
 import physgrad
+from physgrad.config import (
+    RunConfig,
+    apply_overrides,
+    configure_experiment,
+    load_config_file,
+)
 
-CONFIG_KEYS = {
-    "experiment": str,
-    "problem": str,
-    "network": str,
-    "method": str,
-    "methods": str,
-    "iters": int,
-    "seed": int,
-    "out": str,
-    "scale": str,
-    "batch_size": int,
-    "lr": float,
-    "device": str,
+# command-line flag -> dotted config key (flags override the --config file; --set wins last)
+FLAG_KEYS = {
+    "experiment": "experiment",
+    "problem": "problem_fn",
+    "network": "network_fn",
+    "method": "method",
+    "methods": "methods",
+    "scale": "scale",
+    "out": "out",
+    "device": "device",
+    "iters": "training.iterations",
+    "batch_size": "training.batch_size",
+    "seed": "training.seed",
+    "checkpoint_every": "training.checkpoint_every",
+    "lr": "optimizer.lr",
 }
 
 
@@ -42,17 +49,33 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", dest="batch_size", type=int, help="override the batch size")
     p.add_argument("--lr", type=float, help="override the learning rate of every method")
-    p.add_argument("--config", help="YAML/JSON file with any of these options (flags win)")
+    p.add_argument(
+        "--config",
+        help="YAML/TOML/JSON run config, e.g. a run folder's config.yaml (flags override it)",
+    )
+    p.add_argument(
+        "--set",
+        dest="set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set problem.amount=4 --set network.filters=32 "
+        "--set training.iterations=500 (repeatable; applied last)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from checkpoints in --out")
     p.add_argument(
         "--checkpoint-every",
         dest="checkpoint_every",
         type=int,
-        default=500,
         help="iterations between checkpoints (default 500; also on Ctrl-C/SIGTERM)",
     )
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="also log to MLflow ($MLFLOW_TRACKING_URI, else a file store <out>/mlruns)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -122,48 +145,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_config(path: str) -> dict[str, Any]:
-    """Read a YAML or JSON options file; unknown keys and wrong types are errors."""
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"config file {path!r} does not exist")
-    text = file.read_text()
-    try:
-        if file.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:
-        raise ValueError(f"config file {path!r} is not valid YAML/JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {path!r} must hold a mapping of options")
-    for key, value in data.items():
-        if key not in CONFIG_KEYS:
-            known = ", ".join(CONFIG_KEYS)
-            raise ValueError(f"unknown config key {key!r} in {path}; known: {known}")
-        if key == "lr" and isinstance(value, int) and not isinstance(value, bool):
-            value = data[key] = float(value)
-        if not isinstance(value, CONFIG_KEYS[key]) or isinstance(value, bool):
-            kind = CONFIG_KEYS[key].__name__
-            raise ValueError(f"config key {key!r} must be {kind}, got {value!r}")
-    return data
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    opts = load_config(args.config) if getattr(args, "config", None) else {}
-    for key in CONFIG_KEYS:
-        value = getattr(args, key, None)
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The validated run configuration: ``--config`` file, then flags, then ``--set``."""
+    data = load_config_file(args.config) if args.config else {}
+    flags = {}
+    for flag, key in FLAG_KEYS.items():
+        value = getattr(args, flag, None)
         if value is not None:
-            opts[key] = value
-    return opts
+            *sections, leaf = key.split(".")
+            node = flags
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[leaf] = value
+    data = _merge(data, flags)
+    data = apply_overrides(data, args.set)
+    return RunConfig.from_dict(data, source=args.config or "the command line")
 
 
-def _check_run_options(exp: Any, opts: dict[str, Any], methods: list[str]) -> None:
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _trackers(args: argparse.Namespace) -> tuple[str, ...]:
+    from physgrad.training.tracking import check_trackers
+
+    return check_trackers([n for n in ("tensorboard", "mlflow") if getattr(args, n, False)])
+
+
+def _check_run_options(exp: Any, config: RunConfig, methods: list[str]) -> None:
     """Validate everything before any file is written, so a bad option leaves nothing behind."""
-    from physgrad._validation import check_nonnegative_float, check_positive_int
-
     if not exp.trains:
         raise ValueError(
             f"experiment {exp.name!r} makes a figure and has no methods; use `physgrad run "
@@ -171,53 +187,25 @@ def _check_run_options(exp: Any, opts: dict[str, Any], methods: list[str]) -> No
         )
     for name in methods:
         exp.check_method(name)
-    exp.scale(opts.get("scale", "cpu"))
-    for key, label in (("iters", "iterations"), ("batch_size", "batch_size")):
-        if key in opts:
-            check_positive_int(label, opts[key])
-    if opts.get("lr") is not None:
-        check_nonnegative_float("lr", opts["lr"], positive=True)
-    if "seed" in opts and opts["seed"] < 0:
-        raise ValueError(f"seed must be >= 0, got {opts['seed']}")
+    exp.scale(config.scale)
 
 
-def _experiment(opts: dict[str, Any]) -> Any:
+def _experiment(config: RunConfig) -> tuple[Any, RunConfig]:
+    """The configured experiment and the config with every problem/network value filled in."""
     from physgrad.experiments.base import get_experiment
 
-    if opts.get("problem"):
+    if config.problem_fn:
         from physgrad.experiments.custom import custom_experiment
 
-        if opts.get("experiment"):
-            raise ValueError("give either an experiment name or --problem, not both")
-        return custom_experiment(opts["problem"], opts.get("network"))
-
-    if not opts.get("experiment"):
+        exp = custom_experiment(config.problem_fn, config.network_fn)
+    elif not config.experiment:
         raise ValueError(
             "no experiment given: name one (see `physgrad list`), use --problem, or --config"
         )
-    return get_experiment(opts["experiment"])
-
-
-def save_options(path: Path, opts: dict[str, Any]) -> None:
-    """Store the resolved options so ``physgrad run --config <path>`` repeats the run."""
-    import yaml
-
-    from physgrad.training.checkpoint import atomic_write
-
-    text = "# repeat with: physgrad run --config <this file>  (or compare)\n" + yaml.safe_dump(
-        {k: v for k, v in opts.items() if k in CONFIG_KEYS}, sort_keys=False
-    )
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def _name_the_experiment(resolved: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
-    """A stored config names either the registered experiment or the user's --problem."""
-    if opts.get("problem"):
-        resolved.pop("experiment", None)
-        resolved["problem"] = opts["problem"]
-        if opts.get("network"):
-            resolved["network"] = opts["network"]
-    return resolved
+    else:
+        exp = get_experiment(config.experiment)
+    exp, params = configure_experiment(exp, config)
+    return exp, dataclasses.replace(config, **params)
 
 
 def cmd_list(_: argparse.Namespace) -> int:
@@ -235,48 +223,41 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from physgrad.experiments.runner import initial_weights, run_method
 
-    opts = _options(args)
-    exp = _experiment(opts)
-    out = Path(opts.get("out", f"runs/{exp.name}"))
-    scale = opts.get("scale", "cpu")
+    config = run_config(args)
+    exp, config = _experiment(config)
+    out = Path(config.out or f"runs/{exp.name}")
     if not exp.trains:
-        result = exp.run(out, scale=scale, progress=not args.quiet)
+        result = exp.run(out, scale=config.scale, progress=not args.quiet)
         print(f"{exp.name}: wrote {result.get('figure', out)}")
         return 0
-    method = opts.get("method") or exp.method_names()[0]
-    _check_run_options(exp, opts, [method])
-    sc = exp.scale(scale)
-    seed = opts.get("seed", 0)
-    resolved = {
-        "experiment": exp.name,
-        "method": method,
-        "scale": scale,
-        "iters": opts.get("iters", sc.iterations),
-        "batch_size": opts.get("batch_size", sc.batch_size),
-        "seed": seed,
-        "out": str(out),
-    }
-    if opts.get("lr") is not None:
-        resolved["lr"] = opts["lr"]
-    _name_the_experiment(resolved, opts)
+    method = config.method or exp.method_names()[0]
+    _check_run_options(exp, config, [method])
+    trackers = _trackers(args)
+    sc = exp.scale(config.scale)
+    training = dataclasses.replace(
+        config.training,
+        iterations=config.training.iterations or sc.iterations,
+        batch_size=config.training.batch_size or sc.batch_size,
+    )
+    config = dataclasses.replace(config, method=method, out=str(out), training=training)
     out.mkdir(parents=True, exist_ok=True)
-    init = initial_weights(exp, seed, out / "init.pt")
+    init = initial_weights(exp, training.seed, out / "init.pt")
     (out / method).mkdir(parents=True, exist_ok=True)
-    save_options(out / method / "config.yaml", resolved)
+    config.save(out / method / "config.yaml")
     history = run_method(
         exp,
         method,
         out,
-        iterations=resolved["iters"],
-        batch_size=resolved["batch_size"],
-        seed=seed,
+        iterations=training.iterations,
+        batch_size=training.batch_size,
+        seed=training.seed,
         init=init,
         resume=args.resume,
         progress=not args.quiet,
-        device=opts.get("device"),
-        tensorboard=args.tensorboard,
-        lr=opts.get("lr"),
-        checkpoint_every=args.checkpoint_every,
+        device=config.device,
+        trackers=trackers,
+        lr=config.optimizer.lr,
+        checkpoint_every=training.checkpoint_every,
     )
     final = {k: v[-1] for k, v in history.columns.items() if k != "iteration"}
     print(f"{exp.name}/{method}: {len(history)} iterations, final " + _fmt_row(final))
@@ -287,31 +268,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from physgrad.experiments.runner import compare, compare_seeds, seeds_table
 
-    opts = _options(args)
-    exp = _experiment(opts)
-    methods = [m.strip() for m in opts["methods"].split(",")] if opts.get("methods") else None
-    out = Path(opts.get("out", f"runs/{exp.name}"))
+    config = run_config(args)
+    exp, config = _experiment(config)
+    methods = config.methods or list(exp.default_methods)
+    out = Path(config.out or f"runs/{exp.name}")
+    _check_run_options(exp, config, methods)
+    config = dataclasses.replace(config, methods=methods, out=str(out))
     kwargs = dict(
-        scale=opts.get("scale", "cpu"),
-        iterations=opts.get("iters"),
-        batch_size=opts.get("batch_size"),
+        scale=config.scale,
+        iterations=config.training.iterations,
+        batch_size=config.training.batch_size,
         resume=args.resume,
         progress=not args.quiet,
-        device=opts.get("device"),
-        tensorboard=args.tensorboard,
-        lr=opts.get("lr"),
-        checkpoint_every=args.checkpoint_every,
+        device=config.device,
+        trackers=_trackers(args),
+        lr=config.optimizer.lr,
+        checkpoint_every=config.training.checkpoint_every,
     )
-    _check_run_options(exp, opts, methods or list(exp.default_methods))
     seeds = _int_list("--seeds", args.seeds) if args.seeds else None
     out.mkdir(parents=True, exist_ok=True)
-    save_options(out / "config.yaml", _name_the_experiment({**opts, "experiment": exp.name}, opts))
+    config.save(out / "config.yaml")
     if seeds:
         comparisons = compare_seeds(exp, methods, out, seeds, **kwargs)
         print(seeds_table(comparisons))
         print(f"\nwrote {out / 'seeds.png'} and {out / 'results.md'}")
         return 0
-    comparison = compare(exp, methods, out, seed=opts.get("seed", 0), **kwargs)
+    comparison = compare(exp, methods, out, seed=config.training.seed, **kwargs)
     print(comparison.markdown_table())
     print(f"\nwrote {comparison.out / 'curves.png'} and {comparison.out / 'results.md'}")
     return 0
@@ -457,15 +439,13 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        if getattr(args, "checkpoint_every", 0) < 0:
-            raise ValueError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
         if args.command in ("run", "compare"):
             _join_torchrun(args)
         return COMMANDS[args.command](args)
     except TrainingDiverged as exc:
         print(f"physgrad: training stopped: {exc} (last good checkpoint kept)", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, CheckpointError) as exc:
+    except (ValueError, TypeError, CheckpointError, ModuleNotFoundError) as exc:
         print(f"physgrad: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

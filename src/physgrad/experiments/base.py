@@ -69,6 +69,9 @@ class Experiment:
     figures: Callable[[Path, str], Any] | None = None
     """Extra figures made after a comparison: ``figures(comparison_dir, scale)``."""
     version: int = 1
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Problem/network keyword arguments a config changed from the defaults
+    (:func:`physgrad.config.configure_experiment`); recorded in checkpoints."""
 
     @property
     def trains(self) -> bool:

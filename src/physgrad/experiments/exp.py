@@ -36,12 +36,14 @@ def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-3)
 
 
-def exp_network() -> MLP:
+def exp_network(
+    hidden: tuple[int, ...] = (16, 64, 16), activation: str = "sigmoid"
+) -> MLP:
     """The authors' ``dense_net(1, 1, [16, 64, 16], activation='Sigmoid')``.
 
     Shapes: ``(B, 1) -> (B, 1)`` (input ``y*``, output ``x``).
     """
-    return MLP(1, 1, hidden=(16, 64, 16), activation="sigmoid")
+    return MLP(1, 1, hidden=hidden, activation=activation)
 
 
 EXP = register(

@@ -47,10 +47,10 @@ CPU_ITERATIONS = 1000
 CPU_BATCH = 8
 
 
-def fluid_network() -> UNet:
+def fluid_network(levels: int = 5, filters: int = 16) -> UNet:
     """PhiFlow ``u_net(2, 2, levels=5, filters=16)``, circular padding:
     ``(B, 2, 64, 64) -> (B, 2, 64, 64)``, 49,570 parameters."""
-    return UNet(2, 2, levels=5, filters=16, padding_mode="circular")
+    return UNet(2, 2, levels=levels, filters=filters, padding_mode="circular")
 
 
 def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

@@ -67,9 +67,9 @@ class HeatNetProblem(HeatProblem):
         return batch.y_target.float().unsqueeze(1)
 
 
-def heat_network() -> UNet:
+def heat_network(levels: int = 4, filters: int = 16) -> UNet:
     """PhiFlow ``u_net(1, 1)`` with circular padding: ``(B, 1, X, Y) -> (B, 1, X, Y)``."""
-    return UNet(1, 1, levels=4, filters=16, padding_mode="circular")
+    return UNet(1, 1, levels=levels, filters=filters, padding_mode="circular")
 
 
 def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

@@ -74,9 +74,9 @@ class PoissonNetProblem(PoissonProblem):
         return raw[:, 0].to(self.dtype)
 
 
-def poisson_network() -> UNet:
+def poisson_network(levels: int = 4, filters: int = 16) -> UNet:
     """PhiFlow ``u_net(1, 1)``: ``(B, 1, X, Y) -> (B, 1, X, Y)``, 37,697 parameters."""
-    return UNet(1, 1, levels=4, filters=16, padding_mode="zeros")
+    return UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros")
 
 
 def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

@@ -107,12 +107,13 @@ def iterations_to_reach(values: list[float], level: float, window: int) -> int |
 
 def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, torch.Tensor]:
     """The network initialisation for ``seed``, saved once in ``path`` and reused after."""
+    meta = {"experiment": experiment.name, "seed": seed, "overrides": experiment.overrides or None}
     if path.exists():
-        return load_checkpoint(path, expect={"experiment": experiment.name, "seed": seed})["model"]
+        return load_checkpoint(path, expect=meta)["model"]
     torch.manual_seed(seed)
     state = experiment.network().state_dict()
     if rank_and_world()[0] == 0:  # every rank computes the same weights; one writes them
-        save_checkpoint(path, {"experiment": experiment.name, "seed": seed, "model": state})
+        save_checkpoint(path, {**meta, "model": state})
     return state
 
 
@@ -129,7 +130,7 @@ def run_method(
     progress: bool = True,
     checkpoint_every: int = 500,
     device: str | None = None,
-    tensorboard: bool = False,
+    trackers: tuple[str, ...] = (),
     lr: float | None = None,
 ) -> History:
     """Train one method of ``experiment`` into ``out/<method>`` and return its history.
@@ -142,7 +143,12 @@ def run_method(
     check_positive_int("iterations", iterations)
     check_positive_int("batch_size", batch_size)
     run_dir = Path(out) / method
-    meta = {"experiment": experiment.name, "method": method, "batch_size": batch_size}
+    meta = {
+        "experiment": experiment.name,
+        "method": method,
+        "batch_size": batch_size,
+        "overrides": experiment.overrides or None,
+    }
     if lr is not None:
         meta["lr"] = check_nonnegative_float("lr", lr, positive=True)
     if resume and _finished(run_dir, iterations, meta):
@@ -161,7 +167,7 @@ def run_method(
         checkpoint_every=checkpoint_every,
         progress=progress,
         device=device,
-        tensorboard=tensorboard,
+        trackers=trackers,
         meta=meta,
     )
     if lr is not None:
@@ -182,7 +188,7 @@ def compare(
     resume: bool = False,
     progress: bool = True,
     device: str | None = None,
-    tensorboard: bool = False,
+    trackers: tuple[str, ...] = (),
     lr: float | None = None,
     checkpoint_every: int = 500,
 ) -> Comparison:
@@ -217,7 +223,7 @@ def compare(
             resume=resume,
             progress=progress,
             device=device,
-            tensorboard=tensorboard,
+            trackers=trackers,
             lr=lr,
             checkpoint_every=checkpoint_every,
         )

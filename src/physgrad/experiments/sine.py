@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
@@ -27,7 +29,7 @@ SINE = register(
             "paper": Scale(iterations=30_000, batch_size=1000),
         },
         problem=SineProblem,
-        network=lambda: MLP(1, 1, hidden=(10, 20, 10)),
+        network=functools.partial(MLP, 1, 1, hidden=(10, 20, 10)),
         methods={
             # Labels from the nearest-minimum solver started at x0 = 1, as the paper.
             "supervised": MethodSpec(

@@ -18,6 +18,7 @@ and versus ``θ`` (ξ = 32).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -76,9 +77,9 @@ class L1Physical(Method):
         return _reduce(sum_per_sample((x - x_n.detach().to(x.dtype)).abs()), self.reduction)
 
 
-def sine2d_network() -> MLP:
+def sine2d_network(hidden: tuple[int, ...] = (32, 64, 32)) -> MLP:
     """The authors' ``dense_net(2, 2, [32, 64, 32])`` (ReLU): ``(B, 2) -> (B, 2)``."""
-    return MLP(2, 2, hidden=(32, 64, 32))
+    return MLP(2, 2, hidden=hidden)
 
 
 def _optimizer(kind: str, lr: float) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
@@ -129,7 +130,7 @@ def make_experiment(xi: float = 10.0, angle: float = 45.0, name: str | None = No
             # the authors stop each method after 600 s of wall-clock time on a GPU instead
             "paper": Scale(iterations=100_000, batch_size=100),
         },
-        problem=lambda: Sine2DProblem(xi, angle),
+        problem=functools.partial(Sine2DProblem, xi=xi, angle=angle),
         network=sine2d_network,
         methods=methods,
         default_methods=SWEEP_METHODS,

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import mean_across_ranks, rank_and_world
 from physgrad.training.methods import Method
+from physgrad.training.tracking import Tracker, check_trackers, open_trackers
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -87,7 +88,8 @@ class Trainer:
         checkpoint_every: iterations between checkpoints (0: only at the end).
         progress: show a tqdm bar (only when stderr is a terminal).
         device: where the network and data live (default: the network's device).
-        tensorboard: also write TensorBoard scalars (needs the ``tensorboard`` package).
+        trackers: also log to these (``"tensorboard"``, ``"mlflow"``; each needs its package),
+            see :mod:`physgrad.training.tracking`.
         meta: extra entries stored in the checkpoint and checked on resume (experiment name…).
     """
 
@@ -104,7 +106,7 @@ class Trainer:
         checkpoint_every: int = 0,
         progress: bool = True,
         device: torch.device | str | None = None,
-        tensorboard: bool = False,
+        trackers: Sequence[str] = (),
         meta: dict[str, Any] | None = None,
     ):
         if not isinstance(problem, Problem):
@@ -138,7 +140,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.writes = self.rank == 0 and self.run_dir is not None
         self.progress = progress and self.rank == 0
-        self.tensorboard = tensorboard
+        self.trackers = check_trackers(trackers)
         self.meta = {"method": method.name, **(meta or {})}
         self.history = History()
         self.wall_time = 0.0
@@ -256,12 +258,13 @@ class Trainer:
             self.resume()
         if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        writer = self._tensorboard_writer()
+        trackers = open_trackers(self.trackers, self.run_dir, self.meta) if self.writes else []
         csv_file = self._open_metrics_csv()
         bar = _progress_bar(
             total=iterations, initial=self.iteration, enabled=self.progress, desc=self.method.name
         )
         stop = _StopRequest()
+        finished = False
         try:
             with stop:
                 while self.iteration < iterations:
@@ -272,31 +275,32 @@ class Trainer:
                         self.save()
                         raise KeyboardInterrupt(f"{stop.signal} at iteration {self.iteration}")
                     row = self.step()
-                    self._log(row, csv_file, writer, bar)
+                    self._log(row, csv_file, trackers, bar)
                     if self.checkpoint_every and self.iteration % self.checkpoint_every == 0:
                         if csv_file is not None:
                             csv_file.flush()
                         self.save()
+            finished = True
         finally:
             if bar is not None:
                 bar.close()
             if csv_file is not None:
                 csv_file.close()
-            if writer is not None:
-                writer.close()
+            for tracker in trackers:
+                tracker.close(finished)
         self.save()
         self._write_summary()
         return self.history
 
     # -- helpers -------------------------------------------------------------------------
-    def _log(self, row: dict[str, float], csv_file: _CsvLog | None, writer: Any, bar: Any) -> None:
+    def _log(
+        self, row: dict[str, float], csv_file: _CsvLog | None, trackers: list[Tracker], bar: Any
+    ) -> None:
         self.history.append(row)
         if csv_file is not None:
             csv_file.write(row)
-        if writer is not None:
-            for key, value in row.items():
-                if key != "iteration":
-                    writer.add_scalar(key, value, int(row["iteration"]))
+        for tracker in trackers:
+            tracker.log(row, int(row["iteration"]))
         if bar is not None:
             bar.update(1)
             bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "x_l1") if k in row})
@@ -308,16 +312,6 @@ class Trainer:
         for i in range(len(self.history)):  # rewrite the rows kept from a resumed run
             log.write({k: v[i] for k, v in self.history.columns.items()})
         return log
-
-    def _tensorboard_writer(self) -> Any:
-        if not self.tensorboard or not self.writes:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            msg = "--tensorboard needs the tensorboard package: pip install tensorboard"
-            raise RuntimeError(msg) from None
-        return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
 
     def _write_summary(self) -> None:
         if not self.writes or not len(self.history):
