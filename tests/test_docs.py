@@ -32,6 +32,7 @@ PACKAGES = [
     "physgrad.physics.fluid",
     "physgrad.nets",
     "physgrad.report",
+    "physgrad.config",
 ]
 SUBCOMMANDS = {"list", "run", "compare", "reproduce", "demo"}
 
