@@ -186,6 +186,38 @@ def test_adapter_parameters_to_field_and_errors():
         phiflow_physics(fn, "vector:c=(x,y)", "z")(wind)
 
 
+@needs_phiflow
+def test_adapter_backpropagates_through_phiflow_projection_in_a_numpy_context():
+    """make_incompressible through the adapter: values and gradients equal ours (FFT solve).
+
+    The forward pass runs inside phiml's NumPy backend context (the default after
+    ``from phi.flow import *``): the adapter must still give PhiFlow's own tensors (the
+    solve's initial guess) the torch backend, or torch cannot save them for backward.
+    """
+    from phi.physics import fluid
+    from phiml.backend import NUMPY
+    from phiml.math import Solve
+
+    from physgrad.interop import phiflow_physics, staggered_grid
+
+    small = Domain(4, 3, 8.0, 6.0)
+
+    def project(v):
+        grid = staggered_grid(v.native("batch,~vector,y,x"), small)
+        return fluid.make_incompressible(grid, (), Solve("CG", 1e-13, 1e-13))[0]
+
+    physics = phiflow_physics(project, "~vector:d=(x,y),y:s,x:s", "~vector,y,x")
+    v = torch.randn(2, 2, 3, 4, generator=_gen(12), dtype=F64, requires_grad=True)
+    weights = torch.randn(2, 2, 3, 4, generator=_gen(13), dtype=F64)
+    with NUMPY:
+        y = physics(v)
+    (grad,) = torch.autograd.grad((y * weights).sum(), v)  # PhiFlow's adjoint solve
+    ours_y = make_incompressible(v, small)[0]
+    torch.testing.assert_close(y, ours_y, rtol=0, atol=1e-11)
+    (ours,) = torch.autograd.grad((ours_y * weights).sum(), v)
+    torch.testing.assert_close(grad, ours, rtol=0, atol=1e-10)
+
+
 # --------------------------------------------------------------------------- Poisson
 
 

@@ -14,6 +14,7 @@ from physgrad.interop.phiflow import (
     require_phiflow,
     staggered_grid,
     to_phiml,
+    torch_backend,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "require_phiflow",
     "staggered_grid",
     "to_phiml",
+    "torch_backend",
 ]

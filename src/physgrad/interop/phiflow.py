@@ -10,9 +10,11 @@ values of a staggered velocity), and the result (a phiml ``Tensor`` or a ``Field
 
 With the torch backend, phiml operations are torch operations on the wrapped tensors, so
 gradients (``torch.autograd``) flow through the PhiFlow code end to end, including PhiFlow's
-implicit gradients of linear solves. Forward-mode AD under ``torch.func.vmap`` is *not*
-generally supported by PhiFlow, so use reverse-mode solvers (``LBFGS``, ``GradientDescent``)
-for physical gradients through PhiFlow code.
+implicit gradients of linear solves. The function runs in phiml's torch backend, so tensors
+PhiFlow creates on its own are torch tensors as well. Forward-mode AD (``torch.func.jvp``
+under ``vmap``) fails in PhiFlow's interpolation (torch has no forward-mode
+``grid_sampler_2d``), so ``Newton``/``GaussNewton`` cannot differentiate PhiFlow advection:
+use reverse-mode solvers (``LBFGS``, ``GradientDescent``) for physical gradients.
 
 PhiFlow is imported lazily: importing this module never requires it.
 """
@@ -43,6 +45,31 @@ def require_phiflow() -> Any:
     except ImportError as err:
         raise ImportError(f"{INSTALL_HINT} ({err})") from err
     return math
+
+
+def torch_backend() -> Any:
+    """phiml's torch backend, usable as a context (``with torch_backend(): ...``).
+
+    Inside it, tensors that PhiFlow creates itself (constants, initial guesses of linear
+    solves) are torch tensors too. Under NumPy (e.g. after ``from phi.flow import *``),
+    differentiating ``fluid.make_incompressible`` fails in phiml 1.16 (a NumPy initial guess
+    reaches torch's ``save_for_backward``).
+    """
+    require_phiflow()
+    from phiml.backend.torch import TORCH
+
+    return TORCH
+
+
+def _torch_by_default() -> None:
+    """Make torch phiml's global default backend, as ``from phi.torch.flow import *`` does.
+
+    Backpropagation runs phiml's gradient code (e.g. the adjoint solve of a linear system)
+    later, outside any ``with`` context, so the default backend must be torch then too.
+    """
+    from phiml.backend import set_global_default_backend
+
+    set_global_default_backend(torch_backend())
 
 
 def _parse_dims(name: str, spec: Any, math: Any) -> Any:
@@ -215,6 +242,10 @@ def phiflow_physics(
         precision: phiml floating-point bits (16, 32, 64) inside ``fn``; default: that of the
             input tensor (float64 in, float64 arithmetic).
 
+    ``fn`` runs in phiml's torch backend context, and torch becomes phiml's global default
+    backend (as after ``from phi.torch.flow import *``): backpropagation runs PhiFlow's gradient
+    code outside of any context, and with NumPy as the default it fails in phiml 1.16.
+
     Returns:
         ``physics(x: torch.Tensor (B, *x_shape)) -> torch.Tensor (B, *y_shape)``.
 
@@ -242,6 +273,7 @@ def phiflow_physics(
     if precision not in (None, 16, 32, 64):
         raise ValueError(f"precision must be None, 16, 32 or 64, got {precision!r}")
     x_shape = _parse_dims("x_dims", x_dims, math)
+    _torch_by_default()
     y_names = _dim_names(x_shape if y_dims is None else y_dims)
 
     def physics(x: torch.Tensor) -> torch.Tensor:
@@ -252,7 +284,7 @@ def phiflow_physics(
                 f"x must have shape (batch, {', '.join(x_shape.names)}), got {tuple(x.shape)}"
             )
         bits = precision or _PRECISION.get(x.dtype, 32)
-        with math.precision(bits):
+        with math.precision(bits), torch_backend():
             xt = _wrap(x, x_shape, batch_dim, math)
             return from_phiml(fn(xt), y_names, batch_dim)
 
@@ -338,10 +370,12 @@ def phiflow_fluid_step(
     if scheme not in advection:
         raise ValueError(f"scheme must be one of {sorted(advection)}, got {scheme!r}")
     solve = solve if solve is not None else math.Solve("auto", 1e-5, 1e-5)
-    e0 = math.mean(velocity.values**2, "x,y")  # per component, like physgrad's default
-    v = advection[scheme](velocity, velocity, dt)
-    v, p = fluid.make_incompressible(v, (), solve)
-    e = math.mean(v.values**2, "x,y")
-    v = v.with_values(v.values * math.sqrt(e0 / e))
-    m = advection[scheme](marker, v, dt)
+    _torch_by_default()
+    with torch_backend():
+        e0 = math.mean(velocity.values**2, "x,y")  # per component, like physgrad's default
+        v = advection[scheme](velocity, velocity, dt)
+        v, p = fluid.make_incompressible(v, (), solve)
+        e = math.mean(v.values**2, "x,y")
+        v = v.with_values(v.values * math.sqrt(e0 / e))
+        m = advection[scheme](marker, v, dt)
     return m, v, p
