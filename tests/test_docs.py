@@ -33,6 +33,7 @@ PACKAGES = [
     "physgrad.nets",
     "physgrad.report",
     "physgrad.config",
+    "physgrad.interop",
 ]
 SUBCOMMANDS = {"list", "run", "compare", "reproduce", "demo"}
 
