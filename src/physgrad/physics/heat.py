@@ -65,6 +65,12 @@ def heat_log_kernel(
     ``k = (fftfreq(X), rfftfreq(Y))`` in cycles per cell. ``exp(-log_kernel)`` is the forward
     diffusion multiplier, ``exp(+log_kernel)`` the exact (unstable) inverse.
 
+    Args:
+        shape: grid ``(X, Y)`` in cells.
+        amount: ``ν·t`` in cells² (default 8).
+        dtype: output dtype.
+        device: output device.
+
     Returns:
         ``(X, Y // 2 + 1)`` real tensor (dimensionless).
     """
@@ -93,13 +99,20 @@ def diffuse(x: torch.Tensor, amount: float = DEFAULT_AMOUNT) -> torch.Tensor:
 
 
 class Heat(torch.nn.Module):
-    """Callable heat physics ``x (B, X, Y) -> diffuse(x, amount)`` (a :data:`Physics`)."""
+    """Callable heat physics ``x (B, X, Y) -> diffuse(x, amount)`` (a :data:`Physics`).
+
+    Periodic grid of unit cells (``dx = 1``); see :func:`diffuse`.
+
+    Args:
+        amount: ``ν·t`` in cells² (>= 0); default 8.
+    """
 
     def __init__(self, amount: float = DEFAULT_AMOUNT):
         super().__init__()
         self.amount = check_nonnegative_float("amount", amount)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Diffuse ``x``: ``(B, X, Y) -> (B, X, Y)``, same dtype, differentiable."""
         return diffuse(x, self.amount)
 
     def extra_repr(self) -> str:

@@ -78,6 +78,11 @@ def laplacian_eigenvalues(
 
     ``λ_m = -Σ_d 4 sin²(π (m_d + 1) / (2 (N_d + 1)))`` for ``m_d = 0..N_d-1``; all ``< 0``.
 
+    Args:
+        shape: grid ``(N_1, ..., N_d)`` in cells.
+        dtype: output dtype.
+        device: output device.
+
     Returns:
         ``shape``-shaped tensor (units: 1/cell²).
     """
@@ -117,7 +122,15 @@ def _stencil(y: torch.Tensor, ndim: int, sign: float) -> torch.Tensor:
 
 
 def poisson_solve_dst(x: torch.Tensor, ndim: int = 2) -> torch.Tensor:
-    """Exact ``y = ∇⁻² x`` (zero Dirichlet) by DST-I diagonalisation; see :func:`poisson_solve`."""
+    """Exact ``y = ∇⁻² x`` (zero Dirichlet) by DST-I diagonalisation; see :func:`poisson_solve`.
+
+    Args:
+        x: source ``(*batch, *space)`` with ``ndim`` trailing spatial dims, unit cells.
+        ndim: number of spatial dimensions.
+
+    Returns:
+        ``y`` with the shape and dtype of ``x`` (units of ``x`` × cell²).
+    """
     _check_field("x", x, ndim)
     dims = list(range(x.dim() - ndim, x.dim()))
     spatial = tuple(x.shape[d] for d in dims)
@@ -144,6 +157,17 @@ def poisson_solve_cg(
     All leading dimensions are flattened into one batch for the solve, so each sample (and
     channel) gets its own step sizes and stopping test. The backward pass is one more CG solve
     with the same operator (``∇²`` is symmetric), never backpropagation through iterations.
+
+    Args:
+        x: source ``(*batch, *space)`` with ``ndim`` trailing spatial dims, unit cells.
+        rtol: relative residual tolerance.
+        atol: absolute residual tolerance.
+        max_iter: iteration cap (default ``2 n + 10``).
+        ndim: number of spatial dimensions.
+        return_info: also return the :class:`~physgrad.physics.linalg.CGResult`.
+
+    Returns:
+        ``y`` with the shape and dtype of ``x`` (units of ``x`` × cell²), or ``(y, info)``.
     """
     _check_field("x", x, ndim)
     lead, spatial = x.shape[: x.dim() - ndim], x.shape[x.dim() - ndim :]
@@ -196,6 +220,8 @@ def poisson_solve(
 class Poisson(torch.nn.Module):
     """Callable physics ``x (B, *space) -> ∇⁻² x`` with fixed settings (a :data:`Physics`).
 
+    Zero Dirichlet boundary, unit cells (``dx = 1``); see :func:`poisson_solve`.
+
     Args:
         method: ``"dst"`` (default, exact) or ``"cg"``.
         rtol: CG relative tolerance (default ``1e-5``, as the paper's code).
@@ -209,6 +235,7 @@ class Poisson(torch.nn.Module):
         self.ndim = check_positive_int("ndim", ndim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``y = ∇⁻² x``: ``(B, *space) -> (B, *space)``, same dtype, differentiable."""
         return poisson_solve(x, self.method, self.rtol, ndim=self.ndim)  # type: ignore[return-value]
 
     def extra_repr(self) -> str:

@@ -215,7 +215,17 @@ def advect_centered_velocity(
     domain: Domain,
     scheme: AdvectionScheme = "mac_cormack",
 ) -> torch.Tensor:
-    """Self-advect a *centred* velocity ``(B, 2, ny, nx)`` (both components at the centres)."""
+    """Self-advect a *centred* velocity ``(B, 2, ny, nx)`` (both components at the centres).
+
+    Args:
+        velocity: centred ``(B, 2, ny, nx)``, channels ``(x, y)`` (length / time).
+        dt: time step (time units).
+        domain: the periodic domain.
+        scheme: ``"mac_cormack"`` (default) or ``"semi_lagrangian"``.
+
+    Returns:
+        Centred ``(B, 2, ny, nx)``.
+    """
     return advect_centered(velocity, velocity, dt, domain, scheme, staggered_velocity=False)
 
 

@@ -243,7 +243,20 @@ def sample_initial_state(
     """Draw ``(marker0 (B, ny, nx), v0 (B, 2, ny, nx) centred)`` as the authors do.
 
     Lengths scale with the domain (the authors' numbers are for 128 x 128): box half-size
-    ``28/128 L``, centre in ``[L/4, 3L/4]``, vortex ``sigma = 20/128 L``.
+    ``28/128 L``, centre in ``[L/4, 3L/4]``, vortex ``sigma = 20/128 L``. The velocity is a
+    uniform drift that carries the marker's centre of mass to the domain centre in
+    ``total_time``, plus a Gaussian vortex and 0.1-amplitude noise.
+
+    Args:
+        batch: number of samples ``B``.
+        generator: the only source of randomness.
+        domain: the grid.
+        total_time: simulated time ``T`` the drift is scaled for (time units, > 0).
+        dtype: of the results (drawn in float64).
+
+    Returns:
+        ``(marker0, v0)``: marker ``(B, ny, nx)`` in ``[0, 1]`` (binary, soft box edges) and
+        centred velocity ``(B, 2, ny, nx)`` with channels ``(x, y)`` (length / time).
     """
     check_positive_int("batch", batch)
     _check_generator(generator)

@@ -84,6 +84,14 @@ def laplace_eigenvalues(
 
     ``lambda(ky, kx) = (2 cos(2 pi kx / nx) - 2) / dx^2 + (2 cos(2 pi ky / ny) - 2) / dy^2``
     (units 1 / length^2); only the constant mode ``(0, 0)`` is zero.
+
+    Args:
+        domain: the periodic domain (``nx``, ``ny``, ``dx``, ``dy``).
+        dtype: output dtype.
+        device: output device.
+
+    Returns:
+        ``(ny, nx // 2 + 1)`` real eigenvalues ``<= 0``.
     """
     kx = torch.arange(domain.nx // 2 + 1, dtype=dtype, device=device)
     ky = torch.arange(domain.ny, dtype=dtype, device=device)

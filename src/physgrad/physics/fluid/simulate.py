@@ -75,6 +75,15 @@ def rescale_energy(velocity: torch.Tensor, target: torch.Tensor, mode: EnergyMod
     """Scale ``velocity`` so that ``energy(velocity, mode) == target`` (0 where energy is 0).
 
     Gradient-safe at zero energy (no NaN): the factor is ``sqrt(target / E)`` where ``E > 0``.
+
+    Args:
+        velocity: ``(B, 2, ny, nx)`` staggered or centred (length / time).
+        target: energies as returned by :func:`energy` for ``mode``: ``(B, 2, 1, 1)`` or
+            ``(B, 1, 1, 1)`` (length^2 / time^2).
+        mode: ``"component"``, ``"total"`` or ``"none"`` (returns ``velocity`` unchanged).
+
+    Returns:
+        The rescaled velocity, ``(B, 2, ny, nx)``.
     """
     if mode == "none":
         return velocity
@@ -141,6 +150,12 @@ class FluidSimulator:
 
         Staggered grid: resampled to the faces, then projected (if ``project_initial``).
         Centred grid: kept as is, or projected with the centred (PhiFlow) projection.
+
+        Args:
+            v0: centred ``(B, 2, ny, nx)`` velocity ``(x, y)`` (length / time).
+
+        Returns:
+            ``(B, 2, ny, nx)`` velocity in the simulation's layout (staggered by default).
         """
         check_vector_field("v0", v0, self.domain)
         return self._initial_velocity(v0)
@@ -269,6 +284,15 @@ class FluidPhysics:
     marker0: torch.Tensor
 
     def __call__(self, v0: torch.Tensor) -> torch.Tensor:
+        """Simulate from the bound markers.
+
+        Args:
+            v0: centred initial velocity ``(B, 2, ny, nx)`` (length / time), channels
+                ``(x, y)``; ``B`` must match the bound ``marker0``.
+
+        Returns:
+            ``marker_T`` ``(B, ny, nx)`` after ``steps * dt``, dtype of ``v0``.
+        """
         if v0.dim() != 4 or v0.shape[1] != 2 or tuple(v0.shape[2:]) != self.simulator.domain.shape:
             raise ValueError(
                 f"v0 must have shape (B, 2, {self.simulator.domain.ny}, "
