@@ -39,9 +39,13 @@ REDUCTIONS = ("mean", "sum", "none")
 
 @runtime_checkable
 class InverseSolver(Protocol):
-    """``solver(x0, y_target, physics) -> x_n``, batched; ``x_n`` has the shape of ``x0``."""
+    """``solver(x0, y_target, physics) -> x_n``, batched; ``x_n`` has the shape of ``x0``.
+
+    Shapes: ``x0`` and ``x_n`` are ``(B, *x_shape)``, ``y_target`` is ``(B, *y_shape)``.
+    """
 
     def __call__(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        """Run the inverse method from ``x0 (B, *x_shape)``; return ``x_n (B, *x_shape)``."""
         ...
 
 
@@ -76,6 +80,14 @@ def run_physics(x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> to
 
     This is how the physics runs in float64 while the network runs in float32: pass float64
     observations. The cast is differentiable, so gradients reach a float32 ``x``.
+
+    Args:
+        x: ``(B, *x_shape)``.
+        y_target: ``(B, *y_shape)``; its dtype is the physics dtype (unless complex).
+        physics: batched callable ``x -> y``.
+
+    Returns:
+        ``physics(x)``, which must have exactly ``y_target``'s shape ``(B, *y_shape)``.
     """
     if x.dtype != y_target.dtype and not y_target.is_complex():
         x = x.to(y_target.dtype)

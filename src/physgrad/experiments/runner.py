@@ -106,7 +106,16 @@ def iterations_to_reach(values: list[float], level: float, window: int) -> int |
 
 
 def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, torch.Tensor]:
-    """The network initialisation for ``seed``, saved once in ``path`` and reused after."""
+    """The network initialisation for ``seed``, saved once in ``path`` and reused after.
+
+    Args:
+        experiment: supplies the network factory.
+        seed: ``torch.manual_seed`` before building the network.
+        path: checkpoint file holding the weights (read if present, else written by rank 0).
+
+    Returns:
+        The network's ``state_dict``: parameter/buffer name -> tensor of that entry's shape.
+    """
     meta = {"experiment": experiment.name, "seed": seed, "overrides": experiment.overrides or None}
     if path.exists():
         return load_checkpoint(path, expect=meta)["model"]
@@ -138,6 +147,25 @@ def run_method(
     A finished run (``summary.json`` present with the requested iterations) is not redone
     when ``resume`` is set; an interrupted one continues from its checkpoint. ``lr``
     overrides the learning rate of the method's optimizer (all parameter groups).
+
+    Args:
+        experiment: the registered experiment (problem, network, methods).
+        method: one of ``experiment.method_names()``.
+        out: output folder; the run goes to ``out/<method>``.
+        iterations: total training iterations.
+        batch_size: problems per iteration.
+        seed: data seed.
+        init: initial network weights, a ``state_dict`` (name -> tensor of that parameter's
+            shape), e.g. from :func:`initial_weights`; ``None`` keeps the fresh network's.
+        resume: continue an interrupted run, skip a finished one.
+        progress: show a progress bar.
+        checkpoint_every: iterations between checkpoints.
+        device: where to train (default: the network's device).
+        trackers: extra loggers (``"tensorboard"``, ``"mlflow"``).
+        lr: learning-rate override, or ``None``.
+
+    Returns:
+        The run's :class:`~physgrad.training.History`.
     """
     spec = experiment.check_method(method)
     check_positive_int("iterations", iterations)

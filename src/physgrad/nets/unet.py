@@ -14,7 +14,15 @@ PADDING_MODES = ("zeros", "circular")
 class DoubleConv(nn.Module):
     """``Conv3x3 -> BN -> ReLU -> Conv3x3 -> BN -> ReLU`` (padding 1, so the size is kept).
 
-    Shapes: ``(B, in_channels, H, W) -> (B, out_channels, H, W)``.
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        mid_channels: channels between the two convolutions (default ``out_channels``).
+        batch_norm: use ``BatchNorm2d`` after each convolution (else identity).
+        padding_mode: ``"zeros"`` or ``"circular"`` (periodic data).
+
+    Shapes:
+        ``(B, in_channels, H, W) -> (B, out_channels, H, W)``.
     """
 
     def __init__(
@@ -42,6 +50,7 @@ class DoubleConv(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in_channels, H, W) -> (B, out_channels, H, W)``."""
         return self.net(x)
 
 

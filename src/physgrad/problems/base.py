@@ -50,11 +50,27 @@ class Problem:
     """dtype of the physics and of the observations (float64 runs physics in double)."""
 
     def physics(self, x: torch.Tensor) -> torch.Tensor:
-        """The forward process ``x (B, *x_shape) -> y (B, *y_shape)``."""
+        """The forward process ``x (B, *x_shape) -> y (B, *y_shape)``.
+
+        Args:
+            x: ``(B, *x_shape)`` in the problem's ``dtype``.
+
+        Returns:
+            ``y`` ``(B, *y_shape)``, differentiable w.r.t. ``x``.
+        """
         raise NotImplementedError
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """Draw ``batch_size`` fresh problems using only ``generator`` for randomness."""
+        """Draw ``batch_size`` fresh problems using only ``generator`` for randomness.
+
+        Args:
+            batch_size: ``B``.
+            generator: the only source of randomness.
+
+        Returns:
+            A :class:`Batch` with ``y_target`` ``(B, *y_shape)`` (and ``x_true``
+            ``(B, *x_shape)`` where known).
+        """
         raise NotImplementedError
 
     def physics_for(self, batch: Batch) -> Physics:
@@ -62,11 +78,25 @@ class Problem:
 
         Problems whose process depends on known per-sample parameters override this; the
         default returns :meth:`physics`.
+
+        Args:
+            batch: the mini-batch whose ``condition`` (if any) is bound.
+
+        Returns:
+            A callable ``x (B, *x_shape) -> y (B, *y_shape)`` for this batch's ``B``.
         """
         return self.physics
 
     def objective(self, y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
-        """Per-sample objective ``(B,)``; default ``1/2 ||y - y*||^2``."""
+        """Per-sample objective ``(B,)``; default ``1/2 ||y - y*||^2``.
+
+        Args:
+            y: physics output ``(B, *y_shape)``.
+            y_target: observations ``(B, *y_shape)``.
+
+        Returns:
+            ``(B,)`` objective values.
+        """
         return squared_error(y, y_target)
 
     def solvers(self) -> dict[str, InverseSolver]:
@@ -79,15 +109,40 @@ class Problem:
 
     def network_input(self, batch: Batch) -> torch.Tensor:
         """What the network is fed: by default the observations, in float32 (the network's
-        dtype; the physics may run in float64)."""
+        dtype; the physics may run in float64).
+
+        Args:
+            batch: the mini-batch.
+
+        Returns:
+            The network input, batch first: by default ``y_target`` ``(B, *y_shape)`` as
+            float32.
+        """
         return batch.y_target.float()
 
     def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Map the raw network output to ``x`` (e.g. enforce a conserved mean). Default: as is."""
+        """Map the raw network output to ``x`` (e.g. enforce a conserved mean). Default: as is.
+
+        Args:
+            raw: the network output, batch first (by default already ``(B, *x_shape)``).
+            batch: the mini-batch it was predicted for.
+
+        Returns:
+            ``x`` ``(B, *x_shape)``, differentiable w.r.t. ``raw``.
+        """
         return raw
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
-        """Per-sample metrics ``{name: (B,)}`` of a prediction ``x``, without gradients."""
+        """Per-sample metrics ``{name: (B,)}`` of a prediction ``x``, without gradients.
+
+        Args:
+            x: prediction ``(B, *x_shape)``.
+            batch: the mini-batch it was predicted for.
+
+        Returns:
+            ``{name: (B,) tensor}``: ``objective``, ``y_l1``, ``y_l2`` and, when
+            ``batch.x_true`` is known, ``x_l1``.
+        """
         with torch.no_grad():
             y = run_physics(x, batch.y_target, self.physics_for(batch))
             diff = y - batch.y_target

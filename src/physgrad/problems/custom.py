@@ -137,7 +137,16 @@ class FunctionProblem(_CallableProblem):
         self._sampler = sampler
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """Call the sampler and check what it returns; tensors are cast to ``dtype``."""
+        """Call the sampler and check what it returns; tensors are cast to ``dtype``.
+
+        Args:
+            batch_size: ``B``.
+            generator: passed to the sampler, its only source of randomness.
+
+        Returns:
+            A :class:`~physgrad.problems.Batch` with ``y_target`` ``(B, *y_shape)`` and
+            ``x_true`` ``(B, *x_shape)`` or ``None``.
+        """
         out = self._sampler(batch_size, generator)
         if not (isinstance(out, tuple | list) and len(out) == 2):
             raise TypeError(
@@ -215,7 +224,16 @@ class ObservationsProblem(_CallableProblem):
         return self.observations.shape[0]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """``batch_size`` random rows of the dataset (uniform, with replacement)."""
+        """``batch_size`` random rows of the dataset (uniform, with replacement).
+
+        Args:
+            batch_size: ``B``.
+            generator: the only source of randomness (picks the rows).
+
+        Returns:
+            A :class:`~physgrad.problems.Batch` with ``y_target`` ``(B, *y_shape)`` and
+            ``x_true`` ``(B, *x_shape)`` or ``None``, in ``dtype``.
+        """
         check_positive_int("batch_size", batch_size)
         idx = torch.randint(len(self), (batch_size,), generator=generator)
         x_true = None if self.x_true is None else self.x_true[idx]

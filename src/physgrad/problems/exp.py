@@ -96,9 +96,11 @@ class ExpProblem(Problem):
     dtype = torch.float64
 
     def physics(self, x: torch.Tensor) -> torch.Tensor:
+        """``y = exp(x)``: ``(B, 1) -> (B, 1)``."""
         return exp_physics(x)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """``x* = -12 · U[0, 1)`` and ``y* = exp(x*)``, both ``(B, 1)`` float64."""
         lo, hi = X_RANGE
         x = hi + (lo - hi) * torch.rand(batch_size, 1, generator=generator, dtype=self.dtype)
         return Batch(y_target=exp_physics(x), x_true=x)

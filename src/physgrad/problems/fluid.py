@@ -244,7 +244,11 @@ class FluidProblem(Problem):
     # ------------------------------------------------------------------ physics
 
     def physics(self, x: torch.Tensor) -> torch.Tensor:
-        """Not defined without the initial markers: use :meth:`physics_for`."""
+        """Not defined without the initial markers: use :meth:`physics_for`.
+
+        (That physics maps ``v0 (B, 2, ny, nx) -> marker_T (B, ny, nx)``; this method always
+        raises ``TypeError``.)
+        """
         raise TypeError("the fluid physics needs the batch's m0: use physics_for(batch)")
 
     def _marker0(self, batch: Batch) -> torch.Tensor:
@@ -270,7 +274,11 @@ class FluidProblem(Problem):
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """Fresh examples (authors' ``generate_example``): ``y* = mT``, ``x* = v0*``,
-        ``condition = m0``, all in ``dtype``."""
+        ``condition = m0``, all in ``dtype``.
+
+        Shapes: ``y_target`` and ``condition`` ``(B, ny, nx)``, ``x_true`` ``(B, 2, ny, nx)``
+        (centred, length / time).
+        """
         ex = generate_example(batch_size, generator, self.ground_truth, dtype=self.dtype)
         return Batch(y_target=ex.marker_t, x_true=ex.v0, condition=ex.marker0)
 
@@ -299,7 +307,7 @@ class FluidProblem(Problem):
         }
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
-        """Base metrics (``objective``, ``y_l1``, ``y_l2``, ``x_l1``) plus ``v0_l1``.
+        """Base metrics (``objective``, ``y_l1``, ``y_l2``, ``x_l1``) plus ``v0_l1``, each ``(B,)``.
 
         ``v0_l1 = mean_cells(sum_components |v0 - v0*|)`` (length / time) = ``x_l1 / (ny nx)``:
         the per-cell normalisation of the authors' ``gt_v0_l1``.

@@ -95,15 +95,19 @@ class SineProblem(Problem):
         raise TypeError("sin(a/x) depends on a; use problem.physics_for(batch)")
 
     def physics_for(self, batch: Batch) -> Physics:
+        """``x (B, 1) -> sin(a / x) (B, 1)`` with this batch's ``a`` ``(B, 1)`` bound."""
         a = batch.condition
         return lambda x: torch.sin(a / x)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """``a ~ U[0.1, 10.1)`` as ``condition`` ``(B, 1)``, ``y* = -1`` ``(B, 1)``, no ``x_true``
+        (float64)."""
         lo, hi = A_RANGE
         a = lo + (hi - lo) * torch.rand(batch_size, 1, generator=generator, dtype=self.dtype)
         return Batch(y_target=-torch.ones_like(a), x_true=None, condition=a)
 
     def network_input(self, batch: Batch) -> torch.Tensor:
+        """The known parameter ``a`` ``(B, 1)`` as float32 (``y* = -1`` carries no information)."""
         return batch.condition.float()
 
     def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
@@ -120,6 +124,7 @@ class SineProblem(Problem):
         }
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """The base metrics plus ``x_dist`` ``(B,)``, the distance to the nearest solution."""
         out = super().metrics(x, batch)
         with torch.no_grad():
             xd = x.to(self.dtype)

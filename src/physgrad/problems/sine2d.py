@@ -258,11 +258,13 @@ class Sine2DProblem(Problem):
         self.global_scale = check_nonnegative_float("global_scale", global_scale, positive=True)
 
     def physics(self, x: torch.Tensor) -> torch.Tensor:
+        """:func:`sine2d_physics` with this problem's parameters: ``(B, 2) -> (B, 2)``."""
         if x.dim() != 2 or x.shape[-1] != 2:
             raise ValueError(f"sine2d expects x of shape (B, 2), got {tuple(x.shape)}")
         return sine2d_physics(x, self.xi, self.angle, self.global_scale)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """Targets ``y* ~ U[-1, 1]²`` ``(B, 2)`` in float64; no ground truth."""
         y = 2 * torch.rand(batch_size, 2, generator=generator, dtype=self.dtype) - 1
         return Batch(y_target=y)
 
@@ -279,6 +281,7 @@ class Sine2DProblem(Problem):
         }
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """The base metrics plus ``x_dist`` and ``x_l1`` to the closest solution, each ``(B,)``."""
         out = super().metrics(x, batch)
         with torch.no_grad():
             xd = x.to(self.dtype)

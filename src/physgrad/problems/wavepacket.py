@@ -143,6 +143,7 @@ class WavePacketProblem(Problem):
         }
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """The base metrics plus ``xi0_mae`` and ``amp_mae`` (with ground truth), each ``(B,)``."""
         out = super().metrics(x, batch)
         if batch.x_true is not None:
             with torch.no_grad():

@@ -11,11 +11,25 @@ from physgrad.core import Objective, Physics, run_physics, squared_error
 
 
 class Solver:
-    """Base class: validates the call, then runs ``_solve``. Subclasses set ``objective``."""
+    """Base class: validates the call, then runs ``_solve``. Subclasses set ``objective``.
+
+    Every solver is an :class:`~physgrad.InverseSolver`: ``x0 (B, *x_shape)``,
+    ``y_target (B, *y_shape)`` -> ``x_n (B, *x_shape)``, each sample solved independently.
+    """
 
     objective: Objective = staticmethod(squared_error)  # type: ignore[assignment]
 
     def __call__(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+        """Run the solver from ``x0`` on every sample of the batch.
+
+        Args:
+            x0: starting point ``(B, *x_shape)`` (the network's prediction), finite.
+            y_target: observations ``(B, *y_shape)``, finite; the physics runs in its dtype.
+            physics: batched callable ``x (B, *x_shape) -> y (B, *y_shape)``.
+
+        Returns:
+            ``x_n`` with the shape of ``x0``, detached (no autograd history).
+        """
         check_tensor("x0", x0)
         check_tensor("y_target", y_target)
         check_same_batch("x0", x0, "y_target", y_target)
@@ -30,7 +44,16 @@ class Solver:
         raise NotImplementedError
 
     def loss(self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
-        """Per-sample objective ``(B,)`` at ``x``."""
+        """Per-sample objective ``(B,)`` at ``x``.
+
+        Args:
+            x: ``(B, *x_shape)``.
+            y_target: ``(B, *y_shape)``.
+            physics: batched callable ``x -> y``.
+
+        Returns:
+            ``(B,)`` objective values.
+        """
         return self.objective(run_physics(x, y_target, physics), y_target)
 
     def loss_and_grad(
@@ -39,6 +62,14 @@ class Solver:
         """Per-sample objective ``(B,)`` and its gradient w.r.t. ``x`` (shape of ``x``).
 
         Samples are independent, so the gradient of the batch sum is the per-sample gradient.
+
+        Args:
+            x: ``(B, *x_shape)``.
+            y_target: ``(B, *y_shape)``.
+            physics: batched callable ``x -> y``.
+
+        Returns:
+            ``(loss, grad)``: detached ``(B,)`` objective and ``(B, *x_shape)`` gradient.
         """
         x = x.detach().requires_grad_(True)
         loss = self.loss(x, y_target, physics)

@@ -181,6 +181,10 @@ class HalfInverse(Method):
     def jacobian(self, batch: Batch, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         """Stacked per-sample Jacobian ``J = ∂y/∂θ`` and the physics output ``y``.
 
+        Args:
+            batch: the mini-batch (``y_target`` ``(B, *y_shape)``).
+            problem: supplies the network input/output maps and the physics.
+
         Returns:
             ``J`` of shape ``(B·dy, nθ)`` (rows sample-major, columns in the order of
             ``network.named_parameters()`` with each parameter flattened; the network's
@@ -232,6 +236,13 @@ class HalfInverse(Method):
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """``-Δθ = η · V S^{-1/2} Uᵀ g`` per trainable parameter, and the reduced objective L.
 
+        ``J`` is :meth:`jacobian`'s ``(B·dy, nθ)`` matrix and ``g = ∂L/∂y`` flattened to
+        ``(B·dy,)``.
+
+        Args:
+            batch: the mini-batch (``y_target`` ``(B, *y_shape)``).
+            problem: supplies the network input/output maps, physics and objective.
+
         Returns:
             ``({name: tensor shaped like the parameter}, L)`` with ``L`` a detached scalar
             in the physics dtype.
@@ -259,6 +270,14 @@ class HalfInverse(Method):
 
         ``x`` (the Trainer's prediction, ``(B, *x_shape)``) is not differentiated: the network
         is re-evaluated per sample inside :meth:`jacobian`.
+
+        Args:
+            x: the prediction ``(B, *x_shape)`` (unused apart from the interface).
+            batch: the mini-batch.
+            problem: the problem being trained.
+
+        Returns:
+            A scalar (0-dim) tensor in the physics dtype.
         """
         if rank_and_world()[1] > 1:
             raise NotImplementedError(

@@ -44,7 +44,17 @@ class Method:
         self.reduction = check_choice("reduction", reduction, REDUCTIONS[:2])
 
     def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
-        """Scalar training loss for the prediction ``x`` ``(B, *x_shape)``."""
+        """Scalar training loss for the prediction ``x`` ``(B, *x_shape)``.
+
+        Args:
+            x: the network's prediction ``(B, *x_shape)``, requiring grad.
+            batch: the mini-batch it was predicted for (``y_target`` ``(B, *y_shape)``).
+            problem: supplies the physics, objective and domain solvers.
+
+        Returns:
+            A scalar (0-dim) tensor; its gradient w.r.t. the network parameters is the update
+            direction.
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -199,7 +199,16 @@ class Trainer:
 
     # -- training ------------------------------------------------------------------------
     def predict(self, batch: Batch) -> torch.Tensor:
-        """Network prediction ``x`` for a batch (with gradients)."""
+        """Network prediction ``x`` for a batch (with gradients).
+
+        ``problem.network_output(model(problem.network_input(batch)), batch)``.
+
+        Args:
+            batch: a mini-batch on the trainer's device.
+
+        Returns:
+            ``x`` of shape ``(B, *x_shape)``, as the problem's physics expects it.
+        """
         raw = self.model(self.problem.network_input(batch))
         return self.problem.network_output(raw, batch)
 
