@@ -214,14 +214,21 @@ def divergence(velocity: torch.Tensor, domain: Domain) -> torch.Tensor:
 
 
 def gradient_to_faces(pressure: torch.Tensor, domain: Domain) -> torch.Tensor:
-    """Gradient of a centred scalar on the faces: ``(B, ny, nx) -> (B, 2, ny, nx)`` staggered."""
+    """Gradient of a centred scalar on the faces: ``(B, ny, nx) -> (B, 2, ny, nx)`` staggered.
+
+    Backward differences ``(p[j, i] - p[j, i-1]) / dx`` and ``(p[j, i] - p[j-1, i]) / dy``
+    (units of ``pressure`` per length).
+    """
     return torch.stack(
         [(pressure - _xm(pressure)) / domain.dx, (pressure - _ym(pressure)) / domain.dy], dim=1
     )
 
 
 def laplace(field: torch.Tensor, domain: Domain) -> torch.Tensor:
-    """Periodic 5-point Laplacian ``divergence(gradient_to_faces(p))``, ``(..., ny, nx)``."""
+    """Periodic 5-point Laplacian ``divergence(gradient_to_faces(p))``, ``(..., ny, nx)``.
+
+    Same shape as ``field``, in units of ``field`` per length² (``dx``, ``dy`` from ``domain``).
+    """
     return (_xp(field) - 2 * field + _xm(field)) / domain.dx**2 + (
         _yp(field) - 2 * field + _ym(field)
     ) / domain.dy**2
@@ -230,14 +237,18 @@ def laplace(field: torch.Tensor, domain: Domain) -> torch.Tensor:
 def divergence_centered(velocity: torch.Tensor, domain: Domain) -> torch.Tensor:
     """Central-difference divergence of a *centred* field (stencil width ``2 dx``).
 
-    ``(B, 2, ny, nx) -> (B, ny, nx)``; this is what PhiFlow uses for a ``CenteredGrid``.
+    ``(B, 2, ny, nx) -> (B, ny, nx)`` (1 / time for a velocity in length / time); this is
+    what PhiFlow uses for a ``CenteredGrid``.
     """
     cx, cy = velocity[:, 0], velocity[:, 1]
     return (_xp(cx) - _xm(cx)) / (2 * domain.dx) + (_yp(cy) - _ym(cy)) / (2 * domain.dy)
 
 
 def gradient_centered(pressure: torch.Tensor, domain: Domain) -> torch.Tensor:
-    """Central-difference gradient on the cell centres, ``(B, ny, nx) -> (B, 2, ny, nx)``."""
+    """Central-difference gradient on the cell centres, ``(B, ny, nx) -> (B, 2, ny, nx)``.
+
+    Channels ``(x, y)``, units of ``pressure`` per length (stencil width ``2 dx``, ``2 dy``).
+    """
     return torch.stack(
         [
             (_xp(pressure) - _xm(pressure)) / (2 * domain.dx),
