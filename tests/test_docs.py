@@ -88,6 +88,98 @@ def test_every_public_callable_has_a_docstring():
     assert _undocumented() == []
 
 
+# A docstring "states shapes" if it holds a parenthesised shape such as ``(B, X, Y)``,
+# ``(B,)``, ``(*, F)``, ``(*batch, X, Y)``, ``(..., 2)``, ``(ny, nx)``, ``(B·dy, nθ)``,
+# ``(2, ny, nx)`` or the word "shape(s)" / a "Shapes:" section. A heuristic, not a parser.
+SHAPE = re.compile(
+    r"\((?:\*|\.\.\.|[A-Z]\b|[A-Za-z]\w{0,3}\s*[,)·×]|\d+\s*,)|\b[Ss]hapes?\b"
+)
+TENSOR_METHODS_OF_CLASS = ("__init__", "__call__", "forward")
+
+# Genuine exceptions: tensor-annotated public callables whose docstring need not state shapes.
+# Keep this short and say why for each entry.
+SHAPES_ALLOWLIST: set[str] = set()
+
+
+def _mentions_tensor(func: object) -> bool:
+    """Whether a parameter or return annotation of ``func`` names ``torch.Tensor``."""
+    try:
+        sig = inspect.signature(func)  # annotations stay strings (``from __future__``)
+    except (TypeError, ValueError):
+        return False
+    annotations = [p.annotation for p in sig.parameters.values()] + [sig.return_annotation]
+    return any(
+        "Tensor" in (a if isinstance(a, str) else repr(a))
+        for a in annotations
+        if a is not inspect.Parameter.empty
+    )
+
+
+def _own_members(cls: type) -> dict[str, object]:
+    """Public methods/properties (plus ``__init__``/``__call__``/``forward``) that physgrad
+    defines on ``cls`` or its physgrad base classes; torch's own ``nn.Module`` API is not ours."""
+    members: dict[str, object] = {}
+    for base in reversed(cls.__mro__):
+        if not base.__module__.startswith("physgrad"):
+            continue
+        for attr, value in vars(base).items():
+            if attr.startswith("_") and attr not in TENSOR_METHODS_OF_CLASS:
+                continue
+            func = value.fget if isinstance(value, property) else value
+            func = getattr(func, "__func__", func)  # classmethod / staticmethod
+            if inspect.isfunction(func):
+                members[attr] = func
+    return members
+
+
+def _tensor_callables_without_shapes() -> tuple[list[str], list[str]]:
+    """(every tensor-annotated public callable checked, those whose docstrings state no shape)."""
+    checked, missing, seen = [], [], set()
+    for module in _modules():
+        for obj in _public_objects(module).values():
+            if id(obj) in seen or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            seen.add(id(obj))
+            where = f"{obj.__module__}.{obj.__qualname__}"
+            if inspect.isfunction(obj):
+                targets = {where: (obj, inspect.getdoc(obj) or "")}
+            else:
+                class_doc = inspect.getdoc(obj) or ""
+                targets = {}
+                for attr, func in _own_members(obj).items():
+                    doc = inspect.getdoc(getattr(obj, attr)) or ""  # own or inherited
+                    if attr in TENSOR_METHODS_OF_CLASS:
+                        doc = f"{doc}\n{class_doc}"  # merged into the class page by the docs
+                    targets[f"{where}.{attr}"] = (func, doc)
+            for label, (func, doc) in targets.items():
+                if not _mentions_tensor(func):
+                    continue
+                checked.append(label)
+                if not SHAPE.search(doc) and label not in SHAPES_ALLOWLIST:
+                    missing.append(label)
+    return checked, missing
+
+
+def test_shape_heuristic():
+    for text in ["``(B, X, Y)``", "``(B,)``", "(*, F)", "``(*batch, X, Y)``", "(..., 2)",
+                 "``(ny, nx//2+1)``", "``(B·dy, nθ)``", "``(2, ny, nx)``", "the shape of x",
+                 "Shapes:"]:
+        assert SHAPE.search(text), text
+    for text in ["The network input.", "(default 8)", "(e.g. a marker)", "(a Physics)",
+                 "Ratio (dimensionless)."]:
+        assert not SHAPE.search(text), text
+
+
+def test_every_tensor_callable_documents_its_shapes():
+    """Issue 8: every public function taking or returning tensors says what shapes they have."""
+    checked, missing = _tensor_callables_without_shapes()
+    assert "physgrad.core.physical_gradient_loss" in checked  # the scan does see tensors
+    assert "physgrad.solvers.base.Solver.__call__" in checked
+    assert "physgrad.physics.fluid.simulate.FluidSimulator.step" in checked
+    assert missing == []
+    assert not SHAPES_ALLOWLIST - set(checked), "stale allowlist entries"
+
+
 def _load_hook(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         f"_docs_hook_{name}", DOCS / "hooks" / f"{name}.py"
