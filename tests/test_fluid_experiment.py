@@ -151,3 +151,20 @@ def test_smoke_compare_and_figures(tmp_path: Path) -> None:
     table = (tmp_path / "table1.md").read_text()
     assert "network, Adam + PG" in table and "drift guess" in table and "Reverse sim." in table
     assert "Training, Adam + PG vs Adam" in table and "at iteration 200 | run shorter" in table
+    assert "Held-out accuracy: v0_l1 on 4 fresh problems" in table and "| v0 = 0 |" in table
+
+
+def test_held_out_errors_score_a_zero_network_like_v0_zero():
+    import torch
+
+    from physgrad.problems.fluid import FluidProblem
+    from physgrad.report.fluid_figures import held_out_errors
+
+    class Zero(torch.nn.Module):
+        def forward(self, inputs):
+            return torch.zeros(inputs.shape[0], 2, *inputs.shape[2:])
+
+    errors = held_out_errors({"zero": Zero()}, FluidProblem(), examples=3)
+    assert set(errors) == {"zero", "drift guess", "v0 = 0"}
+    assert errors["zero"] == pytest.approx(errors["v0 = 0"])
+    assert errors["drift guess"][0] < errors["v0 = 0"][0]  # the drift is most of v0

@@ -381,7 +381,33 @@ def solver_reach(curve: Sequence[float], target: float | None) -> tuple[int | No
     return hit, hit == 0
 
 
-def table1(out: Path | str, single: dict[str, Any], *, seed: int = 0) -> Path:
+HELD_OUT_SEED = 10_000
+"""Data seed of the held-out problems (training streams use the run's seed)."""
+
+
+def held_out_errors(
+    nets: dict[str, torch.nn.Module], problem: FluidProblem, *, examples: int = 64
+) -> dict[str, tuple[float, float]]:
+    """``v0_l1`` (mean, std over problems) of each network, the drift guess and ``v0 = 0`` on
+    ``examples`` fresh problems drawn with :data:`HELD_OUT_SEED`."""
+    batch = problem.sample(examples, torch.Generator().manual_seed(HELD_OUT_SEED))
+    with torch.no_grad():
+        guesses = {
+            name: problem.network_output(net(problem.network_input(batch)), batch)
+            for name, net in nets.items()
+        }
+        guesses["drift guess"] = drift_guess(batch, problem)
+        guesses["v0 = 0"] = torch.zeros_like(guesses["drift guess"])
+        errors = {name: problem.metrics(x, batch)["v0_l1"] for name, x in guesses.items()}
+    return {
+        name: (float(e.mean()), float(e.std()) if e.numel() > 1 else 0.0)
+        for name, e in errors.items()
+    }
+
+
+def table1(
+    out: Path | str, single: dict[str, Any], *, seed: int = 0, held_out: int = 64
+) -> Path:
     """Paper Table 1, measured: network inference vs the iterative solvers on the same problems.
 
     For each trained network in ``out`` (Adam, Adam + PG): inference time per example and its
@@ -392,7 +418,9 @@ def table1(out: Path | str, single: dict[str, Any], *, seed: int = 0) -> Path:
     says so instead of "0 ms"). When both methods' ``metrics.csv`` exist, a second table
     compares the training runs (:func:`training_comparison`): iterations Adam + PG needs to
     reach Adam's final ``v0_l1`` and the error ratios at iteration 200 and at the end, next to
-    the paper's numbers. Writes ``out/table1.md`` and returns its path.
+    the paper's numbers. The networks, the drift guess and ``v0 = 0`` are also scored on
+    ``held_out`` fresh problems (:func:`held_out_errors`). Writes ``out/table1.md`` and
+    returns its path.
     """
     out = Path(out)
     examples = int(single["examples"])
@@ -461,6 +489,18 @@ def table1(out: Path | str, single: dict[str, Any], *, seed: int = 0) -> Path:
             "solver needs any iteration to reach the network's accuracy: the paper's "
             "comparison needs a network trained further than this run.\n"
         )
+    if nets:
+        held = held_out_errors(nets, problem, examples=held_out)
+        text += (
+            f"\nHeld-out accuracy: v0_l1 on {held_out} fresh problems (seed {HELD_OUT_SEED}, "
+            "not seen in training; mean ± std over problems):\n\n| predictor | v0_l1 |\n"
+            "|---|---|\n"
+            + "\n".join(
+                f"| {labels.get(name, name)} | {m:.3g} ± {sd:.2g} |"
+                for name, (m, sd) in held.items()
+            )
+            + "\n"
+        )
     csvs = [out / m / "metrics.csv" for m in ("adam", "pg-reverse-sim")]
     if all(p.is_file() for p in csvs):
         from physgrad.experiments import get_experiment
@@ -497,5 +537,5 @@ def fluid_figures(out: Path | str, scale: str = "cpu") -> dict[str, Path]:
     fig13 = plot_fluid_examples(out)
     n_iter, examples = {"smoke": (3, 1), "cpu": (200, 2), "paper": (2000, 4)}[scale]
     single = single_problem_fluid(n_iter, out / "fig6b_single_problem.png", examples=examples)
-    table = table1(out, single)
+    table = table1(out, single, held_out={"smoke": 4, "cpu": 64, "paper": 256}[scale])
     return {"fig13": fig13, "fig6b": single["path"], "table1": table}
