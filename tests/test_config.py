@@ -159,3 +159,25 @@ def test_a_missing_tracker_package_is_a_one_line_error_before_anything_is_writte
     assert main(["run", "sine", "--mlflow", "--out", str(out), *SMOKE]) == 2
     assert "pip install mlflow-skinny" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("experiment", "overrides", "figure"),
+    [
+        ("heat", ["network.levels=2", "network.filters=8", "problem.shape=[16, 16]"],
+         "reconstructions.png"),
+        ("wavepacket", ["network.channels=4", "problem.noise_std=0.3"], "fig8_curves.png"),
+        ("fluid", ["network.levels=3", "network.filters=4"], "fig13_examples.png"),
+    ],
+)
+def test_figure_hooks_use_the_configured_problem_and_network(
+    experiment, overrides, figure, tmp_path, capsys
+):
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    args = ["compare", experiment, "--iters", "2", "--batch-size", "2", *sets,
+            "--out", str(tmp_path), *SMOKE]
+    assert main(args) == 0, capsys.readouterr().err
+    assert (tmp_path / figure).stat().st_size > 10_000
+    if experiment == "wavepacket":
+        baseline = json.loads((tmp_path / "lbfgs_baseline.json").read_text())
+        assert baseline["noise_std"] == 0.3

@@ -3,9 +3,11 @@ figures and tables. Each experiment registers itself in :data:`REGISTRY` by name
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,9 @@ class Experiment:
     log_y: bool = True
     run: Callable[..., dict[str, Any]] | None = None
     figures: Callable[[Path, str], Any] | None = None
-    """Extra figures made after a comparison: ``figures(comparison_dir, scale)``."""
+    """Extra figures made after a comparison: ``figures(comparison_dir, scale)``. It runs
+    inside :func:`configured`, so ``get_experiment(name)`` there returns the run's configured
+    experiment (its problem/network parameters)."""
     version: int = 1
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Problem/network keyword arguments a config changed from the defaults
@@ -108,11 +112,35 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
+# name -> configured experiment; a tuple of pairs so the default is immutable
+_CONFIGURED: contextvars.ContextVar[tuple[tuple[str, Experiment], ...]] = contextvars.ContextVar(
+    "physgrad_configured_experiments", default=()
+)
+
+
 def get_experiment(name: str) -> Experiment:
-    """Look an experiment up by name; unknown names raise ValueError listing the known ones."""
+    """Look an experiment up by name; unknown names raise ValueError listing the known ones.
+
+    Inside :func:`configured`, the configured version of that experiment is returned.
+    """
     _load_builtin()
     check_choice("experiment", name, sorted(REGISTRY))
-    return REGISTRY[name]
+    return dict(_CONFIGURED.get()).get(name, REGISTRY[name])
+
+
+@contextmanager
+def configured(experiment: Experiment) -> Iterator[Experiment]:
+    """Within the block, ``get_experiment(experiment.name)`` returns ``experiment``.
+
+    Figure hooks and report code look their experiment up by name; this makes them build the
+    run's problem and network (e.g. after ``--set network.filters=32``) instead of the
+    registered defaults, so trained checkpoints load and figures use the run's physics.
+    """
+    token = _CONFIGURED.set((*_CONFIGURED.get(), (experiment.name, experiment)))
+    try:
+        yield experiment
+    finally:
+        _CONFIGURED.reset(token)
 
 
 def list_experiments() -> list[Experiment]:

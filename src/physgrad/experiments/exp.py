@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, get_experiment, register
 from physgrad.nets import MLP
 from physgrad.problems.exp import X_RANGE, ExpProblem
 from physgrad.training.methods import Physical, Supervised, Unsupervised
@@ -110,7 +110,7 @@ def predictions(
     for name in names:
         EXP.check_method(name)
         data = load_checkpoint(root / name / "checkpoint.pt", expect={"experiment": "exp"})
-        net = exp_network()
+        net = get_experiment("exp").network()  # type: ignore[misc]  # configured
         net.load_state_dict(data["model"])
         net.eval()
         with torch.no_grad():

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, get_experiment, register
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
 from physgrad.nets import UNet
 from physgrad.problems.base import Batch
@@ -170,4 +170,4 @@ HEAT_OPTIM = register(
 def _reconstructions(out: Path) -> None:
     from physgrad.report.pde_figures import reconstruction_figure
 
-    reconstruction_figure(HEAT, out)
+    reconstruction_figure(get_experiment("heat"), out)  # the configured one

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, get_experiment, register
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
 from physgrad.nets import UNet
 from physgrad.problems.base import Batch
@@ -164,4 +164,4 @@ POISSON_OPTIM = register(
 def _reconstructions(out: Path) -> None:
     from physgrad.report.pde_figures import reconstruction_figure
 
-    reconstruction_figure(POISSON, out)
+    reconstruction_figure(get_experiment("poisson"), out)  # the configured one

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
-from physgrad.experiments.base import Experiment
+from physgrad.experiments.base import Experiment, configured
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.trainer import History, Trainer
@@ -355,7 +355,8 @@ def write_comparison(comparison: Comparison, scale: str = "cpu") -> None:
     payload = json.dumps(comparison.summary_rows(), indent=2, default=str)
     atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(payload))
     if exp.figures is not None:
-        exp.figures(out, scale)
+        with configured(exp):
+            exp.figures(out, scale)
 
 
 def _finished(run_dir: Path, iterations: int, meta: dict[str, Any]) -> bool:

@@ -58,6 +58,17 @@ def _load_networks(out: Path, methods: Sequence[str]) -> dict[str, torch.nn.Modu
     return nets
 
 
+def _problem() -> FluidProblem:
+    """The (configured) fluid experiment's problem: see
+    :func:`physgrad.experiments.base.configured`."""
+    from physgrad.experiments import get_experiment
+
+    problem = get_experiment("fluid").problem()  # type: ignore[misc]
+    if not isinstance(problem, FluidProblem):
+        raise TypeError(f"the fluid experiment's problem is a {type(problem).__name__}")
+    return problem
+
+
 def _labels(methods: Sequence[str]) -> dict[str, str]:
     from physgrad.experiments import get_experiment
 
@@ -98,7 +109,7 @@ def plot_fluid_examples(
     if not nets:
         raise FileNotFoundError(f"no <method>/checkpoint.pt found in {out} for {list(methods)}")
     labels = _labels(list(nets))
-    problem = FluidProblem()
+    problem = _problem()
     dom = problem.domain
     ex = generate_example(1, torch.Generator().manual_seed(seed), problem.ground_truth)
     batch = Batch(y_target=ex.marker_t, x_true=ex.v0, condition=ex.marker0)
@@ -193,8 +204,8 @@ def single_problem_fluid(
     """
     check_positive_int("n_iter", n_iter)
     check_positive_int("examples", examples)
+    problem = _problem()
     lengths = {"GD": check_positive_int("gd_iter", gd_iter or n_iter), "Reverse sim.": n_iter}
-    problem = FluidProblem()
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
     physics = problem.physics_for(batch)
     solver = problem.solvers_for(batch)["reverse-sim"]
@@ -433,7 +444,7 @@ def table1(
     """
     out = Path(out)
     examples = int(single["examples"])
-    problem = FluidProblem()
+    problem = _problem()
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
     nets = _load_networks(out, ["adam", "pg-reverse-sim"])
     labels = _labels(list(nets))

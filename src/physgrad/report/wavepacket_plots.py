@@ -190,6 +190,15 @@ def plot_error_vs_position(
     return Path(path)
 
 
+def _problem() -> WavePacketProblem:
+    """The (configured) wavepacket experiment's problem (see
+    :func:`physgrad.experiments.base.configured`)."""
+    problem = get_experiment("wavepacket").problem()  # type: ignore[misc]
+    if not isinstance(problem, WavePacketProblem):
+        raise TypeError(f"the wavepacket experiment's problem is a {type(problem).__name__}")
+    return problem
+
+
 def load_network(run_dir: Path) -> torch.nn.Module:
     """The trained :class:`~physgrad.nets.WavePacketNet` of one method folder (eval mode)."""
     experiment = get_experiment("wavepacket")
@@ -201,16 +210,19 @@ def load_network(run_dir: Path) -> torch.nn.Module:
 
 def cached_baseline(out_dir: Path, n: int, seed: int, solver: str) -> dict[str, Any]:
     """:func:`lbfgs_baseline` result from ``out_dir/lbfgs_baseline.json`` when it was made
-    with the same ``n``, ``seed``, ``solver``; otherwise computed and written there."""
+    with the same ``n``, ``seed``, ``solver`` and the (configured) experiment's noise level;
+    otherwise computed and written there."""
+    noise_std = _problem().noise_std
     path = Path(out_dir) / BASELINE_FILE
     if path.exists():
         try:
             cached = json.loads(path.read_text())
         except json.JSONDecodeError:
             cached = {}
-        if (cached.get("n"), cached.get("seed"), cached.get("solver")) == (n, seed, solver):
+        settings = tuple(cached.get(k) for k in ("n", "seed", "solver", "noise_std"))
+        if settings == (n, seed, solver, noise_std):
             return cached
-    result = lbfgs_baseline(n, seed, solver=solver)  # type: ignore[arg-type]
+    result = lbfgs_baseline(n, seed, solver=solver, noise_std=noise_std)  # type: ignore[arg-type]
     text = json.dumps(result)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return result
@@ -261,7 +273,7 @@ def wavepacket_figures(
         experiment.check_method(m)
     labels = {m: experiment.methods[m].label for m in methods}
     baseline = cached_baseline(out, n, seed, solver)
-    problem = WavePacketProblem(noise_std=baseline["noise_std"])
+    problem = _problem()
     batch = problem.sample(baseline["n"], torch.Generator().manual_seed(baseline["seed"]))
 
     histories = {labels[m]: History.read_csv(comparison_dir / m / "metrics.csv") for m in methods}
