@@ -23,6 +23,7 @@ from physgrad.experiments.base import get_experiment
 from physgrad.experiments.wavepacket import CONVERGED_TOL, diverged, lbfgs_baseline
 from physgrad.problems.base import Batch
 from physgrad.problems.wavepacket import INITIAL_GUESS, WavePacketProblem
+from physgrad.report.paper_numbers import PAPER_SUMMARY
 from physgrad.report.plots import _colors
 from physgrad.training.checkpoint import atomic_write, load_checkpoint
 from physgrad.training.trainer import History
@@ -333,6 +334,7 @@ def _crossing_markdown(baseline: dict[str, Any], histories: dict[str, History]) 
         cells = [iterations_to_beat(hist[m], baseline[m]) for m in metrics]
         lines.append(f"| {label} | " + " | ".join("never" if c is None else str(c) for c in cells)
                      + " |")
+    lines.append(f"\nPaper (B.1): {PAPER_SUMMARY['wavepacket']}.")
     return "\n".join(lines) + "\n"
 
 
