@@ -126,6 +126,15 @@ def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, 
     return state
 
 
+def trained_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.Module:
+    """``experiment.network()`` with the weights of one of its trainer checkpoints, in eval
+    mode (the checkpoint must belong to ``experiment``)."""
+    data = load_checkpoint(Path(checkpoint), expect={"experiment": experiment.name})
+    network = experiment.network()  # type: ignore[misc]
+    network.load_state_dict(data["model"])
+    return network.eval()
+
+
 def run_method(
     experiment: Experiment,
     method: str,

@@ -42,20 +42,11 @@ SCALES = ("smoke", "cpu", "paper")
 
 def _load_networks(out: Path, methods: Sequence[str]) -> dict[str, torch.nn.Module]:
     from physgrad.experiments import get_experiment
+    from physgrad.experiments.runner import trained_network
 
     exp = get_experiment("fluid")
-    nets: dict[str, torch.nn.Module] = {}
-    for name in methods:
-        path = out / name / "checkpoint.pt"
-        if not path.exists():
-            continue
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or "model" not in state:
-            raise ValueError(f"{path} has no 'model' entry")
-        net = exp.network()  # type: ignore[misc]
-        net.load_state_dict(state["model"])
-        nets[name] = net.eval()
-    return nets
+    paths = {name: out / name / "checkpoint.pt" for name in methods}
+    return {name: trained_network(exp, p) for name, p in paths.items() if p.exists()}
 
 
 def _problem() -> FluidProblem:

@@ -25,8 +25,9 @@ from matplotlib.figure import Figure
 
 from physgrad.core import run_physics
 from physgrad.experiments.base import Experiment, get_experiment
+from physgrad.experiments.runner import trained_network
 from physgrad.problems.base import Batch, Problem
-from physgrad.training.checkpoint import atomic_write, load_checkpoint
+from physgrad.training.checkpoint import atomic_write
 
 TEST_SEED = 999_999
 """Test-batch seed of the authors' Poisson reconstruction plot."""
@@ -37,14 +38,6 @@ def trained_methods(experiment: Experiment, comparison_dir: Path | str) -> list[
     experiment's method order."""
     root = Path(comparison_dir)
     return [m for m in experiment.methods if (root / m / "checkpoint.pt").exists()]
-
-
-def load_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.Module:
-    """``experiment.network()`` with the weights of a trainer checkpoint, in eval mode."""
-    data = load_checkpoint(Path(checkpoint))
-    network = experiment.network()  # type: ignore[misc]
-    network.load_state_dict(data["model"])
-    return network.eval()
 
 
 def predict(
@@ -89,7 +82,7 @@ def evaluate_checkpoints(
     batch = problem.sample(batch_size, torch.Generator().manual_seed(seed))
     out: dict[str, dict[str, float]] = {}
     for method in trained_methods(experiment, comparison_dir):
-        net = load_network(experiment, Path(comparison_dir) / method / "checkpoint.pt")
+        net = trained_network(experiment, Path(comparison_dir) / method / "checkpoint.pt")
         x = predict(problem, net, batch)
         if clamp_min is not None:
             x = x.clamp_min(clamp_min)
@@ -134,7 +127,7 @@ def reconstruction_figure(
     physics = problem.physics_for(batch)
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for method in methods:
-        net = load_network(experiment, root / method / "checkpoint.pt")
+        net = trained_network(experiment, root / method / "checkpoint.pt")
         x = predict(problem, net, batch)
         with torch.no_grad():
             y = run_physics(x, batch.y_target, physics)

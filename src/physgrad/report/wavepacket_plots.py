@@ -20,12 +20,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from physgrad.experiments.base import get_experiment
+from physgrad.experiments.runner import trained_network
 from physgrad.experiments.wavepacket import CONVERGED_TOL, diverged, lbfgs_baseline
 from physgrad.problems.base import Batch
 from physgrad.problems.wavepacket import INITIAL_GUESS, WavePacketProblem
 from physgrad.report.paper_numbers import PAPER_SUMMARY
 from physgrad.report.plots import _colors
-from physgrad.training.checkpoint import atomic_write, load_checkpoint
+from physgrad.training.checkpoint import atomic_write
 from physgrad.training.trainer import History
 
 BASELINE_FILE = "lbfgs_baseline.json"
@@ -200,15 +201,6 @@ def _problem() -> WavePacketProblem:
     return problem
 
 
-def load_network(run_dir: Path) -> torch.nn.Module:
-    """The trained :class:`~physgrad.nets.WavePacketNet` of one method folder (eval mode)."""
-    experiment = get_experiment("wavepacket")
-    state = load_checkpoint(Path(run_dir) / "checkpoint.pt", expect={"experiment": "wavepacket"})
-    network = experiment.network()
-    network.load_state_dict(state["model"])
-    return network.eval()
-
-
 def cached_baseline(out_dir: Path, n: int, seed: int, solver: str) -> dict[str, Any]:
     """:func:`lbfgs_baseline` result from ``out_dir/lbfgs_baseline.json`` when it was made
     with the same ``n``, ``seed``, ``solver`` and the (configured) experiment's noise level;
@@ -280,11 +272,11 @@ def wavepacket_figures(
     histories = {labels[m]: History.read_csv(comparison_dir / m / "metrics.csv") for m in methods}
     predictions: dict[str, torch.Tensor] = {}
     for m in methods:
-        if (comparison_dir / m / "checkpoint.pt").exists():
+        checkpoint = comparison_dir / m / "checkpoint.pt"
+        if checkpoint.exists():
             with torch.no_grad():
-                predictions[m] = load_network(comparison_dir / m)(
-                    problem.network_input(batch)
-                ).double()
+                net = trained_network(experiment, checkpoint)
+                predictions[m] = net(problem.network_input(batch)).double()
 
     paths = {
         "fig8": plot_fig8(histories, baseline, out / "fig8_curves.png",
