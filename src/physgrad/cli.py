@@ -16,6 +16,7 @@ from physgrad.config import (
     apply_overrides,
     configure_experiment,
     load_config_file,
+    set_key,
 )
 
 # command-line flag -> dotted config key (flags override the --config file; --set wins last)
@@ -148,28 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run_config(args: argparse.Namespace) -> RunConfig:
     """The validated run configuration: ``--config`` file, then flags, then ``--set``."""
     data = load_config_file(args.config) if args.config else {}
-    flags = {}
     for flag, key in FLAG_KEYS.items():
         value = getattr(args, flag, None)
         if value is not None:
-            *sections, leaf = key.split(".")
-            node = flags
-            for section in sections:
-                node = node.setdefault(section, {})
-            node[leaf] = value
-    data = _merge(data, flags)
+            set_key(data, key, value)
     data = apply_overrides(data, args.set)
     return RunConfig.from_dict(data, source=args.config or "the command line")
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _trackers(args: argparse.Namespace) -> tuple[str, ...]:

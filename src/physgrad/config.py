@@ -45,6 +45,7 @@ __all__ = [
     "configurable_parameters",
     "configure_experiment",
     "load_config_file",
+    "set_key",
 ]
 
 SCALES = ("smoke", "cpu", "paper")
@@ -190,15 +191,21 @@ def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, A
         plain = isinstance(value, str | int | float | bool | list | type(None))
         if not (plain or (isinstance(value, dict) and raw.lstrip().startswith("{"))):
             value = raw  # "a: b" or a date: the text itself
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ValueError(f"--set {text!r}: {part!r} is not a section")
-            node = child
-        node[leaf] = value
+        set_key(out, key, value)
     return out
+
+
+def set_key(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted ``key`` (e.g. ``"training.iterations"``) in a nested mapping, creating
+    missing sections."""
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"cannot set config key {key!r}: {part!r} is not a section")
+        node = child
+    node[leaf] = value
 
 
 # ---- typed sections from signatures -------------------------------------------------------
