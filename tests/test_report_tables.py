@@ -27,6 +27,7 @@ from physgrad.report.paper_numbers import (
     paper_table,
 )
 from physgrad.report.reproduce import _extra_tables, _report_markdown
+from physgrad.training.checkpoint import save_checkpoint
 from physgrad.training.trainer import History
 
 
@@ -178,7 +179,10 @@ def test_table1_says_when_the_start_is_already_better(tmp_path) -> None:
     torch.manual_seed(0)
     for method in ("adam", "pg-reverse-sim"):
         (tmp_path / method).mkdir()
-        torch.save({"model": exp.network().state_dict()}, tmp_path / method / "checkpoint.pt")
+        save_checkpoint(  # as the trainer writes them: format, version, experiment name
+            tmp_path / method / "checkpoint.pt",
+            {"experiment": "fluid", "model": exp.network().state_dict()},
+        )
         rows = "\n".join(f"{i},{v}" for i, v in enumerate([5.0, 4.0, 3.0, 2.0]))
         (tmp_path / method / "metrics.csv").write_text("iteration,v0_l1\n" + rows + "\n")
     single = {  # a start far better than an untrained network, and one far worse
