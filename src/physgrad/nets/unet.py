@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from physgrad._validation import check_choice, check_positive_int
+from physgrad.nets.circular import PeriodicConv2d
 
 PADDING_MODES = ("zeros", "circular")
 
@@ -41,10 +42,10 @@ class DoubleConv(nn.Module):
             return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
 
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, mid, 3, padding=1, padding_mode=padding_mode),
+            PeriodicConv2d(in_channels, mid, 3, padding=1, padding_mode=padding_mode),
             norm(mid),
             nn.ReLU(),
-            nn.Conv2d(mid, out_channels, 3, padding=1, padding_mode=padding_mode),
+            PeriodicConv2d(mid, out_channels, 3, padding=1, padding_mode=padding_mode),
             norm(out_channels),
             nn.ReLU(),
         )
@@ -95,6 +96,12 @@ class UNet(nn.Module):
     ``[skip, upsampled]`` and ``DoubleConv(2 filters -> filters)``; a final 1x1 convolution
     without activation. ``UNet(1, 1)`` has 37,697 parameters, ``UNet(2, 2, levels=5)`` 49,570.
 
+    Speed: weights and activations are kept in the channels-last memory format and periodic
+    padding uses :func:`~physgrad.nets.circular.circular_pad` (torch's circular padding has a
+    slow backward); together about 1.8× faster per training step on a CPU than the plain
+    layout, with the same results to round-off (BENCHMARKS.md, tests/test_nets.py). Input and
+    output are ordinary contiguous tensors.
+
     Args:
         in_channels: input channels ``C_in``.
         out_channels: output channels ``C_out``.
@@ -128,6 +135,7 @@ class UNet(nn.Module):
         self.downs = nn.ModuleList(Down(filters, filters, **kw) for _ in range(levels - 1))
         self.ups = nn.ModuleList(Up(2 * filters, filters, **kw) for _ in range(levels - 1))
         self.outc = nn.Conv2d(filters, out_channels, kernel_size=1)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, H, W) -> (B, out_channels, H, W)``."""
@@ -149,7 +157,7 @@ class UNet(nn.Module):
                 f"UNet with {self.levels} levels needs H and W >= {min_size}, got "
                 f"{tuple(x.shape[-2:])}"
             )
-        x = self.inc(x)
+        x = self.inc(x.contiguous(memory_format=torch.channels_last))
         skips = [x]
         for down in self.downs:
             x = down(x)
@@ -157,7 +165,7 @@ class UNet(nn.Module):
         skips.pop()  # the bottleneck is not a skip connection
         for up in self.ups:
             x = up(x, skips.pop())
-        return self.outc(x)
+        return self.outc(x).contiguous()
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, filters={self.filters}, padding_mode={self.padding_mode!r}"
