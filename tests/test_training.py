@@ -163,3 +163,79 @@ def test_nan_physical_gradient_is_reported_as_such(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"physical gradient is NaN/inf for 32 of 32 .*"
                        r"at iteration 0"):
         trainer.train(3)
+
+
+# ---------------------------------------------------------------- held-out evaluation
+
+
+def _heldout():
+    from physgrad.training import heldout_batch
+
+    return heldout_batch(Cubic(), 50)
+
+
+def test_heldout_evaluation_is_scheduled_written_and_does_not_touch_training(tmp_path):
+    plain = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "plain").train(30)
+    scored = _trainer(Physical(GaussNewton()), run_dir=tmp_path / "scored",
+                      heldout=_heldout(), eval_every=10)
+    history = scored.train(30)
+    # evaluating uses neither the data generator nor the optimizer: training is unchanged
+    for key in ("loss", "x_l1"):
+        assert history[key] == plain[key]
+    assert scored.evaluations["iteration"] == [0.0, 10.0, 20.0, 30.0]
+    from physgrad.training import History
+
+    on_disk = History.read_csv(tmp_path / "scored" / "heldout.csv")
+    assert on_disk.columns == scored.evaluations.columns
+    import json
+
+    summary = json.loads((tmp_path / "scored" / "summary.json").read_text())
+    assert summary["heldout"]["iteration"] == 30
+    assert summary["heldout"]["x_l1"] == scored.evaluations["x_l1"][-1]
+    assert summary["threads"] == torch.get_num_threads()
+
+
+def test_heldout_scores_equal_a_direct_evaluation_of_the_network():
+    from physgrad.training import evaluate
+
+    trainer = _trainer(Unsupervised(), heldout=_heldout())
+    trainer.train(5)
+    batch = _heldout()
+    trainer.network.eval()
+    with torch.no_grad():
+        x = trainer.predict(batch)
+    expected = (x - batch.x_true).abs().sum(-1).mean().item()
+    assert trainer.evaluations["x_l1"][-1] == pytest.approx(expected, rel=1e-6)  # float32 net
+    # the chunk size only changes the summation order
+    chunked = evaluate(Cubic(), trainer.predict, batch, chunk=7)
+    assert chunked["x_l1"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_heldout_evaluations_resume_exactly(tmp_path):
+    full = _trainer(Unsupervised(), run_dir=tmp_path / "full", heldout=_heldout(), eval_every=4)
+    full.train(20)
+    part = _trainer(Unsupervised(), run_dir=tmp_path / "part", heldout=_heldout(), eval_every=4,
+                    checkpoint_every=6)
+    original = part.step
+
+    def interrupt_at_15():
+        if part.iteration == 15:
+            raise KeyboardInterrupt
+        return original()
+
+    part.step = interrupt_at_15
+    with pytest.raises(KeyboardInterrupt):
+        part.train(20)
+    again = _trainer(Unsupervised(), run_dir=tmp_path / "part", heldout=_heldout(),
+                     eval_every=4)
+    again.train(20, resume=True)
+    assert again.evaluations.columns == full.evaluations.columns
+
+
+def test_fused_finiteness_check_still_names_the_tensor():
+    trainer = _trainer(Unsupervised())
+    bad = {"a": torch.ones(3), "b": torch.tensor([1.0, math.inf]), "c": torch.zeros(2)}
+    with pytest.raises(TrainingDiverged, match="gradient of b became NaN/inf at iteration 0"):
+        trainer._check_finite(bad, "gradient of {}")
+    huge = {"a": torch.full((4,), 1e30)}  # the norm overflows in float32, the values do not
+    trainer._check_finite(huge, "weight {}")

@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads",
         type=int,
-        help="CPU threads for torch (default: torch's choice; 1 is often fastest for small "
-        "networks or on a busy machine)",
+        help="CPU threads for torch (default: 1 on machines with <= 4 cores or when the load "
+        "average fills the machine, else the cores shared by the processes of this node)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -290,10 +290,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {args.iters}")
-    if args.threads is None:  # small networks: extra threads only add synchronisation
-        import torch
-
-        torch.set_num_threads(1)
     if args.problem == "heat":
         return _demo_heat(args)
     print(
@@ -411,6 +407,21 @@ COMMANDS = {
 }
 
 
+def _set_threads(args: argparse.Namespace) -> None:
+    """``--threads``, or :func:`~physgrad.training.distributed.default_threads`; each run
+    records the count in its summary.json and its plain progress lines."""
+    import torch
+
+    from physgrad.training.distributed import default_threads
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+        return
+    torch.set_num_threads(default_threads())
+
+
 def main(argv: list[str] | None = None) -> int:
     from physgrad.training.checkpoint import CheckpointError
     from physgrad.training.trainer import TrainingDiverged
@@ -418,12 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
-            import torch
-
-            torch.set_num_threads(args.threads)
+        _set_threads(args)
         if args.command in ("run", "compare"):
             _join_torchrun(args)
         return COMMANDS[args.command](args)

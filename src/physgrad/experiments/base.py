@@ -67,6 +67,9 @@ class Experiment:
     ratio_at: tuple[int, ...] = (100,)
     """Iterations at which the tables also compare the baseline's error with each method's."""
     log_y: bool = True
+    heldout: int = 256
+    """Held-out problems (drawn once from :data:`~physgrad.training.HELDOUT_SEED`) every run
+    is scored on during training: every ``iterations // 50`` iterations and at the end."""
     run: Callable[..., dict[str, Any]] | None = None
     figures: Callable[[Path, str], Any] | None = None
     """Extra figures made after a comparison: ``figures(comparison_dir, scale)``. It runs

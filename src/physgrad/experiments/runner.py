@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.experiments.base import Experiment, configured
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
+from physgrad.training.evaluation import heldout_batch
 from physgrad.training.trainer import History, Trainer
 
 
@@ -27,14 +28,20 @@ class Comparison:
     out: Path
     iterations: int
     seed: int
+    heldout: dict[str, History] = field(default_factory=dict)
+    """Per method, the held-out scores during training (``heldout.csv``), when recorded."""
 
     def summary_rows(self) -> list[dict[str, Any]]:
-        """One row per method: final headline metric, ratios to the baseline, time per step."""
+        """One row per method: final headline metric (training batches, smoothed, and on the
+        held-out problems), ratios to the baseline, iterations to reach the baseline's final
+        value (against the baseline trained for the same number of iterations), time per
+        iteration."""
         exp = self.experiment
         metric, window = exp.metrics[0], exp.smoothing
         finals = {m: final_value(h[metric], window) for m, h in self.histories.items()}
         times = {m: statistics.median(h["step_time"]) for m, h in self.histories.items()}
         base = exp.baseline if exp.baseline in self.histories else next(iter(self.histories))
+        scored = all(metric in self.heldout.get(m, History()).columns for m in self.histories)
         rows = []
         checkpoints = [n for n in exp.ratio_at if n < min(len(h) for h in self.histories.values())]
         for name, history in self.histories.items():
@@ -46,11 +53,22 @@ class Comparison:
                 )
                 for n in checkpoints
             }
+            held: dict[str, Any] = {}
+            if scored:
+                h_base, h = self.heldout[base], self.heldout[name]
+                held = {
+                    f"held-out {metric}": h[metric][-1],
+                    f"held-out {base} / method": _ratio(h_base[metric][-1], h[metric][-1]),
+                    f"held-out iters to {base}'s final": _first_at_or_below(
+                        h, metric, h_base[metric][-1]
+                    ),
+                }
             rows.append(
                 {
                     "method": name,
                     "label": exp.methods[name].label,
                     f"final {metric}": finals[name],
+                    **held,
                     **at,
                     f"{base} / method": _ratio(finals[base], finals[name]),
                     f"iters to {base}'s final": reach,
@@ -70,8 +88,15 @@ class Comparison:
         return "\n".join(lines)
 
 
+def smoothing_window(available: int, window: int) -> int:
+    """Values averaged when ``available`` values exist: ``window``, but never more than the
+    later half of them, so no average reaches back into the first iterations' burn-in (a
+    64-iteration mean at iteration 60 would otherwise still contain iteration 0's loss)."""
+    return max(1, min(window, (available + 1) // 2)) if window > 0 else max(1, available)
+
+
 def value_at(values: list[float], iteration: int, window: int) -> float:
-    """Running mean (trailing ``window``) at ``iteration``."""
+    """The smoothed value at ``iteration`` (see :func:`running_mean`)."""
     return final_value(values[: iteration + 1], window)
 
 
@@ -80,19 +105,21 @@ def _ratio(a: float, b: float) -> float:
 
 
 def final_value(values: list[float], window: int) -> float:
-    """Mean of the last ``window`` logged values (the running average at the end)."""
-    tail = values[-window:] if window > 0 else values
+    """Mean of the last :func:`smoothing_window` logged values."""
+    tail = values[-smoothing_window(len(values), window) :]
     return float(sum(tail) / len(tail))
 
 
 def running_mean(values: list[float], window: int) -> list[float]:
-    """Trailing running average (shorter windows at the start)."""
-    out, acc = [], 0.0
-    for i, v in enumerate(values):
-        acc += v
-        if i >= window:
-            acc -= values[i - window]
-        out.append(acc / min(i + 1, window))
+    """Trailing running average whose window at index ``i`` is
+    ``smoothing_window(i + 1, window)`` (it grows from 1 to ``window``)."""
+    prefix = [0.0]
+    for v in values:
+        prefix.append(prefix[-1] + v)
+    out = []
+    for n in range(1, len(values) + 1):
+        w = smoothing_window(n, window)
+        out.append((prefix[n] - prefix[n - w]) / w)
     return out
 
 
@@ -102,6 +129,14 @@ def iterations_to_reach(values: list[float], level: float, window: int) -> int |
     for i, v in enumerate(running_mean(values, window)):
         if v <= level + tolerance:
             return i
+    return None
+
+
+def _first_at_or_below(scores: History, metric: str, level: float) -> int | None:
+    """First evaluated iteration whose held-out ``metric`` is <= ``level`` (None if never)."""
+    for it, value in zip(scores["iteration"], scores[metric], strict=True):
+        if value <= level * (1 + 1e-12):
+            return int(it)
     return None
 
 
@@ -150,6 +185,8 @@ def run_method(
     device: str | None = None,
     trackers: tuple[str, ...] = (),
     lr: float | None = None,
+    heldout: int | None = None,
+    eval_every: int | None = None,
 ) -> History:
     """Train one method of ``experiment`` into ``out/<method>`` and return its history.
 
@@ -172,6 +209,9 @@ def run_method(
         device: where to train (default: the network's device).
         trackers: extra loggers (``"tensorboard"``, ``"mlflow"``).
         lr: learning-rate override, or ``None``.
+        heldout: held-out problems to score during training (default
+            ``experiment.heldout``; 0: none); scores go to ``out/<method>/heldout.csv``.
+        eval_every: iterations between held-out scores (default ``max(1, iterations // 50)``).
 
     Returns:
         The run's :class:`~physgrad.training.History`.
@@ -193,8 +233,10 @@ def run_method(
     network = experiment.network()
     if init is not None:
         network.load_state_dict(init)
+    problem = experiment.problem()
+    heldout = experiment.heldout if heldout is None else heldout
     trainer = Trainer(
-        experiment.problem(),
+        problem,
         network,
         spec.method(),
         spec.optimizer,
@@ -206,6 +248,8 @@ def run_method(
         device=device,
         trackers=trackers,
         meta=meta,
+        heldout=heldout_batch(problem, heldout) if heldout else None,
+        eval_every=max(1, iterations // 50) if eval_every is None else eval_every,
     )
     if lr is not None:
         for group in trainer.optimizer.param_groups:
@@ -247,7 +291,7 @@ def compare(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     init = initial_weights(experiment, seed, out / "init.pt")
-    histories = {}
+    histories, heldout = {}, {}
     for name in methods:
         histories[name] = run_method(
             experiment,
@@ -263,8 +307,12 @@ def compare(
             trackers=trackers,
             lr=lr,
             checkpoint_every=checkpoint_every,
+            # smoke checks the plumbing: a held-out set the size of a batch is enough
+            heldout=min(experiment.heldout, batch_size) if scale == "smoke" else None,
         )
-    comparison = Comparison(experiment, histories, out, iterations, seed)
+        scores = out / name / "heldout.csv"
+        heldout[name] = History.read_csv(scores) if scores.exists() else History()
+    comparison = Comparison(experiment, histories, out, iterations, seed, heldout)
     if rank_and_world()[0] == 0:
         write_comparison(comparison, scale)
     return comparison

@@ -23,6 +23,7 @@ from physgrad.core import NonFiniteError
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import mean_across_ranks, rank_and_world
+from physgrad.training.evaluation import evaluate
 from physgrad.training.methods import Method
 from physgrad.training.tracking import Tracker, check_trackers, open_trackers
 
@@ -91,6 +92,18 @@ class Trainer:
         trackers: also log to these (``"tensorboard"``, ``"mlflow"``; each needs its package),
             see :mod:`physgrad.training.tracking`.
         meta: extra entries stored in the checkpoint and checked on resume (experiment name…).
+        heldout: fixed problems to score the network on (eval mode, no gradients), e.g. from
+            :func:`~physgrad.training.evaluation.heldout_batch`; ``None``: no evaluation.
+        eval_every: evaluate ``heldout`` every this many iterations (0: only at the start and
+            the end of :meth:`train`). Results: :attr:`evaluations` and ``run_dir/heldout.csv``
+            (column ``iteration`` = number of training steps done, then the problem's metrics).
+        compile: run the network through ``torch.compile`` (minutes of compilation up front,
+            then faster steps; worth it for long runs only, see BENCHMARKS.md).
+
+    Logged per iteration: ``loss``, the problem's metrics of the prediction on the training
+    batch, ``step_time`` (wall-clock seconds of the whole iteration: data, network, physics,
+    solver, backward, optimizer step, metrics) and ``cpu_time`` (CPU seconds of this process in
+    it, summed over its threads: less sensitive to other jobs on a shared machine).
     """
 
     def __init__(
@@ -108,6 +121,9 @@ class Trainer:
         device: torch.device | str | None = None,
         trackers: Sequence[str] = (),
         meta: dict[str, Any] | None = None,
+        heldout: Batch | None = None,
+        eval_every: int = 0,
+        compile: bool = False,
     ):
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be a physgrad Problem, got {type(problem).__name__}")
@@ -133,6 +149,8 @@ class Trainer:
 
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.network, device_ids=device_ids)
+        if compile:
+            self.model = torch.compile(self.model)
         self.optimizer = optimizer(self.network.parameters())
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -144,6 +162,12 @@ class Trainer:
         self.meta = {"method": method.name, **(meta or {})}
         self.history = History()
         self.wall_time = 0.0
+        if eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0, got {eval_every}")
+        if heldout is not None and not isinstance(heldout, Batch):
+            raise TypeError(f"heldout must be a physgrad Batch, got {type(heldout).__name__}")
+        self.heldout, self.eval_every = heldout, eval_every
+        self.evaluations = History()
 
     # -- persistence ---------------------------------------------------------------------
     @property
@@ -155,6 +179,11 @@ class Trainer:
     def metrics_path(self) -> Path | None:
         """``run_dir/metrics.csv``, or ``None`` without a run folder."""
         return None if self.run_dir is None else self.run_dir / "metrics.csv"
+
+    @property
+    def heldout_path(self) -> Path | None:
+        """``run_dir/heldout.csv``, or ``None`` without a run folder."""
+        return None if self.run_dir is None else self.run_dir / "heldout.csv"
 
     def save(self) -> None:
         """Write the checkpoint (atomically); only rank 0 writes."""
@@ -189,12 +218,10 @@ class Trainer:
         self.generator.set_state(data["generator"])
         self.iteration = int(data["iteration"])
         self.wall_time = float(data.get("wall_time", 0.0))
-        self.history = History()
-        if self.metrics_path is not None and self.metrics_path.exists():
-            old = History.read_csv(self.metrics_path)
-            for i, it in enumerate(old.columns.get("iteration", [])):
-                if it < self.iteration:  # rows written after the checkpoint are redone
-                    self.history.append({k: v[i] for k, v in old.columns.items()})
+        # rows written after the checkpoint are redone; an evaluation at the checkpoint's
+        # iteration scored exactly the saved weights, so it is kept
+        self.history = _rows_before(self.metrics_path, self.iteration)
+        self.evaluations = _rows_before(self.heldout_path, self.iteration + 1)
         return True
 
     # -- training ------------------------------------------------------------------------
@@ -214,7 +241,7 @@ class Trainer:
 
     def step(self) -> dict[str, float]:
         """One training iteration; returns the logged row."""
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         batch = self.problem.sample(self.batch_size, self.generator)
         if self.world_size > 1:
             batch = _shard(batch, self.rank, self.world_size)
@@ -235,24 +262,54 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        for name, p in self.network.named_parameters():
-            if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
-                raise TrainingDiverged(
-                    f"gradient of {name} became NaN/inf at iteration {self.iteration}"
-                )
+        params = dict(self.network.named_parameters())
+        grads = {name: p.grad for name, p in params.items() if p.grad is not None}
+        self._check_finite(grads, "gradient of {}")
         self.optimizer.step()
-        for name, p in self.network.named_parameters():
-            if not bool(torch.isfinite(p).all()):
-                msg = f"weight {name} became NaN/inf at iteration {self.iteration}"
-                raise TrainingDiverged(msg)
-        step_time = time.perf_counter() - start
+        self._check_finite(params, "weight {}")
         metrics = self.problem.metrics(x.detach(), batch)
-        row = {"iteration": float(self.iteration), "loss": float(loss.detach())}
-        row["step_time"] = step_time
-        row.update({k: float(v.mean()) for k, v in metrics.items()})
+        names = ["loss", *metrics]
+        # one device-to-host transfer for all logged values (one sync per value on a GPU)
+        values = torch.stack(
+            [loss.detach().double(), *(v.detach().double().mean() for v in metrics.values())]
+        ).tolist()
+        row = {"iteration": float(self.iteration), **dict(zip(names, values, strict=True))}
+        row["step_time"] = time.perf_counter() - start
+        row["cpu_time"] = time.process_time() - cpu_start
         row = mean_across_ranks(row)
         self.iteration += 1
-        self.wall_time += step_time
+        self.wall_time += row["step_time"]
+        return row
+
+    def _check_finite(self, tensors: dict[str, torch.Tensor], what: str) -> None:
+        """Raise :class:`TrainingDiverged` naming the first tensor with a NaN/inf entry.
+
+        One fused norm over all tensors and a single host sync; only when that norm is not
+        finite are the tensors checked one by one (a finite tensor whose norm overflows is
+        no divergence).
+        """
+        if not tensors:
+            return
+        norms = torch._foreach_norm(list(tensors.values()))
+        if bool(torch.isfinite(torch.stack(norms)).all()):
+            return
+        for name, t in tensors.items():
+            if not bool(torch.isfinite(t).all()):
+                msg = f"{what.format(name)} became NaN/inf at iteration {self.iteration}"
+                raise TrainingDiverged(msg)
+
+    def evaluate(self) -> dict[str, float]:
+        """Score the network on :attr:`heldout` (eval mode, no gradients); the row is also
+        appended to :attr:`evaluations` with ``iteration`` = training steps done so far."""
+        if self.heldout is None:
+            raise ValueError("this Trainer has no held-out problems (heldout=None)")
+        self.network.eval()
+        try:
+            scores = evaluate(self.problem, self.predict, self.heldout, device=self.device)
+        finally:
+            self.network.train()
+        row = {"iteration": float(self.iteration), **scores}
+        self.evaluations.append(row)
         return row
 
     def train(self, iterations: int, *, resume: bool = False) -> History:
@@ -268,10 +325,12 @@ class Trainer:
         if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         trackers = open_trackers(self.trackers, self.run_dir, self.meta) if self.writes else []
-        csv_file = self._open_metrics_csv()
-        bar = _progress_bar(
+        csv_file = self._open_csv(self.metrics_path, self.history)
+        eval_file = self._open_csv(self.heldout_path, self.evaluations)
+        bar = _Progress(
             total=iterations, initial=self.iteration, enabled=self.progress, desc=self.method.name
         )
+        self._evaluate_if_due(eval_file, trackers, final=False)
         stop = _StopRequest()
         finished = False
         try:
@@ -279,22 +338,19 @@ class Trainer:
                 while self.iteration < iterations:
                     if stop.signal is not None:
                         # stop between iterations, so the checkpoint is a consistent state
-                        if csv_file is not None:
-                            csv_file.flush()
+                        _flush(csv_file, eval_file)
                         self.save()
                         raise KeyboardInterrupt(f"{stop.signal} at iteration {self.iteration}")
                     row = self.step()
                     self._log(row, csv_file, trackers, bar)
+                    self._evaluate_if_due(eval_file, trackers, final=self.iteration >= iterations)
                     if self.checkpoint_every and self.iteration % self.checkpoint_every == 0:
-                        if csv_file is not None:
-                            csv_file.flush()
+                        _flush(csv_file, eval_file)
                         self.save()
             finished = True
         finally:
-            if bar is not None:
-                bar.close()
-            if csv_file is not None:
-                csv_file.close()
+            bar.close()
+            _flush(csv_file, eval_file)
             for tracker in trackers:
                 tracker.close(finished)
         self.save()
@@ -310,26 +366,45 @@ class Trainer:
             csv_file.write(row)
         for tracker in trackers:
             tracker.log(row, int(row["iteration"]))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "x_l1") if k in row})
+        bar.update(row)
 
-    def _open_metrics_csv(self) -> _CsvLog | None:
-        if not self.writes:
+    def _evaluate_if_due(
+        self, eval_file: _CsvLog | None, trackers: list[Tracker], *, final: bool
+    ) -> None:
+        if self.heldout is None or self.rank != 0:
+            return
+        done = self.evaluations.columns.get("iteration", [])
+        if done and done[-1] == self.iteration:
+            return
+        due = self.eval_every and self.iteration % self.eval_every == 0
+        if not (final or due or self.iteration == 0 or not done):
+            return
+        row = self.evaluate()
+        if eval_file is not None:
+            eval_file.write(row)
+        for tracker in trackers:
+            tracker.log({f"heldout/{k}": v for k, v in row.items() if k != "iteration"},
+                        self.iteration)
+
+    def _open_csv(self, path: Path | None, history: History) -> _CsvLog | None:
+        if not self.writes or path is None:
             return None
-        log = _CsvLog(self.metrics_path)
-        for i in range(len(self.history)):  # rewrite the rows kept from a resumed run
-            log.write({k: v[i] for k, v in self.history.columns.items()})
+        log = _CsvLog(path)
+        for i in range(len(history)):  # rewrite the rows kept from a resumed run
+            log.write({k: v[i] for k, v in history.columns.items()})
         return log
 
     def _write_summary(self) -> None:
         if not self.writes or not len(self.history):
             return
         last = {k: v[-1] for k, v in self.history.columns.items()}
+        heldout = {k: v[-1] for k, v in self.evaluations.columns.items()} or None
         summary = {
             **{k: v for k, v in self.meta.items()},
             "iterations": self.iteration,
             "final": last,
+            "heldout": heldout,
+            "threads": torch.get_num_threads(),
             "wall_time_s": self.wall_time,
             "iterations_per_s": self.iteration / self.wall_time if self.wall_time else None,
             "versions": {"python": platform.python_version(), "torch": torch.__version__},
@@ -420,9 +495,61 @@ def _module_device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _progress_bar(total: int, initial: int, enabled: bool, desc: str) -> Any:
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
+def _flush(*logs: _CsvLog | None) -> None:
+    for log in logs:
+        if log is not None:
+            log.flush()
 
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False)
+
+def _rows_before(path: Path | None, iteration: int) -> History:
+    """The rows of a metrics CSV with ``iteration`` below the given one."""
+    kept = History()
+    if path is None or not path.exists():
+        return kept
+    old = History.read_csv(path)
+    for i, it in enumerate(old.columns.get("iteration", [])):
+        if it < iteration:
+            kept.append({k: v[i] for k, v in old.columns.items()})
+    return kept
+
+
+class _Progress:
+    """A tqdm bar on a terminal; otherwise (piped, CI, a log file) a plain line at most
+    every :attr:`every_s` seconds and at the end, so long runs show they are alive."""
+
+    every_s = 30.0
+    shown = ("loss", "x_l1")
+
+    def __init__(self, total: int, initial: int, enabled: bool, desc: str):
+        self.total, self.done, self.desc = total, initial, desc
+        self.enabled = enabled
+        self.bar: Any = None
+        self.start = self.last = time.monotonic()
+        self.first = initial
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False
+            )
+
+    def update(self, row: dict[str, float]) -> None:
+        self.done += 1
+        values = {k: f"{row[k]:.3g}" for k in self.shown if k in row}
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(values)
+            return
+        now = time.monotonic()
+        if self.enabled and (now - self.last >= self.every_s or self.done == self.total):
+            self.last = now
+            rate = (self.done - self.first) / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else math.inf
+            text = " ".join(f"{k} {v}" for k, v in values.items())
+            print(f"{self.desc}: iteration {self.done}/{self.total} {text} "
+                  f"({rate:.3g} it/s, {eta:.0f} s left, {torch.get_num_threads()} threads)",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
