@@ -239,3 +239,15 @@ def test_fused_finiteness_check_still_names_the_tensor():
         trainer._check_finite(bad, "gradient of {}")
     huge = {"a": torch.full((4,), 1e30)}  # the norm overflows in float32, the values do not
     trainer._check_finite(huge, "weight {}")
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager():
+    # torch.compile needs a C++ compiler and tens of seconds even for this MLP: slow suite
+    eager = _trainer(Physical(GaussNewton()))
+    compiled = _trainer(Physical(GaussNewton()), compile=True)
+    a, b = eager.train(3), compiled.train(3)
+    for key in ("loss", "x_l1"):
+        assert b[key] == pytest.approx(a[key], rel=1e-4)
+    for p, q in zip(eager.network.parameters(), compiled.network.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)

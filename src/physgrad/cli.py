@@ -33,6 +33,7 @@ FLAG_KEYS = {
     "batch_size": "training.batch_size",
     "seed": "training.seed",
     "checkpoint_every": "training.checkpoint_every",
+    "compile": "training.compile",
     "lr": "optimizer.lr",
 }
 
@@ -71,6 +72,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="iterations between checkpoints (default 500; also on Ctrl-C/SIGTERM)",
     )
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the network: minutes up front, faster steps (long runs only)",
+    )
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument(
         "--mlflow",
@@ -243,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         trackers=trackers,
         lr=config.optimizer.lr,
         checkpoint_every=training.checkpoint_every,
+        compile=training.compile,
     )
     final = {k: v[-1] for k, v in history.columns.items() if k != "iteration"}
     print(f"{exp.name}/{method}: {len(history)} iterations, final " + _fmt_row(final))
@@ -269,6 +277,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         trackers=_trackers(args),
         lr=config.optimizer.lr,
         checkpoint_every=config.training.checkpoint_every,
+        compile=config.training.compile,
     )
     seeds = _int_list("--seeds", args.seeds) if args.seeds else None
     out.mkdir(parents=True, exist_ok=True)

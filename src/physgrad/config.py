@@ -63,6 +63,9 @@ class TrainingConfig:
     """Seed of the initial weights and of the data stream."""
     checkpoint_every: int = 500
     """Iterations between checkpoints (0: only at the end and on Ctrl-C/SIGTERM)."""
+    compile: bool = False
+    """Run the network through ``torch.compile``: minutes of compilation, then faster steps
+    (break-even in BENCHMARKS.md); for long runs."""
 
 
 @dataclass

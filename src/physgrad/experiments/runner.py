@@ -187,6 +187,7 @@ def run_method(
     lr: float | None = None,
     heldout: int | None = None,
     eval_every: int | None = None,
+    compile: bool = False,
 ) -> History:
     """Train one method of ``experiment`` into ``out/<method>`` and return its history.
 
@@ -212,6 +213,7 @@ def run_method(
         heldout: held-out problems to score during training (default
             ``experiment.heldout``; 0: none); scores go to ``out/<method>/heldout.csv``.
         eval_every: iterations between held-out scores (default ``max(1, iterations // 50)``).
+        compile: ``torch.compile`` the network (see :class:`~physgrad.training.Trainer`).
 
     Returns:
         The run's :class:`~physgrad.training.History`.
@@ -250,6 +252,7 @@ def run_method(
         meta=meta,
         heldout=heldout_batch(problem, heldout) if heldout else None,
         eval_every=max(1, iterations // 50) if eval_every is None else eval_every,
+        compile=compile,
     )
     if lr is not None:
         for group in trainer.optimizer.param_groups:
@@ -272,6 +275,7 @@ def compare(
     trackers: tuple[str, ...] = (),
     lr: float | None = None,
     checkpoint_every: int = 500,
+    compile: bool = False,
 ) -> Comparison:
     """Train ``methods`` from the same initial weights and data stream; write the report.
 
@@ -307,6 +311,7 @@ def compare(
             trackers=trackers,
             lr=lr,
             checkpoint_every=checkpoint_every,
+            compile=compile,
             # smoke checks the plumbing: a held-out set the size of a batch is enough
             heldout=min(experiment.heldout, batch_size) if scale == "smoke" else None,
         )
