@@ -99,7 +99,7 @@ def test_cli_set_changes_the_run_and_the_stored_config_repeats_it(tmp_path, caps
     stored = yaml.safe_load((out / "adam" / "config.yaml").read_text())
     assert stored["problem"]["shape"] == [16, 16] and stored["network"]["levels"] == 2
     assert stored["training"] == {"iterations": 2, "batch_size": 2, "seed": 0,
-                                  "checkpoint_every": 500}
+                                  "checkpoint_every": 500, "compile": False}
     summary = json.loads((out / "adam" / "summary.json").read_text())
     assert summary["overrides"] == {"problem": {"shape": [16, 16]}, "network": {"levels": 2}}
     # the stored file repeats the run elsewhere, with identical metrics

@@ -12,6 +12,7 @@ from typing import Any
 
 import physgrad
 from physgrad.config import (
+    SCALES,
     RunConfig,
     apply_overrides,
     configure_experiment,
@@ -47,7 +48,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed of the initial weights and data (default 0)")
     p.add_argument("--out", help="output folder (default runs/<experiment>)")
     p.add_argument(
-        "--scale", choices=["smoke", "cpu", "paper"], help="preset length/batch (default cpu)"
+        "--scale", choices=SCALES, help="preset length/batch (default cpu)"
     )
     p.add_argument("--batch-size", dest="batch_size", type=int, help="override the batch size")
     p.add_argument("--lr", type=float, help="override the learning rate of every method")
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser(
         "reproduce", help="every experiment at one scale into one report folder (resumable)"
     )
-    rep.add_argument("--scale", choices=["smoke", "cpu", "paper"], default="cpu")
+    rep.add_argument("--scale", choices=SCALES, default="cpu")
     rep.add_argument("--only", help="comma-separated experiment names (default: all)")
     rep.add_argument("--seeds", help="comma-separated seeds (curves: mean and spread)")
     rep.add_argument("--out", default="runs/reproduce", help="report folder")

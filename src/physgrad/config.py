@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from physgrad.experiments.base import SCALES
+
 __all__ = [
     "OptimizerConfig",
     "RunConfig",
@@ -48,7 +50,6 @@ __all__ = [
     "set_key",
 ]
 
-SCALES = ("smoke", "cpu", "paper")
 
 
 @dataclass

@@ -20,7 +20,11 @@ from physgrad.problems.base import Problem
 from physgrad.training.methods import Method
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-SCALES = ("smoke", "cpu", "paper")
+SCALES = ("smoke", "cpu", "long", "paper")
+"""Run sizes, shortest first: ``smoke`` checks the plumbing in seconds, ``cpu`` is a short
+comparison on a laptop CPU, ``long`` the CPU runs toward the paper's training lengths that
+continue across days from committed checkpoints (docs/results/long), ``paper`` the paper's
+own batch and length (a GPU). Experiments define the scales that make sense for them."""
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ FLUID = register(
         scales={
             "smoke": Scale(iterations=2, batch_size=2),
             "cpu": Scale(iterations=CPU_ITERATIONS, batch_size=CPU_BATCH),
+            "long": Scale(iterations=2_000, batch_size=64),
             "paper": Scale(iterations=20_000, batch_size=64),
         },
         problem=FluidProblem,

@@ -88,6 +88,7 @@ HEAT = register(
         scales={
             "smoke": Scale(iterations=3, batch_size=4),
             "cpu": Scale(iterations=300, batch_size=16),
+            "long": Scale(iterations=5_000, batch_size=32),
             "paper": Scale(iterations=10_000, batch_size=128),
         },
         problem=HeatNetProblem,

@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from physgrad._validation import check_choice, check_positive_int  # noqa: E402
+from physgrad.experiments.base import SCALES  # noqa: E402
 from physgrad.physics.fluid import (  # noqa: E402
     center_of_mass,
     centered_to_staggered,
@@ -37,7 +38,6 @@ from physgrad.problems.fluid import FluidProblem  # noqa: E402
 
 FRAMES = (0, 2, 4, 6, 8)
 """Recorded frames shown in Fig. 13: ``t = 0, 0.5, 1, 1.5, 2`` for ``dt = 0.25``."""
-SCALES = ("smoke", "cpu", "paper")
 
 
 def _load_networks(out: Path, methods: Sequence[str]) -> dict[str, torch.nn.Module]:
