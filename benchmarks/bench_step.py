@@ -1,20 +1,22 @@
-"""Time per training iteration against the network bound (issue 12), heat and Poisson.
+"""Time per training iteration against the network bound, every training experiment.
 
-For each experiment at batch ``--batch`` (default 32, one thread), interleaved in one
-process (round-robin blocks, so load changes hit every variant alike), CPU time per step of:
+For each experiment (batch: its ``long`` scale's if it has one, else its ``cpu`` scale's; one
+thread), interleaved in one process (round-robin blocks, so load changes hit every variant
+alike), CPU time per step of:
 
-- ``plain torch step``: the same U-Net shape written the straightforward way
-  (:class:`physgrad.nets.reference.ReferenceUNet`: ``nn.Conv2d`` with torch's circular or
-  zero padding, BatchNorm, bilinear upsampling, default memory format), forward + MSE +
-  backward + Adam on random data: the yardstick;
-- ``UNet step``: physgrad's :class:`~physgrad.nets.UNet` doing exactly the same;
-- every method's full training iteration (``Trainer.step``: data, network, physics, solver,
-  backward, Adam, finiteness checks, metrics) with physgrad's UNet (``after``) and with the
-  plain network swapped in (``before``: what an iteration cost before issue 12).
+- ``network step``: the experiment's network alone, forward + MSE to random data +
+  backward + Adam on the network input of a real batch: the network bound;
+- for U-Net experiments also ``plain torch step``: the same U-Net shape written the
+  straightforward way (:class:`physgrad.nets.reference.ReferenceUNet`: ``nn.Conv2d`` with
+  torch's circular or zero padding, BatchNorm, bilinear upsampling, default memory format);
+- every default method's full training iteration (``Trainer.step``: data, network, physics,
+  solver, backward, Adam, finiteness checks, metrics); for U-Net experiments with physgrad's
+  UNet (``after``) and with the plain network swapped in (``before``: before issue 12).
 
-Ratios are to the plain torch step.
+Ratios are to the plain torch step where there is one, else to the network step. Fluid has
+its own benchmark (benchmarks/bench_fluid_iteration.py).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_step.py [--batch 32] [--rounds 7] [--steps 5]
+    OMP_NUM_THREADS=1 python benchmarks/bench_step.py [--experiments heat,poisson] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable
 import torch
 
 from physgrad.experiments import get_experiment
+from physgrad.nets import UNet
 from physgrad.nets.reference import ReferenceUNet
 from physgrad.training import Trainer
 
@@ -41,7 +44,8 @@ def _plain_twin(net: torch.nn.Module) -> ReferenceUNet:
 
 def _network_step(net: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    target = torch.randn_like(x[:, :1])
+    with torch.no_grad():
+        target = torch.randn_like(net(x))
 
     def step() -> None:
         loss = torch.nn.functional.mse_loss(net(x), target)
@@ -52,40 +56,45 @@ def _network_step(net: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return step
 
 
-def variants(name: str, batch: int) -> dict[str, Callable[[], None]]:
+def variants(name: str) -> tuple[int, dict[str, Callable[[], None]]]:
     exp = get_experiment(name)
+    batch = exp.scales.get("long", exp.scales["cpu"]).batch_size
     problem = exp.problem()
     sample = problem.sample(batch, torch.Generator().manual_seed(0))
     x = problem.network_input(sample)
     torch.manual_seed(0)
     net = exp.network()
-    out = {
-        "plain torch step": _network_step(_plain_twin(net), x),
-        "UNet step": _network_step(net, x),
-    }
+    unet = isinstance(net, UNet)
+    out = {}
+    if unet:
+        out["plain torch step"] = _network_step(_plain_twin(net), x)
+    out["network step"] = _network_step(net, x)
     for method in exp.default_methods:
         spec = exp.methods[method]
-        for label, network in (("before", _plain_twin(exp.network())), ("after", exp.network())):
+        if unet:
+            networks = {"before": _plain_twin(exp.network()), "after": exp.network()}
+        else:
+            networks = {"": exp.network()}
+        for label, network in networks.items():
             trainer = Trainer(problem, network, spec.method(), spec.optimizer,
                               batch_size=batch, progress=False)
-            out[f"{method} iteration ({label})"] = trainer.step
-    return out
+            out[f"{method} iteration" + (f" ({label})" if label else "")] = trainer.step
+    return batch, out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--experiments", default="heat,poisson")
+    parser.add_argument("--experiments", default="heat,poisson,sine,wavepacket,exp")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, "
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"{args.rounds} rounds x {args.steps} steps, CPU time (process_time), median block\n")
-    print("| experiment | variant | ms / step | ratio to plain torch step |")
-    print("|---|---|---|---|")
+    print("| experiment | batch | variant | ms / step | ratio |")
+    print("|---|---|---|---|---|")
     for name in args.experiments.split(","):
-        steps = variants(name, args.batch)
+        batch, steps = variants(name)
         for fn in steps.values():
             fn()  # warm-up
         blocks: dict[str, list[float]] = {k: [] for k in steps}
@@ -95,10 +104,10 @@ def main() -> None:
                 for _ in range(args.steps):
                     fn()
                 blocks[key].append((time.process_time() - t0) / args.steps)
-        ref = statistics.median(blocks["plain torch step"])
+        ref = statistics.median(blocks[next(iter(blocks))])
         for key, times in blocks.items():
             med = statistics.median(times)
-            print(f"| {name} | {key} | {1e3 * med:.1f} | {med / ref:.2f} |", flush=True)
+            print(f"| {name} | {batch} | {key} | {1e3 * med:.2f} | {med / ref:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
