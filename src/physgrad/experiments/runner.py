@@ -16,6 +16,8 @@ from physgrad.experiments.base import Experiment, configured
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.evaluation import heldout_batch
+from physgrad.training.smoothing import running_mean as smoothed
+from physgrad.training.smoothing import smoothing_window
 from physgrad.training.trainer import History, Trainer
 
 
@@ -88,13 +90,6 @@ class Comparison:
         return "\n".join(lines)
 
 
-def smoothing_window(available: int, window: int) -> int:
-    """Values averaged when ``available`` values exist: ``window``, but never more than the
-    later half of them, so no average reaches back into the first iterations' burn-in (a
-    64-iteration mean at iteration 60 would otherwise still contain iteration 0's loss)."""
-    return max(1, min(window, (available + 1) // 2)) if window > 0 else max(1, available)
-
-
 def value_at(values: list[float], iteration: int, window: int) -> float:
     """The smoothed value at ``iteration`` (see :func:`running_mean`)."""
     return final_value(values[: iteration + 1], window)
@@ -105,22 +100,14 @@ def _ratio(a: float, b: float) -> float:
 
 
 def final_value(values: list[float], window: int) -> float:
-    """Mean of the last :func:`smoothing_window` logged values."""
+    """Mean of the last :func:`~physgrad.training.smoothing.smoothing_window` values."""
     tail = values[-smoothing_window(len(values), window) :]
     return float(sum(tail) / len(tail))
 
 
 def running_mean(values: list[float], window: int) -> list[float]:
-    """Trailing running average whose window at index ``i`` is
-    ``smoothing_window(i + 1, window)`` (it grows from 1 to ``window``)."""
-    prefix = [0.0]
-    for v in values:
-        prefix.append(prefix[-1] + v)
-    out = []
-    for n in range(1, len(values) + 1):
-        w = smoothing_window(n, window)
-        out.append((prefix[n] - prefix[n - w]) / w)
-    return out
+    """:func:`physgrad.training.smoothing.running_mean` as a list."""
+    return smoothed(values, window).tolist()
 
 
 def iterations_to_reach(values: list[float], level: float, window: int) -> int | None:
@@ -358,6 +345,8 @@ def compare_seeds(
         log_y=experiment.log_y,
         title=f"{experiment.name}: mean and range over seeds {', '.join(map(str, seeds))}",
         path=out / "curves.png",
+        heldout={labels[m]: [c.heldout.get(m) for c in comparisons] for m in labels
+                 if all(c.heldout.get(m) is not None for c in comparisons)},
     )
     table = seeds_table(comparisons)
     text = (
@@ -405,6 +394,7 @@ def write_comparison(comparison: Comparison, scale: str = "cpu") -> None:
         log_y=exp.log_y,
         title=f"{exp.name}: {exp.description}",
         path=out / "curves.png",
+        heldout={labels[m]: h for m, h in comparison.heldout.items()},
     )
     table = comparison.markdown_table()
     text = (

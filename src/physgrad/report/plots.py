@@ -10,6 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from physgrad.training.checkpoint import atomic_write
+from physgrad.training.smoothing import running_mean
 
 METRIC_LABELS = {
     "x_l1": r"$\|x - x^*\|_1$",
@@ -24,14 +25,9 @@ METRIC_LABELS = {
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
-    """Trailing running mean with a window of ``window`` samples (shorter at the start)."""
-    v = np.asarray(values, dtype=float)
-    if window <= 1 or v.size == 0:
-        return v
-    c = np.cumsum(np.insert(v, 0, 0.0))
-    idx = np.arange(1, v.size + 1)
-    lo = np.maximum(idx - window, 0)
-    return (c[idx] - c[lo]) / (idx - lo)
+    """Trailing running mean (:func:`physgrad.training.smoothing.running_mean`: at most
+    ``window`` values and never more than the later half of those seen so far)."""
+    return running_mean(values, window)
 
 
 def plot_learning_curves(
@@ -42,15 +38,23 @@ def plot_learning_curves(
     path: Path,
     log_y: bool = True,
     title: str = "",
+    heldout: dict | None = None,
 ) -> Path:
     """One panel per metric: faint raw values, solid running mean, one colour per method.
 
     ``histories`` maps a legend label to a :class:`~physgrad.training.History` or to a list
-    of histories (several seeds: the mean curve with a min-max band).
+    of histories (several seeds: the mean curve with a min-max band). ``heldout`` (same
+    labels, the trainers' held-out scores) adds a first row of panels with those scores:
+    the network after each evaluated iteration on fixed problems it never trained on.
     """
-    fig = Figure(figsize=(5.2 * len(metrics), 4.0), constrained_layout=True)
+    scored = {k: v for k, v in (heldout or {}).items() if _has(v, metrics)}
+    rows = 2 if scored else 1
+    fig = Figure(figsize=(5.2 * len(metrics), 3.8 * rows), constrained_layout=True)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    grid = fig.subplots(rows, len(metrics), squeeze=False)
+    if scored:
+        _heldout_row(grid[0], scored, list(histories), metrics, log_y)
+    axes = grid[-1]
     for ax, metric in zip(axes, metrics, strict=True):
         for color, (label, hist) in zip(_colors(len(histories)), histories.items(), strict=False):
             runs = hist if isinstance(hist, list) else [hist]
@@ -69,10 +73,42 @@ def plot_learning_curves(
         ax.set_ylabel(METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})")
         ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=8, loc="best")
+    if scored:
+        for ax in axes:
+            ax.set_title("training batches", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     return Path(path)
+
+
+def _has(hist: object, metrics: Sequence[str]) -> bool:
+    runs = hist if isinstance(hist, list) else [hist]
+    return bool(runs) and all(m in h.columns and len(h) for h in runs for m in metrics)
+
+
+def _heldout_row(
+    axes: Sequence, scored: dict, order: list[str], metrics: Sequence[str], log_y: bool
+) -> None:
+    colors = dict(zip(order, _colors(len(order)), strict=True))
+    for ax, metric in zip(axes, metrics, strict=True):
+        for label in [k for k in order if k in scored]:
+            runs = scored[label] if isinstance(scored[label], list) else [scored[label]]
+            n = min(len(h) for h in runs)
+            stack = np.stack([np.asarray(h[metric][:n], dtype=float) for h in runs])
+            it = np.asarray(runs[0]["iteration"][:n])
+            if len(runs) > 1:
+                ax.fill_between(it, stack.min(0), stack.max(0), color=colors[label], alpha=0.2,
+                                lw=0)
+            ax.plot(it, stack.mean(0), color=colors[label], lw=1.6, marker="o", ms=2.5,
+                    label=label)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_title("held-out problems (eval mode)", fontsize=9)
+        ax.set_xlabel("training iteration")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric) + " (held-out mean)")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
 
 
 def plot_seed_grid(
