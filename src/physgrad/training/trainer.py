@@ -328,7 +328,10 @@ class Trainer:
         csv_file = self._open_csv(self.metrics_path, self.history)
         eval_file = self._open_csv(self.heldout_path, self.evaluations)
         bar = _Progress(
-            total=iterations, initial=self.iteration, enabled=self.progress, desc=self.method.name
+            total=iterations,
+            initial=self.iteration,
+            enabled=self.progress,
+            desc=self.meta["method"],
         )
         self._evaluate_if_due(eval_file, trackers, final=False)
         stop = _StopRequest()
