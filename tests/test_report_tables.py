@@ -101,8 +101,10 @@ def test_seeds_give_mean_and_std() -> None:
     ]
     m = measure(PaperNumber("heat", "pg-inverse", "reach", 1, "1", "s", at=10), comps)
     assert m.values == (5.0, None)
-    assert format_values(m.values, "reach") == "5 ± 0 (1/2 seeds reached)"
-    assert format_values([2.0, 4.0], "ratio") == "3 ± 1.4x"
+    assert format_values(m.values, "reach") == "5 (1/2 seeds reached)"
+    # ratios: geometric mean, 95% t-interval of the log ratios (t(0.975, 1) = 12.706)
+    assert format_values([2.0, 4.0], "ratio") == "2.83x (95% CI 0.0346–231x, 2 seeds)"
+    assert format_values([10.0, 12.0], "final") == "11 (95% CI -1.71–23.7, 2 seeds)"
     assert format_values([None], "reach") == "never"
     assert format_values([7.0], "reach") == "7"
 
@@ -124,9 +126,10 @@ def test_report_markdown_has_paper_table_time_table_and_embedded_extra(tmp_path)
     text = _report_markdown([(comps[0].experiment, section, 1.0)], "cpu", [0, 1], None, "cmd")
     assert "## Paper vs this run" in text
     assert "| heat | pg-inverse | iterations to reach adam's final x_l1" in text
-    assert "| 138 | Sec. 3.3 | 5 ± 0 |" in text
+    assert "| 138 | Sec. 3.3 | 5 (95% CI 5–5, 2 seeds) |" in text
     assert "## Time per training iteration (Fig. 14)" in text
-    assert "| heat | pg-inverse | 11.5 ± 0.71 | 1.15 ± 0.071x | < 1.1x (Fig. 14) |" in text
+    assert ("| heat | pg-inverse | 11.5 (95% CI 5.15–17.9, 2 seeds) "
+            "| 1.15x (95% CI 0.661–2x, 2 seeds) | < 1.1x (Fig. 14) |") in text
     assert "### fluid: Table 1 (measured) (seed 1)" in text
 
 
@@ -202,11 +205,11 @@ def test_table1_says_when_the_start_is_already_better(tmp_path) -> None:
     assert "iterations Adam + PG needs to reach Adam's final v0_l1" in text
 
 
-def test_reproduce_with_seeds_writes_mean_and_std(tmp_path) -> None:
+def test_reproduce_with_seeds_writes_mean_and_interval(tmp_path) -> None:
     out = tmp_path / "rep"
     assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--seeds", "1,2",
                  "--out", str(out), "--quiet"]) == 0
     report = (out / "report.md").read_text()
     assert "## Paper vs this run" in report
     paper_lines = [line for line in report.splitlines() if line.startswith("| sine | pg-")]
-    assert paper_lines and all("±" in line for line in paper_lines)
+    assert paper_lines and all("95% CI" in line and "2 seeds" in line for line in paper_lines)

@@ -21,12 +21,14 @@ Kinds of statement:
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from physgrad.experiments.runner import final_value, iterations_to_reach, value_at
+from physgrad.training.trainer import History
 
 if TYPE_CHECKING:
     from physgrad.experiments.runner import Comparison
@@ -138,6 +140,12 @@ def measure(number: PaperNumber, comparisons: Sequence[Comparison]) -> Measured 
     if any(number.method not in c.histories or base not in c.histories for c in comparisons):
         return None
     metric, window = exp.metrics[0], exp.smoothing
+    if number.kind != "time" and all(
+        metric in c.heldout.get(k, History()).columns
+        for c in comparisons
+        for k in (base, number.method)
+    ):
+        return _measure_heldout(number, comparisons, base, metric)
     values: list[float | None] = []
     where = ""
     for c in comparisons:
@@ -171,18 +179,68 @@ def measure(number: PaperNumber, comparisons: Sequence[Comparison]) -> Measured 
     return Measured(tuple(values), where)
 
 
+def _measure_heldout(
+    number: PaperNumber, comparisons: Sequence[Comparison], base: str, metric: str
+) -> Measured:
+    """:func:`measure` on the held-out scores (the network after N iterations, scored on
+    fixed problems it never trained on), rather than on smoothed training batches."""
+    values: list[float | None] = []
+    where = ""
+    for c in comparisons:
+        b, m = c.heldout[base], c.heldout[number.method]
+        its = [int(i) for i in b["iteration"]]
+        if number.kind == "reach":
+            target = b[metric][-1]
+            hit = next(
+                (int(i) for i, v in zip(m["iteration"], m[metric], strict=True)
+                 if v <= target * (1 + 1e-12)),
+                None,
+            )
+            values.append(_as_float(hit))
+            where = (f"held-out {metric}; {base} trained {its[-1]:,} iterations (evaluated every "
+                     f"{its[1] - its[0] if len(its) > 1 else its[0]:,})")
+        elif number.kind == "ratio":
+            last = min(its[-1], int(m["iteration"][-1]))
+            at = number.at if number.at is not None and number.at <= last else last
+            i = max(k for k, it in enumerate(its) if it <= at)
+            j = max(k for k, it in enumerate(m["iteration"]) if it <= its[i])
+            values.append(b[metric][i] / m[metric][j] if m[metric][j] else float("inf"))
+            where = f"held-out, iteration {its[i]:,}"
+            if number.at is not None and number.at > last:
+                where += f" (our run is shorter than {number.at:,})"
+        else:  # final
+            values.append(m[metric][-1])
+            where = f"held-out, iteration {int(m['iteration'][-1]):,}"
+    return Measured(tuple(values), where)
+
+
+def interval(values: Sequence[float], log: bool = False) -> tuple[float, float, float]:
+    """Mean and two-sided 95% Student-t confidence interval over seeds:
+    ``(mean, low, high)``. With ``log`` (ratios) the interval is computed on log values and
+    the mean is the geometric mean."""
+    from scipy.stats import t
+
+    xs = [math.log(v) for v in values] if log else list(values)
+    mean = statistics.mean(xs)
+    half = t.ppf(0.975, len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
+    lo, hi = mean - half, mean + half
+    return (math.exp(mean), math.exp(lo), math.exp(hi)) if log else (mean, lo, hi)
+
+
 def format_values(values: Sequence[float | None], kind: str) -> str:
-    """One value, or mean ± std over seeds; ``reach`` counts the seeds that never reached."""
+    """One value, or the mean over seeds with its 95% interval (geometric mean and a log-scale
+    interval for ratios); ``reach`` counts the seeds that never reached."""
     reached = [v for v in values if v is not None]
     if not reached:
         return "never" if len(values) == 1 else f"never (0/{len(values)} seeds)"
     suffix = "x" if kind in ("ratio", "time") else ""
-    if len(values) == 1:
+    if len(reached) == 1:
         v = reached[0]
-        return f"{int(v)}" if kind == "reach" else f"{v:.3g}{suffix}"
-    mean = statistics.mean(reached)
-    std = statistics.stdev(reached) if len(reached) > 1 else 0.0
-    text = f"{mean:.3g} ± {std:.2g}{suffix}"
+        text = f"{int(v)}" if kind == "reach" else f"{v:.3g}{suffix}"
+    else:
+        positive = all(v > 0 and math.isfinite(v) for v in reached)
+        mean, lo, hi = interval(reached, log=bool(suffix) and positive)
+        text = f"{mean:.3g}{suffix} (95% CI {lo:.3g}–{hi:.3g}{suffix}, {len(reached)} seeds)"
     if len(reached) < len(values):
         text += f" ({len(reached)}/{len(values)} seeds reached)"
     return text
@@ -246,6 +304,7 @@ __all__ = [
     "Measured",
     "PaperNumber",
     "format_values",
+    "interval",
     "measure",
     "paper_numbers",
     "paper_rows",

@@ -182,10 +182,14 @@ def _report_markdown(sections, scale, seeds, device, command) -> str:
             "",
             "Every quantitative statement of the paper about these experiments "
             "(`physgrad.report.paper_numbers.PAPER_NUMBERS`, section cited) next to the same "
-            "quantity measured here: running means over the experiment's smoothing window of "
-            "its headline metric (the first column of its table below); the baseline is "
-            "Adam. Where our run is shorter than the paper's iteration, ours is taken at our "
-            "last iteration. Several seeds: mean ± std.",
+            "quantity measured here on the experiment's headline metric (the first column of "
+            "its table below): on the fixed held-out problems where the runs recorded them "
+            "(`heldout.csv`; the network in eval mode after that many iterations), otherwise "
+            "running means over the training batches, as the 'ours measured at' column says; "
+            "the baseline is Adam, trained as long as the method (the paper's Adam length is "
+            "in the quantity). Where our run is shorter than the paper's iteration, ours is "
+            "taken at our last evaluated iteration. Several seeds: mean with the 95% "
+            "Student-t interval (geometric mean and log-scale interval for ratios).",
             "",
             overview,
             "",
@@ -211,7 +215,8 @@ def _report_markdown(sections, scale, seeds, device, command) -> str:
             "",
             "Median over each run of data generation + gradient + update, as a ratio to the "
             "experiment's baseline method (Adam; SGD for `exp`) trained in the same "
-            "invocation (several seeds: mean ± std). Runs of one experiment ran one after "
+            "invocation (several seeds: mean with 95% interval). Runs of one experiment ran "
+            "one after "
             "another on a shared machine, so load changes between them show up in the ratios; "
             "BENCHMARKS.md has interleaved timings.",
             "",
