@@ -213,3 +213,21 @@ def test_reproduce_with_seeds_writes_mean_and_interval(tmp_path) -> None:
     assert "## Paper vs this run" in report
     paper_lines = [line for line in report.splitlines() if line.startswith("| sine | pg-")]
     assert paper_lines and all("95% CI" in line and "2 seeds" in line for line in paper_lines)
+
+
+def test_verdicts_follow_the_stated_rules() -> None:
+    from physgrad.report.paper_numbers import verdict
+
+    ratio = PaperNumber("heat", "pg-inverse", "ratio", 2.3, "2.3x", "s", at=10_000)
+    assert verdict(ratio, [1.5, 2.0, 3.0]) == "reproduced"  # all ahead, gmean >= 1.15
+    assert verdict(ratio, [0.9, 2.0, 3.0]) == "partly"  # one seed behind
+    assert verdict(ratio, [0.5, 0.9]) == "not reproduced"
+    reach = PaperNumber("heat", "pg-inverse", "reach", 138, "138", "s", at=10_000)
+    assert verdict(reach, [100.0, 270.0]) == "reproduced"
+    assert verdict(reach, [100.0, None]) == "partly"
+    assert verdict(reach, [None, None]) == "not reproduced"
+    final = PaperNumber("sine", "pg-analytic", "final", 1e-5, "~1e-5", "s")
+    assert [verdict(final, [v]) for v in (5e-5, 5e-4, 5e-3)] == [
+        "reproduced", "partly", "not reproduced"]
+    time = PaperNumber("heat", "pg-inverse", "time", 1.1, "< 1.1x", "s")
+    assert verdict(time, [1.6]) == "reproduced" and verdict(time, [1.7]) == "not reproduced"

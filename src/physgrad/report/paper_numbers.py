@@ -246,6 +246,36 @@ def format_values(values: Sequence[float | None], kind: str) -> str:
     return text
 
 
+def verdict(number: PaperNumber, values: Sequence[float | None]) -> str:
+    """``reproduced`` / ``partly`` / ``not reproduced`` for our per-seed ``values``.
+
+    Rules (stated in the report): a *ratio* is reproduced when every seed shows the method
+    ahead (> 1) and the geometric mean is within a factor 2 of the paper's value (or above
+    it), partly when the mean is ahead but further off, not when it is not ahead. An
+    *iterations-to-reach* number is reproduced when every seed reaches within twice the
+    paper's count, partly when some seed reaches at all. A *final accuracy* is reproduced
+    within 10×, partly within 100×. A *time ratio* is reproduced within a factor 1.5 (for the
+    paper's "< 1.1x": at most 1.1 × 1.5).
+    """
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return "not reproduced"
+    if number.kind == "ratio":
+        gmean = math.exp(statistics.mean(math.log(max(v, 1e-300)) for v in reached))
+        if all(v > 1 for v in reached) and gmean >= number.value / 2:
+            return "reproduced"
+        return "partly" if gmean > 1 else "not reproduced"
+    if number.kind == "reach":
+        if len(reached) == len(values) and max(reached) <= 2 * number.value:
+            return "reproduced"
+        return "partly"
+    mean = statistics.mean(reached)
+    if number.kind == "final":
+        off = max(mean / number.value, number.value / mean) if mean > 0 else math.inf
+        return "reproduced" if off <= 10 else "partly" if off <= 100 else "not reproduced"
+    return "reproduced" if mean <= 1.5 * number.value else "not reproduced"  # time
+
+
 _QUANTITY = {
     "reach": "iterations to reach {base}'s final {metric}",
     "ratio": "{base} / method {metric} at {at}",
@@ -277,9 +307,20 @@ def paper_rows(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
                 "source": number.source,
                 "ours": format_values(measured.values, number.kind),
                 "ours measured at": measured.where,
+                "same length?": _same_length(number, comparisons),
+                "verdict": verdict(number, measured.values),
             }
         )
     return rows
+
+
+def _same_length(number: PaperNumber, comparisons: Sequence[Comparison]) -> str:
+    ours = min(c.iterations for c in comparisons)
+    if number.kind in ("final", "time") or number.at is None:
+        return "–"
+    if ours >= number.at:
+        return "yes"
+    return f"no: ours {ours:,} vs paper {number.at:,} iterations"
 
 
 def paper_table(comparisons: Sequence[Comparison]) -> str:
@@ -305,6 +346,7 @@ __all__ = [
     "PaperNumber",
     "format_values",
     "interval",
+    "verdict",
     "measure",
     "paper_numbers",
     "paper_rows",

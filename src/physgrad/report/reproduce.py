@@ -189,7 +189,12 @@ def _report_markdown(sections, scale, seeds, device, command) -> str:
             "the baseline is Adam, trained as long as the method (the paper's Adam length is "
             "in the quantity). Where our run is shorter than the paper's iteration, ours is "
             "taken at our last evaluated iteration. Several seeds: mean with the 95% "
-            "Student-t interval (geometric mean and log-scale interval for ratios).",
+            "Student-t interval (geometric mean and log-scale interval for ratios). "
+            "Verdicts (`physgrad.report.paper_numbers.verdict`): a ratio is reproduced when "
+            "every seed has the method ahead and the geometric mean is within 2x of the "
+            "paper's or above it (partly: ahead but further off); iterations-to-reach when "
+            "every seed reaches within twice the paper's count (partly: some seed reaches); "
+            "'same length?' says whether our runs were as long as the paper's statement.",
             "",
             overview,
             "",
