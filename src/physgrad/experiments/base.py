@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import importlib.metadata
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -156,17 +157,33 @@ def list_experiments() -> list[Experiment]:
     return [REGISTRY[k] for k in sorted(REGISTRY)]
 
 
-def _load_builtin() -> None:
-    """Import every module of this package once: importing an experiment module registers it.
+ENTRY_POINT_GROUP = "physgrad.experiments"
+"""Entry-point group through which other packages add experiments (docs/own-physics.md)."""
 
-    Lazy, so ``import physgrad`` stays light; a new experiment joins by adding a module here
-    that calls :func:`register`.
+
+def _load_builtin() -> None:
+    """Import every module of this package once, then every module another installed package
+    names in the :data:`ENTRY_POINT_GROUP` entry-point group: importing a module that calls
+    :func:`register` registers its experiments.
+
+    Lazy, so ``import physgrad`` stays light. A package adds experiments with, in its
+    ``pyproject.toml``::
+
+        [project.entry-points."physgrad.experiments"]
+        mylab = "mylab.experiments"
+
+    An entry point that fails to import raises an error naming it.
     """
     import physgrad.experiments as package
 
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:  # a user's package: say which one broke
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(
+                f"experiments entry point {entry.name!r} ({entry.value}) failed to load: {first}"
+            ) from exc
 
-
-def run_dir_for(out: Path, method: str) -> Path:
-    return Path(out) / method

@@ -29,10 +29,6 @@ from physgrad.experiments.runner import Comparison, compare, compare_seeds, seed
 from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_table
 from physgrad.training.checkpoint import atomic_write
 
-PAPER_REFERENCE = PAPER_SUMMARY
-"""What the paper reports, one sentence per experiment (kept as an alias; the numbers the
-tables compare with are :data:`physgrad.report.paper_numbers.PAPER_NUMBERS`)."""
-
 
 def reproduce(
     out: Path | str = "runs/reproduce",
@@ -347,4 +343,4 @@ def command_line() -> str:
     return "physgrad " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-__all__ = ["PAPER_REFERENCE", "command_line", "markdown_to_html", "reproduce"]
+__all__ = ["command_line", "markdown_to_html", "reproduce"]
