@@ -20,7 +20,12 @@ from typing import Literal, Protocol, runtime_checkable
 
 import torch
 
-from physgrad._validation import check_choice, check_same_batch, check_tensor
+from physgrad._validation import (
+    check_choice,
+    check_nonnegative_float,
+    check_same_batch,
+    check_tensor,
+)
 
 Physics = Callable[[torch.Tensor], torch.Tensor]
 """A batched differentiable process ``x (B, *x_shape) -> y (B, *y_shape)``."""
@@ -32,7 +37,20 @@ Reduction = Literal["mean", "sum", "none"]
 
 
 class NonFiniteError(ValueError):
-    """A solver returned NaN/inf: the physical gradient is unusable."""
+    """A solver's input, the physics' output or derivatives, or the solver's answer is NaN/inf:
+    the physical gradient is unusable (the Trainer turns this into ``TrainingDiverged`` with
+    the iteration)."""
+
+
+class NonDifferentiableError(ValueError):
+    """The physics cuts the autograd graph (``.detach()``, ``.data``, ``torch.no_grad``, numpy),
+    so gradient-based solvers and backpropagation would see a zero gradient."""
+
+
+NOT_DIFFERENTIABLE_HINT = (
+    "is the physics differentiable in x? .detach(), .data, torch.no_grad, numpy or an int "
+    "cast inside it cut the gradient"
+)
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -88,12 +106,20 @@ def run_physics(x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> to
 
     Returns:
         ``physics(x)``, which must have exactly ``y_target``'s shape ``(B, *y_shape)``.
+
+    Raises:
+        NonDifferentiableError: ``x`` requires grad (and grad mode is on) but the output does
+            not: the physics cut the autograd graph.
     """
     if x.dtype != y_target.dtype and not y_target.is_complex():
         x = x.to(y_target.dtype)
     y = physics(x)
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"physics must return a torch.Tensor, got {type(y).__name__}")
+    if x.requires_grad and not y.requires_grad and torch.is_grad_enabled():
+        raise NonDifferentiableError(
+            f"physics output does not require grad although x does: {NOT_DIFFERENTIABLE_HINT}"
+        )
     if y.shape != y_target.shape:
         raise ValueError(
             f"physics output shape {tuple(y.shape)} does not match y_target shape "
@@ -141,8 +167,9 @@ def physical_gradient_loss(
         physics: batched callable ``x -> y``.
         solver: an :class:`InverseSolver` such as ``physgrad.solvers.Newton()``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
-        clip: if given, each component of the physical gradient ``x - x_n`` is clamped to
-            ``[-clip, clip]`` (the paper does this for singular Newton steps on sin(a/x)).
+        clip: if given (finite, > 0), each component of the physical gradient ``x - x_n`` is
+            clamped to ``[-clip, clip]`` (the paper does this for singular Newton steps on
+            sin(a/x)).
 
     Returns:
         A scalar, or a ``(B,)`` tensor for ``reduction="none"``.
@@ -150,6 +177,8 @@ def physical_gradient_loss(
     check_tensor("x", x)
     check_tensor("y_target", y_target)
     check_same_batch("x", x, "y_target", y_target)
+    if clip is not None:
+        clip = check_nonnegative_float("clip", clip, positive=True)
     if not callable(solver):
         raise TypeError(f"solver must be callable (x0, y_target, physics) -> x, got {solver!r}")
     with torch.enable_grad():  # solvers differentiate the physics internally

@@ -7,7 +7,19 @@ from collections.abc import Callable
 import torch
 
 from physgrad._validation import check_finite, check_same_batch, check_tensor
-from physgrad.core import Objective, Physics, run_physics, squared_error
+from physgrad.core import (
+    NOT_DIFFERENTIABLE_HINT,
+    NonDifferentiableError,
+    NonFiniteError,
+    Objective,
+    Physics,
+    run_physics,
+    squared_error,
+)
+
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+"""Solved in float32 and cast back: eigh/svd have no half kernels, and a line search or a
+Newton step in 3 significant digits is mostly round-off."""
 
 
 class Solver:
@@ -15,6 +27,12 @@ class Solver:
 
     Every solver is an :class:`~physgrad.InverseSolver`: ``x0 (B, *x_shape)``,
     ``y_target (B, *y_shape)`` -> ``x_n (B, *x_shape)``, each sample solved independently.
+
+    The checks every solver gets: finite ``x0`` and ``y_target`` (``ValueError``); the physics
+    output at every point where the solver takes a gradient is finite
+    (:class:`~physgrad.core.NonFiniteError`) and differentiable
+    (:class:`~physgrad.core.NonDifferentiableError`); float16/bfloat16 inputs are solved in
+    float32 and the answer is cast back to ``x0``'s dtype.
     """
 
     objective: Objective = staticmethod(squared_error)  # type: ignore[assignment]
@@ -37,8 +55,14 @@ class Solver:
         check_finite("y_target", y_target)
         if not callable(physics):
             raise TypeError(f"physics must be a callable x -> y, got {physics!r}")
+        dtype = x0.dtype
+        if x0.dtype in HALF_DTYPES:
+            x0 = x0.float()
+        if y_target.dtype in HALF_DTYPES:
+            y_target = y_target.float()
         with torch.enable_grad():
-            return self._solve(x0.detach(), y_target.detach(), physics).detach()
+            x_n = self._solve(x0.detach(), y_target.detach(), _CheckedPhysics(physics, self))
+        return x_n.detach().to(dtype)
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         raise NotImplementedError
@@ -70,11 +94,47 @@ class Solver:
 
         Returns:
             ``(loss, grad)``: detached ``(B,)`` objective and ``(B, *x_shape)`` gradient.
+
+        Raises:
+            NonFiniteError: the gradient contains NaN/inf.
         """
         x = x.detach().requires_grad_(True)
         loss = self.loss(x, y_target, physics)
         (grad,) = torch.autograd.grad(loss.sum(), x)
+        finite = torch.isfinite(grad)
+        if not bool(finite.all()):
+            raise NonFiniteError(
+                f"objective gradient dL/dx contains {int((~finite).sum())} non-finite value(s) "
+                f"(NaN or inf) in {self!r}: the physics' derivatives are not finite there"
+            )
         return loss.detach(), grad
+
+
+class _CheckedPhysics:
+    """The user's physics, with its output checked for NaN/inf wherever a solver takes a
+    gradient (grad mode on, outside ``torch.func`` transforms). Line-search trials run under
+    ``torch.no_grad`` and may be non-finite: the search rejects them."""
+
+    def __init__(self, physics: Physics, solver: Solver):
+        self.physics, self.solver = physics, solver
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.physics(x)
+        if (
+            isinstance(y, torch.Tensor)
+            and torch.is_grad_enabled()
+            and not torch._C._functorch.is_functorch_wrapped_tensor(y)
+        ):
+            finite = torch.isfinite(y)
+            if not bool(finite.all()):
+                raise NonFiniteError(
+                    f"physics output contains {int((~finite).sum())} non-finite value(s) "
+                    f"(NaN or inf) in {self.solver!r}"
+                )
+        return y
+
+    def __getattr__(self, name: str) -> object:  # attributes of the user's physics
+        return getattr(self.physics, name)
 
 
 def block_hessian(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -108,12 +168,37 @@ def batched_jacobian(physics: Physics, x: torch.Tensor) -> torch.Tensor:
 
     One Jacobian-vector product per flattened input coordinate (vmapped), valid because a
     batched physics maps sample ``b`` of ``x`` only to sample ``b`` of ``y``.
+
+    Raises:
+        NonDifferentiableError: the physics cannot be traced by forward-mode AD (numpy
+            inside it), or its Jacobian is zero for every sample of the batch (it cuts the
+            graph with ``.detach()``/``.data``, or every sample sits at a stationary point).
+        NonFiniteError: the Jacobian contains NaN/inf.
     """
     batch, dim = x.shape[0], x[0].numel()
     eye = torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, 1, *x.shape[1:])
     tangents = eye.expand(dim, batch, *x.shape[1:])
-    columns = torch.func.vmap(lambda v: torch.func.jvp(physics, (x,), (v,))[1])(tangents)
-    return columns.reshape(dim, batch, -1).permute(1, 2, 0)
+    try:
+        columns = torch.func.vmap(lambda v: torch.func.jvp(physics, (x,), (v,))[1])(tangents)
+    except RuntimeError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise NonDifferentiableError(
+            f"cannot differentiate the physics with forward-mode AD (torch.func.jvp): "
+            f"{first[:200]}; {NOT_DIFFERENTIABLE_HINT}"
+        ) from None
+    jac = columns.reshape(dim, batch, -1).permute(1, 2, 0)
+    finite = torch.isfinite(jac)
+    if not bool(finite.all()):
+        raise NonFiniteError(
+            f"physics Jacobian dy/dx contains {int((~finite).sum())} non-finite value(s) "
+            "(NaN or inf)"
+        )
+    if not bool(jac.any()):
+        raise NonDifferentiableError(
+            f"physics Jacobian dy/dx is exactly zero for all {batch} samples: "
+            f"{NOT_DIFFERENTIABLE_HINT} (or every sample sits at a stationary point)"
+        )
+    return jac
 
 
 def descent_step(hessian: torch.Tensor, grad: torch.Tensor, damping: float) -> torch.Tensor:
@@ -132,7 +217,7 @@ def descent_step(hessian: torch.Tensor, grad: torch.Tensor, damping: float) -> t
     Returns:
         ``(B, d)`` step.
     """
-    eigvals, eigvecs = torch.linalg.eigh(0.5 * (hessian + hessian.transpose(-1, -2)))
+    eigvals, eigvecs = symmetric_eigh(hessian)
     g_eig = (eigvecs.transpose(-1, -2) @ grad.unsqueeze(-1)).squeeze(-1)
     curvature = eigvals.abs() + damping
     scale = eigvals.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(grad.dtype).tiny)
@@ -141,3 +226,23 @@ def descent_step(hessian: torch.Tensor, grad: torch.Tensor, damping: float) -> t
         torch.finfo(grad.dtype).tiny))
     step_eig = -g_eig * inv
     return (eigvecs @ step_eig.unsqueeze(-1)).squeeze(-1)
+
+
+def symmetric_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh`` of the symmetric part of ``matrix`` ``(B, d, d)``, with one-line
+    errors: :class:`~physgrad.core.NonFiniteError` for NaN/inf entries or no convergence.
+
+    Returns eigenvalues ``(B, d)`` (ascending) and eigenvectors ``(B, d, d)`` (columns).
+    """
+    finite = torch.isfinite(matrix)
+    if not bool(finite.all()):
+        raise NonFiniteError(
+            f"curvature (Hessian or J^T J) contains {int((~finite).sum())} non-finite value(s) "
+            "(NaN or inf): the physics' derivatives are not finite at x0"
+        )
+    try:
+        return torch.linalg.eigh(0.5 * (matrix + matrix.transpose(-1, -2)))
+    except torch.linalg.LinAlgError as exc:
+        first = (str(exc).strip().splitlines() or ["LinAlgError"])[0]
+        raise NonFiniteError(f"eigendecomposition of the curvature failed: {first[:200]}") \
+            from None

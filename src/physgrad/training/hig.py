@@ -58,7 +58,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
-from physgrad.core import Reduction, reduce_batch, run_physics
+from physgrad.core import NonFiniteError, Reduction, reduce_batch, run_physics
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.methods import Method
@@ -103,7 +103,15 @@ def half_inverse_direction(
         )
     truncation = _check_truncation(truncation)
     dtype = jacobian.dtype
-    u, s, vh = torch.linalg.svd(jacobian, full_matrices=False)
+    for name, value in (("jacobian dy/dtheta", jacobian), ("objective gradient dL/dy", grad_y)):
+        if not bool(torch.isfinite(value).all()):  # svd would fail with a raw LinAlgError
+            bad = int((~torch.isfinite(value)).sum())
+            raise NonFiniteError(f"HalfInverse: {name} contains {bad} non-finite value(s)")
+    try:
+        u, s, vh = torch.linalg.svd(jacobian, full_matrices=False)
+    except torch.linalg.LinAlgError as exc:
+        first = (str(exc).strip().splitlines() or ["LinAlgError"])[0]
+        raise NonFiniteError(f"HalfInverse: SVD of the jacobian failed: {first[:200]}") from None
     s_max = s.max() if s.numel() else s.new_zeros(())
     keep = s > truncation * s_max
     inv_sqrt = torch.where(keep, s.clamp_min(torch.finfo(dtype).tiny).rsqrt(), 0.0)
