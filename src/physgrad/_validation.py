@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import math
+import reprlib
 
 import torch
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 60, 60, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+
+
+def short(value: object, limit: int = 120) -> str:
+    """``repr(value)`` bounded in depth, length and digits, for error messages: a huge or
+    deeply shared value (a YAML alias bomb, a 5000-digit number) prints a few dozen
+    characters, never the whole thing."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_text(exc: BaseException | str, limit: int = 200) -> str:
+    """The first line of an exception's message (or of a text), at most ``limit`` characters;
+    the exception's type name when it has no message."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_tensor(name: str, value: object, *, min_dim: int = 1) -> torch.Tensor:

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from physgrad._validation import short, short_text
 from physgrad.experiments.base import SCALES
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "set_key",
 ]
 
+MAX_SEED = 2**64 - 1
 
 
 @dataclass
@@ -93,6 +95,8 @@ class RunConfig:
     """``run``: the method to train (default: the experiment's first)."""
     methods: list[str] | None = None
     """``compare``: the methods to compare (default: the experiment's default set)."""
+    seeds: list[int] | None = None
+    """``compare``: one comparison per seed (``--seeds``); ``None``: ``training.seed`` only."""
     scale: str = "cpu"
     out: str | None = None
     device: str | None = None
@@ -130,16 +134,40 @@ class RunConfig:
             ("training.checkpoint_every", t.checkpoint_every, 0),
         ):
             if value is not None and value < low:
-                raise ValueError(f"{key} must be >= {low}, got {value} ({source})")
+                raise ValueError(f"{key} must be >= {low}, got {short(value)} ({source})")
+        for key, value in [("training.seed", t.seed)] + [
+            (f"seeds[{i}]", s) for i, s in enumerate(self.seeds or [])
+        ]:
+            if not 0 <= value <= MAX_SEED:  # torch.manual_seed takes 64-bit seeds
+                raise ValueError(
+                    f"{key} must be in [0, 2**64 - 1], got {short(value)} ({source})"
+                )
         lr = self.optimizer.lr
         if lr is not None and not math.isfinite(lr):
             raise ValueError(f"optimizer.lr must be finite, got {lr} ({source})")
         if lr is not None and lr <= 0:
             raise ValueError(f"optimizer.lr must be > 0, got {lr} ({source})")
         if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+            raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {short(self.scale)}")
         if self.experiment and self.problem_fn:
             raise ValueError("give either an experiment name or --problem (problem_fn), not both")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases: a config never needs them, and a few hundred bytes
+    of nested aliases (a "billion laughs" file) expand to more values than memory holds."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            anchor = self.peek_event().anchor
+            raise yaml.YAMLError(
+                f"YAML aliases (*{short(anchor)[1:-1]}) are not allowed in physgrad configs"
+            )
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 # Old flat keys, named in the error so old files are easy to update.
@@ -164,9 +192,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         elif file.suffix == ".toml":
             data = tomllib.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = short_text(exc)
         raise ValueError(f"config file {str(path)!r} is not valid YAML/TOML/JSON: {reason}") \
             from None
     if data is None:
@@ -187,10 +215,12 @@ def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, A
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
-            raise ValueError(f"--set needs key=value (e.g. training.iterations=100), got {text!r}")
+            raise ValueError(
+                f"--set needs key=value (e.g. training.iterations=100), got {short(text)}"
+            )
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = _load_yaml(raw) if raw.strip() else ""
+        except (yaml.YAMLError, ValueError):  # ValueError: e.g. an int of > 4300 digits
             value = raw
         plain = isinstance(value, str | int | float | bool | list | type(None))
         if not (plain or (isinstance(value, dict) and raw.lstrip().startswith("{"))):
@@ -207,7 +237,9 @@ def set_key(data: dict[str, Any], key: str, value: Any) -> None:
     for part in parents:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ValueError(f"cannot set config key {key!r}: {part!r} is not a section")
+            raise ValueError(
+                f"cannot set config key {short(key)}: {short(part)} is not a section"
+            )
         node = child
     node[leaf] = value
 
@@ -256,7 +288,8 @@ def configure_experiment(experiment: Any, config: RunConfig) -> tuple[Any, dict[
             if key not in params:
                 known = ", ".join(params) or "none"
                 raise ValueError(
-                    f"unknown config key {section}.{key} for experiment {experiment.name!r}; "
+                    f"unknown config key {section}.{short(key)[1:-1]} for experiment "
+                    f"{experiment.name!r}; "
                     f"known: {known}"
                 )
         values = {
@@ -272,7 +305,8 @@ def configure_experiment(experiment: Any, config: RunConfig) -> tuple[Any, dict[
             try:
                 factories[section]()
             except (ValueError, TypeError) as exc:
-                raise ValueError(f"{section} config {_plain(changed)}: {exc}") from None
+                raise ValueError(f"{section} config {short(_plain(changed))}: {short_text(exc)}") \
+                    from None
         if changed:
             changes[section] = _plain(changed)
     if not changes:
@@ -295,14 +329,14 @@ def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
             hint = f"; it is now {_MOVED[key]}" if not prefix and key in _MOVED else ""
             known = ", ".join(prefix + k for k in fields)
             raise ValueError(
-                f"unknown config key {name!r} in {source}{hint or '; known: ' + known}"
+                f"unknown config key {short(name)} in {source}{hint or '; known: ' + known}"
             )
         annotation = hints[key]
         if dataclasses.is_dataclass(annotation):
             kwargs[key] = _build(annotation, value if value is not None else {}, name + ".", source)
         elif annotation == dict[str, Any]:
             if not isinstance(value, dict | None):
-                raise ValueError(f"config key {name!r} must be a mapping, got {value!r}")
+                raise ValueError(f"config key {short(name)} must be a mapping, got {short(value)}")
             kwargs[key] = dict(value or {})
         else:
             kwargs[key] = _coerce(name, value, annotation)
@@ -334,18 +368,18 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
                 return _coerce(key, value, option)
             except ValueError:
                 continue
-        raise ValueError(f"config key {key!r} must be {_describe(annotation)}, got {value!r}")
+        raise _wrong(key, _describe(annotation), value)
     if origin is typing.Literal:
         if value in args:
             return value
-        raise ValueError(f"config key {key!r} must be one of {list(args)}, got {value!r}")
+        raise ValueError(f"config key {short(key)} must be one of {list(args)}, got {short(value)}")
     if origin in (list, tuple, collections.abc.Sequence):
         if isinstance(value, str) and origin is list and args == (str,):
             value = [v.strip() for v in value.split(",") if v.strip()]  # "a,b" as on the CLI
         if not isinstance(value, list | tuple):
-            raise ValueError(f"config key {key!r} must be a list, got {value!r}")
+            raise ValueError(f"config key {short(key)} must be a list, got {short(value)}")
         if origin is tuple and Ellipsis not in args and len(args) != len(value):
-            raise ValueError(f"config key {key!r} must have {len(args)} entries, got {value!r}")
+            raise _wrong(key, f"a list of {len(args)} entries", value)
         inner = args[0] if args else Any
         items = [_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
@@ -369,7 +403,11 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return value
     elif annotation is Any:
         return value
-    raise ValueError(f"config key {key!r} must be {_describe(annotation)}, got {value!r}")
+    raise ValueError(f"config key {short(key)} must be {_describe(annotation)}, got {short(value)}")
+
+
+def _wrong(key: str, expected: str, value: Any) -> ValueError:
+    return ValueError(f"config key {short(key)} must be {expected}, got {short(value)}")
 
 
 def _describe(annotation: Any) -> str:

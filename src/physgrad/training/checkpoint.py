@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from physgrad._validation import short_text
 
 FORMAT = "physgrad-checkpoint"
 VERSION = 1
@@ -17,20 +20,49 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable, foreign, from a newer version or for another run."""
 
 
+class WriteError(OSError):
+    """A file could not be written (disk full, file-size limit, permissions): the file it
+    would have replaced is unchanged, and no temp file is left behind."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
+    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file.
+
+    The temp file is ``.<name>.tmp`` beside ``path``: a writer killed mid-write (SIGKILL)
+    leaves at most that one file, which the next write of ``path`` replaces, so temps never
+    accumulate (one writer per file at a time: run folders are locked by the CLI). Files are
+    created with the process umask's permissions.
+
+    Raises:
+        WriteError: the write failed (e.g. ``ENOSPC``, ``EFBIG``); ``path`` keeps its
+            previous content and the temp file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        write(tmp)
+        tmp.unlink(missing_ok=True)  # a stale temp of a killed writer; also resets its mode
+        write(str(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except (OSError, RuntimeError) as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        # torch.save reports a short write as RuntimeError ("unexpected pos", "file write
+        # failed"), not OSError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else short_text(exc)
+        raise WriteError(
+            getattr(exc, "errno", None) or errno.EIO,
+            f"cannot write {str(path)!r} ({reason}); its previous version is kept",
+        ) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

@@ -4,12 +4,17 @@ package is missing."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import socket
 import time
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+
+from physgrad._validation import short_text
 
 
 class Tracker(Protocol):
@@ -34,7 +39,41 @@ def check_trackers(names: Sequence[str]) -> tuple[str, ...]:
         module, package = PACKAGES[name]
         if importlib.util.find_spec(module) is None:
             raise ModuleNotFoundError(f"--{name} needs the {module} package: pip install {package}")
+        if name == "mlflow":
+            check_mlflow_server()
     return tuple(names)
+
+
+class TrackerError(ValueError):
+    """A tracker (e.g. the MLflow server) failed; the run's own files are unaffected."""
+
+
+def check_mlflow_server(timeout: float = 3.0) -> None:
+    """Fail fast when ``$MLFLOW_TRACKING_URI`` names an HTTP(S) server that does not accept a
+    connection within ``timeout`` seconds (MLflow itself retries for minutes before it gives
+    up), and bound MLflow's own retries (``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` = 2,
+    ``MLFLOW_HTTP_REQUEST_TIMEOUT`` = 10 s, unless already set). Local stores pass.
+
+    Raises:
+        TrackerError: the server is unreachable (the message names host and port).
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise TrackerError(
+            f"--mlflow: the tracking server {where} (MLFLOW_TRACKING_URI) is unreachable "
+            f"({reason}); start it, or unset MLFLOW_TRACKING_URI for a local file store"
+        ) from None
 
 
 def open_trackers(names: Sequence[str], run_dir: Path, meta: dict[str, Any]) -> list[Tracker]:
@@ -84,7 +123,8 @@ class MLflowTracker:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = MlflowClient(tracking_uri=uri)
         self.id_file = run_dir / "mlflow_run_id"
-        self.run_id = self._existing_run() or self._new_run(run_dir, meta)
+        with _one_line_errors():
+            self.run_id = self._existing_run() or self._new_run(run_dir, meta)
         self.pending: list[Any] = []
 
     def _existing_run(self) -> str | None:
@@ -122,10 +162,26 @@ class MLflowTracker:
             self._flush()
 
     def _flush(self) -> None:
-        for start in range(0, len(self.pending), 1000):  # MLflow's limit per batch
-            self.client.log_batch(self.run_id, metrics=self.pending[start : start + 1000])
-        self.pending = []
+        pending, self.pending = self.pending, []
+        with _one_line_errors():
+            for start in range(0, len(pending), 1000):  # MLflow's limit per batch
+                self.client.log_batch(self.run_id, metrics=pending[start : start + 1000])
 
     def close(self, finished: bool = True) -> None:
         self._flush()
-        self.client.set_terminated(self.run_id, status="FINISHED" if finished else "KILLED")
+        with _one_line_errors():
+            self.client.set_terminated(self.run_id, status="FINISHED" if finished else "KILLED")
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """MLflow's errors (server down, HTTP errors after its retries) as one-line TrackerError."""
+    try:
+        yield
+    except TrackerError:
+        raise
+    except Exception as exc:
+        raise TrackerError(
+            f"--mlflow: MLflow failed ({type(exc).__name__}: {short_text(exc)}); the run's own "
+            "files (metrics.csv, checkpoint.pt) are unaffected"
+        ) from None
