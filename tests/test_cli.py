@@ -150,7 +150,13 @@ def test_lr_override_is_applied_recorded_and_checked_on_resume(tmp_path, capsys)
     # resuming with another learning rate is refused, naming the key
     code = main([*base[:-4], "8", "--out", str(tmp_path), "--quiet", "--resume", "--lr", "0.2"])
     assert code == 2
-    assert "lr=0.1, not 0.2" in capsys.readouterr().err
+    assert "optimizer.lr = 0.2 differs from the run's 0.1" in capsys.readouterr().err
+    # resuming without --lr restores the recorded one (it used to record lr: null)
+    assert main([*base[:-4], "8", "--out", str(tmp_path), "--quiet", "--resume"]) == 0
+    assert json.loads((tmp_path / "adam" / "summary.json").read_text())["lr"] == 0.1
+    assert "lr: 0.1" in (tmp_path / "adam" / "config.yaml").read_text()
+    assert main([*base[:-4], "9", "--out", str(tmp_path), "--quiet", "--resume", "--lr",
+                 "0.1"]) == 0
     assert main([*base, "--lr", "-1"]) == 2
     assert "lr must be > 0" in capsys.readouterr().err
 

@@ -85,3 +85,22 @@ def check_choice(name: str, value: object, choices: list[str] | tuple[str, ...])
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
     return value  # type: ignore[return-value]
+
+
+def check_device(value: object) -> torch.device:
+    """``torch.device(value)`` if tensors can be made there; else a one-line ``ValueError``
+    naming it (an unknown type such as ``"tpu"``, ``"cuda"`` without a GPU, ``"meta"``, which
+    holds no data)."""
+    try:
+        device = torch.device(value)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device {short(value)} is not a torch device ({short_text(exc, 80)})") \
+            from None
+    if device.type == "meta":
+        raise ValueError("device 'meta' holds no data and cannot train; use cpu or cuda")
+    try:
+        torch.zeros(1, device=device)
+    except Exception as exc:  # torch raises AssertionError/RuntimeError for missing backends
+        raise ValueError(f"device {str(device)!r} is not available here ({short_text(exc)})") \
+            from None
+    return device

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import physgrad
+from physgrad._validation import check_device, short, short_text
 from physgrad.config import (
     SCALES,
     RunConfig,
@@ -66,6 +69,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--set training.iterations=500 (repeatable; applied last)",
     )
     p.add_argument("--resume", action="store_true", help="continue from checkpoints in --out")
+    p.add_argument(
+        "--force", action="store_true", help="start over in an --out that already holds runs"
+    )
     p.add_argument(
         "--checkpoint-every",
         dest="checkpoint_every",
@@ -156,13 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_config(args: argparse.Namespace) -> RunConfig:
     """The validated run configuration: ``--config`` file, then flags, then ``--set``."""
+    return RunConfig.from_dict(_config_data(args), source=args.config or "the command line")
+
+
+def _config_data(args: argparse.Namespace) -> dict[str, Any]:
     data = load_config_file(args.config) if args.config else {}
     for flag, key in FLAG_KEYS.items():
         value = getattr(args, flag, None)
         if value is not None:
             set_key(data, key, value)
-    data = apply_overrides(data, args.set)
-    return RunConfig.from_dict(data, source=args.config or "the command line")
+    if getattr(args, "seeds", None) is not None:
+        set_key(data, "seeds", _int_list("--seeds", args.seeds))
+    return apply_overrides(data, getattr(args, "set", []))
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> {dotted key: leaf value} (lists are leaves)."""
+    if not isinstance(data, dict):
+        return {prefix[:-1]: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flat(value, f"{prefix}{key}."))
+    return out
 
 
 def _trackers(args: argparse.Namespace) -> tuple[str, ...]:
@@ -181,6 +202,18 @@ def _check_run_options(exp: Any, config: RunConfig, methods: list[str]) -> None:
     for name in methods:
         exp.check_method(name)
     exp.scale(config.scale)
+    if config.device is not None:
+        check_device(config.device)
+    lr = config.optimizer.lr
+    if lr is not None:
+        import torch
+
+        dtype = next(iter(exp.network().parameters()), torch.zeros(())).dtype
+        if dtype.is_floating_point and lr > torch.finfo(dtype).max:
+            raise ValueError(
+                f"optimizer.lr {lr:g} does not fit the network's {dtype} (at most "
+                f"{torch.finfo(dtype).max:.3g}): the optimizer could not apply it"
+            )
 
 
 def _experiment(config: RunConfig) -> tuple[Any, RunConfig]:
@@ -214,45 +247,52 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from physgrad.experiments.runner import initial_weights, run_method
+    from physgrad.experiments.runner import default_lr, run_method
 
-    config = run_config(args)
+    data = _config_data(args)
+    config = RunConfig.from_dict(data, source=args.config or "the command line")
     exp, config = _experiment(config)
-    out = Path(config.out or f"runs/{exp.name}")
+    out = _out_dir(config, exp)
     if not exp.trains:
-        result = exp.run(out, scale=config.scale, progress=not args.quiet)
+        _check_out(out)
+        with _locked(out):
+            result = exp.run(out, scale=config.scale, progress=not args.quiet)
         print(f"{exp.name}: wrote {result.get('figure', out)}")
         return 0
     method = config.method or exp.method_names()[0]
+    exp.check_method(method)
+    run_dir = out / method
+    if args.resume:
+        config = _restore(config, _flat(data), run_dir / "config.yaml")
+        exp, config = _experiment(config)
     _check_run_options(exp, config, [method])
     trackers = _trackers(args)
-    sc = exp.scale(config.scale)
-    training = dataclasses.replace(
-        config.training,
-        iterations=config.training.iterations or sc.iterations,
-        batch_size=config.training.batch_size or sc.batch_size,
-    )
-    config = dataclasses.replace(config, method=method, out=str(out), training=training)
-    out.mkdir(parents=True, exist_ok=True)
-    init = initial_weights(exp, training.seed, out / "init.pt")
-    (out / method).mkdir(parents=True, exist_ok=True)
-    config.save(out / method / "config.yaml")
-    history = run_method(
-        exp,
-        method,
-        out,
-        iterations=training.iterations,
-        batch_size=training.batch_size,
-        seed=training.seed,
-        init=init,
-        resume=args.resume,
-        progress=not args.quiet,
-        device=config.device,
-        trackers=trackers,
-        lr=config.optimizer.lr,
-        checkpoint_every=training.checkpoint_every,
-        compile=training.compile,
-    )
+    config = _resolved(exp, config, method, out, config.training.seed)
+    lr = config.optimizer.lr if config.optimizer.lr != default_lr(exp, method) else None
+    training = config.training
+    _check_out(out)
+    _check_start(args, exp, [(run_dir, method, config, lr)], [(out / "init.pt", training.seed)])
+    with _locked(out):
+        if args.force:
+            _clear_runs([run_dir])
+        init = _initial_weights(exp, training.seed, out / "init.pt")
+        config.save(run_dir / "config.yaml")
+        history = run_method(
+            exp,
+            method,
+            out,
+            iterations=training.iterations,
+            batch_size=training.batch_size,
+            seed=training.seed,
+            init=init,
+            resume=args.resume,
+            progress=not args.quiet,
+            device=config.device,
+            trackers=trackers,
+            lr=lr,
+            checkpoint_every=training.checkpoint_every,
+            compile=training.compile,
+        )
     final = {k: v[-1] for k, v in history.columns.items() if k != "iteration"}
     print(f"{exp.name}/{method}: {len(history)} iterations, final " + _fmt_row(final))
     print(f"metrics: {out / method / 'metrics.csv'}")
@@ -262,36 +302,216 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from physgrad.experiments.runner import compare, compare_seeds, seeds_table
 
-    config = run_config(args)
+    data = _config_data(args)
+    config = RunConfig.from_dict(data, source=args.config or "the command line")
     exp, config = _experiment(config)
+    out = _out_dir(config, exp)
+    if args.resume:
+        config = _restore(config, _flat(data), out / "config.yaml")
+        exp, config = _experiment(config)
     methods = config.methods or list(exp.default_methods)
-    out = Path(config.out or f"runs/{exp.name}")
     _check_run_options(exp, config, methods)
-    config = dataclasses.replace(config, methods=methods, out=str(out))
+    trackers = _trackers(args)
+    sc = exp.scale(config.scale)
+    training = dataclasses.replace(
+        config.training,
+        iterations=config.training.iterations or sc.iterations,
+        batch_size=config.training.batch_size or sc.batch_size,
+    )
+    config = dataclasses.replace(config, methods=methods, out=str(out), training=training)
+    seeds = config.seeds
+    folders = [(out / f"seed{s}", s) for s in seeds] if seeds else [(out, training.seed)]
+    runs = [
+        (folder / m, m, _resolved(exp, config, m, folder, seed), config.optimizer.lr)
+        for folder, seed in folders
+        for m in methods
+    ]
+    _check_out(out)
+    _check_start(args, exp, runs, [(folder / "init.pt", seed) for folder, seed in folders])
     kwargs = dict(
         scale=config.scale,
-        iterations=config.training.iterations,
-        batch_size=config.training.batch_size,
+        iterations=training.iterations,
+        batch_size=training.batch_size,
         resume=args.resume,
         progress=not args.quiet,
         device=config.device,
-        trackers=_trackers(args),
+        trackers=trackers,
         lr=config.optimizer.lr,
-        checkpoint_every=config.training.checkpoint_every,
-        compile=config.training.compile,
+        checkpoint_every=training.checkpoint_every,
+        compile=training.compile,
     )
-    seeds = _int_list("--seeds", args.seeds) if args.seeds else None
-    out.mkdir(parents=True, exist_ok=True)
-    config.save(out / "config.yaml")
-    if seeds:
-        comparisons = compare_seeds(exp, methods, out, seeds, **kwargs)
-        print(seeds_table(comparisons))
-        print(f"\nwrote {out / 'seeds.png'} and {out / 'results.md'}")
-        return 0
-    comparison = compare(exp, methods, out, seed=config.training.seed, **kwargs)
+    with _locked(out):
+        if args.force:
+            _clear_runs([run_dir for run_dir, *_ in runs])
+            for folder, _ in folders:
+                (folder / "init.pt").unlink(missing_ok=True)
+        config.save(out / "config.yaml")
+        for run_dir, _, run_config, _ in runs:
+            run_config.save(run_dir / "config.yaml")
+        if seeds:
+            comparisons = compare_seeds(exp, methods, out, seeds, **kwargs)
+            print(seeds_table(comparisons))
+            print(f"\nwrote {out / 'seeds.png'} and {out / 'results.md'}")
+            return 0
+        comparison = compare(exp, methods, out, seed=training.seed, **kwargs)
     print(comparison.markdown_table())
     print(f"\nwrote {comparison.out / 'curves.png'} and {comparison.out / 'results.md'}")
     return 0
+
+
+# ---- checks before anything is written --------------------------------------------------
+
+RUN_FILES = ("checkpoint.pt", "metrics.csv", "summary.json")
+"""A method folder holding any of these holds a (finished or interrupted) run."""
+
+RESUME_MAY_CHANGE = ("training.iterations", "training.checkpoint_every", "device", "out",
+                     "methods", "seeds")
+"""Config keys a resume may change; every other given key must match the recorded run."""
+
+
+def _out_dir(config: RunConfig, exp: Any) -> Path:
+    return Path(config.out if config.out is not None else f"runs/{exp.name}")
+
+
+def _resolved(exp: Any, config: RunConfig, method: str, out: Path, seed: int) -> RunConfig:
+    """The config one method's run folder records: every value resolved (the scale's length
+    and batch, the method's own learning rate, the device), so it repeats the run exactly."""
+    from physgrad.experiments.runner import default_lr
+
+    sc = exp.scale(config.scale)
+    training = dataclasses.replace(
+        config.training,
+        iterations=config.training.iterations or sc.iterations,
+        batch_size=config.training.batch_size or sc.batch_size,
+        seed=seed,
+    )
+    lr = config.optimizer.lr if config.optimizer.lr is not None else default_lr(exp, method)
+    return dataclasses.replace(
+        config,
+        method=method,
+        methods=None,
+        seeds=None,
+        out=str(out),
+        device=config.device or "cpu",
+        training=training,
+        optimizer=dataclasses.replace(config.optimizer, lr=lr),
+    )
+
+
+def _restore(config: RunConfig, given: dict[str, Any], stored_path: Path) -> RunConfig:
+    """``--resume``: the recorded config of the run, with the keys given now; a given key
+    that differs from the record (other than :data:`RESUME_MAY_CHANGE`) is refused."""
+    if not stored_path.is_file():
+        return config
+    stored = RunConfig.from_dict(load_config_file(stored_path), source=str(stored_path))
+    recorded, now = _flat(stored.to_dict()), _flat(config.to_dict())
+    for key in given:
+        if key in RESUME_MAY_CHANGE or key not in now or key not in recorded:
+            continue
+        if recorded[key] is not None and now[key] != recorded[key]:
+            raise ValueError(
+                f"--resume: {key} = {short(now[key])} differs from the run's {short(recorded[key])}"
+                f" ({str(stored_path)!r}); drop it to continue the run, or use --force to start"
+                " over"
+            )
+    data = stored.to_dict()
+    for key in given:
+        if key in now:
+            set_key(data, key, now[key])
+    return RunConfig.from_dict(data, source=str(stored_path))
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be (or become) a writable folder."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {str(out)!r} lies under {str(parent)!r}, which is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {str(out)!r}: no permission to write in {str(parent)!r}")
+
+
+def _check_start(
+    args: argparse.Namespace,
+    exp: Any,
+    runs: list[tuple[Path, str, RunConfig, float | None]],
+    inits: list[tuple[Path, int]],
+) -> None:
+    """Refuse to overwrite runs (unless ``--force``) and check that ``--resume`` can continue
+    every run (``(run folder, method, its config, lr override)``) from its checkpoint and
+    reuse every ``(init.pt, seed)``, before anything is written."""
+    from physgrad.experiments.runner import init_meta, run_meta
+    from physgrad.training.checkpoint import load_checkpoint
+
+    if args.resume and args.force:
+        raise ValueError("--resume continues runs and --force starts them over: give one")
+    started = [d for d, *_ in runs if any((d / f).exists() for f in RUN_FILES)]
+    if started and not (args.resume or args.force):
+        raise ValueError(
+            f"{str(started[0])!r} already holds a run; pass --resume to continue it or --force "
+            "to start over"
+        )
+    if not (args.force and args.command == "compare"):  # compare --force makes a new init.pt
+        for path, seed in inits:
+            if path.exists():
+                load_checkpoint(path, expect=init_meta(exp, seed))
+    for run_dir, method, config, lr in runs:
+        if args.resume and (run_dir / "checkpoint.pt").exists():
+            meta = run_meta(exp, method, config.training.batch_size, lr)
+            expect = {**meta, "seed": config.training.seed}
+            load_checkpoint(run_dir / "checkpoint.pt", expect=expect)
+
+
+def _initial_weights(exp: Any, seed: int, path: Path) -> Any:
+    from physgrad.experiments.runner import initial_weights
+
+    return initial_weights(exp, seed, path)
+
+
+def _clear_runs(run_dirs: list[Path]) -> None:
+    """``--force``: remove what earlier runs left in these method folders."""
+    import shutil
+
+    for run_dir in run_dirs:
+        for name in (*RUN_FILES, "config.yaml", "mlflow_run_id"):
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Create ``out`` and hold an exclusive lock on it (``flock`` on the folder itself, so no
+    lock file is left behind) for the command: a second physgrad writing to the same folder
+    gets a one-line error instead of mixing its files with this one's. The lock is released
+    when the command ends or the process dies. Under torchrun only rank 0 locks."""
+    from physgrad.training.distributed import rank_and_world
+
+    out.mkdir(parents=True, exist_ok=True)
+    if rank_and_world()[0] != 0:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(
+                f"{str(out)!r} is in use by another physgrad run (it holds the folder's lock); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        except OSError:  # a file system without flock: run unlocked
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -433,7 +653,7 @@ def _set_threads(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from physgrad.training.checkpoint import CheckpointError
+    from physgrad.training.checkpoint import CheckpointError, WriteError
     from physgrad.training.trainer import TrainingDiverged
 
     parser = build_parser()
@@ -446,8 +666,15 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as exc:
         print(f"physgrad: training stopped: {exc} (last good checkpoint kept)", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, CheckpointError, ModuleNotFoundError) as exc:
-        print(f"physgrad: error: {exc}", file=sys.stderr)
+    except WriteError as exc:  # disk full, file-size limit: atomic writes kept the old files
+        print(
+            f"physgrad: error: {exc}; the last good checkpoint is kept: make room and rerun "
+            "with --resume",
+            file=sys.stderr,
+        )
+        return 2
+    except (ValueError, TypeError, CheckpointError, ModuleNotFoundError, OSError) as exc:
+        print(f"physgrad: error: {short_text(exc, 400)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("physgrad: interrupted; rerun with --resume to continue", file=sys.stderr)

@@ -147,6 +147,8 @@ class RunConfig:
             raise ValueError(f"optimizer.lr must be finite, got {lr} ({source})")
         if lr is not None and lr <= 0:
             raise ValueError(f"optimizer.lr must be > 0, got {lr} ({source})")
+        if self.out is not None and not self.out.strip():
+            raise ValueError(f"out must name a folder, got {short(self.out)} ({source})")
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {short(self.scale)}")
         if self.experiment and self.problem_fn:

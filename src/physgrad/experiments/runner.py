@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from physgrad._validation import check_nonnegative_float, check_positive_int
+from physgrad._validation import check_device, check_nonnegative_float, check_positive_int
 from physgrad.experiments.base import Experiment, configured
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
@@ -138,7 +138,7 @@ def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, 
     Returns:
         The network's ``state_dict``: parameter/buffer name -> tensor of that entry's shape.
     """
-    meta = {"experiment": experiment.name, "seed": seed, "overrides": experiment.overrides or None}
+    meta = init_meta(experiment, seed)
     if path.exists():
         return load_checkpoint(path, expect=meta)["model"]
     torch.manual_seed(seed)
@@ -146,6 +146,33 @@ def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, 
     if rank_and_world()[0] == 0:  # every rank computes the same weights; one writes them
         save_checkpoint(path, {**meta, "model": state})
     return state
+
+
+def init_meta(experiment: Experiment, seed: int) -> dict[str, Any]:
+    """What ``init.pt`` records and :func:`initial_weights` checks when it reuses one."""
+    return {"experiment": experiment.name, "seed": seed, "overrides": experiment.overrides or None}
+
+
+def run_meta(
+    experiment: Experiment, method: str, batch_size: int, lr: float | None = None
+) -> dict[str, Any]:
+    """The identity of one method's run, stored in its checkpoint and ``summary.json`` and
+    checked on resume (the Trainer adds the seed)."""
+    meta = {
+        "experiment": experiment.name,
+        "method": method,
+        "batch_size": batch_size,
+        "overrides": experiment.overrides or None,
+    }
+    if lr is not None:
+        meta["lr"] = check_nonnegative_float("lr", lr, positive=True)
+    return meta
+
+
+def default_lr(experiment: Experiment, method: str) -> float:
+    """The learning rate ``method``'s optimizer uses unless overridden."""
+    probe = torch.nn.Parameter(torch.zeros(1))
+    return float(experiment.check_method(method).optimizer([probe]).param_groups[0]["lr"])
 
 
 def trained_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.Module:
@@ -209,14 +236,9 @@ def run_method(
     check_positive_int("iterations", iterations)
     check_positive_int("batch_size", batch_size)
     run_dir = Path(out) / method
-    meta = {
-        "experiment": experiment.name,
-        "method": method,
-        "batch_size": batch_size,
-        "overrides": experiment.overrides or None,
-    }
-    if lr is not None:
-        meta["lr"] = check_nonnegative_float("lr", lr, positive=True)
+    if device is not None:
+        check_device(device)
+    meta = run_meta(experiment, method, batch_size, lr)
     if resume and _finished(run_dir, iterations, meta):
         return History.read_csv(run_dir / "metrics.csv")
     network = experiment.network()
