@@ -8,7 +8,12 @@ Needs physgrad[phiflow]. 4 PhiFlow MacCormack steps move a two-blob marker (peri
 import sys
 
 import torch
-from phi.torch.flow import Box, CenteredGrid, advect, extrapolation, math
+
+try:
+    from phi.torch.flow import Box, CenteredGrid, advect, extrapolation, math
+except ImportError:  # one line instead of a traceback
+    print("phiflow_smoke.py needs PhiFlow: pip install 'physgrad[phiflow]'", file=sys.stderr)
+    raise SystemExit(2) from None
 
 from physgrad.interop import phiflow_physics
 from physgrad.problems.custom import FunctionProblem, compare_methods

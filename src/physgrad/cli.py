@@ -204,16 +204,10 @@ def _check_run_options(exp: Any, config: RunConfig, methods: list[str]) -> None:
     exp.scale(config.scale)
     if config.device is not None:
         check_device(config.device)
-    lr = config.optimizer.lr
-    if lr is not None:
-        import torch
+    if config.optimizer.lr is not None:
+        from physgrad.experiments.runner import check_lr
 
-        dtype = next(iter(exp.network().parameters()), torch.zeros(())).dtype
-        if dtype.is_floating_point and lr > torch.finfo(dtype).max:
-            raise ValueError(
-                f"optimizer.lr {lr:g} does not fit the network's {dtype} (at most "
-                f"{torch.finfo(dtype).max:.3g}): the optimizer could not apply it"
-            )
+        check_lr(exp, config.optimizer.lr)
 
 
 def _experiment(config: RunConfig) -> tuple[Any, RunConfig]:
@@ -271,10 +265,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     lr = config.optimizer.lr if config.optimizer.lr != default_lr(exp, method) else None
     training = config.training
     _check_out(out)
-    _check_start(args, exp, [(run_dir, method, config, lr)], [(out / "init.pt", training.seed)])
+    # --force renews init.pt too, unless other methods' runs in this folder started from it
+    fresh_init = args.force and not any(
+        _holds_run(d) for d in (out.iterdir() if out.is_dir() else ()) if d != run_dir
+    )
+    inits = [] if fresh_init else [(out / "init.pt", training.seed)]
+    _check_start(args, exp, [(run_dir, method, config, lr)], inits)
     with _locked(out):
         if args.force:
             _clear_runs([run_dir])
+        if fresh_init:
+            (out / "init.pt").unlink(missing_ok=True)
         init = _initial_weights(exp, training.seed, out / "init.pt")
         config.save(run_dir / "config.yaml")
         history = run_method(
@@ -327,7 +328,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for m in methods
     ]
     _check_out(out)
-    _check_start(args, exp, runs, [(folder / "init.pt", seed) for folder, seed in folders])
+    inits = [] if args.force else [(folder / "init.pt", seed) for folder, seed in folders]
+    _check_start(args, exp, runs, inits)
     kwargs = dict(
         scale=config.scale,
         iterations=training.iterations,
@@ -448,21 +450,24 @@ def _check_start(
 
     if args.resume and args.force:
         raise ValueError("--resume continues runs and --force starts them over: give one")
-    started = [d for d, *_ in runs if any((d / f).exists() for f in RUN_FILES)]
+    started = [d for d, *_ in runs if _holds_run(d)]
     if started and not (args.resume or args.force):
         raise ValueError(
             f"{str(started[0])!r} already holds a run; pass --resume to continue it or --force "
             "to start over"
         )
-    if not (args.force and args.command == "compare"):  # compare --force makes a new init.pt
-        for path, seed in inits:
-            if path.exists():
-                load_checkpoint(path, expect=init_meta(exp, seed))
+    for path, seed in inits:
+        if path.exists():
+            load_checkpoint(path, expect=init_meta(exp, seed))
     for run_dir, method, config, lr in runs:
         if args.resume and (run_dir / "checkpoint.pt").exists():
             meta = run_meta(exp, method, config.training.batch_size, lr)
             expect = {**meta, "seed": config.training.seed}
             load_checkpoint(run_dir / "checkpoint.pt", expect=expect)
+
+
+def _holds_run(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in RUN_FILES)
 
 
 def _initial_weights(exp: Any, seed: int, path: Path) -> Any:

@@ -175,6 +175,19 @@ def default_lr(experiment: Experiment, method: str) -> float:
     return float(experiment.check_method(method).optimizer([probe]).param_groups[0]["lr"])
 
 
+def check_lr(experiment: Experiment, lr: float) -> float:
+    """``lr`` if it is a finite positive number the network's parameter dtype can hold (an
+    ``lr`` of 1e300 overflows float32 inside the optimizer step); else ``ValueError``."""
+    lr = check_nonnegative_float("lr", lr, positive=True)
+    dtype = next(iter(experiment.network().parameters()), torch.zeros(())).dtype
+    if dtype.is_floating_point and lr > torch.finfo(dtype).max:
+        raise ValueError(
+            f"lr {lr:g} does not fit the network's {dtype} (at most "
+            f"{torch.finfo(dtype).max:.3g}): the optimizer could not apply it"
+        )
+    return lr
+
+
 def trained_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.Module:
     """``experiment.network()`` with the weights of one of its trainer checkpoints, in eval
     mode (the checkpoint must belong to ``experiment``)."""
@@ -238,6 +251,8 @@ def run_method(
     run_dir = Path(out) / method
     if device is not None:
         check_device(device)
+    if lr is not None:
+        check_lr(experiment, lr)
     meta = run_meta(experiment, method, batch_size, lr)
     if resume and _finished(run_dir, iterations, meta):
         return History.read_csv(run_dir / "metrics.csv")

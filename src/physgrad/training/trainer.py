@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad._validation import check_positive_int
+from physgrad._validation import check_device, check_positive_int
 from physgrad.core import NonFiniteError
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
@@ -136,7 +136,7 @@ class Trainer:
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
         self.checkpoint_every = checkpoint_every
-        self.device = torch.device(device) if device is not None else _module_device(network)
+        self.device = check_device(device) if device is not None else _module_device(network)
         self.network = network.to(self.device)
         self.rank, self.world_size = rank_and_world()
         if self.batch_size % self.world_size:
