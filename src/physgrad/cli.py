@@ -629,6 +629,21 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _last_checkpoint(failed: str | None) -> str:
+    """Where a run that failed to write ``failed`` can continue from."""
+    from physgrad.training.checkpoint import load_checkpoint
+
+    path = Path(failed or ".").with_name("checkpoint.pt")
+    try:
+        iteration = load_checkpoint(path)["iteration"]
+    except (ValueError, OSError, KeyError):
+        return "no checkpoint of this run was written yet: make room and rerun with --force"
+    return (
+        f"the last good checkpoint {str(path)!r} (iteration {iteration}) is kept: make room "
+        "and rerun with --resume"
+    )
+
+
 def _fmt_row(row: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in row.items())
 
@@ -672,11 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"physgrad: training stopped: {exc} (last good checkpoint kept)", file=sys.stderr)
         return 1
     except WriteError as exc:  # disk full, file-size limit: atomic writes kept the old files
-        print(
-            f"physgrad: error: {exc}; the last good checkpoint is kept: make room and rerun "
-            "with --resume",
-            file=sys.stderr,
-        )
+        print(f"physgrad: error: {exc}; {_last_checkpoint(exc.filename)}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, CheckpointError, ModuleNotFoundError, OSError) as exc:
         print(f"physgrad: error: {short_text(exc, 400)}", file=sys.stderr)

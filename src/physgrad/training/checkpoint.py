@@ -57,7 +57,8 @@ def atomic_write(path: Path, write: Any) -> None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else short_text(exc)
         raise WriteError(
             getattr(exc, "errno", None) or errno.EIO,
-            f"cannot write {str(path)!r} ({reason}); its previous version is kept",
+            f"cannot write {str(path)!r} ({reason}); its previous version, if any, is kept",
+            str(path),
         ) from None
     except BaseException:
         with contextlib.suppress(OSError):
