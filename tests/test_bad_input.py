@@ -1,26 +1,55 @@
 """Every public entry point, driven with bad input: each case must raise the stated exception
 type with a one-line message naming the offending value, and leave no files behind.
 
-The cases are listed, with their messages, in docs/bad-input.md.
+The cases are listed, with their messages, in docs/bad-input.md. The second half covers
+faults (issue 16): physics that is NaN or not differentiable, refused commands that must not
+change a run folder, concurrent runs, killed writers, full disks, unreachable trackers.
 """
+
+import hashlib
+import importlib.util
+import os
+import resource
+import runpy
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 import physgrad
-from physgrad.cli import main
+from physgrad.cli import _locked, main
+from physgrad.config import RunConfig, load_config_file
+from physgrad.core import NonDifferentiableError, NonFiniteError
 from physgrad.experiments import compare, get_experiment
-from physgrad.problems import Batch, HeatProblem, PoissonProblem, SineProblem
+from physgrad.experiments.runner import run_method
+from physgrad.problems import (
+    Batch,
+    FunctionProblem,
+    HeatProblem,
+    ObservationsProblem,
+    PoissonProblem,
+    SineProblem,
+)
 from physgrad.solvers import LBFGS, Analytic, GaussNewton, GradientDescent, Newton, ScipyLBFGSB
+from physgrad.solvers.base import symmetric_eigh
 from physgrad.training import (
     CheckpointError,
     Physical,
     Supervised,
     Trainer,
+    TrainingDiverged,
     Unsupervised,
     load_checkpoint,
 )
+from physgrad.training.checkpoint import WriteError, atomic_write
+from physgrad.training.hig import half_inverse_direction
+from physgrad.training.tracking import TrackerError, check_mlflow_server
 
 
 def phys(x):
@@ -38,6 +67,35 @@ def _pg(**kw):
             k: v for k, v in args.items() if k not in ("x", "y_target", "physics", "solver")
         }
     )
+
+
+XP, YP = torch.rand(4, 2, dtype=torch.float64) + 0.5, torch.rand(4, 2, dtype=torch.float64)
+NAN = float("nan")
+
+
+def _cube(x):
+    return torch.stack([x[:, 0] ** 3, torch.exp(x[:, 1])], dim=1)
+
+
+def _detached(x):
+    return _cube(x).detach()
+
+
+def _via_numpy(x):
+    return torch.from_numpy(x.detach().numpy() ** 2)
+
+
+def _no_grad(x):
+    with torch.no_grad():
+        return x**2
+
+
+def _nan(x):
+    return _cube(x) * NAN
+
+
+def _sqrt_at_zero(x):  # finite value, infinite derivative
+    return torch.sqrt(x - x.detach())
 
 
 def _trainer(**kw):
@@ -140,6 +198,65 @@ API_CASES = [
     ("heat zero time", lambda: HeatProblem(amount=0.0), ValueError, "amount must be > 0, got 0.0"),
     ("sample zero batch", lambda: PoissonProblem().sample(0, torch.Generator()), ValueError,
      "batch_size must be >= 1, got 0"),
+    # physical_gradient_loss clip
+    ("clip zero", lambda: _pg(clip=0.0), ValueError, "clip must be > 0, got 0.0"),
+    ("clip negative", lambda: _pg(clip=-1.0), ValueError, "clip must be > 0, got -1.0"),
+    ("clip NaN", lambda: _pg(clip=NAN), ValueError, "clip must be finite, got nan"),
+    # physics that is not differentiable: no silent zero gradient
+    ("GaussNewton detached physics", lambda: GaussNewton()(XP, YP, _detached),
+     NonDifferentiableError, "physics Jacobian dy/dx is exactly zero for all 4 samples"),
+    ("GaussNewton numpy physics", lambda: GaussNewton()(XP, YP, _via_numpy),
+     NonDifferentiableError, "cannot differentiate the physics with forward-mode AD"),
+    ("Newton .data physics", lambda: Newton()(XP, YP, lambda x: x.data**2),
+     NonDifferentiableError, "physics output does not require grad although x does"),
+    ("LBFGS no_grad physics", lambda: LBFGS()(XP, YP, _no_grad), NonDifferentiableError,
+     "physics output does not require grad"),
+    ("ScipyLBFGSB numpy physics", lambda: ScipyLBFGSB()(XP, YP, _via_numpy),
+     NonDifferentiableError, "physics output does not require grad"),
+    ("backprop through detached physics",
+     lambda: physgrad.unsupervised_loss(XP.clone().requires_grad_(True), YP, _detached),
+     NonDifferentiableError, "physics output does not require grad"),
+    # NaN/inf physics: every solver names the quantity
+    ("ScipyLBFGSB NaN physics", lambda: ScipyLBFGSB()(XP, YP, _nan), NonFiniteError,
+     "physics output contains 2 non-finite value(s) (NaN or inf) in ScipyLBFGSB"),
+    ("LBFGS NaN physics", lambda: LBFGS()(XP, YP, _nan), NonFiniteError,
+     "physics output contains 8 non-finite value(s) (NaN or inf) in LBFGS"),
+    ("GaussNewton NaN physics", lambda: GaussNewton()(XP, YP, _nan), NonFiniteError,
+     "physics output contains 8 non-finite value(s) (NaN or inf) in GaussNewton"),
+    ("Newton NaN physics", lambda: Newton()(XP, YP, _nan), NonFiniteError,
+     "physics output contains 8 non-finite value(s) (NaN or inf) in Newton"),
+    ("GD NaN physics", lambda: GD(XP, YP, _nan), NonFiniteError, "physics output contains 8"),
+    ("Newton infinite derivative", lambda: Newton()(XP, YP, _sqrt_at_zero), NonFiniteError,
+     "objective gradient dL/dx contains 8 non-finite value(s)"),
+    ("GaussNewton infinite derivative", lambda: GaussNewton()(XP, YP, _sqrt_at_zero),
+     NonFiniteError, "physics Jacobian dy/dx contains 16 non-finite value(s)"),
+    ("eigh of NaN curvature", lambda: symmetric_eigh(torch.full((1, 2, 2), NAN)),
+     NonFiniteError, "curvature (Hessian or J^T J) contains 4 non-finite value(s)"),
+    ("HalfInverse NaN jacobian",
+     lambda: half_inverse_direction(torch.full((4, 3), NAN), torch.zeros(4)), NonFiniteError,
+     "HalfInverse: jacobian dy/dtheta contains 12 non-finite value(s)"),
+    # devices, learning rates, seeds, config values
+    ("trainer device meta", lambda: _trainer(device="meta"), ValueError,
+     "device 'meta' holds no data"),
+    ("trainer device tpu", lambda: _trainer(device="tpu"), ValueError,
+     "device 'tpu' is not a torch device"),
+    ("run_method absent GPU", lambda: run_method(get_experiment("sine"), "adam", Path("o"),
+     iterations=1, batch_size=2, device="cuda:99"), ValueError,
+     "device 'cuda:99' is not available here"),
+    ("run_method lr overflows float32", lambda: run_method(get_experiment("sine"), "adam",
+     Path("o"), iterations=1, batch_size=2, lr=1e300), ValueError,
+     "lr 1e+300 does not fit the network's torch.float32"),
+    ("config seed overflow", lambda: RunConfig.from_dict({"training": {"seed": 2**64}}),
+     ValueError, "training.seed must be in [0, 2**64 - 1], got 18446744073709551616"),
+    ("config seeds negative", lambda: RunConfig.from_dict({"seeds": [1, -2]}), ValueError,
+     "seeds[1] must be in [0, 2**64 - 1], got -2"),
+    ("config empty out", lambda: RunConfig.from_dict({"out": ""}), ValueError,
+     "out must name a folder, got ''"),
+    ("config huge value",
+     lambda: RunConfig.from_dict({"training": {"iterations": [[[["x"] * 9] * 9] * 9] * 9}}),
+     ValueError, "got [[[[...], [...], [...], [...], [...], [...], ...]"),
+    ("missing observations file", lambda: ObservationsProblem(_cube, "missing.npy"),
+     FileNotFoundError, "observations file 'missing.npy' does not exist"),
 ]
 
 
@@ -203,7 +320,38 @@ CLI_CASES = [
     (["compare", "toy"], "experiment 'toy' makes a figure and has no methods"),
     (["reproduce", "--only", "sine,nope"], "unknown experiment(s) nope"),
     (["--threads", "0", "list"], "--threads must be >= 1, got 0"),
+    (["run", "sine", "--out", ""], "out must name a folder, got ''"),
+    (["run", "sine", "--out", "afile"], "--out 'afile' is a file, not a folder"),
+    (["run", "sine", "--out", "afile/sub"],
+     "--out 'afile/sub' lies under 'afile', which is a file"),
+    (["compare", "sine", "--out", "afile"], "--out 'afile' is a file, not a folder"),
+    (["run", "sine", "--device", "cuda:99"], "device 'cuda:99' is not available here"),
+    (["run", "sine", "--device", "tpu"], "device 'tpu' is not a torch device"),
+    (["run", "sine", "--device", "meta"], "device 'meta' holds no data"),
+    (["compare", "sine", "--device", "meta"], "device 'meta' holds no data"),
+    (["run", "sine", "--lr", "1e300"], "lr 1e+300 does not fit the network's torch.float32"),
+    (["run", "sine", "--seed", "99999999999999999999"],
+     "training.seed must be in [0, 2**64 - 1], got 99999999999999999999"),
+    (["compare", "sine", "--seeds", "1,99999999999999999999"],
+     "seeds[1] must be in [0, 2**64 - 1], got 99999999999999999999"),
+    (["run", "sine", "--config", "bomb.yaml"], "YAML aliases (*a) are not allowed"),
+    (["run", "sine", "--set", "training.iterations=[[[[1, 2]]], 2, 3, 4, 5, 6, 7, 8, 9]"],
+     "got [[[[...]]], 2, 3, 4, 5, 6, ...]"),
+    (["run", "sine", "--set", "training.seed=" + "9" * 5000], "config key 'training.seed' must"),
+    (["run", "sine", "--resume", "--force"], "--resume continues runs and --force starts"),
+    (["run", "--problem", "obs.py:make"], "observations file 'missing.npy' does not exist"),
 ]
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(  # 9**9 values from ~450 bytes
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n"
+    for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+OBSERVATIONS = """
+from physgrad.problems import ObservationsProblem
+
+def make():
+    return ObservationsProblem(lambda x: x, "missing.npy")
+"""
 
 
 @pytest.mark.parametrize(("args", "message"), CLI_CASES, ids=[" ".join(c[0]) for c in CLI_CASES])
@@ -214,13 +362,295 @@ def test_cli_bad_input(args, message, tmp_path, monkeypatch, capsys):
     (tmp_path / "old.yaml").write_text("iters: 5\n")
     (tmp_path / "broken.toml").write_text("training = [\n")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    before = set(tmp_path.iterdir())
-    out = ["--out", str(tmp_path / "out")] if args and args[0] in ("run", "compare") else []
+    (tmp_path / "bomb.yaml").write_text(BOMB)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "obs.py").write_text(OBSERVATIONS)
+    before = _snapshot(tmp_path)
+    out = ["--out", str(tmp_path / "out")] if args[0] in ("run", "compare") else []
+    if "--out" in args:
+        out = []
     assert main([*args, *out, "--quiet"] if args[0] != "--threads" else args) == 2
     err = capsys.readouterr().err.strip()
-    assert message in err and len(err.splitlines()) == 1, err
-    assert set(tmp_path.iterdir()) == before, "bad input left files behind"
+    assert message in err and len(err.splitlines()) == 1 and len(err) < 600, err
+    after = _snapshot(tmp_path)
+    after.pop("__pycache__", None)  # the imported obs.py
+    assert after == before, "bad input left files behind"
+
+
+def _snapshot(root: Path) -> dict[str, str | None]:
+    """Every path under ``root`` with its content hash: any write shows up."""
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+        if "__pycache__" not in p.parts
+    }
 
 
 def test_there_are_at_least_forty_cases():
     assert len(API_CASES) + len(CHECKPOINT_CASES) + len(CLI_CASES) >= 40
+
+
+# ---- faults (issue 16): correct behaviour, or one line and an unchanged run folder --------
+
+SMOKE = ["--scale", "smoke", "--iters", "3", "--quiet"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("solver", [Newton(), GaussNewton()], ids=repr)
+def test_half_precision_is_solved_in_float32_and_cast_back(solver, dtype):
+    """eigh has no half kernels: the solver computes in float32 and answers in x0's dtype,
+    as the float32 solve rounded to that dtype."""
+    x0, y = torch.rand(4, 2) + 0.5, torch.rand(4, 2)
+    answer = solver(x0.to(dtype), y.to(dtype), lambda x: x**2)
+    reference = solver(x0.to(dtype).float(), y.to(dtype).float(), lambda x: x**2)
+    assert answer.dtype == dtype
+    assert torch.equal(answer, reference.to(dtype))
+
+
+def test_nan_physics_stops_training_naming_quantity_and_iteration():
+    problem = FunctionProblem(_nan, lambda n, g: (torch.rand(n, 2, generator=g) + 0.5,) * 2)
+    trainer = Trainer(problem, nn.Linear(2, 2), Physical(ScipyLBFGSB(steps=2)),
+                      lambda p: torch.optim.Adam(p), batch_size=4)
+    with pytest.raises(TrainingDiverged, match=r"physics output contains 2 non-finite .* "
+                       r"in ScipyLBFGSB\(steps=2\) at iteration 0"):
+        trainer.train(2)
+
+
+def test_non_differentiable_physics_is_a_one_line_cli_error_and_leaves_no_run(
+    tmp_path, monkeypatch, capsys
+):
+    """The default PG of --problem (Gauss-Newton) used to train on a zero Jacobian: loss 0,
+    exit 0, nothing learnt."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "det.py").write_text(
+        "import torch\nfrom physgrad.problems import FunctionProblem\n"
+        "def physics(x):\n    return (x ** 3).detach()\n"
+        "def make():\n    return FunctionProblem(physics, lambda n, g: (torch.rand(n, 2, "
+        "generator=g),) * 2)\n"
+    )
+    assert main(["run", "--problem", "det.py:make", "--method", "pg-gauss-newton", "--out", "o",
+                 *SMOKE]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "physics Jacobian dy/dx is exactly zero" in err and len(err.splitlines()) == 1
+    assert not any((tmp_path / "o" / "pg-gauss-newton" / f).exists()
+                   for f in ("checkpoint.pt", "metrics.csv", "summary.json"))
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_a_finished_run_is_not_overwritten_without_force(command, tmp_path, capsys):
+    args = [command, "sine", "--out", str(tmp_path / "o"), *SMOKE]
+    args += ["--method", "adam"] if command == "run" else ["--methods", "adam,pg-analytic"]
+    assert main(args) == 0
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already holds a run; pass --resume to continue it or --force" in err
+    assert len(err.splitlines()) == 1 and _snapshot(tmp_path) == before
+    assert main([*args, "--force", "--seed", "4"]) == 0  # starts over, with a new init.pt
+    assert load_checkpoint(tmp_path / "o" / "init.pt")["seed"] == 4
+
+
+@pytest.mark.parametrize(
+    ("command", "change", "message"),
+    [
+        ("run", ["--seed", "3"], "training.seed = 3 differs from the run's 0"),
+        ("run", ["--batch-size", "7"], "training.batch_size = 7 differs from the run's 100"),
+        ("run", ["--lr", "0.5"], "optimizer.lr = 0.5 differs from the run's 0.002"),
+        ("compare", ["--scale", "cpu"], "scale = 'cpu' differs from the run's 'smoke'"),
+        ("compare", ["--lr", "0.5"], "is for lr=None, not 0.5"),
+    ],
+)
+def test_a_refused_resume_changes_nothing(command, change, message, tmp_path, capsys):
+    args = [command, "sine", "--out", str(tmp_path / "o"), *SMOKE]
+    args += ["--method", "adam"] if command == "run" else ["--methods", "adam,pg-analytic"]
+    assert main(args) == 0
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    assert main([*args, "--resume", *change]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert _snapshot(tmp_path) == before  # config.yaml included
+
+
+def test_resume_restores_every_recorded_value_and_the_config_repeats_the_run(tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["run", "sine", "--method", "adam", "--out", str(out), "--scale", "smoke", "--quiet"]
+    assert main([*args, "--iters", "3", "--lr", "0.01", "--seed", "5"]) == 0
+    assert main([*args, "--iters", "6", "--resume"]) == 0  # no --lr, no --seed: restored
+    stored = yaml.safe_load((out / "adam" / "config.yaml").read_text())
+    assert stored["optimizer"]["lr"] == 0.01 and stored["training"]["seed"] == 5
+    assert stored["training"]["iterations"] == 6
+    summary = yaml.safe_load((out / "adam" / "summary.json").read_text())
+    assert summary["lr"] == 0.01 and summary["iterations"] == 6
+    again = tmp_path / "again"
+    assert main(["run", "--config", str(out / "adam" / "config.yaml"), "--out", str(again),
+                 "--quiet"]) == 0
+    losses = [[r.split(",")[1] for r in (d / "adam" / "metrics.csv").read_text().splitlines()]
+              for d in (out, again)]
+    assert losses[0] == losses[1]
+
+
+def test_compare_records_each_runs_resolved_config(tmp_path, capsys):
+    """Issue 17: compare wrote one config.yaml with iterations, batch_size and lr null."""
+    out = tmp_path / "o"
+    assert main(["compare", "sine", "--methods", "adam,pg-analytic", "--out", str(out),
+                 *SMOKE]) == 0
+    top = yaml.safe_load((out / "config.yaml").read_text())
+    assert top["training"]["iterations"] == 3 and top["training"]["batch_size"] == 100
+    exp = get_experiment("sine")
+    for method in ("adam", "pg-analytic"):
+        stored = yaml.safe_load((out / method / "config.yaml").read_text())
+        assert stored["method"] == method and stored["training"]["iterations"] == 3
+        lr = exp.methods[method].optimizer([nn.Parameter(torch.zeros(1))]).param_groups[0]["lr"]
+        assert stored["optimizer"]["lr"] == lr and stored["device"] == "cpu"
+    # one method's record repeats that method's run exactly
+    again = tmp_path / "again"
+    assert main(["run", "--config", str(out / "adam" / "config.yaml"), "--out", str(again),
+                 "--quiet"]) == 0
+    losses = [[r.split(",")[1] for r in (d / "adam" / "metrics.csv").read_text().splitlines()]
+              for d in (out, again)]
+    assert losses[0] == losses[1]
+
+
+def test_a_second_run_on_a_locked_folder_is_refused(tmp_path, capsys):
+    out = tmp_path / "o"
+    with _locked(out):  # another physgrad holds the folder
+        before = _snapshot(tmp_path)
+        assert main(["run", "sine", "--out", str(out), *SMOKE]) == 2
+        assert _snapshot(tmp_path) == before
+    err = capsys.readouterr().err.strip()
+    assert "is in use by another physgrad run" in err and len(err.splitlines()) == 1
+    assert main(["run", "sine", "--out", str(out), *SMOKE]) == 0  # released on exit
+
+
+def _in_child(func) -> int:
+    """Run ``func() -> exit code`` in a forked copy of this process (no interpreter start-up)
+    and return its exit code (``-signal`` if a signal killed it)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 70
+        try:
+            code = func()
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_killed_writer_leaves_one_temp_that_the_next_write_replaces(tmp_path):
+    target = tmp_path / "checkpoint.pt"
+    atomic_write(target, lambda tmp: Path(tmp).write_text("good"))
+
+    def killed_mid_write(tmp):
+        Path(tmp).write_bytes(b"x" * 100000)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    for _ in range(2):  # killed twice: still one temp, not two
+        assert _in_child(lambda: atomic_write(target, killed_mid_write)) == -signal.SIGKILL
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".checkpoint.pt.tmp", "checkpoint.pt"]
+    assert target.read_text() == "good"
+    atomic_write(target, lambda tmp: Path(tmp).write_text("next"))
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "results.md"
+    atomic_write(target, lambda tmp: Path(tmp).write_text("old"))
+
+    def fail(tmp):
+        Path(tmp).write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(WriteError, match=r"cannot write .*results.md' \(No space left on dev"):
+        atomic_write(target, fail)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.md"]
+
+
+def test_outputs_respect_the_umask(tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        assert main(["run", "sine", "--out", str(tmp_path / "o"), *SMOKE]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "o").rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_says_so(tmp_path):
+    """A file-size limit (as a full disk) hit while training: one line naming the file and the
+    checkpoint that survived; --resume then finishes the run."""
+    out, log = tmp_path / "o", tmp_path / "stderr.txt"
+    args = ["run", "sine", "--method", "adam", "--scale", "smoke", "--iters", "300",
+            "--checkpoint-every", "10", "--out", str(out), "--quiet"]
+
+    def limited_run():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30000, 30000))  # checkpoint.pt: ~21 kB
+        sys.stderr = open(log, "w")  # noqa: SIM115 - the child exits right after
+        code = main(args)
+        sys.stderr.flush()
+        return code
+
+    assert _in_child(limited_run) == 2
+    err = log.read_text().strip()
+    assert len(err.splitlines()) == 1 and "metrics.csv' (File too large)" in err, err
+    iteration = load_checkpoint(out / "adam" / "checkpoint.pt")["iteration"]
+    assert f"the last good checkpoint '{out / 'adam' / 'checkpoint.pt'}' (iteration " \
+           f"{iteration}) is kept" in err and iteration > 0
+    assert not list(out.rglob("*.tmp"))
+    assert main([*args, "--resume"]) == 0
+    assert len((out / "adam" / "metrics.csv").read_text().splitlines()) == 301
+
+
+def test_an_unreachable_mlflow_server_is_a_quick_one_line_error(tmp_path, monkeypatch, capsys):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    with pytest.raises(TrackerError, match=f"tracking server http://127.0.0.1:{port}"):
+        check_mlflow_server()
+    if importlib.util.find_spec("mlflow") is None:  # (not importorskip: importing takes 3 s)
+        pytest.skip("mlflow is not installed")
+    start = time.perf_counter()
+    assert main(["run", "sine", "--mlflow", "--out", str(tmp_path / "o"), *SMOKE]) == 2
+    assert time.perf_counter() - start < 30
+    err = capsys.readouterr().err.strip()
+    assert "is unreachable" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_out_is_a_one_line_error(tmp_path, capsys):
+    tmp_path.chmod(0o555)
+    try:
+        assert main(["run", "sine", "--out", str(tmp_path / "o"), *SMOKE]) == 2
+    finally:
+        tmp_path.chmod(0o755)
+    assert "no permission to write in" in capsys.readouterr().err
+
+
+def test_a_read_only_out_is_refused_before_writing(tmp_path, monkeypatch, capsys):
+    """The same check where the tests run as root (who may write anywhere): os.access says no."""
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert main(["run", "sine", "--out", str(tmp_path / "o"), *SMOKE]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"no permission to write in {str(tmp_path)!r}" in err and not (tmp_path / "o").exists()
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path):
+    (tmp_path / "bomb.yaml").write_text(BOMB)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"YAML aliases \(\*a\) are not allowed") as info:
+        load_config_file(tmp_path / "bomb.yaml")
+    assert time.perf_counter() - start < 5 and len(str(info.value)) < 300
+
+
+def test_phiflow_example_without_phiflow_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "phi", None)  # import phi fails as if not installed
+    monkeypatch.setitem(sys.modules, "phi.torch", None)
+    monkeypatch.setitem(sys.modules, "phi.torch.flow", None)
+    example = Path(__file__).resolve().parents[1] / "examples" / "phiflow_smoke.py"
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(str(example), run_name="__main__")
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "phiflow_smoke.py needs PhiFlow: pip install 'physgrad[phiflow]'"
