@@ -416,7 +416,7 @@ def test_nan_physics_stops_training_naming_quantity_and_iteration():
         trainer.train(2)
 
 
-def test_non_differentiable_physics_is_a_one_line_cli_error_and_leaves_no_run(
+def test_non_differentiable_or_nan_physics_is_one_line_on_the_cli(
     tmp_path, monkeypatch, capsys
 ):
     """The default PG of --problem (Gauss-Newton) used to train on a zero Jacobian: loss 0,
@@ -434,6 +434,18 @@ def test_non_differentiable_physics_is_a_one_line_cli_error_and_leaves_no_run(
     assert "physics Jacobian dy/dx is exactly zero" in err and len(err.splitlines()) == 1
     assert not any((tmp_path / "o" / "pg-gauss-newton" / f).exists()
                    for f in ("checkpoint.pt", "metrics.csv", "summary.json"))
+    # a NaN physics stops the run (exit 1) naming the quantity and the iteration
+    (tmp_path / "nan.py").write_text(
+        "import torch\nfrom physgrad.problems import FunctionProblem\n"
+        "def physics(x):\n    return x * float('nan')\n"
+        "def make():\n    return FunctionProblem(physics, lambda n, g: (torch.rand(n, 2, "
+        "generator=g),) * 2)\n"
+    )
+    assert main(["run", "--problem", "nan.py:make", "--method", "pg-lbfgs", "--out", "n",
+                 *SMOKE]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "physics output contains 32 non-finite value(s) (NaN or inf) in LBFGS" in err
+    assert err.endswith("at iteration 0 (last good checkpoint kept)") and "\n" not in err
 
 
 @pytest.mark.parametrize("command", ["run", "compare"])
