@@ -271,7 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     inits = [] if fresh_init else [(out / "init.pt", training.seed)]
     _check_start(args, exp, [(run_dir, method, config, lr)], inits)
-    with _locked(out):
+    with _locked(run_dir):
         if args.force:
             _clear_runs([run_dir])
         if fresh_init:
@@ -342,7 +342,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         checkpoint_every=training.checkpoint_every,
         compile=training.compile,
     )
-    with _locked(out):
+    with _locked(out, *[run_dir for run_dir, *_ in runs]):
         if args.force:
             _clear_runs([run_dir for run_dir, *_ in runs])
             for folder, _ in folders:
@@ -481,42 +481,51 @@ def _clear_runs(run_dirs: list[Path]) -> None:
     import shutil
 
     for run_dir in run_dirs:
-        for name in (*RUN_FILES, "config.yaml", "mlflow_run_id"):
+        for name in (*RUN_FILES, "heldout.csv", "config.yaml", "mlflow_run_id"):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
 
 
 @contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Create ``out`` and hold an exclusive lock on it (``flock`` on the folder itself, so no
-    lock file is left behind) for the command: a second physgrad writing to the same folder
-    gets a one-line error instead of mixing its files with this one's. The lock is released
-    when the command ends or the process dies. Under torchrun only rank 0 locks."""
+def _locked(*folders: Path) -> Iterator[None]:
+    """Create ``folders`` and hold an exclusive lock on each (``flock`` on the folder itself,
+    so no lock file is left behind) for the command: a second physgrad writing to the same
+    method folder (or, for ``compare``, the same ``--out``) gets a one-line error instead of
+    mixing its files with this one's. Runs of different methods in one ``--out`` may run side
+    by side. Locks are released when the command ends or the process dies; under torchrun
+    only rank 0 locks."""
     from physgrad.training.distributed import rank_and_world
 
-    out.mkdir(parents=True, exist_ok=True)
-    if rank_and_world()[0] != 0:
-        yield
-        return
     try:
         import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    fd = os.open(out, os.O_RDONLY)
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        fcntl = None
+    fds: list[int] = []
+    created: list[Path] = []  # removed again if a lock is refused
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValueError(
-                f"{str(out)!r} is in use by another physgrad run (it holds the folder's lock); "
-                "wait for it to finish or choose another --out"
-            ) from None
-        except OSError:  # a file system without flock: run unlocked
-            pass
+        for folder in folders:
+            missing = [p for p in (folder, *folder.parents) if not p.exists()]
+            folder.mkdir(parents=True, exist_ok=True)
+            created += reversed(missing)
+            if fcntl is None or rank_and_world()[0] != 0:
+                continue
+            fds.append(os.open(folder, os.O_RDONLY))
+            try:
+                fcntl.flock(fds[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                for path in reversed(created):
+                    with contextlib.suppress(OSError):
+                        path.rmdir()
+                raise ValueError(
+                    f"{str(folder)!r} is in use by another physgrad run (it holds the "
+                    "folder's lock); wait for it to finish or choose another --out"
+                ) from None
+            except OSError:  # a file system without flock: run unlocked
+                pass
         yield
     finally:
-        os.close(fd)  # releases the lock
+        for fd in fds:
+            os.close(fd)  # releases the lock
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
