@@ -489,6 +489,8 @@ def test_resume_restores_every_recorded_value_and_the_config_repeats_the_run(tmp
     out = tmp_path / "o"
     args = ["run", "sine", "--method", "adam", "--out", str(out), "--scale", "smoke", "--quiet"]
     assert main([*args, "--iters", "3", "--lr", "0.01", "--seed", "5"]) == 0
+    record = out / "adam" / "config.yaml"  # as if trained on a GPU: resumes on this machine
+    record.write_text(record.read_text().replace("device: cpu", "device: cuda:99"))
     assert main([*args, "--iters", "6", "--resume"]) == 0  # no --lr, no --seed: restored
     stored = yaml.safe_load((out / "adam" / "config.yaml").read_text())
     assert stored["optimizer"]["lr"] == 0.01 and stored["training"]["seed"] == 5

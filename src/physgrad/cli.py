@@ -401,8 +401,9 @@ def _resolved(exp: Any, config: RunConfig, method: str, out: Path, seed: int) ->
 
 
 def _restore(config: RunConfig, given: dict[str, Any], stored_path: Path) -> RunConfig:
-    """``--resume``: the recorded config of the run, with the keys given now; a given key
-    that differs from the record (other than :data:`RESUME_MAY_CHANGE`) is refused."""
+    """``--resume``: the recorded config of the run (except its device), with the keys given
+    now; a given key that differs from the record (other than :data:`RESUME_MAY_CHANGE`) is
+    refused."""
     if not stored_path.is_file():
         return config
     stored = RunConfig.from_dict(load_config_file(stored_path), source=str(stored_path))
@@ -417,6 +418,7 @@ def _restore(config: RunConfig, given: dict[str, Any], stored_path: Path) -> Run
                 " over"
             )
     data = stored.to_dict()
+    data["device"] = None  # the machine's, not the recorded one: a GPU run resumes on a CPU
     for key in given:
         if key in now:
             set_key(data, key, now[key])
