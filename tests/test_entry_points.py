@@ -26,6 +26,7 @@ def installed(tmp_path, monkeypatch):
         monkeypatch.syspath_prepend(str(tmp_path))
         monkeypatch.syspath_prepend(str(PACKAGE / "src"))
 
+    base.list_experiments()  # load the built-ins first: they register once, on import
     registry = dict(base.REGISTRY)
     yield install
     base.REGISTRY.clear()
