@@ -1,0 +1,160 @@
+"""Paper Fig. 9: the update ``Δx`` each method proposes for minimising ``sin(a/x)``, vs ``x``.
+
+No training: for ``a = 1`` and a dense grid of ``x`` the updates are computed with the same
+solvers the ``sine`` experiment trains with (:meth:`physgrad.problems.sine.SineProblem.solvers_for`)
+and drawn one panel per method, top to bottom as in the paper: supervised (label = the solution
+nearest to ``x0 = 1``), gradient descent (``-dP/dx``), inverse gradient, Newton, physical
+gradient (nearest solution) and the objective itself. Command line::
+
+    python -m physgrad.report.sine_updates docs/results/sine-updates/fig9_updates.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from physgrad.problems.base import Batch
+from physgrad.problems.sine import SineProblem, nearest_minimum
+from physgrad.training.checkpoint import atomic_write
+
+UPDATES = ("supervised", "gd", "inverse-gradient", "newton", "pg")
+"""The methods of Fig. 9, top to bottom (the objective panel follows)."""
+
+LABELS = {
+    "supervised": "supervised (label from $x_0 = 1$)",
+    "gd": r"gradient descent $-\partial P/\partial x$",
+    "inverse-gradient": "inverse gradient",
+    "newton": "Newton (towards minima)",
+    "pg": "physical gradient (nearest solution)",
+}
+
+COLORS = {  # the sine experiment's learning-curve colours (report.plots palette order)
+    "supervised": "#1f77b4",
+    "gd": "#d62728",
+    "newton": "#2ca02c",
+    "inverse-gradient": "#ff7f0e",
+    "pg": "#9467bd",
+}
+
+CLIP = 1.0
+"""The paper clips ``dL/dx`` (GD: ``dP/dx``) to ``[-1, 1]`` in training; drawn as a band."""
+
+
+def update_directions(x: torch.Tensor, a: float = 1.0) -> dict[str, torch.Tensor]:
+    """Unclipped update ``Δx`` of every Fig. 9 method at the points ``x``.
+
+    Args:
+        x: positions, shape ``(N,)``, nonzero; float64 recommended.
+        a: the problem parameter of ``sin(a/x)`` (> 0).
+
+    Returns:
+        ``{method: Δx}`` for the methods of :data:`UPDATES`, each of shape ``(N,)``, in the
+        units of ``x``; ``"gd"`` is ``-dP/dx`` (the direction for minimising ``P = sin(a/x)``;
+        units 1/x). Infinite steps (inverse gradient and Newton where a derivative vanishes)
+        come back as large finite values of the right sign.
+    """
+    if x.ndim != 1:
+        raise ValueError(f"x must have shape (N,), got {tuple(x.shape)}")
+    if a <= 0:
+        raise ValueError(f"a must be > 0, got {a}")
+    x = x.to(torch.float64)
+    column = x.reshape(-1, 1)
+    batch = Batch(y_target=-torch.ones_like(column), x_true=None,
+                  condition=torch.full_like(column, float(a)))
+    problem = SineProblem()
+    solvers = problem.solvers_for(batch)
+    physics = problem.physics_for(batch)
+    out = {}
+    with torch.no_grad():
+        out["supervised"] = nearest_minimum(torch.ones_like(column), batch.condition) - column
+        out["pg"] = solvers["analytic"](column, batch.y_target, physics) - column
+        out["inverse-gradient"] = (
+            solvers["inverse-gradient"](column, batch.y_target, physics) - column
+        )
+    out["newton"] = solvers["newton"](column, batch.y_target, physics).detach() - column
+    z = column.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(physics(z).sum(), z)
+    out["gd"] = -grad
+    return {m: out[m].reshape(-1) for m in UPDATES}
+
+
+def update_directions_figure(
+    path: Path | str,
+    *,
+    a: float = 1.0,
+    x_range: tuple[float, float] = (0.02, 2.0),
+    points: int = 40_001,
+) -> Path:
+    """Draw Fig. 9 to ``path`` (PNG): one panel per method of :data:`UPDATES` (``Δx`` vs
+    ``x``, symmetric-log y axis where the update is unbounded, the training clip ``±1``
+    shaded) and the objective ``sin(a/x)`` with its minima at the bottom.
+
+    Args:
+        path: output PNG.
+        a: problem parameter (the paper shows ``a = 1``).
+        x_range: ``(lo, hi)`` of the plotted ``x``, ``0 < lo < hi``.
+        points: grid points (the oscillations near ``x = 0`` need many).
+
+    Returns:
+        The PNG path.
+    """
+    lo, hi = x_range
+    if not 0 < lo < hi:
+        raise ValueError(f"x_range must satisfy 0 < lo < hi, got {x_range}")
+    x = torch.logspace(np.log10(lo), np.log10(hi), points, dtype=torch.float64)
+    updates = {m: v.numpy() for m, v in update_directions(x, a).items()}
+    xs = x.numpy()
+    fig = Figure(figsize=(7.5, 12.5), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(UPDATES) + 1, 1, sharex=True)
+    minima = nearest_minimum(x.reshape(-1, 1), torch.full((points, 1), float(a))).unique()
+    minima = minima[(minima >= lo) & (minima <= hi)].numpy()
+    for ax, method in zip(axes, UPDATES, strict=False):
+        dx = updates[method]
+        unbounded = method in ("gd", "inverse-gradient", "newton")
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        if unbounded:
+            ax.axhspan(-CLIP, CLIP, color="0.9", lw=0, label=f"training clip ±{CLIP:g}")
+            dx = np.clip(dx, -1e6, 1e6)
+            ax.set_yscale("symlog", linthresh=0.1, linscale=0.5)
+            ax.set_yticks([-1e4, -1e2, -1, 0, 1, 1e2, 1e4])
+        ax.plot(xs, dx, color=COLORS[method], lw=0.9, label=LABELS[method])
+        for m in minima:
+            ax.axvline(m, color="0.45", lw=0.8, ls=":")
+        ax.set_ylabel(r"$\Delta x$" + (" (symlog)" if unbounded else ""))
+        ax.legend(loc="upper right", fontsize=8)
+        ax.grid(True, alpha=0.25)
+    ax = axes[-1]
+    ax.plot(xs, np.sin(a / xs), color="k", lw=0.9, label=f"objective $\\sin({a:g}/x)$")
+    ax.plot(minima, -np.ones_like(minima), "v", color="k", ms=4, label="minima (= −1)")
+    ax.set_ylabel(r"$P(x)$")
+    ax.set_xscale("log")  # the oscillations pile up towards x = 0
+    ax.set_xlabel("x (log scale)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(True, alpha=0.25)
+    fig.suptitle(f"Update directions for minimising sin(a/x), a = {a:g} (paper Fig. 9); "
+                 "dotted: minima", fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m physgrad.report.sine_updates OUT.png [--a 1]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path, help="PNG to write")
+    parser.add_argument("--a", type=float, default=1.0, help="parameter a of sin(a/x)")
+    args = parser.parse_args(argv)
+    print(f"wrote {update_directions_figure(args.out, a=args.a)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
