@@ -125,11 +125,16 @@ HEAT = register(
 
 
 def heat_single_problem(
-    n_iter: int = 100, out_path: Path | str | None = None, *, examples: int = 4, seed: int = 0
+    n_iter: int = 100,
+    out_path: Path | str | None = None,
+    *,
+    examples: int = 4,
+    seed: int = 0,
+    batch: Batch | None = None,
 ) -> SingleProblemCurves:
     """Fig. 5b: GD (lr 1), Adam (lr :data:`SINGLE_ADAM_LR`), L-BFGS-B and the noise-aware
     inverse (``abs_noise`` :data:`SINGLE_ABS_NOISE`) from ``x0 = 0`` on ``examples`` 64×64
-    problems (float64)."""
+    problems (float64), or on ``batch`` if given."""
     problem = HeatProblem()
     return single_problem_curves(
         problem,
@@ -140,6 +145,7 @@ def heat_single_problem(
         inverse=HeatInverse(problem.amount, abs_noise=SINGLE_ABS_NOISE),
         examples=examples,
         seed=seed,
+        batch=batch,
         title="Heat 64x64, nu*t = 8",
         inverse_label=f"inv_diffuse, abs noise {SINGLE_ABS_NOISE:g}",
     )

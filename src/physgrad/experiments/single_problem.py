@@ -51,6 +51,8 @@ class SingleProblemCurves:
         x_l1: ``{method: [n_iter + 1]}`` mean ``‖x − x*‖₁`` per iteration.
         objective: ``{method: [n_iter + 1]}`` mean objective per iteration.
         seconds: ``{method: wall-clock seconds for all iterations and examples}``.
+        final: ``{method: x after the last iteration}``, each ``(examples, *x_shape)``
+            float64 (not in the JSON; for reconstruction figures, paper Fig. 12).
     """
 
     problem: str
@@ -60,13 +62,14 @@ class SingleProblemCurves:
     x_l1: dict[str, list[float]] = field(default_factory=dict)
     objective: dict[str, list[float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    final: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def n_iter(self) -> int:
         return len(next(iter(self.x_l1.values()))) - 1
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=1)
+        return json.dumps({k: v for k, v in self.__dict__.items() if k != "final"}, indent=1)
 
     def markdown_table(self, at: tuple[int, ...] = (0, 1, 10, 100)) -> str:
         """``x_l1`` and objective of each method after the iterations ``at`` (if reached)."""
@@ -93,6 +96,7 @@ def single_problem_curves(
     lbfgs_history: int = 10,
     title: str | None = None,
     inverse_label: str | None = None,
+    batch: Batch | None = None,
 ) -> SingleProblemCurves:
     """Run GD, Adam, L-BFGS-B and the inverse solver from ``x0 = 0`` on ``examples`` problems.
 
@@ -111,6 +115,8 @@ def single_problem_curves(
         lbfgs_history: L-BFGS-B memory (``maxcor``).
         title: figure title (default: the problem's name).
         inverse_label: how the inverse solver is described in the legend (default its repr).
+        batch: solve these problems instead of drawing ``examples`` with ``seed`` (e.g. the
+            test batch the networks are shown on); cast to float64.
 
     Returns:
         The curves (:class:`SingleProblemCurves`).
@@ -121,7 +127,10 @@ def single_problem_curves(
     adam_lr = check_nonnegative_float("adam_lr", adam_lr, positive=True)
     if inverse is None:
         inverse = problem.solvers()["inverse"]
-    batch = _float64(problem.sample(examples, torch.Generator().manual_seed(seed)))
+    if batch is None:
+        batch = problem.sample(examples, torch.Generator().manual_seed(seed))
+    batch = _float64(batch)
+    examples = len(batch)
     if batch.x_true is None:
         raise ValueError("single-problem curves need x_true to measure ||x - x*||_1")
     physics = problem.physics_for(batch)
@@ -178,6 +187,7 @@ def single_problem_curves(
             values = [evaluate(x) for x in iterates]
             result.x_l1[name] = [float(v[0].mean()) for v in values]
             result.objective[name] = [float(v[1].mean()) for v in values]
+            result.final[name] = iterates[-1]
     finally:
         torch.set_num_threads(threads)
     if out_path is not None:

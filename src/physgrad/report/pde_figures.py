@@ -175,6 +175,121 @@ def reconstruction_figure(
     return path
 
 
+SOLVERS = ("GD", "L-BFGS-B", "Inverse")
+"""Single-problem solvers shown next to the networks in :func:`solver_comparison_figure`."""
+
+
+def single_problem_solutions(
+    experiment: Experiment, batch: Batch, n_iter: int = 100
+) -> dict[str, torch.Tensor]:
+    """``x`` reached by each of :data:`SOLVERS` after ``n_iter`` iterations from ``x0 = 0``
+    on ``batch``, with the settings of the experiment's single-problem figure (Fig. 4b / 5b).
+
+    Returns:
+        ``{solver: x}``, each ``(B, *x_shape)`` float64.
+    """
+    from physgrad.experiments.heat import heat_single_problem
+    from physgrad.experiments.poisson import poisson_single_problem
+
+    single = {"heat": heat_single_problem, "poisson": poisson_single_problem}
+    if experiment.name not in single:
+        raise ValueError(f"no single-problem solvers for experiment {experiment.name!r}; "
+                         f"known: {sorted(single)}")
+    curves = single[experiment.name](n_iter, batch=batch)
+    return {name: curves.final[name] for name in SOLVERS}
+
+
+def solver_comparison_figure(
+    experiment: Experiment,
+    comparison_dir: Path | str,
+    out_path: Path | str | None = None,
+    *,
+    seed: int = TEST_SEED,
+    examples: Sequence[int] = (0, 1),
+    n_iter: int = 100,
+    methods: Sequence[str] | None = None,
+) -> Path:
+    """Paper Fig. 12 (top) / Fig. 11 layout: per test example a row of observations ``y`` and
+    a row of solutions ``x``; columns: ground truth, the single-problem solvers GD, L-BFGS-B
+    and the inverse solver (``n_iter`` iterations each from ``x0 = 0``), then every trained
+    network in ``comparison_dir``.
+
+    The ``y`` row shares the colour scale of ``y*``, the ``x`` row that of ``x*``; each panel
+    is titled with its ``L1`` error (sum over cells).
+
+    Args:
+        experiment: ``heat`` or ``poisson`` (the configured one).
+        comparison_dir: folder with ``<method>/checkpoint.pt`` (from ``compare``).
+        out_path: PNG path (default ``comparison_dir/solvers_vs_networks.png``).
+        seed: test-batch seed.
+        examples: which samples of the test batch to show.
+        n_iter: iterations of each single-problem solver (paper: 100).
+        methods: networks to show (default: every method with a checkpoint).
+
+    Returns:
+        The PNG path.
+    """
+    root = Path(comparison_dir)
+    methods = list(methods) if methods is not None else trained_methods(experiment, root)
+    if not methods:
+        raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
+    examples = list(examples)
+    problem = experiment.problem()  # type: ignore[misc]
+    full = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
+    batch = _pick(full, examples)
+    physics = problem.physics_for(batch)
+    xs: dict[str, torch.Tensor] = {}
+    for name, x in single_problem_solutions(experiment, batch, n_iter).items():
+        xs[f"{name}\n({n_iter} it., $x_0 = 0$)"] = x
+    for method in methods:
+        net = trained_network(experiment, root / method / "checkpoint.pt")
+        xs[f"network:\n{experiment.methods[method].label}"] = predict(problem, net, batch)
+    columns = {}
+    with torch.no_grad():
+        for label, x in xs.items():
+            x = x.to(batch.y_target.dtype)
+            columns[label] = (_np(x), _np(run_physics(x, batch.y_target, physics)))
+    y_true, x_true = _np(batch.y_target), _np(batch.x_true)  # type: ignore[arg-type]
+
+    ncols = 1 + len(columns)
+    fig = Figure(figsize=(2.2 * ncols + 0.8, 2.35 * 2 * len(examples) + 0.6),
+                 constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2 * len(examples), ncols, squeeze=False)
+    for i, b in enumerate(examples):
+        for r, (kind, truth, index) in enumerate((("y", y_true[i], 1), ("x", x_true[i], 0))):
+            row = axes[2 * i + r]
+            lo, hi = float(truth.min()), float(truth.max())
+            panels = [(f"${kind}^*$ (ground truth)", truth, None)] + [
+                (label, col[index][i], np.abs(col[index][i] - truth).sum())
+                for label, col in columns.items()
+            ]
+            image = None
+            for ax, (title, field, err) in zip(row, panels, strict=True):
+                image = ax.imshow(field.T, origin="lower", cmap="viridis", vmin=lo, vmax=hi)
+                if err is None:
+                    text = title
+                elif 2 * i + r == 0:  # method names once, on the first row
+                    text = f"{title}\n$L_1$ err {err:.3g}"
+                else:
+                    text = f"$L_1$ err {err:.3g}"
+                ax.set_title(text, fontsize=8)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            row[0].set_ylabel(f"test sample {b}: {kind}", fontsize=8)
+            fig.colorbar(image, ax=row.tolist(), shrink=0.8, pad=0.01, label=kind)
+    fig.suptitle(
+        f"{experiment.name}: single-problem solvers vs networks (paper Fig. "
+        f"{12 if experiment.name == 'heat' else 11}); test batch seed {seed}; networks after "
+        f"{_iterations(root, methods)} training iterations ({root.name})",
+        fontsize=10,
+    )
+    path = Path(out_path) if out_path is not None else root / "solvers_vs_networks.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    return path
+
+
 def metrics_table(metrics: dict[str, dict[str, float]], names: Sequence[str]) -> str:
     """Markdown table of :func:`evaluate_checkpoints` output (one row per method)."""
     lines = ["| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
@@ -222,6 +337,13 @@ def _slice(batch: Batch, index: slice) -> Batch:
         return None if t is None else t[index]
 
     return Batch(batch.y_target[index], cut(batch.x_true), cut(batch.condition))
+
+
+def _pick(batch: Batch, index: Sequence[int]) -> Batch:
+    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[list(index)]
+
+    return Batch(batch.y_target[list(index)], cut(batch.x_true), cut(batch.condition))
 
 
 def _iterations(root: Path, methods: Sequence[str]) -> str:
