@@ -118,8 +118,9 @@ HEAT = register(
         baseline="adam",
         metrics=("x_l1", "y_l2"),
         smoothing=64,
-        # Fig. 11/12: reconstructions of a fixed test batch by every trained method
-        figures=lambda out, scale: _reconstructions(out),
+        # Fig. 11/12: reconstructions of a fixed test batch by every trained method, and
+        # by the single-problem solvers
+        figures=lambda out, scale: _reconstructions(out, scale),
     )
 )
 
@@ -174,7 +175,9 @@ HEAT_OPTIM = register(
 )
 
 
-def _reconstructions(out: Path) -> None:
-    from physgrad.report.pde_figures import reconstruction_figure
+def _reconstructions(out: Path, scale: str) -> None:
+    from physgrad.report.pde_figures import reconstruction_figure, solver_comparison_figure
 
-    reconstruction_figure(get_experiment("heat"), out)  # the configured one
+    exp = get_experiment("heat")  # the configured one
+    reconstruction_figure(exp, out)
+    solver_comparison_figure(exp, out, n_iter=5 if scale == "smoke" else 100)

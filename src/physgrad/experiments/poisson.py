@@ -115,8 +115,9 @@ POISSON = register(
         metrics=("x_l1", "y_l2"),
         smoothing=64,
         ratio_at=(60, 100),
-        # Fig. 11/12: reconstructions of a fixed test batch by every trained method
-        figures=lambda out, scale: _reconstructions(out),
+        # Fig. 11/12: reconstructions of a fixed test batch by every trained method, and
+        # by the single-problem solvers
+        figures=lambda out, scale: _reconstructions(out, scale),
     )
 )
 
@@ -170,7 +171,9 @@ POISSON_OPTIM = register(
 )
 
 
-def _reconstructions(out: Path) -> None:
-    from physgrad.report.pde_figures import reconstruction_figure
+def _reconstructions(out: Path, scale: str) -> None:
+    from physgrad.report.pde_figures import reconstruction_figure, solver_comparison_figure
 
-    reconstruction_figure(get_experiment("poisson"), out)  # the configured one
+    exp = get_experiment("poisson")  # the configured one
+    reconstruction_figure(exp, out)
+    solver_comparison_figure(exp, out, n_iter=5 if scale == "smoke" else 100)
