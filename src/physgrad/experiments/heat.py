@@ -12,7 +12,9 @@ it; the authors pinned it to the ground truth's, the same number). Network: PhiF
   our batched pure-torch :class:`~physgrad.solvers.LBFGS` (fast enough for the CPU scale);
 - ``pg-lbfgsb``: the same with scipy's L-BFGS-B per sample
   (:class:`~physgrad.solvers.ScipyLBFGSB`, n = 32), the paper's solver: a Python loop over
-  the batch, use it at paper scale on a big machine (not in the default set);
+  the batch (not in the default set). At the cpu scale it trains like ``pg-lbfgs`` and costs
+  3.1× an Adam iteration against ``pg-lbfgs``'s 2.0× (``benchmarks/bench_heat_lbfgsb.py``,
+  docs/results/heat-lbfgsb);
 - ``pg-inverse``: physical gradients from one step of the noise-aware inverse
   (:class:`~physgrad.problems.heat.HeatInverse`, the authors' ``inv_diffuse``);
 - ``sgd`` (not in the default set): backprop with SGD lr :data:`SGD_LR`, the authors'
