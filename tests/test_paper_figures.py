@@ -77,6 +77,7 @@ def test_solver_comparison_figure_and_single_problem_solutions(tmp_path):
     path = solver_comparison_figure(exp, tmp_path, examples=(1,), n_iter=2)
     assert path == tmp_path / "solvers_vs_networks.png"
     assert path.read_bytes()[:4] == b"\x89PNG"
+    assert "| GD (2 it., x0 = 0) |" in path.with_suffix(".md").read_text()
     # the solvers really solve: the inverse beats x0 = 0 on the test example
     batch = exp.problem().sample(1, torch.Generator().manual_seed(TEST_SEED))
     xs = single_problem_solutions(exp, batch, n_iter=3)
