@@ -153,7 +153,26 @@ def test_lbfgsb_rows_use_the_papers_solver_or_say_which_stands_in():
     assert len(rows) == 1 and rows[0]["ours"] == "2x"
     assert "in place of the paper's pg-lbfgsb" in rows[0]["method"]
     assert "a different solver" in rows[0]["method"]
+    assert rows[0]["verdict"].endswith("(with a different solver)")
     both = Comparison(exp, {"adam": adam, "pg-lbfgs": _history([10.0, 6, 4, 2], 0.02),
                             "pg-lbfgsb": _history([10.0, 6, 4, 2], 0.05)}, Path("."), 4, 0)
     rows = [r for r in paper_rows([both]) if r["paper"] == "17x"]
     assert rows[0]["method"] == "pg-lbfgsb" and rows[0]["ours"] == "5x"
+
+
+def test_lbfgsb_stand_in_is_measured_on_held_out_scores_too():
+    from pathlib import Path
+
+    from physgrad.experiments import get_experiment
+    from physgrad.experiments.runner import Comparison
+    from physgrad.report.paper_numbers import PAPER_NUMBERS, measure
+
+    ratio = next(p for p in PAPER_NUMBERS if p.method == "pg-lbfgsb" and p.kind == "ratio")
+    held = {"adam": _history([10.0, 6.0], 0.0), "pg-lbfgs": _history([10.0, 3.0], 0.0)}
+    for h in held.values():  # evaluated at iterations 0 and 100
+        h.columns["iteration"] = [0.0, 100.0]
+    comp = Comparison(get_experiment("heat"),
+                      {"adam": _history([9.0] * 4, 0.01), "pg-lbfgs": _history([9.0] * 4, 0.02)},
+                      Path("."), 100, 0, heldout=held)
+    m = measure(ratio, [comp])
+    assert m.method == "pg-lbfgs" and m.values == (2.0,) and m.where.startswith("held-out")

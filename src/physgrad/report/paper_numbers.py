@@ -162,9 +162,9 @@ def measure(number: PaperNumber, comparisons: Sequence[Comparison]) -> Measured 
     if number.kind != "time" and all(
         metric in c.heldout.get(k, History()).columns
         for c in comparisons
-        for k in (base, number.method)
+        for k in (base, method)
     ):
-        return _measure_heldout(number, comparisons, base, metric)
+        return _measure_heldout(number, comparisons, base, method, metric)
     values: list[float | None] = []
     where = ""
     for c in comparisons:
@@ -199,14 +199,14 @@ def measure(number: PaperNumber, comparisons: Sequence[Comparison]) -> Measured 
 
 
 def _measure_heldout(
-    number: PaperNumber, comparisons: Sequence[Comparison], base: str, metric: str
+    number: PaperNumber, comparisons: Sequence[Comparison], base: str, method: str, metric: str
 ) -> Measured:
     """:func:`measure` on the held-out scores (the network after N iterations, scored on
     fixed problems it never trained on), rather than on smoothed training batches."""
     values: list[float | None] = []
     where = ""
     for c in comparisons:
-        b, m = c.heldout[base], c.heldout[number.method]
+        b, m = c.heldout[base], c.heldout[method]
         its = [int(i) for i in b["iteration"]]
         if number.kind == "reach":
             target = b[metric][-1]
@@ -230,7 +230,7 @@ def _measure_heldout(
         else:  # final
             values.append(m[metric][-1])
             where = f"held-out, iteration {int(m['iteration'][-1]):,}"
-    return Measured(tuple(values), where)
+    return Measured(tuple(values), where, method)
 
 
 def interval(values: Sequence[float], log: bool = False) -> tuple[float, float, float]:
@@ -318,10 +318,11 @@ def paper_rows(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
         quantity = _QUANTITY[number.kind].format(base=exp.baseline, metric=exp.metrics[0], at=at)
         if number.kind == "reach":
             quantity += f" (paper: {exp.baseline} trained {number.at:,} iterations)"
-        name = measured.method
+        name, judged = measured.method, verdict(number, measured.values)
         if name != number.method:
             name = (f"{_described(exp, name)} in place of the paper's "
                     f"{_described(exp, number.method)}: a different solver")
+            judged += " (with a different solver)"
         rows.append(
             {
                 "method": name,
@@ -331,7 +332,7 @@ def paper_rows(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
                 "ours": format_values(measured.values, number.kind),
                 "ours measured at": measured.where,
                 "same length?": _same_length(number, comparisons),
-                "verdict": verdict(number, measured.values),
+                "verdict": judged,
             }
         )
     return rows
