@@ -134,11 +134,13 @@ def heat_single_problem(
     examples: int = 4,
     seed: int = 0,
     batch: Batch | None = None,
+    problem: HeatProblem | None = None,
 ) -> SingleProblemCurves:
     """Fig. 5b: GD (lr 1), Adam (lr :data:`SINGLE_ADAM_LR`), L-BFGS-B and the noise-aware
     inverse (``abs_noise`` :data:`SINGLE_ABS_NOISE`) from ``x0 = 0`` on ``examples`` 64×64
-    problems (float64), or on ``batch`` if given."""
-    problem = HeatProblem()
+    problems (float64), or on ``batch`` if given, with ``problem``'s physics if given (e.g. a
+    configured experiment's)."""
+    problem = problem if problem is not None else HeatProblem()
     return single_problem_curves(
         problem,
         n_iter,
@@ -149,7 +151,7 @@ def heat_single_problem(
         examples=examples,
         seed=seed,
         batch=batch,
-        title="Heat 64x64, nu*t = 8",
+        title=f"Heat {problem.shape[0]}x{problem.shape[1]}, nu*t = {problem.amount:g}",
         inverse_label=f"inv_diffuse, abs noise {SINGLE_ABS_NOISE:g}",
     )
 

@@ -31,6 +31,7 @@ directly on 4 examples (:func:`poisson_single_problem`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -129,12 +130,18 @@ def poisson_single_problem(
     examples: int = 4,
     seed: int = 0,
     batch: Batch | None = None,
+    problem: PoissonProblem | None = None,
 ) -> SingleProblemCurves:
     """Fig. 4b: GD (``η = 1/λ_max(PᵀP)``, half the stability limit, ``≈ 1.7e-5`` on 80×60;
     the paper: ``η <= 2e-5``), Adam (lr :data:`SINGLE_ADAM_LR`), L-BFGS-B and the analytic
     inverse from ``x0 = 0`` on ``examples`` 80×60 problems (float64 physics and data), or on
-    ``batch`` if given."""
-    problem = PoissonProblem(dtype=torch.float64)
+    ``batch`` if given, with ``problem``'s physics if given (e.g. a configured experiment's;
+    run in float64 whatever its dtype)."""
+    if problem is None:
+        problem = PoissonProblem(dtype=torch.float64)
+    elif problem.dtype != torch.float64:
+        problem = copy.copy(problem)
+        problem.dtype = torch.float64  # the curves compare solvers, not float32 round-off
     return single_problem_curves(
         problem,
         n_iter,
@@ -144,7 +151,7 @@ def poisson_single_problem(
         examples=examples,
         seed=seed,
         batch=batch,
-        title="Poisson 80x60",
+        title="Poisson {}x{}".format(*problem.shape),
     )
 
 

@@ -183,7 +183,8 @@ def single_problem_solutions(
     experiment: Experiment, batch: Batch, n_iter: int = 100
 ) -> dict[str, torch.Tensor]:
     """``x`` reached by each of :data:`SOLVERS` after ``n_iter`` iterations from ``x0 = 0``
-    on ``batch``, with the settings of the experiment's single-problem figure (Fig. 4b / 5b).
+    on ``batch``, with the settings of the experiment's single-problem figure (Fig. 4b / 5b)
+    and the (configured) experiment's physics.
 
     Returns:
         ``{solver: x}``, each ``(B, *x_shape)`` float64.
@@ -195,7 +196,7 @@ def single_problem_solutions(
     if experiment.name not in single:
         raise ValueError(f"no single-problem solvers for experiment {experiment.name!r}; "
                          f"known: {sorted(single)}")
-    curves = single[experiment.name](n_iter, batch=batch)
+    curves = single[experiment.name](n_iter, batch=batch, problem=experiment.problem())
     return {name: curves.final[name] for name in SOLVERS}
 
 
