@@ -30,7 +30,8 @@ def test_newton_solves_a_quadratic_in_one_step(dim, batch, seed):
         return 0.5 * torch.einsum("bi,bij,bj->b", y, a, y) - (b * y).sum(1)
 
     x0 = torch.randn(batch, dim, dtype=DT)
-    x1 = Newton(objective=objective)(x0, torch.zeros(batch, dim, dtype=DT), lambda x: x)
+    solver = Newton(damping=0.0, objective=objective)
+    x1 = solver(x0, torch.zeros(batch, dim, dtype=DT), lambda x: x)
     torch.testing.assert_close(x1, x_star, rtol=1e-8, atol=1e-8)
 
 

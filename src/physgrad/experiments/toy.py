@@ -69,7 +69,7 @@ def make_steps(lrs: dict[str, float]) -> dict[str, Step]:
     """One update ``x (1, 2) -> x (1, 2)`` per method, built from physgrad's solvers."""
     solvers = {
         "GD": GradientDescent(lr=lrs["GD"], objective=objective),
-        "Newton": Newton(lr=lrs["Newton"], objective=objective),
+        "Newton": Newton(lr=lrs["Newton"], objective=objective, damping=0.0, halvings=0),
         "PG": Analytic(_pg_inverse(lrs["PG"]), name="pg_step"),
     }
     return {

@@ -337,7 +337,10 @@ WAVEPACKET = register(
             # noise, and an undamped step would follow it. Damping 0.1 trains slower on A.
             "pg-gauss-newton": MethodSpec(
                 "Adam + PG (Gauss-Newton)",
-                lambda: Physical(GaussNewton(steps=1, damping=GN_DAMPING), name="pg-gauss-newton"),
+                lambda: Physical(
+                    GaussNewton(steps=1, damping=GN_DAMPING, relative=False, halvings=0),
+                    name="pg-gauss-newton",
+                ),
                 _adam,
             ),
             "pg-lbfgs": MethodSpec(

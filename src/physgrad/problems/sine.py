@@ -118,7 +118,7 @@ class SineProblem(Problem):
         a = batch.condition
         return {
             "analytic": Analytic(lambda x0, y: nearest_minimum(x0, a), name="nearest-minimum"),
-            "newton": Newton(objective=_height),
+            "newton": Newton(objective=_height, damping=0.0, halvings=0),  # the paper's plain step
             "inverse-gradient": InverseGradient(a),
             "clipped-gradient": ClippedGradientStep(a),
         }

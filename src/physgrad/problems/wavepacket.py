@@ -137,7 +137,7 @@ class WavePacketProblem(Problem):
 
     def solvers(self) -> dict[str, InverseSolver]:
         return {
-            "gauss-newton": GaussNewton(steps=1, damping=1.0),
+            "gauss-newton": GaussNewton(steps=1, damping=1.0, relative=False, halvings=0),
             "lbfgs": LBFGS(steps=32),
             "lbfgs-b": ScipyLBFGSB(steps=32),
         }

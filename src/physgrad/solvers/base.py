@@ -201,31 +201,50 @@ def batched_jacobian(physics: Physics, x: torch.Tensor) -> torch.Tensor:
     return jac
 
 
-def descent_step(hessian: torch.Tensor, grad: torch.Tensor, damping: float) -> torch.Tensor:
-    """Solve ``(|H| + damping I) dx = -g`` per sample via the eigen-decomposition of ``H``.
+def descent_step(
+    hessian: torch.Tensor,
+    grad: torch.Tensor,
+    damping: float,
+    *,
+    relative: bool = False,
+    scaling: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Solve ``(|H| + λ I) dx = -g`` per sample via the eigen-decomposition of ``H``.
 
     ``|H|`` replaces each eigenvalue by its magnitude, so the step always descends even where
     ``H`` is indefinite (it walks toward minima, never maxima or saddles, as the paper's
     direction-flipped Newton update). Eigen-directions whose curvature is zero to round-off
     (and that are undamped) get no step instead of an infinite one: a pseudo-inverse.
 
+    With ``scaling = s`` (positive, ``(B, d)``) the system is solved in the rescaled
+    coordinates ``u = s ⊙ dx``, i.e. ``H̃ = H / (s sᵀ)`` and ``g̃ = g / s``; with ``s² = diag(H)``
+    (Marquardt's choice) ``λ I`` in those coordinates is ``λ diag(H)`` in the original ones,
+    and the step no longer depends on the units of the individual components of ``x``.
+
     Args:
         hessian: ``(B, d, d)`` symmetric.
         grad: ``(B, d)``.
-        damping: Levenberg-Marquardt damping ``>= 0``.
+        damping: Levenberg-Marquardt damping ``λ >= 0``: in units of the curvature if
+            ``relative`` is false, else a fraction of each sample's largest ``|eigenvalue|``
+            (of the rescaled ``H̃`` when ``scaling`` is given).
+        relative: interpret ``damping`` relative to the spectrum (scale-free).
+        scaling: optional ``(B, d)`` positive per-component scales ``s``.
 
     Returns:
         ``(B, d)`` step.
     """
+    if scaling is not None:
+        hessian = hessian / (scaling.unsqueeze(-1) * scaling.unsqueeze(-2))
+        grad = grad / scaling
     eigvals, eigvecs = symmetric_eigh(hessian)
     g_eig = (eigvecs.transpose(-1, -2) @ grad.unsqueeze(-1)).squeeze(-1)
-    curvature = eigvals.abs() + damping
     scale = eigvals.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(grad.dtype).tiny)
+    curvature = eigvals.abs() + (damping * scale if relative else damping)
     singular = curvature <= scale * torch.finfo(grad.dtype).eps * grad.shape[-1]
     inv = torch.where(singular, torch.zeros_like(curvature), 1.0 / curvature.clamp_min(
         torch.finfo(grad.dtype).tiny))
-    step_eig = -g_eig * inv
-    return (eigvecs @ step_eig.unsqueeze(-1)).squeeze(-1)
+    step = (eigvecs @ (-g_eig * inv).unsqueeze(-1)).squeeze(-1)
+    return step if scaling is None else step / scaling
 
 
 def symmetric_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,3 +265,58 @@ def symmetric_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         first = (str(exc).strip().splitlines() or ["LinAlgError"])[0]
         raise NonFiniteError(f"eigendecomposition of the curvature failed: {first[:200]}") \
             from None
+
+
+def marquardt_scaling(curvature: torch.Tensor) -> torch.Tensor:
+    """Per-component scales ``s = sqrt(diag(C))`` of a PSD curvature ``C`` ``(B, d, d)``.
+
+    Components with zero curvature (no influence on the objective at this point) get ``s = 1``:
+    their gradient is zero too, so they get no step whatever their scale. Returns ``(B, d)``.
+    """
+    diag = torch.diagonal(curvature, dim1=-2, dim2=-1).abs()
+    return torch.where(diag > 0, diag, torch.ones_like(diag)).sqrt()
+
+
+def backtrack(
+    x: torch.Tensor,
+    step: torch.Tensor,
+    loss: torch.Tensor,
+    grad: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    halvings: int,
+) -> torch.Tensor:
+    """Per-sample Armijo backtracking along ``step``: ``x + α step`` with the first
+    ``α ∈ {1, ½, ¼, …}`` (at most ``halvings`` halvings) for which
+    ``L(x + α step) <= L(x) + 1e-4 α gᵀstep``; samples where none qualifies stay at ``x``.
+
+    Unit-free (a ratio of objective values), so it keeps a solver scale-invariant. It costs
+    one evaluation of ``loss_fn`` (no gradient) per trial, and all samples are tried together.
+
+    Args:
+        x: ``(B, *shape)`` current point.
+        step: ``(B, *shape)`` proposed step (a descent direction).
+        loss: ``(B,)`` objective at ``x``.
+        grad: ``(B, *shape)`` its gradient at ``x``.
+        loss_fn: batched objective ``(B, *shape) -> (B,)``.
+        halvings: number of halvings after the full step (``>= 0``).
+
+    Returns:
+        ``(B, *shape)`` the accepted point.
+    """
+    batch = x.shape[0]
+    slope = (grad.reshape(batch, -1) * step.reshape(batch, -1)).sum(dim=1)
+    alpha = torch.ones_like(loss)
+    accepted = torch.zeros_like(loss, dtype=torch.bool)
+    best = x
+    view = (batch,) + (1,) * (x.dim() - 1)
+    for _ in range(halvings + 1):
+        trial = x + alpha.reshape(view) * step
+        with torch.no_grad():
+            value = loss_fn(trial)
+        ok = ~accepted & torch.isfinite(value) & (value <= loss + 1e-4 * alpha * slope)
+        best = torch.where(ok.reshape(view), trial, best)
+        accepted = accepted | ok
+        if bool(accepted.all()):
+            break
+        alpha = torch.where(accepted, alpha, 0.5 * alpha)
+    return best

@@ -20,10 +20,17 @@ class LBFGS(Solver):
     stop moving. Runs on any device; no host synchronisation inside an iteration except the
     early-exit checks.
 
+    **Units.** Every choice is scale-free, so rescaling ``y`` (or the objective) by ``t`` and
+    ``x`` by a constant ``s`` rescales the iterates by exactly ``s`` (to round-off): the first
+    trial step along ``-g`` has length ``2 L / ||g||`` (the step that would reach ``L = 0`` if
+    ``L`` were quadratic along ``-g``; the Armijo search shortens it when it overshoots), later
+    ones use the usual curvature estimate ``sᵀy / yᵀy``, and ``gtol`` is relative to the
+    sample's initial gradient.
+
     Args:
         steps: maximum iterations (>= 1).
         history: number of stored curvature pairs (>= 1).
-        gtol: per-sample stop when ``||dL/dx||_inf <= gtol`` (>= 0).
+        gtol: per-sample stop when ``||dL/dx||_inf <= gtol · ||dL/dx(x0)||_inf`` (>= 0).
         max_line_search: backtracking halvings per iteration (>= 1).
         objective: per-sample objective ``(y, y_target) -> (B,)``.
     """
@@ -55,23 +62,20 @@ class LBFGS(Solver):
 
         x = x0.reshape(batch, -1).clone()
         f, g = loss_and_grad(x)
+        g_stop = self.gtol * g.abs().amax(dim=1)
         s_hist: list[torch.Tensor] = []
         y_hist: list[torch.Tensor] = []
         rho_hist: list[torch.Tensor] = []
-        gamma = torch.ones(batch, 1, dtype=x.dtype, device=x.device)
-        first = True
+        gamma = _first_step_length(f, g)[:, None]  # no curvature yet: see "Units"
         for _ in range(self.steps):
-            active = g.abs().amax(dim=1) > self.gtol
+            active = g.abs().amax(dim=1) > g_stop
             if not bool(active.any()):
                 break
             direction = -self._two_loop(g, s_hist, y_hist, rho_hist, gamma)
-            if first:  # no curvature yet: keep the first trial step at most unit length
-                direction = direction / g.norm(dim=1, keepdim=True).clamp_min(1.0)
-                first = False
             slope = (g * direction).sum(dim=1)
             uphill = slope >= 0  # can only come from round-off; restart from steepest descent
-            direction = torch.where(uphill[:, None], -g, direction)
-            slope = torch.where(uphill, -(g * g).sum(dim=1), slope)
+            direction = torch.where(uphill[:, None], -gamma * g, direction)
+            slope = torch.where(uphill, -(gamma.squeeze(1) * (g * g).sum(dim=1)), slope)
             direction = direction * active[:, None]
 
             x_new, f_new = self._line_search(x, f, direction, slope, active, loss_only)
@@ -124,3 +128,13 @@ class LBFGS(Solver):
 
     def __repr__(self) -> str:
         return f"LBFGS(steps={self.steps}, history={self.history})"
+
+
+def _first_step_length(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``2 |L| / ||g||²`` per sample ``(B,)``: the factor of ``-g`` that would bring a quadratic
+    ``L >= 0`` along ``-g`` to zero (exact Newton length in 1D, an overestimate otherwise,
+    which the line search shortens). Units of x² / objective, so the step ``-(2|L|/||g||²) g``
+    is in units of x whatever the units of y. Where it is 0 or not finite (``L = 0`` with a
+    nonzero gradient, which a least-squares objective cannot have), 1 is used."""
+    length = 2 * f.abs() / (g * g).sum(dim=1)
+    return torch.where(torch.isfinite(length) & (length > 0), length, torch.ones_like(length))

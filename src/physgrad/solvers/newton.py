@@ -6,11 +6,28 @@ import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import Objective, Physics, run_physics, squared_error
-from physgrad.solvers.base import Solver, batched_jacobian, block_hessian, descent_step
+from physgrad.solvers.base import (
+    Solver,
+    backtrack,
+    batched_jacobian,
+    block_hessian,
+    descent_step,
+    marquardt_scaling,
+)
+
+HALVINGS = 10
+"""Default number of step halvings of the Armijo backtracking in :class:`Newton` and
+:class:`GaussNewton` (0 turns it off)."""
+
+NEWTON_DAMPING = 1e-6
+"""Default relative damping of :class:`Newton`: a fraction of each sample's largest |eigenvalue|."""
+
+GAUSS_NEWTON_DAMPING = 1e-3
+"""Default relative (Marquardt) damping of :class:`GaussNewton`: a fraction of ``diag(JᵀJ)``."""
 
 
 class Newton(Solver):
-    """Damped Newton iterations ``x <- x - lr (|H| + damping I)^-1 g`` per sample.
+    """Damped Newton iterations ``x <- x - lr (|H| + λ I)^-1 g`` per sample.
 
     ``H`` is the exact Hessian of the per-sample objective w.r.t. ``x`` (forward-over-reverse
     with ``torch.func``, vmapped over coordinates, so the batch is handled in one pass).
@@ -19,24 +36,43 @@ class Newton(Solver):
     Hessians never produce NaN. The cost is ``d`` Hessian-vector products for ``d = x[0].numel()``:
     meant for problems with a few to a few hundred unknowns per sample.
 
+    **Units.** By default the damping is *relative*: ``λ = damping · max|eig(H)|`` per sample,
+    so the step does not depend on the units of ``y`` or the objective, and rescaling ``x`` by
+    a constant ``s`` rescales the step by exactly ``s`` (``Newton()(s x0, t y*, P_st)`` equals
+    ``s · Newton()(x0, y*, P)`` to round-off, with ``P_st(x) = t P(x / s)``). Eigen-directions
+    with curvature below ``damping`` times the largest get a bounded, gradient-like step
+    instead of a huge one. ``relative=False`` adds ``damping`` as an absolute number, in units
+    of the objective per x² (it then depends on the units).
+
     Args:
         steps: Newton iterations (>= 1).
-        damping: Levenberg-Marquardt damping added to every |eigenvalue| (>= 0).
+        damping: Levenberg-Marquardt damping (>= 0); default ``1e-6``, relative (see Units).
         lr: step-size factor in (0, inf); 1 is the full Newton step.
         objective: per-sample objective ``(y, y_target) -> (B,)``.
+        relative: ``damping`` is a fraction of the largest |eigenvalue| (default) or, if
+            false, absolute.
+        halvings: Armijo backtracking: each step is halved (at most this often, default 10)
+            until the objective decreases enough; a sample where even the shortest step fails
+            does not move. ``0`` takes the full step unconditionally (the paper's plain
+            Newton step). Costs one extra physics call per trial.
     """
 
     def __init__(
         self,
         steps: int = 1,
-        damping: float = 0.0,
+        damping: float = NEWTON_DAMPING,
         lr: float = 1.0,
         objective: Objective = squared_error,
+        *,
+        relative: bool = True,
+        halvings: int = HALVINGS,
     ):
         self.steps = check_positive_int("steps", steps)
         self.damping = check_nonnegative_float("damping", damping)
         self.lr = check_nonnegative_float("lr", lr, positive=True)
         self.objective = objective
+        self.relative = bool(relative)
+        self.halvings = _check_halvings(halvings)
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         x = x0
@@ -46,14 +82,20 @@ class Newton(Solver):
             return self.loss(z, y_target, physics)
 
         for _ in range(self.steps):
-            _, grad = self.loss_and_grad(x, y_target, physics)
+            loss, grad = self.loss_and_grad(x, y_target, physics)
             hessian = block_hessian(loss_fn, x)
-            step = descent_step(hessian, grad.reshape(flat), self.damping)
-            x = x + self.lr * step.reshape(x.shape)
+            step = descent_step(
+                hessian, grad.reshape(flat), self.damping, relative=self.relative
+            )
+            step = self.lr * step.reshape(x.shape)
+            if self.halvings:
+                x = backtrack(x, step, loss, grad, loss_fn, self.halvings)
+            else:
+                x = x + step
         return x
 
     def __repr__(self) -> str:
-        return f"Newton(steps={self.steps}, damping={self.damping}, lr={self.lr})"
+        return f"Newton({_settings(self)})"
 
 
 class GaussNewton(Solver):
@@ -66,24 +108,41 @@ class GaussNewton(Solver):
     The curvature is positive semi-definite, so steps always descend; a positive damping
     keeps them bounded where ``J`` is rank-deficient.
 
+    **Units.** By default this is Marquardt's scale-free variant: the system
+    ``(C + λ diag(C)) dx = -g`` with ``C = Jᵀ H_y J`` and ``λ = damping`` (dimensionless) is
+    solved in the coordinates ``u = sqrt(diag(C)) ⊙ dx``. The step is then independent of the
+    units of ``y`` and of *each component* of ``x``: rescaling ``y`` by ``t`` and ``x`` by a
+    per-component ``s`` rescales the step by exactly ``s`` (to round-off). A component whose
+    sensitivity is ``damping`` times smaller than its coupling to the others moves like a
+    gradient step instead of jumping. ``relative=False`` adds ``damping · I`` instead, in units
+    of the curvature (objective per x²), which depends on the units.
+
     Args:
         steps: iterations (>= 1).
-        damping: Levenberg-Marquardt damping (>= 0), in units of the curvature.
+        damping: Levenberg-Marquardt damping (>= 0); default ``1e-3``, relative (see Units).
         lr: step-size factor (> 0).
         objective: per-sample objective ``(y, y_target) -> (B,)``.
+        relative: Marquardt's ``λ diag(C)`` (default) or, if false, an absolute ``λ I``.
+        halvings: Armijo backtracking as in :class:`Newton` (default 10; ``0``: the full
+            step unconditionally).
     """
 
     def __init__(
         self,
         steps: int = 1,
-        damping: float = 1e-6,
+        damping: float = GAUSS_NEWTON_DAMPING,
         lr: float = 1.0,
         objective: Objective = squared_error,
+        *,
+        relative: bool = True,
+        halvings: int = HALVINGS,
     ):
         self.steps = check_positive_int("steps", steps)
         self.damping = check_nonnegative_float("damping", damping)
         self.lr = check_nonnegative_float("lr", lr, positive=True)
         self.objective = objective
+        self.relative = bool(relative)
+        self.halvings = _check_halvings(halvings)
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         x = x0
@@ -91,6 +150,7 @@ class GaussNewton(Solver):
         for _ in range(self.steps):
             y = run_physics(x, y_target, physics).detach().requires_grad_(True)
             loss = self.objective(y, y_target)
+            value = loss.detach()
             (grad_y,) = torch.autograd.grad(loss.sum(), y)
             jac = batched_jacobian(lambda z: run_physics(z, y_target, physics), x)
             grad_x = (jac.transpose(1, 2) @ grad_y.reshape(batch, -1, 1)).squeeze(-1)
@@ -99,9 +159,37 @@ class GaussNewton(Solver):
             else:
                 h_y = block_hessian(lambda w: self.objective(w, y_target), y.detach())
                 curvature = jac.transpose(1, 2) @ h_y @ jac
-            step = descent_step(curvature, grad_x, self.damping)
-            x = x + self.lr * step.reshape(x.shape)
+            if self.relative:
+                scaling = marquardt_scaling(curvature)
+                step = descent_step(curvature, grad_x, self.damping, scaling=scaling)
+            else:
+                step = descent_step(curvature, grad_x, self.damping)
+            step = self.lr * step.reshape(x.shape)
+            if self.halvings:
+                x = backtrack(
+                    x, step, value, grad_x.reshape(x.shape),
+                    lambda z: self.loss(z, y_target, physics), self.halvings,
+                )
+            else:
+                x = x + step
         return x
 
     def __repr__(self) -> str:
-        return f"GaussNewton(steps={self.steps}, damping={self.damping}, lr={self.lr})"
+        return f"GaussNewton({_settings(self)})"
+
+
+def _check_halvings(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"halvings must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"halvings must be >= 0, got {value}")
+    return value
+
+
+def _settings(solver: Newton | GaussNewton) -> str:
+    text = f"steps={solver.steps}, damping={solver.damping}, lr={solver.lr}"
+    if not solver.relative:
+        text += ", relative=False"
+    if solver.halvings != HALVINGS:
+        text += f", halvings={solver.halvings}"
+    return text
