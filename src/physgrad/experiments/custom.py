@@ -3,7 +3,8 @@
 Nothing is registered here: :func:`custom_experiment` builds an :class:`Experiment` on demand
 from a problem factory (see :func:`physgrad.problems.load_problem`), an optional network
 factory, and the generic methods below plus one ``pg-<name>`` method per domain solver the
-problem offers.
+problem offers (and ``supervised`` when the sampler returns ground truth). ``compare`` trains
+all of them unless ``--methods`` picks some.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from physgrad.nets import MLP
 from physgrad.problems.base import Problem
 from physgrad.problems.custom import load_attribute, load_problem
 from physgrad.solvers import LBFGS, GaussNewton, Newton
-from physgrad.training.methods import Physical, Unsupervised
+from physgrad.training.methods import Physical, Supervised, Unsupervised
 
 LR = 1e-3
 
@@ -28,19 +29,20 @@ def _adam(params):
 
 
 GENERIC_METHODS = {
-    "adam": MethodSpec("Adam", lambda: Unsupervised(), _adam),
+    "adam": MethodSpec("Adam", Unsupervised, _adam),
     "pg-newton": MethodSpec(
-        "Adam + PG (Newton)", lambda: Physical(Newton(damping=1e-6), name="pg-newton"), _adam
+        "Adam + PG (Newton)", lambda: Physical(Newton(), name="pg-newton"), _adam
     ),
     "pg-gauss-newton": MethodSpec(
-        "Adam + PG (Gauss-Newton)",
-        lambda: Physical(GaussNewton(damping=1e-4), name="pg-gauss-newton"),
-        _adam,
+        "Adam + PG (Gauss-Newton)", lambda: Physical(GaussNewton(), name="pg-gauss-newton"), _adam
     ),
     "pg-lbfgs": MethodSpec(
-        "Adam + PG (L-BFGS, 8 steps)", lambda: Physical(LBFGS(steps=8), name="pg-lbfgs"), _adam
+        "Adam + PG (L-BFGS)", lambda: Physical(LBFGS(), name="pg-lbfgs"), _adam
     ),
 }
+"""The methods ``--problem`` offers for every problem. The solvers are built with their Python
+defaults (``Newton()``, ``GaussNewton()``, ``LBFGS()``): one source of truth for the settings,
+which docs/own-physics.md lists."""
 
 
 def default_network(problem: Problem) -> nn.Module:
@@ -95,6 +97,8 @@ def custom_experiment(problem_spec: str, network_spec: str | None = None) -> Exp
         methods[f"pg-{name}"] = MethodSpec(
             f"Adam + PG ({name})", lambda name=name: Physical(name, name=f"pg-{name}"), _adam
         )
+    if sample.x_true is not None:  # labels exist: the supervised reference is free
+        methods["supervised"] = MethodSpec("Adam (supervised, x*)", Supervised, _adam)
     metrics = ("x_l1", "y_l2") if sample.x_true is not None else ("y_l2", "y_l1")
     return Experiment(
         name=problem.name,
@@ -108,7 +112,7 @@ def custom_experiment(problem_spec: str, network_spec: str | None = None) -> Exp
         problem=lambda: problem,
         network=network,
         methods=methods,
-        default_methods=("adam", "pg-gauss-newton"),
+        default_methods=tuple(methods),
         baseline="adam",
         metrics=metrics,
         smoothing=32,
