@@ -61,7 +61,7 @@ def build_trainers(
                                  batch_size=batch, seed=seed, progress=False)
     for eta in etas:
         net = network()
-        hig = HalfInverse(eta=eta, truncation=truncation).bind(net)
+        hig = HalfInverse(eta=eta, truncation=truncation, limit=None).bind(net)
         sgd: Callable = lambda p: torch.optim.SGD(p, lr=1.0)  # noqa: E731
         trainers[f"hig-eta{eta:g}"] = Trainer(exp.problem(), net, hig, sgd, batch_size=batch,
                                               seed=seed, progress=False)

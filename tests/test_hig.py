@@ -59,7 +59,7 @@ def test_step_matches_closed_form(eta, reduction):
     batch = problem.sample(5, torch.Generator().manual_seed(3))
     d_weight, d_bias = _closed_form_step(net, batch, eta, reduction)
     before = [p.detach().clone() for p in net.parameters()]
-    method = HalfInverse(eta=eta, truncation=0.0, reduction=reduction).bind(net)
+    method = HalfInverse(eta=eta, truncation=0.0, reduction=reduction, limit=None).bind(net)
     opt = torch.optim.SGD(net.parameters(), lr=1.0)
     loss = method.loss(net(batch.condition), batch, problem)
     opt.zero_grad()
@@ -72,6 +72,53 @@ def test_step_matches_closed_form(eta, reduction):
     expected = expected.sum(1).sum() if reduction == "sum" else expected.sum(1).mean()
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-12)
     assert method.last_info["rank"] == 8 and method.last_info["rows"] == 20
+
+
+def test_limit_shortens_the_step_to_the_residual_and_keeps_its_direction():
+    problem, net = LinearProblem(), _linear_net()
+    batch = problem.sample(5, torch.Generator().manual_seed(3))
+    free = HalfInverse(eta=50.0, truncation=0.0, limit=None).bind(net)
+    limited = HalfInverse(eta=50.0, truncation=0.0, limit=0.5).bind(net)
+    d_free, _ = free.direction(batch, problem)
+    d_lim, _ = limited.direction(batch, problem)
+    jac, y = limited.jacobian(batch, problem)
+    flat = torch.cat([d_lim[k].reshape(-1) for k in d_lim])
+    residual = (y - batch.y_target).norm()  # reduction "mean": limit is on the summed objective
+    torch.testing.assert_close((jac @ flat).norm(), 0.5 * residual)
+    ratio = limited.last_info["factor"] / 50.0
+    assert 0 < ratio < 1
+    for k in d_free:
+        torch.testing.assert_close(d_lim[k], ratio * d_free[k])
+
+
+def _oscillator(x):
+    """Damped oscillator, 20 explicit steps: x = (stiffness k, damping c) (B, 2) -> positions."""
+    k, c = x[:, :1], x[:, 1:]
+    pos, vel, out = torch.ones_like(k), torch.zeros_like(k), []
+    for _ in range(20):
+        vel = vel + 0.1 * (-k * pos - c * vel)
+        pos = pos + 0.1 * vel
+        out.append(pos)
+    return torch.cat(out, dim=1)
+
+
+def test_default_step_trains_an_ode_problem_without_blowing_up():
+    """HalfInverse() at its defaults (η = 1, limit 1) with its SGD: stable over seeds."""
+    from physgrad.problems import FunctionProblem
+
+    def sampler(batch_size, gen):
+        x = torch.rand(batch_size, 2, generator=gen) * torch.tensor([3.0, 0.5]) + 0.5
+        return x, _oscillator(x)
+
+    problem = FunctionProblem(_oscillator, sampler, name="oscillator")
+    for seed in range(4):
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(20, 32), nn.Tanh(), nn.Linear(32, 2))
+        trainer = Trainer(problem, net, HalfInverse(), HalfInverse.optimizer, batch_size=16,
+                          seed=seed, progress=False)  # no bind: the Trainer's setup hook does it
+        history = trainer.train(40)
+        assert np.isfinite(history["loss"]).all()
+        assert np.mean(history["y_l2"][-5:]) < 0.5 * np.mean(history["y_l2"][:5]), seed
 
 
 def test_truncation_drops_small_singular_values():
@@ -121,6 +168,7 @@ def test_trains_sine():
         ({"truncation": -0.1}, ValueError, "truncation"),
         ({"chunk_size": 0}, ValueError, "chunk_size"),
         ({"reduction": "none"}, ValueError, "reduction"),
+        ({"limit": 0.0}, ValueError, "limit"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

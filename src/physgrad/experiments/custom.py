@@ -19,6 +19,7 @@ from physgrad.nets import MLP
 from physgrad.problems.base import Problem
 from physgrad.problems.custom import load_attribute, load_problem
 from physgrad.solvers import LBFGS, GaussNewton, Newton
+from physgrad.training.hig import HalfInverse
 from physgrad.training.methods import Physical, Supervised, Unsupervised
 
 LR = 1e-3
@@ -39,10 +40,16 @@ GENERIC_METHODS = {
     "pg-lbfgs": MethodSpec(
         "Adam + PG (L-BFGS)", lambda: Physical(LBFGS(), name="pg-lbfgs"), _adam
     ),
+    "hig": MethodSpec("HIG (SGD lr 1)", HalfInverse, HalfInverse.optimizer),
 }
-"""The methods ``--problem`` offers for every problem. The solvers are built with their Python
-defaults (``Newton()``, ``GaussNewton()``, ``LBFGS()``): one source of truth for the settings,
-which docs/own-physics.md lists."""
+"""The methods ``--problem`` offers for every problem. The solvers and HIG are built with
+their Python defaults (``Newton()``, ``GaussNewton()``, ``LBFGS()``, ``HalfInverse()`` with
+its SGD): one source of truth for the settings, which docs/own-physics.md lists."""
+
+HIG_DEFAULT_MAX_ENTRIES = 10_000_000
+"""``hig`` joins the default methods only when its Jacobian at the cpu scale's batch size
+(``batch · y-size × parameters``) has at most this many entries (~40 MB in float32; its SVD
+then takes about a second per iteration on one core). It is always available by name."""
 
 
 def default_network(problem: Problem) -> nn.Module:
@@ -99,20 +106,25 @@ def custom_experiment(problem_spec: str, network_spec: str | None = None) -> Exp
         )
     if sample.x_true is not None:  # labels exist: the supervised reference is free
         methods["supervised"] = MethodSpec("Adam (supervised, x*)", Supervised, _adam)
+    scales = {
+        "smoke": Scale(iterations=20, batch_size=16),
+        "cpu": Scale(iterations=1000, batch_size=64),
+        "paper": Scale(iterations=10_000, batch_size=128),
+    }
+    y_size = sample.y_target[0].numel()
+    n_params = sum(p.numel() for p in network().parameters() if p.requires_grad)
+    small = scales["cpu"].batch_size * y_size * n_params <= HIG_DEFAULT_MAX_ENTRIES
+    defaults = tuple(m for m in methods if m != "hig" or small)
     metrics = ("x_l1", "y_l2") if sample.x_true is not None else ("y_l2", "y_l1")
     return Experiment(
         name=problem.name,
         description=f"user problem {problem_spec}",
         paper="user-defined",
-        scales={
-            "smoke": Scale(iterations=20, batch_size=16),
-            "cpu": Scale(iterations=1000, batch_size=64),
-            "paper": Scale(iterations=10_000, batch_size=128),
-        },
+        scales=scales,
         problem=lambda: problem,
         network=network,
         methods=methods,
-        default_methods=tuple(methods),
+        default_methods=defaults,
         baseline="adam",
         metrics=metrics,
         smoothing=32,

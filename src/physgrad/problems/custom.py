@@ -396,10 +396,12 @@ def compare_methods(
         problem: the problem to train on.
         network: factory of a fresh network (called once per method; the weights of the
             first call with ``torch.manual_seed(seed)`` are loaded into every method).
-        methods: ``{label: method_factory}`` (trained with Adam at ``lr``) or
-            ``{label: (method_factory, optimizer_factory)}``, e.g. ``{"Adam": Unsupervised,
-            "Adam + PG (GN)": lambda: Physical(GaussNewton())}``. Labels also name the run
-            folders (non-alphanumerics become ``-``).
+        methods: ``{label: method_factory}`` or ``{label: (method_factory,
+            optimizer_factory)}``, e.g. ``{"Adam": Unsupervised, "Adam + PG (GN)": lambda:
+            Physical(GaussNewton()), "HIG": HalfInverse}``. Without an optimizer a method is
+            trained with its own ``optimizer`` if it names one (``HalfInverse``: SGD at lr 1),
+            else with Adam at ``lr``. Labels also name the run folders (non-alphanumerics
+            become ``-``).
         out: output folder.
         iterations: training length.
         batch_size: problems per iteration.
@@ -424,8 +426,10 @@ def compare_methods(
         return torch.optim.Adam(params, lr=lr)
 
     for label, entry in methods.items():
-        method, optimizer = entry if isinstance(entry, tuple) else (entry, adam)
+        method, optimizer = entry if isinstance(entry, tuple) else (entry, None)
         _check_callable(f"method factory of {label!r}", method)
+        if optimizer is None:  # the method's own optimizer (HIG: SGD lr 1), else Adam
+            optimizer = getattr(method(), "optimizer", None) or adam
         _check_callable(f"optimizer factory of {label!r}", optimizer)
         key = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or "method"
         if key in specs:

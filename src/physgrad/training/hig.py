@@ -19,8 +19,10 @@ twice that; their hyper-parameters: η = 1, τ = 1e-6 (oscillators), η = 0.5, �
 
 **How it fits the Method API.** The update needs the network itself (its per-sample
 Jacobian), not only the prediction ``x``. :class:`HalfInverse` therefore holds a reference to
-the network, given to the constructor or later with :meth:`HalfInverse.bind` (we chose an
-explicit binding over reaching into the Trainer so that the Trainer stays method-agnostic).
+the network: the :class:`~physgrad.training.Trainer` hands it over through
+:meth:`Method.setup <physgrad.training.methods.Method.setup>` (so ``compare_methods``,
+``physgrad compare --problem`` and experiments need nothing extra); outside the Trainer give
+it to the constructor or to :meth:`HalfInverse.bind`.
 :meth:`HalfInverse.loss` computes ``-Δθ = η · V S^{-1/2} Uᵀ g`` and returns the surrogate
 ``L + Σ_p ⟨p, stopgrad(-Δθ_p)⟩ − (the same, detached)``, whose parameter gradient is exactly
 ``-Δθ``, so ``torch.optim.SGD(lr=1)`` makes exactly the HIG step (with ``SGD(lr)`` the step is
@@ -38,9 +40,15 @@ CPU thread (~24× Adam, ``benchmarks/bench_hig.py``); the ``heat`` U-Net (37,697
 dy = 4096, BatchNorm) is out of reach (J alone: 9 GiB at batch 16).
 
 **Step size.** The update is linear in ``g`` and scales as ``S^{-1/2}`` with the Jacobian, so
-``η`` depends on the loss reduction, the batch size and the problem's scales (on ``sine``
-with the batch mean at B = 1000, η = 100 reached y_l1 ~1e-8 on seeds 5 and 6 but, like η = 10
-and 30, collapsed onto x ≈ 0, where dP/dx explodes, on seeds 7 and 8; BENCHMARKS.md).
+a fixed ``η`` depends on the loss reduction, the batch size and the problem's scales (on
+``sine`` with the batch mean at B = 1000, η = 100 without a limit reached y_l1 ~1e-8 on seeds
+5 and 6 but, like η = 10 and 30, collapsed onto x ≈ 0, where dP/dx explodes, on seeds 7 and 8;
+BENCHMARKS.md). The default therefore *limits* the step, scale-free: the change of the
+outputs it predicts, ``‖J Δθ‖``, may not exceed ``limit`` times the current residual
+``‖∂L_sum/∂y‖`` (``‖y − y*‖`` for the default objective), the batch's distance to its
+targets; a longer step is shortened to that length. It does not change the direction, only
+keeps the linearised update from overshooting, so ``η = 1`` with ``limit = 1`` is stable
+without tuning (tests/test_hig.py: a small ODE problem over several seeds).
 Requirements:
 
 - no BatchNorm (its batch statistics make samples depend on each other; per-sample Jacobians
@@ -52,6 +60,8 @@ Requirements:
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -129,15 +139,17 @@ def half_inverse_direction(
 class HalfInverse(Method):
     """Half-inverse gradients: ``Δθ = −η · V diag(S^{-1/2}) Uᵀ ∂L/∂y`` (see the module doc).
 
-    Use with plain SGD at lr 1, which then makes exactly the HIG step::
+    Use with plain SGD at lr 1 (:attr:`optimizer`), which then makes exactly the HIG step::
 
-        hig = HalfInverse(eta=1.0, truncation=1e-6).bind(net)
-        Trainer(problem, net, hig, lambda p: torch.optim.SGD(p, lr=1.0), batch_size=...)
+        Trainer(problem, net, HalfInverse(), HalfInverse.optimizer, batch_size=...)
 
     Args:
         eta: HIG step size ``η`` > 0 (dimensionless; the update scales with ``η``).
         truncation: relative singular-value cut-off ``τ`` in ``[0, 1)``; singular values
             ``<= τ · max(S)`` are dropped.
+        limit: the step is shortened so that ``‖J Δθ‖ <= limit · ‖∂L_sum/∂y‖`` (the predicted
+            change of the outputs at most ``limit`` times the residual; scale-free, see the
+            module doc); ``None`` takes the full ``η`` step (the authors' update).
         network: the network that produces ``x`` (may also be given later with :meth:`bind`);
             must not contain BatchNorm.
         reduction: ``"mean"`` or ``"sum"`` over the batch of ``problem.objective``; sets
@@ -158,6 +170,7 @@ class HalfInverse(Method):
         eta: float = 1.0,
         truncation: float = 1e-6,
         network: nn.Module | None = None,
+        limit: float | None = 1.0,
         *,
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
@@ -166,6 +179,9 @@ class HalfInverse(Method):
         super().__init__(reduction)
         self.eta = check_nonnegative_float("eta", eta, positive=True)
         self.truncation = _check_truncation(truncation)
+        self.limit = None if limit is None else check_nonnegative_float(
+            "limit", limit, positive=True
+        )
         self.chunk_size = None if chunk_size is None else check_positive_int(
             "chunk_size", chunk_size
         )
@@ -174,6 +190,15 @@ class HalfInverse(Method):
         self.last_info: dict[str, float] = {}
         if network is not None:
             self.bind(network)
+
+    @staticmethod
+    def optimizer(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """Plain SGD at lr 1: with it one optimizer step is exactly the HIG update."""
+        return torch.optim.SGD(params, lr=1.0)
+
+    def setup(self, network: nn.Module) -> None:
+        """The Trainer's hook: :meth:`bind` the network it trains."""
+        self.bind(network)
 
     def bind(self, network: nn.Module) -> HalfInverse:
         """Attach the network whose parameters HIG updates; returns ``self`` for chaining."""
@@ -262,8 +287,16 @@ class HalfInverse(Method):
             objective = reduce_batch(problem.objective(y, batch.y_target), self.reduction)
             (grad_y,) = torch.autograd.grad(objective, y)
         direction, info = half_inverse_direction(jac, grad_y.reshape(-1), self.truncation)
-        direction = self.eta * direction
-        info["norm"] *= self.eta
+        factor = self.eta
+        if self.limit is not None:
+            # residual of the batch-summed objective: y - y* for the default objective
+            residual = grad_y.norm() * (y.shape[0] if self.reduction == "mean" else 1)
+            change = (jac @ direction).norm() * self.eta
+            if float(change) > self.limit * float(residual):
+                factor = self.eta * self.limit * float(residual) / float(change)
+        direction = factor * direction
+        info["norm"] *= factor
+        info["factor"] = factor
         self.last_info = {**info, "rows": float(jac.shape[0]), "params": float(jac.shape[1])}
         out, start = {}, 0
         for name, p in network.named_parameters():
@@ -311,7 +344,7 @@ class HalfInverse(Method):
 
     def __repr__(self) -> str:
         return (
-            f"HalfInverse(eta={self.eta}, truncation={self.truncation}, "
+            f"HalfInverse(eta={self.eta}, truncation={self.truncation}, limit={self.limit}, "
             f"reduction={self.reduction!r}, name={self.name!r})"
         )
 

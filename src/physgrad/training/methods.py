@@ -2,13 +2,17 @@
 
 A method turns the network's prediction ``x`` for a :class:`~physgrad.problems.Batch` into a
 scalar loss whose gradient w.r.t. the network parameters is the update direction. Any torch
-optimizer then steps on it. To add a method (e.g. half-inverse gradients) subclass
-:class:`Method` and implement :meth:`Method.loss`.
+optimizer then steps on it. To add a method subclass :class:`Method` and implement
+:meth:`Method.loss`; a method that needs the network itself (e.g. half-inverse gradients,
+:class:`physgrad.training.HalfInverse`) also implements :meth:`Method.setup`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
+from torch import nn
 
 from physgrad._validation import check_choice, check_nonnegative_float
 from physgrad.core import (
@@ -36,12 +40,23 @@ def resolve_solver(solver: InverseSolver | str, batch: Batch, problem: Problem) 
 
 
 class Method:
-    """Base class. ``name`` labels curves and run folders."""
+    """Base class. ``name`` labels curves and run folders.
+
+    ``optimizer`` is the optimizer factory the method's update is designed for, or ``None``
+    when any optimizer works (then :func:`~physgrad.problems.compare_methods` and
+    ``--problem`` use Adam); :class:`~physgrad.training.HalfInverse` sets plain SGD at lr 1.
+    """
 
     name: str = "method"
+    optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None
 
     def __init__(self, reduction: Reduction = "mean"):
         self.reduction = check_choice("reduction", reduction, REDUCTIONS[:2])
+
+    def setup(self, network: nn.Module) -> None:
+        """Called once by the :class:`~physgrad.training.Trainer` with the network it trains,
+        after the optimizer is built and before the first iteration. The default does nothing;
+        methods that differentiate the network themselves keep a reference here."""
 
     def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
         """Scalar training loss for the prediction ``x`` ``(B, *x_shape)``.

@@ -152,6 +152,7 @@ class Trainer:
         if compile:
             self.model = torch.compile(self.model)
         self.optimizer = optimizer(self.network.parameters())
+        method.setup(self.network)  # e.g. HalfInverse needs the network's per-sample Jacobian
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.iteration = 0
