@@ -55,7 +55,8 @@ def test_function_problem_samples_casts_and_trains():
                               solvers={"cbrt": Analytic(lambda x0, y: y.abs() ** (1 / 3))})
     batch = problem.sample(8, torch.Generator().manual_seed(0))
     assert batch.y_target.dtype == torch.float64 and batch.x_true.shape == (8, 2)
-    assert set(problem.metrics(batch.x_true, batch)) == {"objective", "y_l1", "y_l2", "x_l1"}
+    assert set(problem.metrics(batch.x_true, batch)) == {
+        "objective", "y_l1", "y_l2", "x_l1", "x_err_0", "x_err_1"}
     torch.manual_seed(0)
     net = torch.nn.Linear(2, 2)
     trainer = Trainer(problem, net, Physical("cbrt"), lambda p: torch.optim.Adam(p, lr=1e-2),
@@ -220,3 +221,50 @@ def test_example_smoke(tmp_path, name, capsys):
     assert (tmp_path / "curves.png").is_file()
     assert len(result.histories) == 2 and all(len(h) == 5 for h in result.histories.values())
     assert "| method |" in capsys.readouterr().out
+
+
+def test_user_x_error_and_per_component_metrics():
+    """A wrapped-angle error replaces x - x_true in x_l1, and each component gets x_err_<name>."""
+    import math
+
+    from physgrad.problems import Batch
+
+    def wrapped(x, x_true):
+        return torch.remainder(x - x_true + math.pi, 2 * math.pi) - math.pi
+
+    physics = lambda x: torch.stack([torch.cos(x[:, 0]), torch.sin(x[:, 0]), x[:, 1]], 1)  # noqa: E731
+    problem = FunctionProblem(physics, lambda b, g: (None, torch.zeros(b, 3)), x_error=wrapped,
+                              x_names=("angle", "length"))
+    x_true = torch.tensor([[3.1, 1.0], [0.0, 2.0]])
+    x = torch.tensor([[-3.1, 1.5], [0.2, 2.0]])  # 3.1 and -3.1 are 0.083 apart on the circle
+    m = problem.metrics(x, Batch(physics(x_true), x_true))
+    torch.testing.assert_close(m["x_err_angle"], torch.tensor([2 * math.pi - 6.2, 0.2]))
+    torch.testing.assert_close(m["x_err_length"], torch.tensor([0.5, 0.0]))
+    torch.testing.assert_close(m["x_l1"], m["x_err_angle"] + m["x_err_length"])
+    plain = FunctionProblem(physics, lambda b, g: (None, torch.zeros(b, 3)))
+    assert set(plain.metrics(x, Batch(physics(x_true), x_true))) >= {"x_err_0", "x_err_1"}
+    with pytest.raises(ValueError, match="x_names has 3 names but x has 2 components"):
+        FunctionProblem(physics, lambda b, g: (None, None), x_names=("a", "b", "c")).metrics(
+            x, Batch(physics(x_true), x_true))
+    with pytest.raises(TypeError, match="x_error must be callable"):
+        FunctionProblem(physics, lambda b, g: (None, None), x_error=3)
+
+
+def test_compare_methods_with_hig_reports_heldout_cpu_time_and_no_self_reach(tmp_path):
+    """HIG needs no bind (the Trainer's setup hook) and gets its SGD; the table has held-out
+    and CPU-time columns and Adam's own 'iters to adam's final' is '—'."""
+    from physgrad.training import HalfInverse
+
+    def sampler(batch_size, gen):
+        x = torch.rand(batch_size, 2, generator=gen) + 0.5
+        return x, cube(x)
+
+    problem = FunctionProblem(cube, sampler, name="cube")
+    result = compare_methods(
+        problem, lambda: torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(),
+                                             torch.nn.Linear(8, 2)),
+        {"Adam": Unsupervised, "HIG": HalfInverse}, tmp_path, iterations=4, batch_size=4)
+    rows = {r["method"]: r for r in result.summary_rows()}
+    assert rows["adam"]["iters to adam's final"] == "—"
+    assert rows["hig"]["cpu ms"] > 0 and "held-out x_l1" in rows["hig"]
+    assert "`cpu ms`" in result.legend() and "held-out" in (tmp_path / "results.md").read_text()

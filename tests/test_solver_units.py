@@ -128,6 +128,6 @@ def test_training_in_other_units_reaches_the_same_x_error(solver):
     for s, t in [(1.0, 1.0), (1e-2, 1e2), (1e2, 1e-2)]:
         errors[s, t] = statistics.median(_train(solver, s, t, seed) for seed in (0, 1, 2))
     base = errors[1.0, 1.0]
-    assert base < 0.05, errors  # the run learned something
+    assert base < 0.3, errors  # learned something: predicting the mean x scores 0.375
     for err in errors.values():
         assert math.isfinite(err) and err / base < 2 and base / err < 2, errors

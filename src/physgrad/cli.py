@@ -357,6 +357,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return 0
         comparison = compare(exp, methods, out, seed=training.seed, **kwargs)
     print(comparison.markdown_table())
+    print("\n" + comparison.legend())
     print(f"\nwrote {comparison.out / 'curves.png'} and {comparison.out / 'results.md'}")
     return 0
 

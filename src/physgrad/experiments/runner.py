@@ -42,6 +42,11 @@ class Comparison:
         metric, window = exp.metrics[0], exp.smoothing
         finals = {m: final_value(h[metric], window) for m, h in self.histories.items()}
         times = {m: statistics.median(h["step_time"]) for m, h in self.histories.items()}
+        cpu = {
+            m: statistics.median(h["cpu_time"])
+            for m, h in self.histories.items()
+            if "cpu_time" in h.columns
+        }
         base = exp.baseline if exp.baseline in self.histories else next(iter(self.histories))
         scored = all(metric in self.heldout.get(m, History()).columns for m in self.histories)
         rows = []
@@ -63,7 +68,7 @@ class Comparison:
                     f"held-out {base} / method": _ratio(h_base[metric][-1], h[metric][-1]),
                     f"held-out iters to {base}'s final": _first_at_or_below(
                         h, metric, h_base[metric][-1]
-                    ),
+                    ) if name != base else "—",
                 }
             rows.append(
                 {
@@ -73,12 +78,44 @@ class Comparison:
                     **held,
                     **at,
                     f"{base} / method": _ratio(finals[base], finals[name]),
-                    f"iters to {base}'s final": reach,
+                    f"iters to {base}'s final": reach if name != base else "—",
                     "step time / " + base: times[name] / times[base],
                     "step ms": 1e3 * times[name],
+                    **({"cpu ms": 1e3 * cpu[name]} if len(cpu) == len(times) else {}),
                 }
             )
         return rows
+
+    def legend(self) -> str:
+        """One line per column of :meth:`markdown_table`: what it measures."""
+        exp = self.experiment
+        metric, base = exp.metrics[0], exp.baseline or next(iter(self.histories))
+        n = min(len(h) for h in self.histories.values())
+        window = smoothing_window(n, exp.smoothing)
+        notes = {
+            f"final {metric}": f"running mean of {metric} over the last {window} of {n} "
+            "training batches (each batch is new data, scored before the update)",
+            f"held-out {metric}": f"mean {metric} of the final network on fixed held-out "
+            "problems it never trained on (the same for every method)",
+            f"held-out {base} / method": f"held-out {metric} of {base} divided by the "
+            "method's: > 1 means the method is more accurate",
+            f"held-out iters to {base}'s final": "first held-out evaluation at which the "
+            f"method is at or below {base}'s final held-out {metric}",
+            f"{base} / method": f"the same ratio on the training batches' final {metric}; "
+            "@n: at iteration n",
+            f"iters to {base}'s final": "first iteration at which the method's running mean "
+            f"reaches {base}'s final value (never: not within the run; — for {base} itself)",
+            f"step time / {base}": f"wall-clock time per iteration relative to {base}'s",
+            "step ms": "median wall-clock milliseconds per iteration (data, network, physics, "
+            "solver, update)",
+            "cpu ms": "median CPU seconds of this process per iteration, in ms (fairer than "
+            "wall-clock on a busy machine, which adds waiting; with several threads it adds "
+            "their times)",
+        }
+        columns = list(self.summary_rows()[0])
+        return "\n".join(
+            f"- `{c}`: {notes[c]}" for c in columns if c in notes
+        )
 
     def markdown_table(self) -> str:
         """The :meth:`summary_rows` as a markdown table (one row per method)."""
@@ -438,7 +475,8 @@ def write_comparison(comparison: Comparison, scale: str = "cpu") -> None:
         f"# {exp.name} ({exp.paper})\n\n{exp.description}\n\n"
         f"{comparison.iterations} iterations, seed {comparison.seed}, all methods from the same "
         f"initial weights (`init.pt`) and the same data stream. Final values are running means "
-        f"over the last {exp.smoothing} mini-batches.\n\n{table}\n\n![curves](curves.png)\n"
+        f"over the last {exp.smoothing} mini-batches.\n\n{table}\n\n{comparison.legend()}\n\n"
+        "![curves](curves.png)\n"
     )
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     payload = json.dumps(comparison.summary_rows(), indent=2, default=str)

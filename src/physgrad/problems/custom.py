@@ -19,7 +19,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,13 @@ Sampler = Callable[[int, torch.Generator], tuple[torch.Tensor | None, torch.Tens
 """``sampler(batch_size, generator) -> (x_true (B, *x_shape) or None, y_target (B, *y_shape))``."""
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+XError = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``x_error(x, x_true) -> (B, *x_shape)``: the per-component error of a prediction, e.g. a
+wrapped angle difference ``torch.remainder(x - x_true + pi, 2 * pi) - pi``."""
+
+MAX_NAMED_COMPONENTS = 16
+"""Up to this many unknowns per sample each get their own ``x_err_<name>`` metric by default."""
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -55,6 +62,16 @@ def _check_solvers(solvers: dict[str, InverseSolver] | None) -> dict[str, Invers
     return dict(solvers)
 
 
+def _check_names(names: Sequence[str] | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+        raise TypeError(f"x_names must be a sequence of non-empty strings, got {names!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"x_names must be distinct, got {list(names)}")
+    return tuple(names)
+
+
 def _check_dtype(dtype: torch.dtype) -> torch.dtype:
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
@@ -62,7 +79,7 @@ def _check_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 class _CallableProblem(Problem):
-    """Shared part: physics, objective and domain solvers given as plain callables."""
+    """Shared part: physics, objective, domain solvers and x-metrics given as plain callables."""
 
     def __init__(
         self,
@@ -72,17 +89,63 @@ class _CallableProblem(Problem):
         solvers: dict[str, InverseSolver] | None,
         name: str,
         dtype: torch.dtype,
+        x_error: XError | None = None,
+        x_names: Sequence[str] | None = None,
     ):
         _check_callable("physics", physics)
         if objective is not None:
             _check_callable("objective", objective)
+        if x_error is not None:
+            _check_callable("x_error", x_error)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         self._physics = physics
         self._objective = objective or squared_error
         self._solvers = _check_solvers(solvers)
+        self._x_error = x_error
+        self.x_names = _check_names(x_names)
         self.name = name
         self.dtype = _check_dtype(dtype)
+
+    def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """The base metrics, with ``x_l1`` from ``x_error`` and one ``x_err_<name>`` per unknown.
+
+        Args:
+            x: prediction ``(B, *x_shape)``.
+            batch: the mini-batch it was predicted for.
+
+        Returns:
+            ``{name: (B,)}``: ``objective``, ``y_l1``, ``y_l2``; with ground truth also
+            ``x_l1 = Σ|x_error(x, x*)|`` and, for ``x_names`` (default ``0, 1, …`` when a
+            sample has at most :data:`MAX_NAMED_COMPONENTS` unknowns), ``x_err_<name>`` =
+            ``|x_error|`` of that flattened component.
+        """
+        out = super().metrics(x, batch)
+        if batch.x_true is None:
+            return out
+        with torch.no_grad():
+            x = x.to(batch.x_true.dtype)
+            if self._x_error is None:
+                err = x - batch.x_true
+            else:
+                err = self._x_error(x, batch.x_true)
+                if not isinstance(err, torch.Tensor) or err.shape != x.shape:
+                    got = tuple(err.shape) if isinstance(err, torch.Tensor) else type(err).__name__
+                    raise ValueError(
+                        f"x_error must return a tensor of x's shape {tuple(x.shape)}, got {got}"
+                    )
+            flat = err.abs().reshape(err.shape[0], -1)
+            out["x_l1"] = flat.sum(dim=1)
+            names = self.x_names
+            if names is None and flat.shape[1] <= MAX_NAMED_COMPONENTS:
+                names = tuple(str(i) for i in range(flat.shape[1]))
+            if names is not None:
+                if len(names) != flat.shape[1]:
+                    raise ValueError(
+                        f"x_names has {len(names)} names but x has {flat.shape[1]} components"
+                    )
+                out.update({f"x_err_{n}": flat[:, i] for i, n in enumerate(names)})
+        return out
 
     def physics(self, x: torch.Tensor) -> torch.Tensor:
         """The user's physics ``x (B, *x_shape) -> y (B, *y_shape)``."""
@@ -112,6 +175,10 @@ class FunctionProblem(_CallableProblem):
         name: label of the problem (run metadata, messages).
         dtype: ``torch.float32`` or ``torch.float64``: the dtype of the observations and
             therefore of the physics and the solvers (the network stays float32).
+        x_error: ``(x, x_true) -> (B, *x_shape)`` error per component (default ``x - x_true``),
+            e.g. a wrapped difference for angles; ``x_l1`` and ``x_err_<name>`` use it.
+        x_names: names of the flattened components of x for the per-component metrics
+            ``x_err_<name>`` (default ``0, 1, …`` for up to 16 components, none beyond).
 
     Example::
 
@@ -131,8 +198,13 @@ class FunctionProblem(_CallableProblem):
         solvers: dict[str, InverseSolver] | None = None,
         name: str = "custom",
         dtype: torch.dtype = torch.float32,
+        x_error: XError | None = None,
+        x_names: Sequence[str] | None = None,
     ):
-        super().__init__(physics, objective=objective, solvers=solvers, name=name, dtype=dtype)
+        super().__init__(
+            physics, objective=objective, solvers=solvers, name=name, dtype=dtype,
+            x_error=x_error, x_names=x_names,
+        )
         _check_callable("sampler", sampler)
         self._sampler = sampler
 
@@ -188,6 +260,9 @@ class ObservationsProblem(_CallableProblem):
         name: label of the problem.
         dtype: dtype of the physics; default: that of the data (float64 data runs the physics
             in float64; other float types run it in float32).
+        x_error: per-component error ``(x, x_true) -> (B, *x_shape)`` (see
+            :class:`FunctionProblem`).
+        x_names: names of the components for ``x_err_<name>`` (see :class:`FunctionProblem`).
     """
 
     def __init__(
@@ -200,6 +275,8 @@ class ObservationsProblem(_CallableProblem):
         solvers: dict[str, InverseSolver] | None = None,
         name: str = "observations",
         dtype: torch.dtype | None = None,
+        x_error: XError | None = None,
+        x_names: Sequence[str] | None = None,
     ):
         source = "observations"
         if isinstance(observations, str | os.PathLike):
@@ -209,7 +286,10 @@ class ObservationsProblem(_CallableProblem):
         y = _check_data(source, observations)
         if dtype is None:
             dtype = torch.float64 if y.dtype == torch.float64 else torch.float32
-        super().__init__(physics, objective=objective, solvers=solvers, name=name, dtype=dtype)
+        super().__init__(
+            physics, objective=objective, solvers=solvers, name=name, dtype=dtype,
+            x_error=x_error, x_names=x_names,
+        )
         self.observations = y.to(self.dtype)
         self.x_true: torch.Tensor | None = None
         if x_true is not None:
