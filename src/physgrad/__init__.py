@@ -14,15 +14,18 @@ from physgrad.core import (
     squared_error,
     unsupervised_loss,
 )
+from physgrad.diagnose import Diagnosis, diagnose  # noqa: E402 - after core (it uses it)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Diagnosis",
     "InverseSolver",
     "NonFiniteError",
     "Objective",
     "Physics",
     "__version__",
+    "diagnose",
     "physical_gradient_loss",
     "solvers",
     "squared_error",

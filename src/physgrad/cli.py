@@ -157,7 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--iters", type=int, help="iterations per method (default 4000 sine, 200 heat)"
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_diagnose(sub)
     return parser
+
+
+def _add_diagnose(sub: Any) -> None:
+    diag = sub.add_parser(
+        "diagnose",
+        help="seconds-long look at your problem before training: conditioning, multimodality, "
+        "solver cost, which methods to compare",
+    )
+    diag.add_argument("--problem", required=True, help="module:function returning a Problem")
+    diag.add_argument("--samples", type=int, default=8, help="problems to examine (default 8)")
+    diag.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    diag.add_argument("--json", action="store_true", help="print the measurements as JSON")
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from physgrad.diagnose import run_cli
+
+    return run_cli(args)
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
@@ -666,6 +685,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "reproduce": cmd_reproduce,
     "demo": cmd_demo,
+    "diagnose": cmd_diagnose,
 }
 
 
