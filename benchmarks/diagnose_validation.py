@@ -158,13 +158,14 @@ def main() -> None:
                 f"| {name} | {d.x_size} | {ge}{_f(d.condition_median)} | "
                 f"{_f(d.sensitivity_spread)} | {_f(d.across_samples_spread)} | "
                 f"{_pct(d.found_x)} / {_pct(d.other_solution)} / {_pct(d.flat_valley)} / "
-                f"{_pct(d.local_minimum)} | {d.verdict} | {', '.join(d.methods)} | {cpu:.1f} |"
+                f"{_pct(d.local_minimum)} / {_pct(d.not_converged)} | {d.verdict} | "
+                f"{', '.join(d.methods)} | {cpu:.1f} |"
             )
             print(rows[-1], flush=True)
     header = (
         "| problem | unknowns | condition number (median) | sensitivity spread | across "
-        "samples | starts: back to x / other minimum / flat valley / stuck | verdict | compare "
-        "first | CPU s |\n|---|---|---|---|---|---|---|---|---|"
+        "samples | starts: back to x / other minimum / flat valley / local minimum / not "
+        "converged | verdict | compare first | CPU s |\n|---|---|---|---|---|---|---|---|---|"
     )
     table = header + "\n" + "\n".join(rows)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -268,3 +268,26 @@ def test_compare_methods_with_hig_reports_heldout_cpu_time_and_no_self_reach(tmp
     assert rows["adam"]["iters to adam's final"] == "—"
     assert rows["hig"]["cpu ms"] > 0 and "held-out x_l1" in rows["hig"]
     assert "`cpu ms`" in result.legend() and "held-out" in (tmp_path / "results.md").read_text()
+
+
+def test_cli_methods_use_the_python_defaults_and_the_docs_list_them(tmp_path, monkeypatch):
+    """One source of truth: --problem's solvers are the classes' defaults, every method is
+    trained by default (hig when small), and docs/own-physics.md states each setting."""
+    from physgrad.experiments.custom import GENERIC_METHODS, custom_experiment
+    from physgrad.solvers import LBFGS, Newton
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.py").write_text(
+        "import torch\nfrom physgrad.problems import FunctionProblem\n"
+        "def make():\n    return FunctionProblem(lambda x: x**3, lambda n, g: "
+        "(torch.rand(n, 2, generator=g), torch.rand(n, 2, generator=g) ** 3))\n")
+    exp = custom_experiment("p.py:make")
+    assert exp.default_methods == ("adam", "pg-newton", "pg-gauss-newton", "pg-lbfgs", "hig",
+                                   "supervised")
+    docs = (Path(__file__).parents[1] / "docs" / "own-physics.md").read_text()
+    for name, solver in [("pg-newton", Newton()), ("pg-gauss-newton", GaussNewton()),
+                         ("pg-lbfgs", LBFGS())]:
+        built = GENERIC_METHODS[name].method().solver
+        assert repr(built) == repr(solver)
+        assert f"| `{name}` |" in docs and repr(solver) in docs, name
+    assert "| `hig` |" in docs and "| `smoke` | 20 | 16 |" in docs

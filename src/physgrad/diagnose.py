@@ -88,7 +88,10 @@ class Diagnosis:
     """Fraction that reached the same objective at another ``x`` joined to it by a flat valley
     (the data do not determine x there: an ill-posed, e.g. diffusive, inverse)."""
     local_minimum: float | None
-    """Fraction that stopped at a higher objective (a local minimum or too slow to converge)."""
+    """Fraction that stopped at a higher objective with a vanished gradient (a local minimum)."""
+    not_converged: float | None
+    """Fraction still at a higher objective and still moving after the solver's steps (slow,
+    e.g. ill-conditioned with L-BFGS; says nothing about minima)."""
     multistart_solver: str
     step_cost: dict[str, float] = field(default_factory=dict)
     """One solver call per PG step (started at other samples' x, as early in training), in
@@ -125,7 +128,8 @@ class Diagnosis:
             f"multistart ({self.starts} starts per sample from other samples' x, "
             f"{self.multistart_solver}): back to x {_pct(self.found_x)}, another minimum "
             f"{_pct(self.other_solution)}, elsewhere in a flat valley {_pct(self.flat_valley)}, "
-            f"stuck higher {_pct(self.local_minimum)}",
+            f"stuck in a local minimum {_pct(self.local_minimum)}, not converged "
+            f"{_pct(self.not_converged)}",
             f"cost of one PG step (x one physics call of {f(self.physics_ms)} ms): "
             + ", ".join(f"{k} {v:.3g}" for k, v in self.step_cost.items()),
         ]
@@ -186,7 +190,7 @@ def diagnose(
         condition_is_lower_bound=False, condition_median=None,
         condition_max=None, sensitivity_spread=None, across_samples_spread=None,
         starts=min(starts, batch - 1), found_x=None, other_solution=None, flat_valley=None,
-        local_minimum=None,
+        local_minimum=None, not_converged=None,
         multistart_solver="", domain_solvers=domain,
     )
     if finite:
@@ -357,11 +361,12 @@ def _multistart(
     spread = float((flat - flat.mean(0)).norm(dim=1).mean()) or 1.0
     with torch.no_grad():
         l_true = loss(x)
-    found, other, flat_, stuck = [], [], [], []
+    found, other, flat_, stuck, slow = [], [], [], [], []
     for j in range(1, k + 1):  # one batch per start: batch-bound physics (conditions) stay valid
         start = x.roll(j, dims=0)
         with torch.no_grad():
             level = float(loss(start).median())
+        g_start = _grad_norm(loss, start)
         try:
             end = solver(start, y_t, physics)
         except Exception:  # noqa: BLE001 - a solver failure is reported, not fatal
@@ -375,14 +380,27 @@ def _multistart(
         near = (end.reshape(batch, -1) - flat).norm(dim=1) <= 0.05 * spread
         converged = l_end <= l_true + 1e-3 * level
         valley = l_mid <= torch.maximum(l_end, l_true) + 1e-3 * level
+        # not at the level of x: a local minimum if the gradient vanished, else just slow
+        stationary = _grad_norm(loss, end) <= 1e-3 * g_start
         found.append(converged & near)
         other.append(converged & ~near & ~valley)
         flat_.append(converged & ~near & valley)
-        stuck.append(~converged)
+        stuck.append(~converged & stationary)
+        slow.append(~converged & ~stationary)
     d.found_x = float(torch.cat(found).double().mean())
     d.other_solution = float(torch.cat(other).double().mean())
     d.flat_valley = float(torch.cat(flat_).double().mean())
     d.local_minimum = float(torch.cat(stuck).double().mean())
+    d.not_converged = float(torch.cat(slow).double().mean())
+
+
+def _grad_norm(loss: Callable, z: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` norm of the objective's gradient at ``z`` (NaN/inf count as large)."""
+    z = z.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(loss(z).sum(), z)
+    norm = g.reshape(z.shape[0], -1).norm(dim=1)
+    return torch.nan_to_num(norm, nan=math.inf)
 
 
 def _timed(fn: Callable[[], Any], repeats: int = 3) -> float:
@@ -472,7 +490,7 @@ def _recommend(d: Diagnosis) -> None:
     if multimodal:
         reasons.append(
             f"multimodal: from other samples' solutions a local solver ended in another minimum "
-            f"in {_pct(d.other_solution)} and stuck higher in {_pct(d.local_minimum)} of the "
+            f"in {_pct(d.other_solution)} and in a local minimum in {_pct(d.local_minimum)} of the "
             "starts; early in training its step can point "
             "to another minimum than the one the network should learn. Prefer a domain solver "
             "that picks the nearest solution, use Physical(..., clip=...), or train a while "
