@@ -12,7 +12,7 @@ from physgrad.core import physical_gradient_loss
 from physgrad.experiments.base import get_experiment
 from physgrad.experiments.fluid import fluid_network
 from physgrad.experiments.runner import compare
-from physgrad.physics.fluid import center_of_mass, frequency_loss
+from physgrad.physics.fluid import center_of_mass, centered_to_staggered, frequency_loss
 from physgrad.problems.base import Batch
 from physgrad.problems.fluid import (
     AUTHORS_SWIRL_NORM,
@@ -39,7 +39,7 @@ def test_network_parameters_and_registration() -> None:
     assert sum(p.numel() for p in fluid_network().parameters()) == 49_570
     exp = get_experiment("fluid")
     assert exp.default_methods == ("adam", "pg-reverse-sim")
-    assert exp.metrics[0] == "v0_l1"
+    assert exp.metrics[:2] == ("v0_err", "v0_l1")
 
 
 def test_problem_shapes_and_objective(problem: FluidProblem, batch: Batch) -> None:
@@ -55,11 +55,54 @@ def test_problem_shapes_and_objective(problem: FluidProblem, batch: Batch) -> No
         problem.objective(y, batch.y_target), frequency_loss(y - batch.y_target)
     )
     m = problem.metrics(batch.x_true, batch)
-    assert set(m) >= {"objective", "x_l1", "v0_l1", "y_l1", "y_l2"}
+    assert set(m) >= {"objective", "x_l1", "v0_err", "v0_l1", "y_l1", "y_l2"}
     assert float(m["v0_l1"].abs().max()) == 0.0
     zero = torch.zeros_like(batch.x_true)
     torch.testing.assert_close(problem.metrics(zero, batch)["v0_l1"],
                                batch.x_true.abs().sum(dim=(1, 2, 3)) / 4096)
+
+
+def test_authors_v0_error_scores_what_the_simulator_sees(
+    problem: FluidProblem, batch: Batch
+) -> None:
+    assert batch.x_true is not None
+    truth = batch.x_true
+    # v0 = 0 starts from rest: the error is the truth resampled to the faces and back,
+    # as a vector length per cell, averaged over cells
+    s = centered_to_staggered(truth)
+    back = 0.5 * torch.stack([s[:, 0] + s[:, 0].roll(-1, -1), s[:, 1] + s[:, 1].roll(-1, -2)], 1)
+    expected = back.pow(2).sum(dim=1).sqrt().mean(dim=(1, 2))
+    zero = problem.metrics(torch.zeros_like(truth), batch)["v0_err"]
+    torch.testing.assert_close(zero, expected)
+    # the truth scores only its own divergent part (the simulator projects, the data does not)
+    exact = problem.metrics(truth, batch)
+    assert float(exact["v0_err"].max()) < 0.05 * float(zero.min())
+    # a checkerboard in the centred output is invisible to the simulator: v0_err ignores it,
+    # the raw v0_l1 counts it
+    checker = torch.ones(64, 64)
+    checker[:, 1::2] = -1.0
+    noisy = truth + 3.0 * torch.stack([checker, checker.T])
+    m = problem.metrics(noisy, batch)
+    torch.testing.assert_close(m["v0_err"], exact["v0_err"], atol=1e-4, rtol=1e-4)
+    assert float(m["v0_l1"].min()) > 5.0
+
+
+@pytest.mark.parametrize("method", ["adam", "pg-reverse-sim"])
+def test_metrics_reuse_the_training_forward_simulation(method: str, batch: Batch) -> None:
+    problem = FluidProblem()
+    x = fluid_network()(problem.network_input(batch))
+    get_experiment("fluid").methods[method].method().loss(x, batch, problem)
+    assert problem._forward_cache.recall(x.detach(), batch.condition) is not None
+    reused = problem.metrics(x.detach(), batch)
+    problem._forward_cache = type(problem._forward_cache)()  # empty: simulate again
+    assert problem._forward_cache.recall(x.detach(), batch.condition) is None
+    fresh = problem.metrics(x.detach(), batch)
+    for name, value in fresh.items():
+        torch.testing.assert_close(reused[name], value, atol=0, rtol=0)
+    # a different prediction or other markers never hit
+    problem.physics_for(batch)(x.detach())
+    assert problem._forward_cache.recall(x.detach() + 1e-3, batch.condition) is None
+    assert problem._forward_cache.recall(x.detach(), batch.condition.clone()) is None
 
 
 def test_vortex_measure_matches_authors_norm() -> None:

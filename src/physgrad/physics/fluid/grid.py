@@ -172,13 +172,13 @@ def centered_to_staggered(velocity: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B, 2, ny, nx)`` staggered field.
     """
-    cx, cy = velocity[:, 0], velocity[:, 1]
+    cx, cy = velocity.unbind(1)  # unbind: its backward is a stack, no zero-filled copies
     return torch.stack([0.5 * (_xm(cx) + cx), 0.5 * (_ym(cy) + cy)], dim=1)
 
 
 def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
     """Average a staggered field to the cell centres: ``(B, 2, ny, nx) -> (B, 2, ny, nx)``."""
-    u, v = velocity[:, 0], velocity[:, 1]
+    u, v = velocity.unbind(1)
     return torch.stack([0.5 * (u + _xp(u)), 0.5 * (v + _yp(v))], dim=1)
 
 
@@ -193,10 +193,17 @@ def staggered_at_faces(velocity: torch.Tensor) -> torch.Tensor:
         at the y-faces. The component that lives on a face is taken as is; the other one is
         the mean of its four nearest samples.
     """
-    u, v = velocity[:, 0], velocity[:, 1]
+    wx, wy = _face_components(velocity)
+    return torch.stack([wx, wy], dim=2)
+
+
+def _face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(wx, wy)``, each ``(B, 2, ny, nx)``: the x and y velocity component at the x-faces
+    (``[:, 0]``) and at the y-faces (``[:, 1]``); see :func:`staggered_at_faces`."""
+    u, v = velocity.unbind(1)
     v_at_x = 0.25 * (v + _xm(v) + _yp(v) + _yp(_xm(v)))
     u_at_y = 0.25 * (u + _xp(u) + _ym(u) + _ym(_xp(u)))
-    return torch.stack([torch.stack([u, v_at_x], dim=1), torch.stack([u_at_y, v], dim=1)], dim=1)
+    return torch.stack([u, u_at_y], dim=1), torch.stack([v_at_x, v], dim=1)
 
 
 def divergence(velocity: torch.Tensor, domain: Domain) -> torch.Tensor:
@@ -209,7 +216,7 @@ def divergence(velocity: torch.Tensor, domain: Domain) -> torch.Tensor:
     Returns:
         ``(B, ny, nx)`` (1 / time).
     """
-    u, v = velocity[:, 0], velocity[:, 1]
+    u, v = velocity.unbind(1)
     return (_xp(u) - u) / domain.dx + (_yp(v) - v) / domain.dy
 
 
@@ -240,7 +247,7 @@ def divergence_centered(velocity: torch.Tensor, domain: Domain) -> torch.Tensor:
     ``(B, 2, ny, nx) -> (B, ny, nx)`` (1 / time for a velocity in length / time); this is
     what PhiFlow uses for a ``CenteredGrid``.
     """
-    cx, cy = velocity[:, 0], velocity[:, 1]
+    cx, cy = velocity.unbind(1)
     return (_xp(cx) - _xm(cx)) / (2 * domain.dx) + (_yp(cy) - _ym(cy)) / (2 * domain.dy)
 
 
@@ -263,5 +270,5 @@ def vorticity(velocity: torch.Tensor, domain: Domain) -> torch.Tensor:
 
     ``(B, 2, ny, nx) -> (B, ny, nx)`` (1 / time).
     """
-    u, v = velocity[:, 0], velocity[:, 1]
+    u, v = velocity.unbind(1)
     return (v - _xm(v)) / domain.dx - (u - _ym(u)) / domain.dy

@@ -65,7 +65,7 @@ def energy(velocity: torch.Tensor, mode: EnergyMode = "component") -> torch.Tens
     Returns:
         Broadcastable energies (length^2 / time^2).
     """
-    sq = velocity**2
+    sq = velocity * velocity  # (pow's backward is ~3x slower)
     if mode == "total":
         return sq.mean(dim=(1, 2, 3), keepdim=True)
     return sq.mean(dim=(2, 3), keepdim=True)
