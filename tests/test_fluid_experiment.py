@@ -192,9 +192,14 @@ def test_smoke_compare_and_figures(tmp_path: Path) -> None:
     curves = json.loads((tmp_path / "fig6b_single_problem.json").read_text())
     assert len(curves["objective"]["GD"]) == 4  # smoke: 3 iterations + start
     table = (tmp_path / "table1.md").read_text()
-    assert "network, Adam + PG" in table and "drift guess" in table and "Reverse sim." in table
+    assert "| Adam + PG (reverse sim.) |" in table and "Reverse sim." in table
+    for start in ("| v0 = 0 |", "| the Adam + PG network's prediction |", "| drift guess |"):
+        assert start in table
+    # GD cannot leave v0 = 0: the energy rescale makes its gradient exactly zero there
+    assert "| GD | v0 = 0 |" in table and "(stalled: its first step left v0 unchanged)" in table
     assert "Training, Adam + PG vs Adam" in table and "at iteration 200 | run shorter" in table
-    assert "Held-out accuracy: v0_l1 on 4 fresh problems" in table and "| v0 = 0 |" in table
+    assert "training-batch v0_err" in table
+    assert "Held-out accuracy on 4 fresh problems" in table and "| v0 = 0 |" in table
 
 
 def test_held_out_errors_score_a_zero_network_like_v0_zero():
@@ -209,5 +214,22 @@ def test_held_out_errors_score_a_zero_network_like_v0_zero():
 
     errors = held_out_errors({"zero": Zero()}, FluidProblem(), examples=3)
     assert set(errors) == {"zero", "drift guess", "v0 = 0"}
-    assert errors["zero"] == pytest.approx(errors["v0 = 0"])
-    assert errors["drift guess"][0] < errors["v0 = 0"][0]  # the drift is most of v0
+    for metric in ("v0_err", "v0_l1"):  # the drift is most of v0
+        assert errors["zero"][metric] == pytest.approx(errors["v0 = 0"][metric])
+        assert errors["drift guess"][metric][0] < errors["v0 = 0"][metric][0]
+
+
+def test_lbfgsb_check_and_its_sentence():
+    from physgrad.report.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
+
+    result = lbfgsb_vs_gd(2, examples=2)
+    for name in ("GD", "L-BFGS-B"):
+        assert len(result[name]["v0_err"]) == 3 and len(result[name]["objective"]) == 3
+        assert result[name]["objective"][-1] < result[name]["objective"][0]  # both descend
+    assert result["L-BFGS-B"]["evaluations"] >= 2
+    sentence = lbfgsb_sentence(result)
+    assert sentence.startswith("On 2 fluid problems from the drift guess, after 2 iterations")
+    assert f"{result['GD']['v0_err'][-1]:.3g}" in sentence
+    fake = {**result, "L-BFGS-B": {**result["L-BFGS-B"], "v0_err": [1.0, 0.5, 0.1]},
+            "GD": {**result["GD"], "v0_err": [1.0, 0.9, 0.8]}}
+    assert "has an advantage in v0 (8x lower" in lbfgsb_sentence(fake)

@@ -192,16 +192,19 @@ def test_table1_says_when_the_start_is_already_better(tmp_path) -> None:
         (tmp_path / method / "metrics.csv").write_text("iteration,v0_l1\n" + rows + "\n")
     single = {  # a start far better than an untrained network, and one far worse
         "examples": 1,
-        "v0_l1": {"GD": [1e-6, 1e-7], "Reverse sim.": [1e9, 1e-9]},
+        "iterations": {"GD": 1, "Reverse sim.": 1},
+        "v0_err": {"GD": [1e-6, 1e-7], "Reverse sim.": [1e9, 1e-9]},
+        "v0_l1": {"GD": [2e-6, 2e-7], "Reverse sim.": [2e9, 2e-9]},
         "seconds": {"GD": 0.2, "Reverse sim.": 0.4},
+        "stalled": {"GD": False, "Reverse sim.": False},
     }
     text = table1(tmp_path, single).read_text()
-    assert "| GD to the Adam + PG network's v0_l1" in text
-    assert "none: the start is already better than the network" in text
-    assert "| 0 ms |" not in text
-    assert "| Reverse sim. to the Adam + PG network's v0_l1" in text
-    assert "| 400 ms | 1 |" in text  # reached at iteration 1: 0.4 s / 1 iteration
+    assert "| GD | drift guess | 0 (the start is already as accurate) | 0 ms |" in text
+    # reached at iteration 1: 0.4 s / 1 iteration / 1 example
+    assert "| Reverse sim. | drift guess | 1 | 400 ms | 1e-09 | 2e-09 | 1 |" in text
+    assert "| GD | v0 = 0 |" in text and "| Reverse sim. | the Adam + PG network's" in text
     assert "Training, Adam + PG vs Adam" in text
+    # runs logged before v0_err existed are compared on v0_l1
     assert "iterations Adam + PG needs to reach Adam's final v0_l1" in text
 
 
