@@ -36,14 +36,17 @@ def readme(result: dict, command: str) -> str:
     return (
         "# fluid single problems: L-BFGS-B against gradient descent (paper B.5)\n\n"
         f"```bash\n{command}\n```\n\n"
+        + (f"Machine: shared 2-core CPU, {result['machine']}.\n\n" if "machine" in result else "")
+        +
         f"{result['examples']} problems (seed {result['seed']}), float32 physics, both from the "
         "drift guess (at v0 = 0 the gradient is exactly zero, so neither would move), GD step "
         f"{result['gd_lr']:g}, L-BFGS-B with {result['history']} correction pairs and no "
         "tolerance stop. v0_err: the authors' velocity error (mean over problems); objective: "
-        "frequency loss; evaluations: forward + backward simulations per problem.\n\n"
-        f"| solver | v0_err at start: {result['GD']['v0_err'][0]:.3g}, {head} "
-        f"| objective after {n} | evaluations | time (all problems) |\n"
-        f"|---|{'---|' * (len(marks) + 4)}\n" + "\n".join(rows) + "\n\n"
+        "frequency loss; evaluations: forward + backward simulations per problem. At the start "
+        f"v0_err is {result['GD']['v0_err'][0]:.3g} and the objective "
+        f"{result['GD']['objective'][0]:.3g}.\n\n"
+        f"| solver | {head} | objective after {n} | evaluations | time (all problems) |\n"
+        f"|---|{'---|' * (len(marks) + 3)}\n" + "\n".join(rows) + "\n\n"
         f"{lbfgsb_sentence(result)}\n\n(Generated from `lbfgsb.json` by "
         "`python benchmarks/bench_fluid_lbfgsb.py --from-json docs/results/fluid-lbfgsb/lbfgsb.json"
         " --out docs/results/fluid-lbfgsb`.)\n"

@@ -44,12 +44,13 @@ def main() -> None:
     seconds = result["seconds"]
     per_iter = {name: seconds[name] / result["iterations"][name] for name in seconds}
     print(f"{args.examples} problems, start (drift guess): objective "
-          f"{result['objective']['GD'][0]:.4g}, v0_l1 {result['v0_l1']['GD'][0]:.4g}")
+          f"{result['objective']['GD'][0]:.4g}, v0_err {result['v0_err']['GD'][0]:.4g}, "
+          f"v0_l1 {result['v0_l1']['GD'][0]:.4g}")
     print(f"time per iteration (all {args.examples} problems): "
           + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in per_iter.items()))
     print("\n| metric | estimator after k it. | level | GD iterations to reach it | GD time |")
     print("|---|---|---|---|---|")
-    for metric in ("objective", "v0_l1"):
+    for metric in ("objective", "v0_err", "v0_l1"):
         estimator, gd = result[metric]["Reverse sim."], result[metric]["GD"]
         for k in (1, 3, 7, args.estimator_iter):
             level = estimator[min(k, len(estimator) - 1)]
@@ -58,7 +59,8 @@ def main() -> None:
             cost = f"{hit * per_iter['GD']:.0f} s" if hit is not None else "–"
             print(f"| {metric} | {k} | {level:.4g} | {reach} | {cost} |")
     print(f"\nGD after {len(result['objective']['GD']) - 1}: objective "
-          f"{result['objective']['GD'][-1]:.4g}, v0_l1 {result['v0_l1']['GD'][-1]:.4g}")
+          f"{result['objective']['GD'][-1]:.4g}, v0_err {result['v0_err']['GD'][-1]:.4g}, "
+          f"v0_l1 {result['v0_l1']['GD'][-1]:.4g}")
     print(f"wrote {result['path']}")
 
 

@@ -94,6 +94,7 @@ FLUID = register(
         baseline="adam",
         metrics=("v0_err", "v0_l1", "objective"),
         smoothing=64,
+        heldout=64,  # 256 would cost ~4 batch-64 simulations per evaluation on a CPU
         ratio_at=(200,),
         figures=_figures,
     )

@@ -346,7 +346,7 @@ def lbfgsb_vs_gd(
             zt = torch.from_numpy(z).to(torch.float32).reshape(shape).requires_grad_(True)
             loss = problem.objective(sub_physics(zt), sub.y_target).sum()
             (grad,) = torch.autograd.grad(loss, zt)
-            return float(loss), grad.reshape(-1).double().numpy()
+            return float(loss.detach()), grad.reshape(-1).double().numpy()
 
         def log(z: np.ndarray, sub: Batch = sub, shape: tuple[int, ...] = shape,
                 trace: dict[str, list[float]] = trace) -> None:

@@ -10,9 +10,12 @@ velocity component) is traced along the velocity ``w`` sampled *at that point*:
   around the back-traced point ``x - dt w``.
 
 Because every field is sampled on its own grid, the back-trace in index units is simply
-``(i - dt w_x / dx, j - dt w_y / dy)``. Interpolation gathers the four surrounding samples
-with wrapped integer indices, so any displacement (many cells) is handled and gradients reach
-both the field (through the gather) and the velocity (through the bilinear weights).
+``(i - dt w_x / dx, j - dt w_y / dy)``. Positions are wrapped into the periodic domain and
+sampled bilinearly from the field padded by one periodic row and column, so any displacement
+(many cells) is handled and gradients reach both the field and the velocity (through the
+bilinear weights). The hot path uses ``grid_sample`` (fused kernels; the limiter without
+``torch.where``); :func:`sample_periodic` and :func:`_advect_own_grid_gather` are the
+equivalent gather-based versions (forward-mode AD, which ``grid_sample`` lacks, uses them).
 """
 
 from __future__ import annotations
