@@ -194,8 +194,8 @@ def single_problem_fluid(
         gd_iter: iterations of GD if it should run longer than the estimator (default
             ``n_iter``; the paper: GD needs > 20k).
         start: ``"drift"`` (:func:`drift_guess`, the default), ``"zero"`` (``v0 = 0``: a
-            stationary point for GD, see ``stalled``) or a ``(examples, 2, ny, nx)`` guess
-            (e.g. a network's prediction for these problems).
+            stationary point for GD, see ``stalled``) or a ``(B, 2, ny, nx)`` guess with
+            ``B = examples`` (e.g. a network's prediction for these problems).
 
     Returns:
         ``{"objective" | "v0_err" | "v0_l1": {method: [...]}, "seconds": {method: s},
