@@ -59,7 +59,10 @@ def test_config_file_supplies_options(tmp_path, capsys):
         f"method: adam\ntraining: {{iterations: 5}}\nscale: smoke\nout: {tmp_path / 'o'}\n"
     )
     assert main(["run", "sine", "--config", str(cfg), "--quiet"]) == 0
-    assert (tmp_path / "o" / "adam" / "metrics.csv").exists()
+    run = tmp_path / "o" / "adam"
+    # the file's 5 iterations, not the smoke scale's 150
+    assert json.loads((run / "summary.json").read_text())["iterations"] == 5
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 5
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,24 @@ def test_solvers_do_not_loop_over_the_batch():
         assert counts[0] == counts[1], (solver, counts)
 
 
+def test_lbfgs_physics_calls_are_bounded_independently_of_the_batch():
+    """With different samples L-BFGS stops when the slowest sample does, so its call count
+    may change with the batch, but never beyond one gradient plus, per iteration, the line
+    search's trials and one gradient -- a bound that does not grow with the batch size."""
+    calls = {"n": 0}
+
+    def counting(x):
+        calls["n"] += 1
+        return nonlinear_physics(x)
+
+    solver = LBFGS(steps=5, max_line_search=4)
+    bound = 1 + solver.steps * (solver.max_line_search + 1)
+    for batch in (2, 32, 256):
+        calls["n"] = 0
+        solver(torch.randn(batch, 3, dtype=DT), torch.randn(batch, 4, dtype=DT), counting)
+        assert 1 < calls["n"] <= bound, (batch, calls["n"], bound)
+
+
 @pytest.mark.parametrize(
     ("factory", "match"),
     [
