@@ -172,6 +172,8 @@ def test_demo_runs_and_writes_its_figures(problem, iters, tmp_path, capsys):
     assert (tmp_path / "curves.png").exists()
     if problem == "heat":
         assert (tmp_path / "reconstructions.png").exists()
+    else:  # a single seed's ratio is printed only with its caveat and the seed table
+        assert "one draw, not a result" in out and "docs/results/sine-seeds" in out
     assert main(["demo", problem, "--iters", "0", "--out", str(tmp_path / "x")]) == 2
 
 
