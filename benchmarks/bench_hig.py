@@ -7,7 +7,9 @@ iterations, so that load changes on a shared machine hit all of them alike; the 
 iteration is the median block (data generation + forward + update + optimizer step + metric
 logging, the span of ``benchmarks/bench_sine_step.py``). Methods:
 
-- ``adam``: the sine experiment's Adam (backprop with dP/dx clipped to [-1, 1]), lr 2e-3;
+- ``adam``: the sine experiment's Adam (the paper's B.2 baseline: L1 loss, dL/dx clamped to
+  [-1, 1]), lr 2e-3. BENCHMARKS.md's HIG table predates it: it was measured against the
+  former ``adam``, today's ``adam-clip-dp``;
 - ``pg-analytic``: Adam + physical gradients from the nearest-minimum inverse, lr 2e-3;
 - ``hig-eta<η>``: :class:`~physgrad.training.hig.HalfInverse` (batch-mean loss, truncation
   ``--truncation``) applied by SGD with lr 1.

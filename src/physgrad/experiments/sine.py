@@ -24,16 +24,18 @@ class ClampedL1Backprop(Method):
     The batch loss is ``L = mean_i |P(x_i) - y*_i|`` (here ``|sin(a/x) + 1|``, the ``l1`` loss
     of the authors' sin scripts, reduced with ``.mean`` over the batch). Its derivative with
     respect to each prediction, ``g_i = dL/dx_i = sign(P - y*) · dP/dx / B`` ``(B, *x_shape)``,
-    is clamped componentwise to ``[-clip, clip]`` and then backpropagated through the network,
-    as B.2 puts it: "we clip the gradients [...] to [-1, 1] before they are backpropagated
-    through the neural network" (and Sec. 3.1: "∂/∂x oscillates without bound when x → 0,
+    is clamped componentwise to ``[-clip, clip]`` and then backpropagated through the network.
+    This follows Sec. 3.1 on the Adam baseline ("∂/∂x oscillates without bound when x → 0,
     which causes overflow errors in the optimization. To avoid this, we clip the gradients
-    ∂/∂x to [-1, 1]"; the text extraction loses the numerator of the derivative; what is
-    "backpropagated through the network" is the loss gradient ``dL/dx``). Because ``g``
-    already carries the batch mean's ``1/B``, at batch 1000 the clamp only acts where
-    ``|dP/dx| > 1000`` (predictions very close to 0), so this is essentially plain
-    backpropagation through the physics. The returned scalar equals ``L``; its gradient with
-    respect to the network parameters is the clamped ``g`` backpropagated through the
+    ∂/∂x to [-1, 1]") and B.2, which states where that clip sits (in its Newton paragraph):
+    "we clip the gradients ∂/∂x to [-1, 1] before they are backpropagated through the neural
+    network". The text extraction loses the derivative's numerator; what is backpropagated
+    through the network is the loss gradient ``dL/dx``, so that is what is clamped. Because
+    ``g`` carries the batch mean's ``1/B``, at batch 1000 the clamp only acts where
+    ``|dP/dx| > 1000``: predictions very close to 0, which some initialisations produce for
+    many samples in the first iterations but trained networks hardly ever; otherwise this is
+    plain backpropagation through the physics. The returned scalar equals ``L``; its gradient
+    with respect to the network parameters is the clamped ``g`` backpropagated through the
     network. The physics runs in ``y_target``'s dtype (float64 for sine).
 
     Args:

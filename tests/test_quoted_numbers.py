@@ -1,0 +1,125 @@
+"""Numbers quoted in README.md, BENCHMARKS.md and docs/ are recomputed from committed data.
+
+Each :class:`Quote` names a document, a sentence template with ``{placeholders}`` and a
+function that computes the placeholders from files under ``docs/results/``. The test fills
+the template and requires the document to contain the result (whitespace and line breaks
+normalised), so a sentence and its data cannot disagree: change the data and the sentence
+must change with it. To cover another experiment, add its artifacts under ``docs/results/``,
+a value function reading them, and one ``Quote`` per sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from physgrad.report.seed_stats import (
+    LEVELS,
+    fmt_ratio,
+    fmt_value,
+    read_rows,
+    summarise,
+)
+from physgrad.report.sine_seeds import runs_by_length, tables_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+SINE_SEEDS = ROOT / "docs" / "results" / "sine-seeds"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence of ``document`` whose ``{placeholders}`` ``values()`` computes."""
+
+    document: str
+    template: str
+    values: Callable[[], dict[str, str]]
+
+
+@cache
+def sine_seeds(iterations: int, metric: str, method: str = "pg-analytic") -> dict[str, str]:
+    """``method`` against ``adam`` over the seeds of ``docs/results/sine-seeds`` at
+    ``iterations``: ``n``, ``adam``/``pg`` (medians), ``adam_iqr``/``pg_iqr``, ``ratio``
+    (median per-seed ratio) and ``reach10``/``reach100``/``reach1000`` (seeds at >= that)."""
+    rows = read_rows(runs_by_length(SINE_SEEDS)[iterations])
+    adam, other = summarise(rows, ["adam", method], metric)
+    return {
+        "n": str(other.seeds),
+        "adam": fmt_value(adam.median),
+        "pg": fmt_value(other.median),
+        "adam_iqr": f"{fmt_value(adam.q1)} – {fmt_value(adam.q3)}",
+        "pg_iqr": f"{fmt_value(other.q1)} – {fmt_value(other.q3)}",
+        "ratio": fmt_ratio(other.ratio_median),
+        **{f"reach{level}": str(other.reach[level]) for level in LEVELS},
+    }
+
+
+def sine_tables() -> dict[str, str]:
+    """Every table of ``docs/results/sine-seeds/README.md``, regenerated from its CSVs."""
+    return {"tables": tables_markdown(SINE_SEEDS)}
+
+
+def _sine(iterations: int, metric: str, method: str = "pg-analytic"):
+    return lambda: sine_seeds(iterations, metric, method)
+
+
+QUOTES = [
+    Quote("docs/results/sine-seeds/README.md", "{tables}", sine_tables),
+    Quote("BENCHMARKS.md", "{tables}", sine_tables),
+    Quote(
+        "README.md",
+        "at 10k iterations the running-mean error of Adam + PG (analytic) is {ratio} below "
+        "Adam's (median over {n} seeds; ≥100× on {reach100}/{n}, ≥1000× on {reach1000}/{n})",
+        _sine(10_000, "mean_y_l1"),
+    ),
+    Quote(
+        "README.md",
+        "on the held-out test set the median ratio is {ratio}",
+        _sine(10_000, "heldout_mean_y_l1"),
+    ),
+    Quote(
+        "docs/experiments/sine.md",
+        "median {adam} (IQR {adam_iqr}) for Adam and {pg} (IQR {pg_iqr}) for Adam + PG "
+        "(analytic), a median per-seed ratio of {ratio}; {reach10}/{n} seeds reach ≥10×, "
+        "{reach100}/{n} ≥100× and {reach1000}/{n} ≥1000×",
+        _sine(10_000, "mean_y_l1"),
+    ),
+    Quote(
+        "docs/experiments/sine.md",
+        "the held-out test error of the final networks: median {adam} for Adam and {pg} for "
+        "Adam + PG (median ratio {ratio}, ≥100× on {reach100}/{n} seeds)",
+        _sine(10_000, "heldout_mean_y_l1"),
+    ),
+    Quote(
+        "docs/experiments/sine.md",
+        "the old variant `adam-clip-dp` ends at a median running mean of {pg} (median ratio "
+        "Adam / it {ratio})",
+        _sine(10_000, "mean_y_l1", "adam-clip-dp"),
+    ),
+]
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.mark.parametrize("quote", QUOTES, ids=lambda q: f"{q.document}:{q.template[:40]}")
+def test_document_quotes_what_its_data_gives(quote: Quote):
+    expected = _normalise(quote.template.format(**quote.values()))
+    text = _normalise((ROOT / quote.document).read_text())
+    assert expected in text, (
+        f"{quote.document} should contain (recomputed from docs/results/):\n{expected}"
+    )
+
+
+def test_a_changed_number_is_caught(tmp_path):
+    """The check is not vacuous: the same sentence with one number altered fails."""
+    quote = QUOTES[2]
+    values = dict(quote.values())
+    values["n"] = str(int(values["n"]) + 1)
+    wrong = _normalise(quote.template.format(**values))
+    assert wrong not in _normalise((ROOT / quote.document).read_text())
