@@ -10,7 +10,9 @@ a value function reading them, and one ``Quote`` per sentence.
 
 from __future__ import annotations
 
+import json
 import re
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -22,6 +24,7 @@ from physgrad.report.seed_stats import (
     LEVELS,
     fmt_ratio,
     fmt_value,
+    per_seed,
     read_rows,
     summarise,
 )
@@ -29,6 +32,7 @@ from physgrad.report.sine_seeds import runs_by_length, tables_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 SINE_SEEDS = ROOT / "docs" / "results" / "sine-seeds"
+SPIKES = ROOT / "docs" / "results" / "sine-spikes"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,39 @@ def sine_seeds(iterations: int, metric: str, method: str = "pg-analytic") -> dic
 def sine_tables() -> dict[str, str]:
     """Every table of ``docs/results/sine-seeds/README.md``, regenerated from its CSVs."""
     return {"tables": tables_markdown(SINE_SEEDS)}
+
+
+@cache
+def sine_spikes(method: str, seed: int) -> dict[str, str]:
+    """From ``docs/results/sine-spikes/spikes_<method>_seed<seed>.json``: the spike events
+    whose held-out mean error jumped >= 100x (``events``), and over them the smallest share of
+    samples whose own error grew >= 2x (``up2_min``), the median share that grew >= 10x
+    (``up10``) and the largest share that changed to another minimum (``switched_max``)."""
+    data = json.loads((SPIKES / f"spikes_{method}_seed{seed}.json").read_text())
+    big = [e for e in data["events"] if e["mean_peak"] >= 100 * e["mean_t0"]]
+    if not big:
+        return {"events": "0", "up2_min": "–", "up10": "–", "switched_max": "–"}
+    return {
+        "events": str(len(big)),
+        "up2_min": f"{min(e['frac_up_2x'] for e in big):.0%}",
+        "up10": f"{statistics.median(e['frac_up_10x'] for e in big):.0%}",
+        "switched_max": f"{max(e['frac_switched'] for e in big):.1%}",
+    }
+
+
+@cache
+def sine_decay(metric: str) -> dict[str, str]:
+    """Medians over the seeds of ``adam-lr-decay_10000.csv`` of ``metric`` for ``adam``,
+    ``adam-lr-decay``, ``pg-analytic`` and ``pg-analytic-lr-decay`` (keys with ``_`` for
+    ``-``), and ``seeds``, the seeds used."""
+    rows = read_rows(runs_by_length(SINE_SEEDS)[10_000])
+    seeds = sorted(per_seed(rows, "adam-lr-decay", metric))
+    out = {"seeds": f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1))
+           else ", ".join(map(str, seeds))}
+    for method in ("adam", "adam-lr-decay", "pg-analytic", "pg-analytic-lr-decay"):
+        values = per_seed(rows, method, metric)
+        out[method.replace("-", "_")] = fmt_value(statistics.median(values[s] for s in seeds))
+    return out
 
 
 def _sine(iterations: int, metric: str, method: str = "pg-analytic"):
@@ -100,6 +137,31 @@ QUOTES = [
         "Adam / it {ratio})",
         _sine(10_000, "mean_y_l1", "adam-clip-dp"),
     ),
+    Quote(
+        "docs/experiments/sine.md",
+        "Adam (seed 9): in each of its {events} spikes where the held-out mean error jumped "
+        "≥100×, at least {up2_min} of the held-out samples' errors grew ≥2× (median {up10} "
+        "grew ≥10×), and at most {switched_max} of them ended at another minimum",
+        lambda: sine_spikes("adam", 9),
+    ),
+    Quote(
+        "docs/experiments/sine.md",
+        "Adam + PG (analytic, seed 1): {events} such spikes, at least {up2_min} of samples up "
+        "≥2×, at most {switched_max} at another minimum",
+        lambda: sine_spikes("pg-analytic", 1),
+    ),
+    Quote(
+        "docs/experiments/sine.md",
+        "on seeds {seeds} the median running mean falls from {adam} to {adam_lr_decay} for Adam "
+        "and from {pg_analytic} to {pg_analytic_lr_decay} for Adam + PG (analytic)",
+        lambda: sine_decay("mean_y_l1"),
+    ),
+    Quote(
+        "docs/experiments/sine.md",
+        "the median held-out error goes from {adam} to {adam_lr_decay} (Adam) and from "
+        "{pg_analytic} to {pg_analytic_lr_decay} (Adam + PG)",
+        lambda: sine_decay("heldout_mean_y_l1"),
+    ),
 ]
 
 
@@ -123,3 +185,19 @@ def test_a_changed_number_is_caught(tmp_path):
     values["n"] = str(int(values["n"]) + 1)
     wrong = _normalise(quote.template.format(**values))
     assert wrong not in _normalise((ROOT / quote.document).read_text())
+
+
+def test_seed_summary_pairs_seeds_and_counts_ratio_levels():
+    rows = [
+        {"method": "adam", "seed": "0", "v": "1.0", "status": "ok"},
+        {"method": "adam", "seed": "1", "v": "1.0", "status": "ok"},
+        {"method": "adam", "seed": "2", "v": "1.0", "status": "ok"},
+        {"method": "pg", "seed": "0", "v": "1e-4", "status": "ok"},
+        {"method": "pg", "seed": "1", "v": "0.02", "status": "ok"},
+        {"method": "pg", "seed": "2", "v": "nan", "status": "diverged"},
+        {"method": "pg", "seed": "9", "v": "1e-9", "status": "ok"},  # no adam seed 9: unpaired
+    ]
+    (pg,) = summarise(rows, ["pg"], "v")
+    assert (pg.seeds, pg.failed) == (3, 1)
+    assert pg.median == 0.02 and pg.ratio_median == 50.0
+    assert pg.reach == {10: 2, 100: 1, 1000: 1}

@@ -43,6 +43,17 @@ def per_seed(rows: Sequence[dict[str, str]], method: str, metric: str) -> dict[i
     return out
 
 
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile with linear interpolation (numpy's default), where a failed run's
+    ``inf`` makes every quantile that reaches it ``inf`` (numpy would give NaN)."""
+    v = np.sort(np.asarray(values, dtype=float))
+    pos = q * (len(v) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    if lo == hi or v[lo] == v[hi]:
+        return float(v[lo])
+    return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
+
+
 @dataclass(frozen=True)
 class MethodSummary:
     """Distribution over seeds of one method's final ``metric`` and of its ratio to the
@@ -79,7 +90,7 @@ def summarise(
             raise ValueError(f"method {method!r} shares no seed with baseline {baseline!r}")
         v = np.array([values[s] for s in seeds])
         ratio = np.array([base[s] / values[s] for s in seeds])
-        q1, median, q3 = np.percentile(v, [25, 50, 75])
+        q1, median, q3 = (quantile(v, q) for q in (0.25, 0.5, 0.75))
         out.append(
             MethodSummary(
                 method=method,
@@ -116,10 +127,14 @@ def markdown_table(summaries: Sequence[MethodSummary], baseline: str = "adam") -
     ]
     for s in summaries:
         n = s.seeds
-        reach = " | ".join(f"{s.reach[level]}/{n}" for level in LEVELS)
+        if s.method == baseline:  # its ratio to itself is 1 on every seed: say nothing
+            ratio, reach = "–", " | ".join("–" for _ in LEVELS)
+        else:
+            ratio = fmt_ratio(s.ratio_median)
+            reach = " | ".join(f"{s.reach[level]}/{n}" for level in LEVELS)
         failed = f" ({s.failed} failed)" if s.failed else ""
         lines.append(
             f"| {s.method} | {n}{failed} | {fmt_value(s.median)} | "
-            f"{fmt_value(s.q1)} – {fmt_value(s.q3)} | {fmt_ratio(s.ratio_median)} | {reach} |"
+            f"{fmt_value(s.q1)} – {fmt_value(s.q3)} | {ratio} | {reach} |"
         )
     return "\n".join(lines)

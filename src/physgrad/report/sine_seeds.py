@@ -85,9 +85,10 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
         for level in (1, 10, 100, 1000):
             ax.axhline(level, color="0.6", lw=0.8, ls="--" if level > 1 else "-")
         ax.set_yscale("log")
+        ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.set_xticks(range(len(methods)), methods, rotation=20, fontsize=8)
         ax.set_title(metric, fontsize=9)
-        ax.grid(True, axis="y", alpha=0.3, which="both")
+        ax.grid(True, axis="y", alpha=0.3)
     axes[0].set_ylabel("Adam's final error / method's (per seed)")
     axes[-1].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"sin(a/x), {iterations:,} iterations, batch 1000: per-seed ratio "
