@@ -56,7 +56,7 @@ def tables_markdown(folder: Path) -> str:
         if not any(r["method"] == "adam" for r in rows):
             continue
         methods = methods_in(rows)
-        parts.append(f"### {iterations:,} iterations\n")
+        parts.append(f"**{iterations:,} iterations**\n")
         for metric, what in METRICS.items():
             table = markdown_table(summarise(rows, methods, metric))
             parts.append(f"`{metric}`: {what}.\n\n{table}\n")
