@@ -48,18 +48,34 @@ def methods_in(rows: list[dict[str, str]]) -> list[str]:
     return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
 
 
+DECAY = ("adam-lr-decay", "pg-analytic-lr-decay")
+"""The learning-rate-decay variants: tabulated apart, on their own (fewer) seeds."""
+
+
 def tables_markdown(folder: Path) -> str:
-    """Every table of the study: per run length, one table per metric of :data:`METRICS`."""
+    """Every table of the study: per run length, one table per metric of :data:`METRICS`;
+    then the learning-rate-decay variants beside the constant-rate runs of the same seeds."""
     parts = []
     for iterations, files in runs_by_length(folder).items():
         rows = read_rows(files)
         if not any(r["method"] == "adam" for r in rows):
             continue
-        methods = methods_in(rows)
+        methods = [m for m in methods_in(rows) if m not in DECAY]
         parts.append(f"**{iterations:,} iterations**\n")
         for metric, what in METRICS.items():
             table = markdown_table(summarise(rows, methods, metric))
             parts.append(f"`{metric}`: {what}.\n\n{table}\n")
+        decay_seeds = {r["seed"] for r in rows if r["method"] == DECAY[0]}
+        if decay_seeds:
+            sub = [r for r in rows if r["seed"] in decay_seeds]
+            methods = [m for m in ("adam", DECAY[0], "pg-analytic", DECAY[1])
+                       if any(r["method"] == m for r in sub)]
+            parts.append(f"**{iterations:,} iterations, learning rate decayed tenfold every 5000 "
+                         f"iterations (`*-lr-decay`), beside the constant rate on the same "
+                         f"seeds**\n")
+            for metric in METRICS:
+                table = markdown_table(summarise(sub, methods, metric))
+                parts.append(f"`{metric}`:\n\n{table}\n")
     return "\n".join(parts)
 
 
@@ -67,7 +83,7 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
     """Per-seed ratio ``adam / method`` for each metric: one dot per seed, one colour per
     method, log axis, median as a bar."""
     rows = read_rows(runs_by_length(folder)[iterations])
-    methods = [m for m in methods_in(rows) if m != "adam"]
+    methods = [m for m in methods_in(rows) if m != "adam" and m not in DECAY]
     palette = ["#d62728", "#2ca02c", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
     fig = Figure(figsize=(4.2 * len(METRICS), 4.2), constrained_layout=True)
     FigureCanvasAgg(fig)
