@@ -91,7 +91,9 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
     rng = np.random.default_rng(0)  # horizontal jitter only
     for ax, metric in zip(axes, METRICS, strict=True):
         base = per_seed(rows, "adam", metric)
-        for i, (method, color) in enumerate(zip(methods, palette, strict=False)):
+        for i, method in enumerate(methods):  # a method keeps its colour in every figure
+            color = palette[METHOD_ORDER.index(method) % len(palette)] if method in \
+                METHOD_ORDER else "0.3"
             values = per_seed(rows, method, metric)
             seeds = sorted(set(values) & set(base))
             ratio = np.array([base[s] / values[s] for s in seeds])
