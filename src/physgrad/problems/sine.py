@@ -59,11 +59,13 @@ class ClippedGradientStep(Solver):
     """One unit gradient-descent step with ``dP/dx`` clipped to ``[-clip, clip]``.
 
     ``x_n = x - (P(x) - y*) · clamp(dP/dx, -clip, clip)``. By Theorem 1, training on this
-    physical gradient is exactly backpropagation through the physics (the "Adam" baseline of
-    Fig. 3) with the physics derivative clipped, as the paper does to tame the unbounded
-    ``dP/dx = -a cos(a/x) / x²``. Note this is *not* the same as clipping ``dL/dx``: near a
-    minimum ``dP/dx`` is large while ``P - y*`` is tiny, so clipping ``dP/dx`` shrinks the
-    update there.
+    physical gradient is backpropagation of ``½(P - y*)²`` through the physics with the
+    physics derivative clipped per sample: the ``adam-clip-dp`` method of the sine experiment.
+    It is *not* the paper's baseline, which clamps the loss gradient ``dL/dx`` of the batch
+    loss before it enters the network (:class:`physgrad.experiments.sine.ClampedL1Backprop`):
+    clipping ``dP/dx`` acts on nearly every sample early in training and rescales the update
+    like a physical gradient, and near a minimum, where ``dP/dx`` is large and ``P - y*`` tiny,
+    it shrinks the update.
     """
 
     def __init__(self, a: torch.Tensor, clip: float = 1.0):
@@ -123,8 +125,8 @@ class SineProblem(Problem):
     def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
         """The paper's three sine solvers, bound to this batch's ``a``: ``"analytic"`` (nearest
         minimum), ``"newton"`` (Newton on the height ``sin(a/x) + 1``, walking toward minima),
-        ``"inverse-gradient"``, and ``"clipped-gradient"`` (plain backprop with ``dP/dx``
-        clipped: the paper's Adam baseline)."""
+        ``"inverse-gradient"``, and ``"clipped-gradient"`` (backprop of ``½(P - y*)²`` with
+        ``dP/dx`` clipped per sample; not the paper's Adam baseline, which clamps ``dL/dx``)."""
         a = batch.condition
         return {
             "analytic": Analytic(lambda x0, y: nearest_minimum(x0, a), name="nearest-minimum"),
