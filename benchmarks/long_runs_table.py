@@ -7,7 +7,10 @@ evaluated iteration at which it is at or below the baseline's error at iteration
 paper's "iterations to reach Adam's accuracy at 10k"). Runs still in progress are read as
 far as they have been checkpointed.
 
-    python benchmarks/long_runs_table.py [--root docs/results/long] [--metric x_l1]
+    python benchmarks/long_runs_table.py [--root docs/results/long] [--metric NAME]
+
+The metric defaults to each experiment's headline metric (``x_l1`` for heat/Poisson,
+``v0_err`` for fluid).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import csv
 from pathlib import Path
+
+from physgrad.experiments import get_experiment
 
 CHECKPOINTS = (100, 500, 1000, 2000, 3000, 5000, 10000)
 
@@ -31,23 +36,26 @@ def reach(scores: dict[int, float], level: float) -> int | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="docs/results/long")
-    parser.add_argument("--metric", default="x_l1")
+    parser.add_argument("--metric", help="default: the experiment's headline metric")
     parser.add_argument("--baseline", default="adam")
     args = parser.parse_args()
     for exp_dir in sorted(p for p in Path(args.root).iterdir() if p.is_dir()):
+        exp = get_experiment(exp_dir.name)
+        metric = args.metric or exp.metrics[0]
         runs = {}
         for path in sorted(exp_dir.glob("seed*/*/heldout.csv")):
-            runs[(path.parent.parent.name, path.parent.name)] = read(path, args.metric)
+            runs[(path.parent.parent.name, path.parent.name)] = read(path, metric)
         if not runs:
             continue
-        print(f"\n### {exp_dir.name}: held-out {args.metric} (256 fixed problems, eval mode)\n")
+        print(f"\n### {exp_dir.name}: held-out {metric} ({exp.heldout} fixed problems, "
+              "network in eval mode)\n")
         print("| seed | method | last iteration | " + " | ".join(f"@{n:,}" for n in CHECKPOINTS)
               + " |")
         print("|---|---|---|" + "---|" * len(CHECKPOINTS))
         for (seed, method), scores in runs.items():
             cells = [f"{scores[n]:.4g}" if n in scores else "" for n in CHECKPOINTS]
             print(f"| {seed} | {method} | {max(scores):,} | " + " | ".join(cells) + " |")
-        print(f"\nIterations a method needs to reach {args.baseline}'s held-out {args.metric} at "
+        print(f"\nIterations a method needs to reach {args.baseline}'s held-out {metric} at "
               "iteration N (same seed; blank: the baseline has not reached N yet):\n")
         print("| seed | method | " + " | ".join(f"N = {n:,}" for n in CHECKPOINTS) + " |")
         print("|---|---|" + "---|" * len(CHECKPOINTS))
