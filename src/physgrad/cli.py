@@ -718,7 +718,11 @@ def main(argv: list[str] | None = None) -> int:
         _set_threads(args)
         if args.command in ("run", "compare"):
             _join_torchrun(args)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        from physgrad.training.distributed import leave
+
+        leave()
+        return code
     except TrainingDiverged as exc:
         print(f"physgrad: training stopped: {exc} (last good checkpoint kept)", file=sys.stderr)
         return 1

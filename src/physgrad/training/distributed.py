@@ -76,3 +76,15 @@ def default_threads() -> int:
     if cores <= 4 or busy >= cores - 1:
         return 1
     return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def leave() -> None:
+    """Wait for every rank, then leave the process group (no-op without one).
+
+    Rank 0 finishes later than the others (held-out evaluation, checkpoint, summary); a rank
+    that exits while the group is alive can abort in gloo's background threads at interpreter
+    exit, so every rank leaves together and explicitly.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
