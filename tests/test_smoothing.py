@@ -25,3 +25,17 @@ def test_a_window_longer_than_the_run_is_cut_and_the_burn_in_is_excluded():
     assert final_value(vals, window=64) == 1.0  # the last 5 values, not all 10
     assert value_at(vals, 5, window=64) == 1.0  # at iteration 5: values 3..5
     assert running_mean(vals, 64)[0] == 1000.0  # only the first value exists there
+
+
+def test_interval_is_the_student_t_interval():
+    import pytest
+
+    from physgrad.stats import interval
+
+    mean, lo, hi = interval([1.0, 2.0, 3.0])  # t(0.975, 2) = 4.3027, s = 1, n = 3
+    assert mean == 2.0 and hi - mean == pytest.approx(4.302653 / 3**0.5, rel=1e-6)
+    assert mean - lo == pytest.approx(hi - mean)
+    gmean, glo, ghi = interval([2.0, 8.0], log=True)  # symmetric in log space
+    assert gmean == pytest.approx(4.0) and glo * ghi == pytest.approx(16.0)
+    with pytest.raises(ValueError, match="at least 2 values"):
+        interval([1.0])

@@ -13,6 +13,7 @@ import torch
 
 from physgrad._validation import check_device, check_nonnegative_float, check_positive_int
 from physgrad.experiments.base import Experiment, configured
+from physgrad.stats import interval
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.evaluation import heldout_batch
@@ -425,7 +426,9 @@ def compare_seeds(
     table = seeds_table(comparisons)
     text = (
         f"# {experiment.name} over seeds {', '.join(map(str, seeds))} ({experiment.paper})\n\n"
-        f"Mean ± std over seeds of the per-seed values (see each `seed<S>/results.md`).\n\n"
+        f"Mean over seeds of the per-seed values with the 95% Student-t interval in brackets "
+        f"(geometric mean and log-scale interval for ratio columns; see each "
+        f"`seed<S>/results.md`).\n\n"
         f"{table}\n\n![mean and range](curves.png)\n\n![seeds](seeds.png)\n"
     )
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
@@ -433,7 +436,8 @@ def compare_seeds(
 
 
 def seeds_table(comparisons: list[Comparison]) -> str:
-    """Markdown table: mean ± std over seeds of each numeric column of the summary rows."""
+    """Markdown table: mean over seeds of each numeric column of the summary rows with its 95%
+    Student-t interval (geometric mean and log-scale interval for ratio columns)."""
     per_seed = [c.summary_rows() for c in comparisons]
     header = list(per_seed[0][0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -447,10 +451,12 @@ def seeds_table(comparisons: list[Comparison]) -> str:
                 reached = [v for v in values if v is not None]
                 cells.append(f"{len(reached)}/{len(values)} seeds" + (
                     f", {statistics.mean(reached):.3g}" if reached else ""))
+            elif len(values) == 1:
+                cells.append(_fmt(values[0]))
             else:
-                mean = statistics.mean(values)
-                std = statistics.stdev(values) if len(values) > 1 else 0.0
-                cells.append(f"{mean:.3g} ± {std:.2g}")
+                ratio = " / " in key and all(v > 0 and math.isfinite(v) for v in values)
+                mean, lo, hi = interval(values, log=ratio)
+                cells.append(f"{mean:.3g} [{lo:.3g}, {hi:.3g}]")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from physgrad.experiments.runner import final_value, iterations_to_reach, value_at
+from physgrad.stats import interval
 from physgrad.training.trainer import History
 
 if TYPE_CHECKING:
@@ -231,19 +232,6 @@ def _measure_heldout(
             values.append(m[metric][-1])
             where = f"held-out, iteration {int(m['iteration'][-1]):,}"
     return Measured(tuple(values), where, method)
-
-
-def interval(values: Sequence[float], log: bool = False) -> tuple[float, float, float]:
-    """Mean and two-sided 95% Student-t confidence interval over seeds:
-    ``(mean, low, high)``. With ``log`` (ratios) the interval is computed on log values and
-    the mean is the geometric mean."""
-    from scipy.stats import t
-
-    xs = [math.log(v) for v in values] if log else list(values)
-    mean = statistics.mean(xs)
-    half = t.ppf(0.975, len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
-    lo, hi = mean - half, mean + half
-    return (math.exp(mean), math.exp(lo), math.exp(hi)) if log else (mean, lo, hi)
 
 
 def format_values(values: Sequence[float | None], kind: str) -> str:
