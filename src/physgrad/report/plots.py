@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from physgrad.training.checkpoint import atomic_write
 from physgrad.training.smoothing import running_mean
@@ -22,6 +25,111 @@ METRIC_LABELS = {
     "amp_mae": r"$|A - A^*|$",
     "loss": "training loss",
 }
+
+
+# One colour per method in every figure, keyed on the legend label (what the figure functions
+# receive). Labels of the built-in experiments have a fixed colour (distinct within each
+# experiment: tests/test_plots.py checks it); any other label gets a colour of PALETTE picked
+# by a stable hash of its text, so a user's method keeps its colour between figures too.
+BASELINE_COLORS = {"adam": "#1f77b4", "sgd": "#7f7f7f", "supervised": "#2ca02c"}
+"""Baselines' colours: a label equal to ``Adam`` (any case), a label starting with ``SGD``
+without ``+`` (no PG), and any label containing ``supervised``."""
+
+LABEL_COLORS = {
+    # red: each experiment's main physical-gradient method
+    "Adam + PG (inverse)": "#d62728",
+    "Adam + PG (reverse sim.)": "#d62728",
+    "Adam + PG (inv. phys.)": "#d62728",
+    "Adam + PG (Gauss-Newton)": "#d62728",
+    "Adam + PG (limited Newton, L1)": "#d62728",
+    "SGD + PG (Newton, clip 0.1)": "#d62728",
+    # orange: L-BFGS and the second variant
+    "Adam + PG (L-BFGS, n=32)": "#ff7f0e",
+    "Adam + PG (L-BFGS, n=8)": "#ff7f0e",
+    "Adam + PG (L-BFGS)": "#ff7f0e",
+    "Adam + PG (limited Newton, L2)": "#ff7f0e",
+    "Adam + PG (Newton)": "#9467bd",
+    "Adam + PG (scipy L-BFGS-B, n=32)": "#9467bd",
+    "HIG (SGD lr 1)": "#e377c2",
+    "HIG (η=100)": "#e377c2",
+    "Adam + PG (inv. grad.)": "#17becf",
+    "Rescaled (sign, uses x*)": "#17becf",
+    "RMSprop": "#17becf",
+    "Adam (L2, dP/dx clipped)": "#8c564b",
+    "Adadelta": "#8c564b",
+    "Adam (L2, per-sample dl/dx clipped)": "#bcbd22",
+    "Adagrad": "#bcbd22",
+    "Adam, lr 0.1x / 5k its": "#393b79",
+    "Adam + PG (inv. phys.), lr 0.1x / 5k its": "#843c39",
+}
+
+PALETTE = ("#d62728", "#ff7f0e", "#9467bd", "#e377c2", "#17becf", "#8c564b", "#bcbd22",
+           "#393b79", "#843c39", "#637939")
+"""Colours for labels outside :data:`LABEL_COLORS` (no baseline colour among them)."""
+
+
+def method_color(label: str) -> str:
+    """The colour of the method with legend text ``label`` (a matplotlib hex colour): the
+    same in every figure, whatever the other methods and their order."""
+    if label in LABEL_COLORS:
+        return LABEL_COLORS[label]
+    low = label.lower()
+    if "supervised" in low:
+        return BASELINE_COLORS["supervised"]
+    if low == "adam":
+        return BASELINE_COLORS["adam"]
+    if low.startswith("sgd") and "+" not in low:
+        return BASELINE_COLORS["sgd"]
+    return PALETTE[zlib.crc32(label.encode()) % len(PALETTE)]
+
+
+def method_colors(labels: Iterable[str]) -> dict[str, str]:
+    """``{label: colour}`` for the methods of one figure, :func:`method_color` for each.
+
+    Two labels outside :data:`LABEL_COLORS` may hash to one colour; then the later one (in
+    sorted order, so independent of the figure's order) takes the next unused palette colour.
+    """
+    labels = list(dict.fromkeys(labels))
+    colors = {label: method_color(label) for label in labels}
+    fixed = [lb for lb in labels if lb in LABEL_COLORS or colors[lb] not in PALETTE]
+    used = {colors[lb] for lb in fixed}
+    for label in sorted(set(labels) - set(fixed)):
+        start = PALETTE.index(colors[label])
+        free = [PALETTE[(start + i) % len(PALETTE)] for i in range(len(PALETTE))
+                if PALETTE[(start + i) % len(PALETTE)] not in used]
+        colors[label] = free[0] if free else colors[label]
+        used.add(colors[label])
+    return colors
+
+
+def _tick_text(value: float, _pos: object = None) -> str:
+    return f"{value:.3g}".replace("e+0", "e").replace("e-0", "e-")
+
+
+def readable_log_axis(ax: object, axis: str = "y") -> None:
+    """Plain-number tick labels on a log axis of ``ax`` (call after plotting: it reads the
+    limits). Matplotlib labels only powers of ten (in 10^k notation), so an axis spanning a
+    decade or two shows one label or none. Here: under half a decade, evenly spaced round
+    values; under three decades, labels at mantissas 1 and 3 too (1, 2, 3, 5 under two
+    decades; 1-6 and 8 under one); wider axes keep one label per power of ten."""
+    target = ax.yaxis if axis == "y" else ax.xaxis  # type: ignore[attr-defined]
+    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())  # type: ignore[attr-defined]
+    if lo <= 0:
+        return
+    decades = math.log10(hi / lo)
+    target.set_major_formatter(FuncFormatter(_tick_text))
+    if decades < 0.5:  # steps of a round value, all positive since hi < 3.2 lo
+        target.set_major_locator(MaxNLocator(nbins=5))
+    if decades < 0.5 or decades >= 3:
+        target.set_minor_formatter(NullFormatter())
+        return
+    shown = {1, 2, 3, 4, 5, 6, 8} if decades < 1 else {1, 2, 3, 5} if decades < 2 else {1, 3}
+
+    def minor(value: float, _pos: object = None) -> str:
+        mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
+        return _tick_text(value) if mantissa in shown else ""
+
+    target.set_minor_formatter(FuncFormatter(minor))
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -52,11 +160,13 @@ def plot_learning_curves(
     fig = Figure(figsize=(5.2 * len(metrics), 3.8 * rows), constrained_layout=True)
     FigureCanvasAgg(fig)
     grid = fig.subplots(rows, len(metrics), squeeze=False)
+    colors = method_colors([*histories, *scored])
     if scored:
-        _heldout_row(grid[0], scored, list(histories), metrics, log_y)
+        _heldout_row(grid[0], scored, list(histories), metrics, log_y, colors)
     axes = grid[-1]
     for ax, metric in zip(axes, metrics, strict=True):
-        for color, (label, hist) in zip(_colors(len(histories)), histories.items(), strict=False):
+        for label, hist in histories.items():
+            color = colors[label]
             runs = hist if isinstance(hist, list) else [hist]
             curves = [smooth(h[metric], smoothing) for h in runs]
             n = min(len(c) for c in curves)
@@ -69,6 +179,7 @@ def plot_learning_curves(
             ax.plot(it, stack.mean(0), color=color, lw=1.6, label=label)
         if log_y:
             ax.set_yscale("log")
+            readable_log_axis(ax)
         ax.set_xlabel("training iteration")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})")
         ax.grid(True, which="major", alpha=0.3)
@@ -88,9 +199,13 @@ def _has(hist: object, metrics: Sequence[str]) -> bool:
 
 
 def _heldout_row(
-    axes: Sequence, scored: dict, order: list[str], metrics: Sequence[str], log_y: bool
+    axes: Sequence,
+    scored: dict,
+    order: list[str],
+    metrics: Sequence[str],
+    log_y: bool,
+    colors: dict[str, str],
 ) -> None:
-    colors = dict(zip(order, _colors(len(order)), strict=True))
     for ax, metric in zip(axes, metrics, strict=True):
         for label in [k for k in order if k in scored]:
             runs = scored[label] if isinstance(scored[label], list) else [scored[label]]
@@ -104,6 +219,7 @@ def _heldout_row(
                     label=label)
         if log_y:
             ax.set_yscale("log")
+            readable_log_axis(ax)
         ax.set_title("held-out problems (eval mode)", fontsize=9)
         ax.set_xlabel("training iteration")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric) + " (held-out mean)")
@@ -126,12 +242,14 @@ def plot_seed_grid(
     fig = Figure(figsize=(5.2 * cols, 3.6 * rows), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    colors = method_colors(label for per_seed in runs.values() for label in per_seed)
     for ax, seed in zip(axes, seeds, strict=False):
-        for color, (label, hist) in zip(_colors(len(runs[seed])), runs[seed].items(), strict=False):
-            ax.plot(hist["iteration"], smooth(hist[metric], smoothing), color=color, lw=1.4,
-                    label=label)
+        for label, hist in runs[seed].items():
+            ax.plot(hist["iteration"], smooth(hist[metric], smoothing), color=colors[label],
+                    lw=1.4, label=label)
         if log_y:
             ax.set_yscale("log")
+            readable_log_axis(ax)
         ax.set_title(f"seed {seed}", fontsize=10)
         ax.set_xlabel("training iteration")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
@@ -142,8 +260,3 @@ def plot_seed_grid(
     fig.suptitle(f"running mean over {smoothing} mini-batches", fontsize=9)
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     return Path(path)
-
-
-def _colors(n: int) -> list:
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
-    return [palette[i % len(palette)] for i in range(n)]

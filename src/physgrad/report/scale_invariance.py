@@ -11,7 +11,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from physgrad.report.plots import _colors
+from physgrad.report.plots import method_colors, readable_log_axis
 from physgrad.training.checkpoint import atomic_write
 
 
@@ -33,7 +33,9 @@ def plot_exp_predictions(
     FigureCanvasAgg(fig)
     ax, ax_err = fig.subplots(1, 2)
     ax.plot(xs, xs, "--", color="grey", lw=1.0, label="identity ($x = x^*$)")
-    for color, (label, pred) in zip(_colors(len(predictions)), predictions.items(), strict=False):
+    colors = method_colors(predictions)
+    for label, pred in predictions.items():
+        color = colors[label]
         p = np.asarray(pred, dtype=float)
         if p.shape != xs.shape:
             raise ValueError(f"prediction {label!r} has shape {p.shape}, expected {xs.shape}")
@@ -45,6 +47,7 @@ def plot_exp_predictions(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     ax_err.set_yscale("log")
+    readable_log_axis(ax_err)
     ax_err.set_xlabel("$x^*$ (ground truth)")
     ax_err.set_ylabel(r"$|x - x^*|$")
     ax_err.set_title("absolute error", fontsize=10)
@@ -68,14 +71,17 @@ def plot_sweep(result: dict[str, Any], path: Path | str) -> Path:
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     labels = result.get("labels", {})
     methods = result["methods"]
+    colors = method_colors(labels.get(m, m) for m in methods)
     for ax, key in zip(axes, panels, strict=True):
         part = result[key]
         points = np.asarray(part["points"], dtype=float)
-        for color, m in zip(_colors(len(methods)), methods, strict=False):
+        for m in methods:
+            color = colors[labels.get(m, m)]
             v = np.asarray(part["values"][m], dtype=float)
             ok = np.isfinite(v) & (v > 0)
             ax.plot(points[ok], v[ok], "o-", color=color, ms=3.5, lw=1.4, label=labels.get(m, m))
         ax.set_yscale("log")
+        readable_log_axis(ax)
         if key == "xi":
             ax.set_xlabel(rf"conditioning $\xi$ ($\theta$ = {part['angle']:g}°)")
             ax.set_ylabel(r"relative $x$-distance: final $\|x - x^*\|_2 / \xi$")

@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from physgrad.experiments.base import get_experiment
+from physgrad.report.plots import method_color, readable_log_axis
 from physgrad.report.seed_stats import markdown_table, per_seed, read_rows, summarise
 from physgrad.training.checkpoint import atomic_write
 
@@ -84,7 +86,7 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
     method, log axis, median as a bar."""
     rows = read_rows(runs_by_length(folder)[iterations])
     methods = [m for m in methods_in(rows) if m != "adam" and m not in DECAY]
-    palette = ["#d62728", "#2ca02c", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
+    sine = get_experiment("sine").methods
     fig = Figure(figsize=(4.2 * len(METRICS), 4.2), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(METRICS), sharey=True)
@@ -92,8 +94,7 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
     for ax, metric in zip(axes, METRICS, strict=True):
         base = per_seed(rows, "adam", metric)
         for i, method in enumerate(methods):  # a method keeps its colour in every figure
-            color = palette[METHOD_ORDER.index(method) % len(palette)] if method in \
-                METHOD_ORDER else "0.3"
+            color = method_color(sine[method].label if method in sine else method)
             values = per_seed(rows, method, metric)
             seeds = sorted(set(values) & set(base))
             ratio = np.array([base[s] / values[s] for s in seeds])
@@ -103,6 +104,7 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
         for level in (1, 10, 100, 1000):
             ax.axhline(level, color="0.6", lw=0.8, ls="--" if level > 1 else "-")
         ax.set_yscale("log")
+        readable_log_axis(ax)
         ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.set_xticks(range(len(methods)), methods, rotation=20, fontsize=8)
         ax.set_title(metric, fontsize=9)

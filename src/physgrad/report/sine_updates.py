@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from physgrad.problems.base import Batch
 from physgrad.problems.sine import SineProblem, nearest_minimum
+from physgrad.report.plots import method_color
 from physgrad.training.checkpoint import atomic_write
 
 UPDATES = ("supervised", "gd", "inverse-gradient", "newton", "pg")
@@ -34,12 +35,12 @@ LABELS = {
     "pg": "physical gradient (nearest solution)",
 }
 
-COLORS = {  # the sine experiment's learning-curve colours (report.plots palette order)
-    "supervised": "#1f77b4",
-    "gd": "#d62728",
-    "newton": "#2ca02c",
-    "inverse-gradient": "#ff7f0e",
-    "pg": "#9467bd",
+COLORS = {  # the colour of the sine experiment's method that uses each update
+    "supervised": method_color("Adam (supervised)"),
+    "gd": method_color("Adam"),
+    "newton": method_color("Adam + PG (Newton)"),
+    "inverse-gradient": method_color("Adam + PG (inv. grad.)"),
+    "pg": method_color("Adam + PG (inv. phys.)"),
 }
 
 CLIP = 1.0

@@ -25,13 +25,13 @@ from physgrad.experiments.wavepacket import CONVERGED_TOL, diverged, lbfgs_basel
 from physgrad.problems.base import Batch
 from physgrad.problems.wavepacket import INITIAL_GUESS, WavePacketProblem
 from physgrad.report.paper_numbers import PAPER_SUMMARY
-from physgrad.report.plots import _colors
+from physgrad.report.plots import method_colors, readable_log_axis
 from physgrad.training.checkpoint import atomic_write
 from physgrad.training.trainer import History
 
 BASELINE_FILE = "lbfgs_baseline.json"
 LBFGS_COLOR = "#8c564b"
-"""Colour of the L-BFGS-B fits in every figure (networks use the learning-curve palette)."""
+"""Colour of the L-BFGS-B fits in every figure (networks use their method colour)."""
 PANEL_LABELS = {
     "objective": r"objective $\frac{1}{2}\|y(\xi_0, A) - y^*\|_2^2$",
     "xi0_mae": r"$\xi_0$ MAE (samples)",
@@ -71,8 +71,10 @@ def plot_fig8(
     fig = Figure(figsize=(15.0, 4.8), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
+    colors = method_colors(histories)
     for ax, metric in zip(axes, metrics, strict=True):
-        for color, (label, hist) in zip(_colors(len(histories)), histories.items(), strict=False):
+        for label, hist in histories.items():
+            color = colors[label]
             it = np.asarray(hist["iteration"]) + 1
             ax.plot(it, np.asarray(hist[metric]), color=color, alpha=0.12, lw=0.5)
             ax.plot(it, log_smooth(hist[metric]), color=color, lw=1.6, label=label)
@@ -85,6 +87,7 @@ def plot_fig8(
                        label=r"noise floor $\frac{1}{2}N\sigma_n^2$")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        readable_log_axis(ax)
         ax.set_xlabel("training iteration")
         ax.set_ylabel(PANEL_LABELS[metric] + " (per example)")
         ax.grid(True, which="major", alpha=0.3)
@@ -110,7 +113,8 @@ def plot_example(
         y_target: the noisy series ``(N,)``.
         x_true: its ground truth ``(2,)`` = ``(ξ0*, A*)``.
         fits: legend label -> fitted ``(2,)`` = ``(ξ0, A)``. Labels starting with "L-BFGS" are
-            drawn in :data:`LBFGS_COLOR`, the others in the learning-curve palette, in order.
+            drawn in :data:`LBFGS_COLOR`, the others in their method colour
+            (:func:`~physgrad.report.plots.method_color`).
         path: PNG to write.
         problem: the physics (default :class:`WavePacketProblem`).
     """
@@ -121,8 +125,8 @@ def plot_example(
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
     truth = problem.physics(x_true.reshape(1, 2).double())[0].numpy()
-    palette = iter(_colors(sum(not label.startswith("L-BFGS") for label in fits)))
-    colors = [LBFGS_COLOR if label.startswith("L-BFGS") else next(palette) for label in fits]
+    palette = method_colors(label for label in fits if not label.startswith("L-BFGS"))
+    colors = [LBFGS_COLOR if label.startswith("L-BFGS") else palette[label] for label in fits]
     for ax, color, (label, x) in zip(axes, colors, fits.items(), strict=True):
         fit = problem.physics(x.reshape(1, 2).double())[0].numpy()
         ax.plot(xi, y_target.double().numpy(), color="0.6", lw=0.8, label="noisy series $y^*$")
@@ -165,7 +169,7 @@ def plot_error_vs_position(
     fig = Figure(figsize=(14.0, 4.4), constrained_layout=True)
     FigureCanvasAgg(fig)
     ax_err, ax_frac = fig.subplots(1, 2)
-    colors = [LBFGS_COLOR, *_colors(len(network_fits))]
+    colors = [LBFGS_COLOR, *method_colors(network_fits).values()]
     for color, (label, xi_fit) in zip(colors, series.items(), strict=True):
         err = np.abs(np.nan_to_num(xi_fit, nan=np.inf) - xi_true)
         ax_err.scatter(xi_true, np.clip(err, 1e-3, 1e4), s=6, color=color, alpha=0.6, label=label)
@@ -179,6 +183,7 @@ def plot_error_vs_position(
         ax.grid(True, alpha=0.3)
     ax_err.axhline(tol, color="0.4", ls="--", lw=0.9)
     ax_err.set_yscale("log")
+    readable_log_axis(ax_err)
     ax_err.set_ylabel(r"$|\xi_0 - \xi_0^*|$ (samples, clipped to [1e-3, 1e4])")
     ax_frac.set_ylim(-0.03, 1.03)
     ax_frac.set_ylabel(rf"fraction found ($|\xi_0 - \xi_0^*| < {tol:g}$) per $\xi_0^*$ bin")
