@@ -26,7 +26,12 @@ from physgrad.report.paper_numbers import (
     paper_rows,
     paper_table,
 )
-from physgrad.report.reproduce import _extra_tables, _report_markdown
+from physgrad.report.reproduce import (
+    SMOKE_VERDICT,
+    SMOKE_WARNING,
+    _extra_tables,
+    _report_markdown,
+)
 from physgrad.training.checkpoint import save_checkpoint
 from physgrad.training.trainer import History
 
@@ -131,6 +136,16 @@ def test_report_markdown_has_paper_table_time_table_and_embedded_extra(tmp_path)
     assert ("| heat | pg-inverse | 11.5 (95% CI 5.15–17.9, 2 seeds) "
             "| 1.15x (95% CI 0.661–2x, 2 seeds) | < 1.1x (Fig. 14) |") in text
     assert "### fluid: Table 1 (measured) (seed 1)" in text
+    assert SMOKE_WARNING not in text and SMOKE_VERDICT not in text
+    heat_rows = [line for line in text.splitlines() if line.startswith("| heat | pg-inverse |")]
+    assert any(line.endswith("| reproduced |") for line in heat_rows)
+
+    # the same runs reported at smoke scale: warned at the top, no verdicts
+    smoke = _report_markdown([(comps[0].experiment, section, 1.0)], "smoke", [0, 1], None, "c")
+    assert smoke.splitlines()[2] == SMOKE_WARNING
+    paper = smoke[smoke.index("## Paper vs this run"):smoke.index("## heat")]
+    rows = [line for line in paper.splitlines() if line.startswith("| heat |")]
+    assert rows and all(line.endswith(f"| {SMOKE_VERDICT} |") for line in rows)
 
 
 def test_training_comparison_on_synthetic_curves() -> None:
@@ -216,6 +231,12 @@ def test_reproduce_with_seeds_writes_mean_and_interval(tmp_path) -> None:
     assert "## Paper vs this run" in report
     paper_lines = [line for line in report.splitlines() if line.startswith("| sine | pg-")]
     assert paper_lines and all("95% CI" in line and "2 seeds" in line for line in paper_lines)
+    assert SMOKE_WARNING in report.splitlines()[:4]  # smoke: numbers mean nothing, said first
+    paper = report[report.index("## Paper vs this run"):report.index("## sine (")]
+    rows = [line for line in paper.splitlines() if line.startswith("| sine |")]
+    assert rows and all(line.endswith(f"| {SMOKE_VERDICT} |") for line in rows)
+    page = (out / "report.html").read_text()
+    assert page.index("WARNING: smoke scale") < page.index("<table>")
 
 
 def test_verdicts_follow_the_stated_rules() -> None:

@@ -26,7 +26,7 @@ import torch
 import physgrad
 from physgrad.experiments.base import Experiment, list_experiments
 from physgrad.experiments.runner import Comparison, compare, compare_seeds, seeds_table
-from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_table
+from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_rows
 from physgrad.training.checkpoint import atomic_write
 
 
@@ -152,10 +152,22 @@ def _figures(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.png"))
 
 
+SMOKE_WARNING = (
+    "> WARNING: smoke scale. Every experiment trained for a few iterations only, to check "
+    "that the pipeline runs end to end; the numbers, tables and curves in this report say "
+    "nothing about the methods or the paper. Use `--scale cpu` (or `paper`) for results."
+)
+"""Put at the top of a report made with ``--scale smoke``."""
+
+SMOKE_VERDICT = "n/a (smoke)"
+"""The verdict cells of the paper-vs-ours table at smoke scale."""
+
+
 def _report_markdown(sections, scale, seeds, device, command) -> str:
     lines = [
         f"# physgrad reproduce — scale `{scale}`",
         "",
+        *([SMOKE_WARNING, ""] if scale == "smoke" else []),
         f"- command: `{command or 'physgrad reproduce --scale ' + scale}`",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- physgrad {physgrad.__version__}, torch {torch.__version__}, Python "
@@ -171,7 +183,7 @@ def _report_markdown(sections, scale, seeds, device, command) -> str:
         "iterations on smaller batches, so expect orderings, not the paper's accuracies.",
         "",
     ]
-    overview = _overview_table(sections)
+    overview = _overview_table(sections, smoke=scale == "smoke")
     if overview:
         lines += [
             "## Paper vs this run",
@@ -190,7 +202,9 @@ def _report_markdown(sections, scale, seeds, device, command) -> str:
             "every seed has the method ahead and the geometric mean is within 2x of the "
             "paper's or above it (partly: ahead but further off); iterations-to-reach when "
             "every seed reaches within twice the paper's count (partly: some seed reaches); "
-            "'same length?' says whether our runs were as long as the paper's statement.",
+            "'same length?' says whether our runs were as long as the paper's statement."
+            + (f" At smoke scale no verdict is given ({SMOKE_VERDICT})." if scale == "smoke"
+               else ""),
             "",
             overview,
             "",
@@ -240,16 +254,20 @@ def _columns_note(exp: Experiment, comparisons: list[Comparison]) -> str:
     )
 
 
-def _overview_table(sections) -> str:
+def _overview_table(sections, smoke: bool = False) -> str:
+    """The paper-vs-ours rows of every experiment (``smoke``: no verdicts) as one table."""
     blocks = []
     for exp, section, _ in sections:
-        table = paper_table(section.get("comparisons") or [])
-        if not table:
+        rows = paper_rows(section.get("comparisons") or [])
+        if not rows:
             continue
-        head, sep, *rows = table.splitlines()
         if not blocks:
-            blocks += ["| experiment " + head, "|---" + sep]
-        blocks += [f"| {exp.name} " + row for row in rows]
+            blocks += ["| experiment | " + " | ".join(rows[0]) + " |",
+                       "|---" * (len(rows[0]) + 1) + "|"]
+        for row in rows:
+            if smoke:
+                row["verdict"] = SMOKE_VERDICT
+            blocks.append(f"| {exp.name} | " + " | ".join(str(v) for v in row.values()) + " |")
     return "\n".join(blocks)
 
 
@@ -311,7 +329,10 @@ def markdown_to_html(text: str, title: str) -> str:
             table.append(line)
             continue
         flush_table()
-        if m := re.match(r"(#+) (.*)", line):
+        if line.startswith("> "):  # a warning: boxed so that nobody reads past it
+            body.append('<p style="border:3px solid #c00;background:#fee;padding:0.6em;'
+                        f'font-weight:bold">{_inline(line[2:])}</p>')
+        elif m := re.match(r"(#+) (.*)", line):
             level = len(m.group(1))
             body.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
         elif m := re.fullmatch(r"!\[(.*?)\]\((.*?)\)", line.strip()):
