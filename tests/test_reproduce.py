@@ -1,13 +1,17 @@
 """`physgrad reproduce --scale smoke`: every experiment, one report, resumable."""
 
 import json
+from dataclasses import replace
 
 from physgrad.cli import main
-from physgrad.experiments import list_experiments
+from physgrad.experiments import get_experiment, list_experiments
+from physgrad.experiments.base import REGISTRY
 from physgrad.report.reproduce import markdown_to_html
 
 
-def test_reproduce_smoke_writes_a_report_with_every_experiment_and_resumes(tmp_path, capsys):
+def test_reproduce_smoke_writes_a_report_with_every_experiment_and_resumes(
+    tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "rep"
     assert main(["reproduce", "--scale", "smoke", "--out", str(out), "--quiet"]) == 0
     report = (out / "report.md").read_text()
@@ -27,9 +31,22 @@ def test_reproduce_smoke_writes_a_report_with_every_experiment_and_resumes(tmp_p
     assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--out", str(out),
                  "--quiet"]) == 2
     assert "already holds a reproduce run" in capsys.readouterr().err
+    hooks: list[str] = []  # sine's figure hook, counted instead of drawing
+    sine = get_experiment("sine")
+    monkeypatch.setitem(REGISTRY, "sine", replace(sine, figures=lambda d, s: hooks.append(s)))
     assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--out", str(out),
                  "--quiet", "--resume"]) == 0
     assert metrics.stat().st_mtime_ns == before
+    assert hooks == []  # finished before: its figures are kept, not redrawn
+    assert (out / "report.md").is_file()
+    # a state from before seeds were recorded cannot tell: the figures are redrawn
+    state = json.loads((out / "state.json").read_text())
+    assert state["sine"]["seeds"] == [0]
+    del state["sine"]["seeds"]
+    (out / "state.json").write_text(json.dumps(state))
+    assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--out", str(out),
+                 "--quiet", "--resume"]) == 0
+    assert hooks == ["smoke"] and metrics.stat().st_mtime_ns == before
 
 
 def test_reproduce_rejects_unknown_experiments(tmp_path, capsys):

@@ -17,6 +17,7 @@ import shlex
 import statistics
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,10 +85,15 @@ def reproduce(
     for i, exp in enumerate(experiments, 1):
         print(f"[{i}/{len(experiments)}] {exp.name} ({exp.paper}) at scale {scale}", flush=True)
         t0 = time.perf_counter()
-        section = _run_one(exp, out / exp.name, scale, seeds, progress, device, resume)
+        done = state.get(exp.name, {})
+        finished = bool(resume and done.get("finished") and done.get("scale") == scale
+                        and done.get("seeds") == (seeds or [0]))
+        if finished:
+            print("      finished before: kept, figures not redrawn", flush=True)
+        section = _run_one(exp, out / exp.name, scale, seeds, progress, device, resume, finished)
         wall = time.perf_counter() - t0
-        previous = state.get(exp.name, {}).get("wall_s", 0.0)
-        state[exp.name] = {"finished": True, "wall_s": previous + wall, "scale": scale}
+        state[exp.name] = {"finished": True, "wall_s": done.get("wall_s", 0.0) + wall,
+                           "scale": scale, "seeds": seeds or [0]}
         atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=2)))
         sections.append((exp, section, state[exp.name]["wall_s"]))
         print(f"      done in {wall:.0f} s (overall {time.perf_counter() - start:.0f} s)")
@@ -106,9 +112,16 @@ def _run_one(
     progress: bool,
     device: Any,
     resume: bool,
+    finished: bool = False,
 ) -> dict[str, Any]:
+    """Run one experiment (``finished``: it completed in an earlier invocation with these
+    settings, so its trainings are only read back and its figure hook is not rerun: that hook
+    costs minutes for fluid) and return its report section."""
+    if finished:
+        exp = replace(exp, figures=None)
     if not exp.trains:
-        exp.run(out, scale=scale, progress=progress)
+        if not finished:
+            exp.run(out, scale=scale, progress=progress)
         results = out / "results.md"
         table = results.read_text() if results.exists() else ""
         table = "\n".join(line for line in table.splitlines() if line.startswith("|"))
