@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -106,12 +107,14 @@ def test_corrupt_checkpoint_on_resume_is_reported(tmp_path, capsys):
     assert "unreadable" in capsys.readouterr().err
 
 
-def test_compare_over_seeds_writes_a_per_seed_figure_and_mean_std_table(tmp_path, capsys):
+def test_compare_over_seeds_writes_a_per_seed_figure_and_interval_table(tmp_path, capsys):
     assert main(["compare", "sine", "--methods", "adam,pg-analytic", "--scale", "smoke",
                  "--iters", "20", "--seeds", "5,6", "--out", str(tmp_path), "--quiet"]) == 0
     assert (tmp_path / "seeds.png").exists() and (tmp_path / "curves.png").exists()
     assert (tmp_path / "seed5" / "adam" / "metrics.csv").exists()
-    assert "±" in (tmp_path / "results.md").read_text()
+    results = (tmp_path / "results.md").read_text()
+    assert "95% Student-t interval" in results
+    assert re.search(r"\| [-\d.e+]+ \[[-\d.e+]+, [-\d.e+]+\] \|", results)  # mean [lo, hi]
     assert main(["compare", "sine", "--seeds", "5,x", "--scale", "smoke"]) == 2
     assert "--seeds must be comma-separated integers" in capsys.readouterr().err
 
