@@ -67,7 +67,7 @@ class Comparison:
                 held = {
                     f"held-out {metric}": h[metric][-1],
                     f"held-out {base} / method": _ratio(h_base[metric][-1], h[metric][-1]),
-                    f"held-out iters to {base}'s final": _first_at_or_below(
+                    f"held-out iters to {base}'s final": first_at_or_below(
                         h, metric, h_base[metric][-1]
                     ) if name != base else "—",
                 }
@@ -157,7 +157,7 @@ def iterations_to_reach(values: list[float], level: float, window: int) -> int |
     return None
 
 
-def _first_at_or_below(scores: History, metric: str, level: float) -> int | None:
+def first_at_or_below(scores: History, metric: str, level: float) -> int | None:
     """First evaluated iteration whose held-out ``metric`` is <= ``level`` (None if never)."""
     for it, value in zip(scores["iteration"], scores[metric], strict=True):
         if value <= level * (1 + 1e-12):

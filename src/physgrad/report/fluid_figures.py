@@ -438,6 +438,7 @@ def training_comparison(
         running_mean,
         value_at,
     )
+    from physgrad.training.smoothing import smoothing_window
 
     check_positive_int("window", window)
     n = min(len(adam), len(pg))
@@ -445,9 +446,8 @@ def training_comparison(
         raise ValueError("empty learning curves")
     adam, pg = list(adam[:n]), list(pg[:n])
     adam_final, pg_final = final_value(adam, window), final_value(pg, window)
-    # the first iteration whose running mean has its full window (running_mean averages at
-    # most the later half of the values seen so far)
-    first_full = min(2 * window - 1, n) - 1
+    # the first iteration whose running mean averages a full window
+    first_full = next((i for i in range(n) if smoothing_window(i + 1, window) == window), n - 1)
     adam_rm, pg_rm = running_mean(adam, window), running_mean(pg, window)
     best_at = min(range(first_full, n), key=lambda i: adam_rm[i])
     adam_best = adam_rm[best_at]

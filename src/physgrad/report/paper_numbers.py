@@ -31,7 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from physgrad.experiments.runner import final_value, iterations_to_reach, value_at
+from physgrad.experiments.runner import (
+    final_value,
+    first_at_or_below,
+    iterations_to_reach,
+    value_at,
+)
 from physgrad.stats import interval
 from physgrad.training.trainer import History
 
@@ -211,12 +216,7 @@ def _measure_heldout(
         its = [int(i) for i in b["iteration"]]
         if number.kind == "reach":
             target = b[metric][-1]
-            hit = next(
-                (int(i) for i, v in zip(m["iteration"], m[metric], strict=True)
-                 if v <= target * (1 + 1e-12)),
-                None,
-            )
-            values.append(_as_float(hit))
+            values.append(_as_float(first_at_or_below(m, metric, target)))
             where = (f"held-out {metric}; {base} trained {its[-1]:,} iterations (evaluated every "
                      f"{its[1] - its[0] if len(its) > 1 else its[0]:,})")
         elif number.kind == "ratio":
