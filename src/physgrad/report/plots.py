@@ -6,6 +6,7 @@ import math
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -166,23 +167,13 @@ def plot_learning_curves(
     axes = grid[-1]
     for ax, metric in zip(axes, metrics, strict=True):
         for label, hist in histories.items():
-            color = colors[label]
             runs = hist if isinstance(hist, list) else [hist]
-            curves = [smooth(h[metric], smoothing) for h in runs]
-            n = min(len(c) for c in curves)
-            stack = np.stack([c[:n] for c in curves])
-            it = np.asarray(runs[0]["iteration"][:n])
-            if len(runs) == 1:
-                ax.plot(it, np.asarray(runs[0][metric][:n]), color=color, alpha=0.12, lw=0.5)
-            else:
-                ax.fill_between(it, stack.min(0), stack.max(0), color=color, alpha=0.2, lw=0)
-            ax.plot(it, stack.mean(0), color=color, lw=1.6, label=label)
-        if log_y:
-            ax.set_yscale("log")
-            readable_log_axis(ax)
-        ax.set_xlabel("training iteration")
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})")
-        ax.grid(True, which="major", alpha=0.3)
+            if len(runs) == 1:  # the raw per-batch values, faint, under the running mean
+                ax.plot(runs[0]["iteration"], runs[0][metric], color=colors[label], alpha=0.12,
+                        lw=0.5)
+            _mean_and_range(ax, runs, [smooth(h[metric], smoothing) for h in runs],
+                            colors[label], label)
+        _decorate(ax, METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})", log_y)
     axes[0].legend(fontsize=8, loc="best")
     if scored:
         for ax in axes:
@@ -209,22 +200,34 @@ def _heldout_row(
     for ax, metric in zip(axes, metrics, strict=True):
         for label in [k for k in order if k in scored]:
             runs = scored[label] if isinstance(scored[label], list) else [scored[label]]
-            n = min(len(h) for h in runs)
-            stack = np.stack([np.asarray(h[metric][:n], dtype=float) for h in runs])
-            it = np.asarray(runs[0]["iteration"][:n])
-            if len(runs) > 1:
-                ax.fill_between(it, stack.min(0), stack.max(0), color=colors[label], alpha=0.2,
-                                lw=0)
-            ax.plot(it, stack.mean(0), color=colors[label], lw=1.6, marker="o", ms=2.5,
-                    label=label)
-        if log_y:
-            ax.set_yscale("log")
-            readable_log_axis(ax)
+            _mean_and_range(ax, runs, [h[metric] for h in runs], colors[label], label,
+                            marker="o", ms=2.5)
         ax.set_title("held-out problems (eval mode)", fontsize=9)
-        ax.set_xlabel("training iteration")
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric) + " (held-out mean)")
-        ax.grid(True, which="major", alpha=0.3)
+        _decorate(ax, METRIC_LABELS.get(metric, metric) + " (held-out mean)", log_y)
     axes[0].legend(fontsize=8, loc="best")
+
+
+def _mean_and_range(
+    ax: Any, runs: list, values: list, color: str, label: str, **line: Any
+) -> None:
+    """The mean over ``runs`` of their curves ``values`` (cut to the shortest run) as a line,
+    with the min-max band over runs when there are several."""
+    curves = [np.asarray(v, dtype=float) for v in values]
+    n = min(len(c) for c in curves)
+    stack = np.stack([c[:n] for c in curves])
+    it = np.asarray(runs[0]["iteration"][:n])
+    if len(runs) > 1:
+        ax.fill_between(it, stack.min(0), stack.max(0), color=color, alpha=0.2, lw=0)
+    ax.plot(it, stack.mean(0), color=color, lw=1.6, label=label, **line)
+
+
+def _decorate(ax: Any, ylabel: str, log_y: bool) -> None:
+    if log_y:
+        ax.set_yscale("log")
+        readable_log_axis(ax)
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
 
 
 def plot_seed_grid(
