@@ -1,27 +1,42 @@
-"""Where the long runs stand: held-out error per method and seed, and PG's catch-up.
+"""Where the long runs stand, and what they say about the paper's long-horizon claims.
 
 Reads ``<root>/<experiment>/seed<S>/<method>/heldout.csv`` (the long-run folders of
-docs/long-runs.md, finished or not) and prints, per experiment, a markdown table of the
-held-out headline metric at fixed iterations, and for each PG method and each N the first
-evaluated iteration at which it is at or below the baseline's error at iteration N (the
-paper's "iterations to reach Adam's accuracy at 10k"). Runs still in progress are read as
-far as they have been checkpointed.
+docs/long-runs.md, finished or not; runs in progress are read as far as they have been
+checkpointed) and prints markdown, per experiment:
 
-    python benchmarks/long_runs_table.py [--root docs/results/long] [--metric NAME]
+1. the held-out headline metric per seed and method at fixed iterations;
+2. over the seeds that reached N: the baseline/method held-out ratio at N (geometric mean and
+   95% interval) and the iterations a method needs to reach the baseline's held-out error at
+   N (the paper's "iterations to reach Adam's accuracy at 10k"; resolution: the evaluation
+   cadence, every 100 iterations at the ``long`` scale);
+3. the paper's long-horizon statements (:data:`physgrad.report.paper_numbers.PAPER_NUMBERS`
+   at >= 1,000 iterations) next to ours at the longest length every seed reached, with the
+   report's verdict rule.
 
-The metric defaults to each experiment's headline metric (``x_l1`` for heat/Poisson,
-``v0_err`` for fluid).
+With ``--figures``, also ``<root>/<experiment>/heldout-long.png``: every seed's held-out
+curve and the per-method geometric mean.
+
+    python benchmarks/long_runs_table.py [--root docs/results/long] [--figures]
+
+docs/results/long/STATUS.md is this script's output on the committed data (a test checks
+that it still is).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 from pathlib import Path
 
 from physgrad.experiments import get_experiment
+from physgrad.report.paper_numbers import PAPER_NUMBERS, format_values, verdict
 
 CHECKPOINTS = (100, 500, 1000, 2000, 3000, 5000, 10000)
+LONG_HORIZON = 1000
+"""Paper statements at or beyond this many iterations are the long-horizon claims."""
+
+Runs = dict[tuple[str, str], dict[int, float]]
 
 
 def read(path: Path, metric: str) -> dict[int, float]:
@@ -33,44 +48,149 @@ def reach(scores: dict[int, float], level: float) -> int | None:
     return next((it for it in sorted(scores) if scores[it] <= level), None)
 
 
+def load(exp_dir: Path, metric: str) -> Runs:
+    return {
+        (path.parent.parent.name, path.parent.name): read(path, metric)
+        for path in sorted(exp_dir.glob("seed*/*/heldout.csv"))
+    }
+
+
+def seeds_with(runs: Runs, n: int, *methods: str) -> list[str]:
+    """The seeds whose runs of every one of ``methods`` were evaluated at iteration ``n``."""
+    seeds = sorted({s for s, _ in runs})
+    return [s for s in seeds if all(n in runs.get((s, m), {}) for m in methods)]
+
+
+def per_seed_table(runs: Runs, baseline: str) -> list[str]:
+    lines = ["| seed | method | last iteration | " + " | ".join(f"@{n:,}" for n in CHECKPOINTS)
+             + " |", "|---|---|---|" + "---|" * len(CHECKPOINTS)]
+    for (seed, method), scores in runs.items():
+        cells = [f"{scores[n]:.4g}" if n in scores else "" for n in CHECKPOINTS]
+        lines.append(f"| {seed} | {method} | {max(scores):,} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def across_seeds_table(runs: Runs, baseline: str, methods: list[str], metric: str) -> list[str]:
+    lines = [f"| method | N | seeds | {baseline} / method held-out {metric} at N | "
+             f"iterations to reach {baseline}'s held-out {metric} at N |", "|---|---|---|---|---|"]
+    for method in methods:
+        for n in CHECKPOINTS:
+            seeds = seeds_with(runs, n, baseline, method)
+            if not seeds:
+                continue
+            ratios = [runs[(s, baseline)][n] / runs[(s, method)][n] for s in seeds]
+            reached = [reach(runs[(s, method)], runs[(s, baseline)][n]) for s in seeds]
+            reach_values = [None if r is None else float(r) for r in reached]
+            lines.append(f"| {method} | {n:,} | {len(seeds)} | {format_values(ratios, 'ratio')} "
+                         f"| {format_values(reach_values, 'reach')} |")
+    return lines
+
+
+def paper_claims_table(experiment: str, runs: Runs, baseline: str, metric: str) -> list[str]:
+    """The paper's statements at >= LONG_HORIZON iterations against ours at the longest
+    length every seed reached (the row says when that is shorter than the paper's)."""
+    lines = []
+    for number in PAPER_NUMBERS:
+        if number.experiment != experiment or number.at is None or number.at < LONG_HORIZON:
+            continue
+        if number.kind not in ("ratio", "reach"):
+            continue
+        method = number.method
+        lengths = [n for n in CHECKPOINTS
+                   if n <= number.at and seeds_with(runs, n, baseline, method)]
+        if not lengths:
+            continue
+        n = max(lengths)
+        seeds = seeds_with(runs, n, baseline, method)
+        if number.kind == "ratio":
+            values: list[float | None] = [
+                runs[(s, baseline)][n] / runs[(s, method)][n] for s in seeds]
+            quantity = f"{baseline} / {method} held-out {metric} at iteration N"
+        else:
+            values = [None if (r := reach(runs[(s, method)], runs[(s, baseline)][n])) is None
+                      else float(r) for s in seeds]
+            quantity = f"iterations {method} needs to reach {baseline}'s held-out {metric} at N"
+        same = "yes" if n == number.at else f"no: N = {n:,} vs paper {number.at:,}"
+        judged = verdict(number, values) if len(seeds) >= 3 else f"open ({len(seeds)} seeds < 3)"
+        lines.append(f"| {quantity} | {number.shown} at {number.at:,} ({number.source}) | "
+                     f"{format_values(values, number.kind)} | {n:,} | {same} | {judged} |")
+    if not lines:
+        return []
+    return ["| quantity | paper | ours | N | same length? | verdict |",
+            "|---|---|---|---|---|---|", *lines]
+
+
+def figure(exp_dir: Path, runs: Runs, metric: str, labels: dict[str, str], log_y: bool) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from physgrad.report.plots import method_color, readable_log_axis
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for method in dict.fromkeys(m for _, m in runs):
+        label = labels.get(method, method)
+        color = method_color(label)
+        series = [runs[k] for k in runs if k[1] == method]
+        for scores in series:
+            its = sorted(scores)
+            ax.plot(its, [scores[i] for i in its], color=color, alpha=0.3, lw=0.8)
+        common = sorted(set.intersection(*(set(s) for s in series)))
+        mean = [math.exp(sum(math.log(s[i]) for s in series) / len(series)) for i in common]
+        ax.plot(common, mean, color=color, lw=2, label=f"{label} ({len(series)} seeds)")
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel(f"held-out {metric}")
+    if log_y:
+        ax.set_yscale("log")
+        readable_log_axis(ax)
+    ax.set_title(f"{exp_dir.name}: held-out {metric}, thin: each seed, thick: geometric mean")
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    path = exp_dir / "heldout-long.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def report(root: Path, baseline: str, figures: bool) -> str:
+    out: list[str] = []
+    for exp_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        exp = get_experiment(exp_dir.name)
+        metric = exp.metrics[0]
+        runs = load(exp_dir, metric)
+        if not runs:
+            continue
+        methods = [m for m in dict.fromkeys(m for _, m in runs) if m != baseline]
+        out += [f"### {exp_dir.name}: held-out {metric} ({exp.heldout} fixed problems, network "
+                "in eval mode)", "", *per_seed_table(runs, baseline), ""]
+        out += [f"Over seeds (ratios: geometric mean and 95% interval; iterations to reach: "
+                f"first evaluation at or below, every {_cadence(runs)} iterations):", "",
+                *across_seeds_table(runs, baseline, methods, metric), ""]
+        claims = paper_claims_table(exp_dir.name, runs, baseline, metric)
+        if claims:
+            out += ["The paper's long-horizon statements against ours (verdict rule as in the "
+                    "report; needs >= 3 seeds):", "", *claims, ""]
+        if figures:
+            labels = {m: exp.methods[m].label for m in exp.methods}
+            path = figure(exp_dir, runs, metric, labels, exp.log_y)
+            out += [f"![held-out {metric}]({path.relative_to(root).as_posix()})", ""]
+    return "\n".join(out)
+
+
+def _cadence(runs: Runs) -> str:
+    its = sorted(next(iter(runs.values())))
+    return f"{its[1] - its[0]:,}" if len(its) > 1 else "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="docs/results/long")
-    parser.add_argument("--metric", help="default: the experiment's headline metric")
     parser.add_argument("--baseline", default="adam")
+    parser.add_argument("--figures", action="store_true", help="also draw heldout-long.png")
     args = parser.parse_args()
-    for exp_dir in sorted(p for p in Path(args.root).iterdir() if p.is_dir()):
-        exp = get_experiment(exp_dir.name)
-        metric = args.metric or exp.metrics[0]
-        runs = {}
-        for path in sorted(exp_dir.glob("seed*/*/heldout.csv")):
-            runs[(path.parent.parent.name, path.parent.name)] = read(path, metric)
-        if not runs:
-            continue
-        print(f"\n### {exp_dir.name}: held-out {metric} ({exp.heldout} fixed problems, "
-              "network in eval mode)\n")
-        print("| seed | method | last iteration | " + " | ".join(f"@{n:,}" for n in CHECKPOINTS)
-              + " |")
-        print("|---|---|---|" + "---|" * len(CHECKPOINTS))
-        for (seed, method), scores in runs.items():
-            cells = [f"{scores[n]:.4g}" if n in scores else "" for n in CHECKPOINTS]
-            print(f"| {seed} | {method} | {max(scores):,} | " + " | ".join(cells) + " |")
-        print(f"\nIterations a method needs to reach {args.baseline}'s held-out {metric} at "
-              "iteration N (same seed; blank: the baseline has not reached N yet):\n")
-        print("| seed | method | " + " | ".join(f"N = {n:,}" for n in CHECKPOINTS) + " |")
-        print("|---|---|" + "---|" * len(CHECKPOINTS))
-        for (seed, method), scores in runs.items():
-            base = runs.get((seed, args.baseline))
-            if method == args.baseline or base is None:
-                continue
-            cells = []
-            for n in CHECKPOINTS:
-                if n not in base:
-                    cells.append("")
-                    continue
-                hit = reach(scores, base[n])
-                cells.append(f"{hit:,}" if hit is not None else f"not within {max(scores):,}")
-            print(f"| {seed} | {method} | " + " | ".join(cells) + " |")
+    print(report(Path(args.root), args.baseline, args.figures))
 
 
 if __name__ == "__main__":

@@ -251,3 +251,72 @@ def test_compiled_training_matches_eager():
         assert b[key] == pytest.approx(a[key], rel=1e-4)
     for p, q in zip(eager.network.parameters(), compiled.network.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- precise batch norm
+
+
+def _bn_net():
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 2))
+
+
+def test_precise_batchnorm_leaves_the_network_untouched_and_is_deterministic():
+    from physgrad.training.evaluation import CALIBRATION_SEED, heldout_batch, with_precise_batchnorm
+
+    net = _bn_net().train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    calibration = heldout_batch(Cubic(), 100, CALIBRATION_SEED)
+    a = with_precise_batchnorm(net, Cubic().network_input, calibration, chunk=25)
+    b = with_precise_batchnorm(net, Cubic().network_input, calibration, chunk=25)
+    assert net.training and a is not net and not a.training
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+
+
+def test_precise_batchnorm_statistics_are_the_exact_average_of_the_chunk_statistics():
+    from physgrad.training.evaluation import CALIBRATION_SEED, heldout_batch, with_precise_batchnorm
+
+    net = _bn_net()
+    calibration = heldout_batch(Cubic(), 60, CALIBRATION_SEED)
+    est = with_precise_batchnorm(net, Cubic().network_input, calibration, chunk=20)
+    with torch.no_grad():
+        hidden = net[0](Cubic().network_input(calibration))  # the layer before the batch norm
+    chunks = hidden.split(20)
+    mean = torch.stack([c.mean(0) for c in chunks]).mean(0)
+    var = torch.stack([c.var(0, unbiased=True) for c in chunks]).mean(0)
+    torch.testing.assert_close(est[1].running_mean, mean)
+    torch.testing.assert_close(est[1].running_var, var)
+
+
+def test_precise_batchnorm_is_the_identity_without_batchnorm():
+    from physgrad.training.evaluation import heldout_batch, with_precise_batchnorm
+
+    net = _net()
+    assert with_precise_batchnorm(net, Cubic().network_input, heldout_batch(Cubic(), 8)) is net
+
+
+def test_heldout_scores_of_a_batchnorm_network_use_re_estimated_statistics(tmp_path):
+    """Scoring does not change training, and equals eval mode after re-estimation (not the
+    stale running averages)."""
+    from physgrad.training.evaluation import CALIBRATION_SEED, heldout_batch, with_precise_batchnorm
+
+    def trainer(**kw):
+        return Trainer(Cubic(), _bn_net(), Unsupervised(), _adam, batch_size=32, seed=7,
+                       progress=False, **kw)
+
+    plain = trainer().train(12)
+    scored = trainer(heldout=_heldout(), eval_every=4)
+    assert scored.train(12)["x_l1"] == plain["x_l1"]
+    calibration = heldout_batch(Cubic(), 50, CALIBRATION_SEED)
+    precise = with_precise_batchnorm(scored.network, Cubic().network_input, calibration)
+    batch = _heldout()
+    with torch.no_grad():
+        inputs = Cubic().network_input(batch)
+        expected = (precise(inputs) - batch.x_true).abs().sum(-1).mean().item()
+        scored.network.eval()
+        stale = (scored.network(inputs) - batch.x_true).abs().sum(-1).mean().item()
+    assert scored.evaluations["x_l1"][-1] == pytest.approx(expected, rel=1e-6)
+    assert stale != pytest.approx(expected, rel=1e-6)

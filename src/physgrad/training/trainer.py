@@ -23,7 +23,13 @@ from physgrad.core import NonFiniteError
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import mean_across_ranks, rank_and_world
-from physgrad.training.evaluation import evaluate
+from physgrad.training.evaluation import (
+    CALIBRATION_SEED,
+    evaluate,
+    has_batchnorm,
+    heldout_batch,
+    with_precise_batchnorm,
+)
 from physgrad.training.methods import Method
 from physgrad.training.tracking import Tracker, check_trackers, open_trackers
 
@@ -169,6 +175,7 @@ class Trainer:
             raise TypeError(f"heldout must be a physgrad Batch, got {type(heldout).__name__}")
         self.heldout, self.eval_every = heldout, eval_every
         self.evaluations = History()
+        self._calibration: Batch | None = None
 
     # -- persistence ---------------------------------------------------------------------
     @property
@@ -237,8 +244,10 @@ class Trainer:
         Returns:
             ``x`` of shape ``(B, *x_shape)``, as the problem's physics expects it.
         """
-        raw = self.model(self.problem.network_input(batch))
-        return self.problem.network_output(raw, batch)
+        return self._predict_with(self.model, batch)
+
+    def _predict_with(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return self.problem.network_output(model(self.problem.network_input(batch)), batch)
 
     def step(self) -> dict[str, float]:
         """One training iteration; returns the logged row."""
@@ -300,15 +309,33 @@ class Trainer:
                 raise TrainingDiverged(msg)
 
     def evaluate(self) -> dict[str, float]:
-        """Score the network on :attr:`heldout` (eval mode, no gradients); the row is also
-        appended to :attr:`evaluations` with ``iteration`` = training steps done so far."""
+        """Score the network on :attr:`heldout` (no gradients); the row is also appended to
+        :attr:`evaluations` with ``iteration`` = training steps done so far.
+
+        A network with batch norm is scored in eval mode with statistics re-estimated for its
+        current weights on calibration problems (as many as held-out ones, drawn once with
+        :data:`~physgrad.training.evaluation.CALIBRATION_SEED`):
+        :func:`~physgrad.training.evaluation.with_precise_batchnorm`. The network itself and
+        the training data stream are untouched.
+        """
         if self.heldout is None:
             raise ValueError("this Trainer has no held-out problems (heldout=None)")
-        self.network.eval()
+        if self._calibration is None and has_batchnorm(self.network):
+            self._calibration = heldout_batch(self.problem, len(self.heldout), CALIBRATION_SEED)
+        scored = self.network
+        if self._calibration is not None:
+            scored = with_precise_batchnorm(
+                self.network, self.problem.network_input, self._calibration, device=self.device
+            )
+        was_training = self.network.training
+        scored.eval()
         try:
-            scores = evaluate(self.problem, self.predict, self.heldout, device=self.device)
+            scores = evaluate(
+                self.problem, lambda b: self._predict_with(scored, b), self.heldout,
+                device=self.device,
+            )
         finally:
-            self.network.train()
+            self.network.train(was_training)
         row = {"iteration": float(self.iteration), **scores}
         self.evaluations.append(row)
         return row
