@@ -1,0 +1,34 @@
+"""docs/results/long/STATUS.md is what benchmarks/long_runs_table.py makes of the committed runs."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LONG = ROOT / "docs" / "results" / "long"
+
+
+def _table_module():
+    spec = importlib.util.spec_from_file_location(
+        "long_runs_table", ROOT / "benchmarks" / "long_runs_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _text(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if not line.startswith("![")]
+
+
+def test_status_page_matches_the_committed_long_runs():
+    made = _table_module().report(LONG, "adam", figures=False)
+    assert _text(made) == _text((LONG / "STATUS.md").read_text())
+
+
+def test_reach_is_the_first_evaluation_at_or_below_and_claims_need_three_seeds():
+    table = _table_module()
+    assert table.reach({0: 5.0, 100: 3.0, 200: 1.0}, 3.0) == 100
+    assert table.reach({0: 5.0}, 1.0) is None
+    runs = {(f"seed{s}", m): {0: 10.0, 100: 8.0 if m == "adam" else 2.0, 1000: 4.0 if m == "adam"
+                              else 1.0} for s in range(2) for m in ("adam", "pg-inverse")}
+    rows = table.paper_claims_table("poisson", runs, "adam", "x_l1")
+    assert rows and all("open (2 seeds < 3)" in r for r in rows[2:])
