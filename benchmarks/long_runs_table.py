@@ -121,6 +121,8 @@ def paper_claims_table(experiment: str, runs: Runs, baseline: str, metric: str) 
 
 
 def figure(exp_dir: Path, runs: Runs, metric: str, labels: dict[str, str], log_y: bool) -> Path:
+    """One panel per seed (each network initialisation, as the paper's Fig. 11/12 bottom rows)
+    and a last panel with every method's geometric mean over the seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,28 +130,40 @@ def figure(exp_dir: Path, runs: Runs, metric: str, labels: dict[str, str], log_y
 
     from physgrad.report.plots import method_color, readable_log_axis
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for method in dict.fromkeys(m for _, m in runs):
+    seeds = sorted({s for s, _ in runs})
+    methods = list(dict.fromkeys(m for _, m in runs))
+    fig, axes = plt.subplots(1, len(seeds) + 1, figsize=(3.2 * (len(seeds) + 1), 3.4),
+                             sharey=True, squeeze=False)
+    for ax, seed in zip(axes[0], seeds, strict=False):
+        for method in methods:
+            scores = runs.get((seed, method))
+            if scores:
+                its = sorted(scores)
+                ax.plot(its, [scores[i] for i in its], color=method_color(labels.get(method,
+                        method)), lw=1.2)
+        ax.set_title(f"{seed} (own initial weights)", fontsize=9)
+    mean_ax = axes[0][-1]
+    for method in methods:
         label = labels.get(method, method)
-        color = method_color(label)
         series = [runs[k] for k in runs if k[1] == method]
-        for scores in series:
-            its = sorted(scores)
-            ax.plot(its, [scores[i] for i in its], color=color, alpha=0.3, lw=0.8)
         common = sorted(set.intersection(*(set(s) for s in series)))
         mean = [math.exp(sum(math.log(s[i]) for s in series) / len(series)) for i in common]
-        ax.plot(common, mean, color=color, lw=2, label=f"{label} ({len(series)} seeds)")
-    ax.set_xlabel("training iteration")
-    ax.set_ylabel(f"held-out {metric}")
+        mean_ax.plot(common, mean, color=method_color(label), lw=1.6,
+                     label=f"{label} ({len(series)} seeds)")
+    mean_ax.set_title("geometric mean over seeds", fontsize=9)
+    mean_ax.legend(fontsize=8)
+    for ax in axes[0]:
+        ax.set_xlabel("training iteration")
+        ax.grid(alpha=0.3, which="both")
+        if log_y:
+            ax.set_yscale("log")
     if log_y:
-        ax.set_yscale("log")
-        readable_log_axis(ax)
-    ax.set_title(f"{exp_dir.name}: held-out {metric}, thin: each seed, thick: geometric mean")
-    ax.legend()
-    ax.grid(alpha=0.3, which="both")
+        readable_log_axis(axes[0][0])
+    axes[0][0].set_ylabel(f"held-out {metric}")
+    fig.suptitle(f"{exp_dir.name}: held-out {metric} during training", fontsize=10)
     fig.tight_layout()
     path = exp_dir / "heldout-long.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -163,8 +177,8 @@ def report(root: Path, baseline: str, figures: bool) -> str:
         if not runs:
             continue
         methods = [m for m in dict.fromkeys(m for _, m in runs) if m != baseline]
-        out += [f"### {exp_dir.name}: held-out {metric} ({exp.heldout} fixed problems, network "
-                "in eval mode)", "", *per_seed_table(runs, baseline), ""]
+        out += [f"### {exp_dir.name}: held-out {metric} ({exp.heldout} fixed problems, batch-norm "
+                "statistics re-estimated for the current weights: docs/evaluation.md)", "", *per_seed_table(runs, baseline), ""]
         out += [f"Over seeds (ratios: geometric mean and 95% interval; iterations to reach: "
                 f"first evaluation at or below, every {_cadence(runs)} iterations):", "",
                 *across_seeds_table(runs, baseline, methods, metric), ""]
