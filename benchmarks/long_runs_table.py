@@ -177,8 +177,9 @@ def report(root: Path, baseline: str, figures: bool) -> str:
         if not runs:
             continue
         methods = [m for m in dict.fromkeys(m for _, m in runs) if m != baseline]
-        out += [f"### {exp_dir.name}: held-out {metric} ({exp.heldout} fixed problems, batch-norm "
-                "statistics re-estimated for the current weights: docs/evaluation.md)", "", *per_seed_table(runs, baseline), ""]
+        out += [f"### {exp_dir.name}: held-out {metric} ({exp.heldout} fixed problems; batch-norm "
+                "statistics re-estimated for the current weights: docs/evaluation.md)", "",
+                *per_seed_table(runs, baseline), ""]
         out += [f"Over seeds (ratios: geometric mean and 95% interval; iterations to reach: "
                 f"first evaluation at or below, every {_cadence(runs)} iterations):", "",
                 *across_seeds_table(runs, baseline, methods, metric), ""]
