@@ -105,6 +105,26 @@ def test_reprs_show_every_setting_by_value():
     assert "dead_zone=(0.5, 0.68)" in repr(heat_problem.HeatInverse())
 
 
+def test_replace_makes_a_checked_variant():
+    solver = GaussNewton(damping=1e-4)
+    assert dataclasses.replace(solver, steps=3) == GaussNewton(steps=3, damping=1e-4)
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        dataclasses.replace(solver, steps=0)
+
+
+def test_a_users_plain_subclass_still_works():
+    class Halve(Solver):
+        def _solve(self, x0, y_target, physics):
+            return 0.5 * x0
+
+    x0 = torch.ones(2, 3)
+    assert [x.tolist() for x in Halve().iterates(x0, x0, nonlinear_physics)] == [
+        x0.tolist(), (0.5 * x0).tolist()]
+    assert "Halve object" in repr(Halve())
+    with pytest.raises(NotImplementedError, match="Bare defines neither _iterates nor _solve"):
+        type("Bare", (Solver,), {})()(x0, x0, nonlinear_physics)
+
+
 def test_solvers_work_as_dict_keys_and_compare_by_settings():
     cache = {GaussNewton(): "a", GaussNewton(steps=2): "b"}
     assert cache[GaussNewton(steps=1)] == "a"
@@ -272,6 +292,9 @@ def test_lbfgs_iterates_stop_when_every_sample_has_converged():
     trace = list(LBFGS(steps=500).iterates(x0, torch.zeros(1, 3, dtype=DT), lambda x: scales * x))
     assert 2 < len(trace) < 50  # a quadratic: converged long before 500 steps
     assert float(trace[-1].abs().max()) < 1e-8
+    at_minimum = torch.zeros(1, 3, dtype=DT)
+    answer = LBFGS()(at_minimum, at_minimum, lambda x: scales * x)  # converged at the start
+    assert torch.equal(answer, at_minimum) and answer.data_ptr() != at_minimum.data_ptr()
 
 
 def test_adam_first_step_is_lr_along_minus_the_gradient_sign():

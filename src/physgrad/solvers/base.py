@@ -129,10 +129,10 @@ class Solver:
         yield self._solve(x0, y_target, physics)
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
-        x = x0
+        x = None
         for x in self._iterates(x0, y_target, physics):  # noqa: B007 - the last one is the answer
             pass
-        return x
+        return x0.clone() if x is None else x  # no step taken: never hand back x0 itself
 
     def _store(self, **values: object) -> None:
         """Set validated (converted) field values of a frozen dataclass in ``__post_init__``."""
