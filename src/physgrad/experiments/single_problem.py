@@ -3,14 +3,18 @@
 Starting from ``x0 = 0``, each optimiser works on ``x`` directly (no network) for ``n_iter``
 iterations on ``examples`` problems drawn from a :class:`~physgrad.problems.Problem`:
 
-* ``GD``: ``x ← x − η ∇L`` with the given step ``η`` (units x² / objective);
-* ``Adam``: ``torch.optim.Adam`` on ``x`` (elementwise, so the examples stay independent);
-* ``L-BFGS-B``: scipy's L-BFGS-B run per example, one curve point per scipy iteration (the
-  iterate after each accepted step, read off scipy's ``callback``); a run that stops early
-  (converged) keeps its last value;
+* ``GD``: ``x ← x − η ∇L`` with the given step ``η`` (units x² / objective),
+  :class:`~physgrad.solvers.GradientDescent`;
+* ``Adam``: :class:`~physgrad.solvers.Adam` on ``x`` (elementwise, so the examples stay
+  independent);
+* ``L-BFGS-B``: :class:`~physgrad.solvers.ScipyLBFGSB` run per example (no tolerance stop),
+  one curve point per scipy iteration (the iterate after each accepted step, read off scipy's
+  ``callback``); a run that stops early (converged) keeps its last value;
 * ``Inverse``: the problem's inverse-physics solver applied once per iteration
   (e.g. :class:`~physgrad.problems.poisson.PoissonInverse`,
   :class:`~physgrad.problems.heat.HeatInverse`).
+
+The curves are the solvers' :meth:`~physgrad.solvers.base.Solver.iterates`.
 
 ``L(x) = problem.objective(P(x), y*)`` (``½‖P(x) − y*‖²`` summed over cells, per example).
 All arithmetic runs in float64 so the curves show each method's convergence rather than
@@ -28,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import InverseSolver, run_physics, sum_per_sample
 from physgrad.problems.base import Batch, Problem
+from physgrad.solvers import Adam, GradientDescent, ScipyLBFGSB
 from physgrad.training.checkpoint import atomic_write
 
 METHOD_ORDER = ("GD", "Adam", "L-BFGS-B", "Inverse")
@@ -144,17 +148,6 @@ def single_problem_curves(
                 problem.objective(y, batch.y_target),
             )
 
-    def loss_and_grad(
-        x: torch.Tensor, index: slice = slice(None)
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example objective and its gradient for the examples ``index`` of the batch."""
-        y_target = batch.y_target[index]
-        sub_physics = problem.physics_for(_select(batch, index))
-        x = x.detach().requires_grad_(True)
-        loss = problem.objective(run_physics(x, y_target, sub_physics), y_target)
-        (grad,) = torch.autograd.grad(loss.sum(), x)
-        return loss.detach(), grad
-
     x0 = torch.zeros_like(batch.x_true)
     result = SingleProblemCurves(repr(problem), examples, seed)
     result.settings = {
@@ -164,16 +157,18 @@ def single_problem_curves(
         "Inverse": inverse_label or repr(inverse),
     }
 
-    def gd_step(x: torch.Tensor) -> torch.Tensor:
-        return x - gd_lr * loss_and_grad(x)[1]
+    objective = problem.objective
+    gd = GradientDescent(gd_lr, n_iter, objective)
+    adam = Adam(adam_lr, n_iter, objective)
+    lbfgsb = ScipyLBFGSB(n_iter, lbfgs_history, ftol=0.0, gtol=0.0, objective=objective)
 
     def inverse_step(x: torch.Tensor) -> torch.Tensor:
         return inverse(x, batch.y_target, physics).to(x.dtype)
 
     runners: dict[str, Callable[[], list[torch.Tensor]]] = {
-        "GD": lambda: _iterate(gd_step, x0, n_iter),
-        "Adam": lambda: _adam(loss_and_grad, x0, n_iter, adam_lr),
-        "L-BFGS-B": lambda: _scipy_lbfgsb(loss_and_grad, x0, n_iter, lbfgs_history),
+        "GD": lambda: list(gd.iterates(x0, batch.y_target, physics)),
+        "Adam": lambda: list(adam.iterates(x0, batch.y_target, physics)),
+        "L-BFGS-B": lambda: _per_example(lbfgsb, problem, batch, x0, n_iter),
         "Inverse": lambda: _iterate(inverse_step, x0, n_iter),
     }
 
@@ -257,59 +252,18 @@ def _iterate(
     return xs
 
 
-def _adam(
-    loss_and_grad: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    x0: torch.Tensor,
-    n_iter: int,
-    lr: float,
+def _per_example(
+    solver: ScipyLBFGSB, problem: Problem, batch: Batch, x0: torch.Tensor, n_iter: int
 ) -> list[torch.Tensor]:
-    """Adam on ``x`` itself; the gradient of the summed per-example objective."""
-    x = x0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    xs = [x0]
-    for _ in range(n_iter):
-        _, grad = loss_and_grad(x)
-        opt.zero_grad(set_to_none=True)
-        x.grad = grad
-        opt.step()
-        xs.append(x.detach().clone())
-    return xs
-
-
-def _scipy_lbfgsb(
-    loss_and_grad: Callable[[torch.Tensor, slice], tuple[torch.Tensor, torch.Tensor]],
-    x0: torch.Tensor,
-    n_iter: int,
-    history: int,
-) -> list[torch.Tensor]:
-    """scipy L-BFGS-B per example; the iterate after each scipy iteration, padded."""
-    batch = x0.shape[0]
-    sample_shape = (1, *x0.shape[1:])
-    per_example: list[list[np.ndarray]] = []
-    for b in range(batch):  # scipy is serial: one example at a time
-
-        def fun(z: np.ndarray, b: int = b) -> tuple[float, np.ndarray]:
-            x = torch.from_numpy(z).reshape(sample_shape).to(x0.dtype)
-            loss, grad = loss_and_grad(x, slice(b, b + 1))
-            return float(loss[0]), grad.reshape(-1).numpy().astype(np.float64)
-
-        start = x0[b].reshape(-1).numpy().astype(np.float64)
-        trace = [start]
-        scipy.optimize.minimize(
-            fun,
-            start,
-            jac=True,
-            method="L-BFGS-B",
-            callback=lambda xk, trace=trace: trace.append(np.array(xk, dtype=np.float64)),
-            options={"maxiter": n_iter, "maxcor": history, "ftol": 0.0, "gtol": 0.0},
-        )
-        trace = trace[: n_iter + 1]
-        trace += [trace[-1]] * (n_iter + 1 - len(trace))
-        per_example.append(trace)
-    return [
-        torch.from_numpy(np.stack([per_example[b][i] for b in range(batch)])).reshape(x0.shape)
-        for i in range(n_iter + 1)
-    ]
+    """The solver's iterates on each example alone (its physics may be bound to the example's
+    condition), each padded with its last point to ``n_iter + 1``, stacked ``(B, *x_shape)``."""
+    per_example = []
+    for b in range(len(batch)):
+        example = _select(batch, slice(b, b + 1))
+        trace = list(solver.iterates(x0[b : b + 1], example.y_target,
+                                     problem.physics_for(example)))[: n_iter + 1]
+        per_example.append(trace + [trace[-1]] * (n_iter + 1 - len(trace)))
+    return [torch.cat(points) for points in zip(*per_example, strict=True)]
 
 
 def ratio_at(curves: SingleProblemCurves, method: str, other: str, iteration: int) -> float:

@@ -10,6 +10,7 @@ are dimensionless.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -51,6 +52,7 @@ def exp_newton_step(x: torch.Tensor, y_target: torch.Tensor, max_step: float) ->
     return ratio.abs().clamp_max(max_step) * torch.sign(-grad)
 
 
+@dataclass(frozen=True, repr=False)
 class ExpNewton(Solver):
     """One clipped, always-descending Newton step on ``1/2 (exp(x) - y*)^2``.
 
@@ -61,16 +63,15 @@ class ExpNewton(Solver):
         max_step: clip of ``|Δx|`` per sample, ``> 0`` (the authors' "Newton Clipped": 0.1).
     """
 
-    def __init__(self, max_step: float = 0.1):
-        if max_step != math.inf:
-            check_nonnegative_float("max_step", max_step, positive=True)
-        self.max_step = float(max_step)
+    max_step: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.max_step != math.inf:
+            check_nonnegative_float("max_step", self.max_step, positive=True)
+        self._store(max_step=float(self.max_step))
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         return x0 + exp_newton_step(x0, y_target, self.max_step)
-
-    def __repr__(self) -> str:
-        return f"ExpNewton(max_step={self.max_step})"
 
 
 def sign_update(x0: torch.Tensor, x_true: torch.Tensor) -> torch.Tensor:

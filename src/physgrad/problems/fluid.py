@@ -21,6 +21,7 @@ simulation from ``marker_T``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 
@@ -182,6 +183,7 @@ class _CachedPhysics:
         return marker_t
 
 
+@dataclass(frozen=True, repr=False)
 class ReverseSimEstimator(Solver):
     """The authors' SIP inverse for the fluid task (``estimate_v0``): ``v0 ≈ P⁻¹(m0, mT | x0)``.
 
@@ -217,18 +219,17 @@ class ReverseSimEstimator(Solver):
     Returns (call): ``(B, 2, ny, nx)``, the shape and dtype of ``x0``, without gradients.
     """
 
-    def __init__(
-        self,
-        marker0: torch.Tensor,
-        simulator: FluidSimulator | None = None,
-        gain: float = VORTICITY_GAIN,
-        dt_factor: bool = False,
-        forward_cache: _ForwardCache | None = None,
-    ):
-        self.simulator = simulator if simulator is not None else FluidSimulator()
-        if not isinstance(self.simulator, FluidSimulator):
-            raise TypeError(f"simulator must be a FluidSimulator, got {simulator!r}")
-        d = self.simulator.domain
+    marker0: torch.Tensor = field(compare=False)  # the batch's tensor: the forward cache's key
+    simulator: FluidSimulator | None = None
+    gain: float = VORTICITY_GAIN
+    dt_factor: bool = False
+    forward_cache: _ForwardCache | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        simulator = self.simulator if self.simulator is not None else FluidSimulator()
+        if not isinstance(simulator, FluidSimulator):
+            raise TypeError(f"simulator must be a FluidSimulator, got {self.simulator!r}")
+        d, marker0, gain = simulator.domain, self.marker0, self.gain
         if not isinstance(marker0, torch.Tensor) or marker0.dim() != 3:
             raise ValueError(
                 f"marker0 must be a (B, ny, nx) tensor, got "
@@ -238,11 +239,7 @@ class ReverseSimEstimator(Solver):
             raise ValueError(f"marker0 grid {tuple(marker0.shape[1:])} != domain {d.shape}")
         if not math.isfinite(gain):
             raise ValueError(f"gain must be finite, got {gain}")
-        self.marker0 = marker0.detach()
-        self._condition = marker0  # the batch's tensor: the forward cache's key
-        self.gain = float(gain)
-        self.dt_factor = bool(dt_factor)
-        self.forward_cache = forward_cache
+        self._store(simulator=simulator, gain=float(gain), dt_factor=bool(self.dt_factor))
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         del physics  # the estimator runs its own forward and reverse simulations
@@ -261,14 +258,14 @@ class ReverseSimEstimator(Solver):
         with torch.no_grad():
             dtype = y_target.dtype
             v0 = x0.to(dtype)
-            m0 = self.marker0.to(dtype=dtype, device=v0.device)
+            m0 = self.marker0.detach().to(dtype=dtype, device=v0.device)
             mt = y_target
             centre = torch.tensor(d.center, dtype=dtype, device=v0.device)
             total_time, n = sim.time, sim.steps
             w0 = measure_vortex_strength(v0, d)
             markers, velocities = sim.simulate(m0, v0, record=True)  # type: ignore[misc]
-            if self.forward_cache is not None and m0.dtype == self._condition.dtype:
-                self.forward_cache.remember(v0, self._condition, markers[:, -1])
+            if self.forward_cache is not None and m0.dtype == self.marker0.dtype:
+                self.forward_cache.remember(v0, self.marker0, markers[:, -1])
             coms = [center_of_mass(markers[:, i], d) for i in range(n + 1)]
             com0, com_t = coms[0], center_of_mass(mt, d)
             uniform = (centre - com0) / total_time
@@ -287,9 +284,6 @@ class ReverseSimEstimator(Solver):
             delta = torch.stack(terms).mean(dim=0) * self.gain
             est = uniform_plus_vortex(uniform, w0 + delta, d)
         return est.to(x0.dtype)
-
-    def __repr__(self) -> str:
-        return f"ReverseSimEstimator(gain={self.gain:g}, dt_factor={self.dt_factor})"
 
 
 class FluidProblem(Problem):

@@ -10,7 +10,8 @@ so :meth:`HeatProblem.network_output` pins the prediction's mean to the observat
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -122,6 +123,7 @@ def fix_mean(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return x - x.mean(dim=dims, keepdim=True) + reference.mean(dim=dims, keepdim=True)
 
 
+@dataclass(frozen=True, repr=False)
 class HeatInverse(Solver):
     """Physical gradient from the noise-aware inverse: ``x ← x + inv_diffuse(y* - P(x))``.
 
@@ -138,24 +140,27 @@ class HeatInverse(Solver):
         dead_zone: no-action band of the signal probability (``(0.5, 0.68)``).
     """
 
-    def __init__(
-        self,
-        amount: float = DEFAULT_AMOUNT,
-        steps: int = 1,
-        rel_noise: float = NOISE_REL,
-        abs_noise: float = 0.0,
-        dead_zone: tuple[float, float] = DEAD_ZONE,
-    ):
-        self.amount = check_nonnegative_float("amount", amount)
-        self.steps = check_positive_int("steps", steps)
-        self.rel_noise = check_nonnegative_float("rel_noise", rel_noise)
-        self.abs_noise = check_nonnegative_float("abs_noise", abs_noise)
-        self.dead_zone = (float(dead_zone[0]), float(dead_zone[1]))
+    amount: float = DEFAULT_AMOUNT
+    steps: int = 1
+    rel_noise: float = NOISE_REL
+    abs_noise: float = 0.0
+    dead_zone: tuple[float, float] = DEAD_ZONE
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        self._store(
+            amount=check_nonnegative_float("amount", self.amount),
+            steps=check_positive_int("steps", self.steps),
+            rel_noise=check_nonnegative_float("rel_noise", self.rel_noise),
+            abs_noise=check_nonnegative_float("abs_noise", self.abs_noise),
+            dead_zone=(float(self.dead_zone[0]), float(self.dead_zone[1])),
+        )
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
         x = x0
-        with torch.no_grad():
-            for _ in range(self.steps):
+        for _ in range(self.steps):
+            with torch.no_grad():
                 residual = y_target - run_physics(x, y_target, physics)
                 dx = inv_diffuse(
                     residual,
@@ -165,10 +170,7 @@ class HeatInverse(Solver):
                     dead_zone=self.dead_zone,
                 )
                 x = x + dx.to(x.dtype)  # type: ignore[union-attr]
-        return x
-
-    def __repr__(self) -> str:
-        return f"HeatInverse(amount={self.amount}, steps={self.steps})"
+            yield x
 
 
 class HeatProblem(Problem):

@@ -10,7 +10,8 @@ cells. The physical gradient comes from the analytic inverse ``P⁻¹ = ∇²``
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -101,6 +102,7 @@ def smooth_noise(
     return field.to(dtype)
 
 
+@dataclass(frozen=True, repr=False)
 class PoissonInverse(Solver):
     """Physical gradient from the analytic inverse: ``x ← x - lr · ∇²(P(x) - y*)``.
 
@@ -115,21 +117,26 @@ class PoissonInverse(Solver):
         ndim: spatial dimensions (default 2).
     """
 
-    def __init__(self, lr: float = 1.0, steps: int = 1, ndim: int = 2):
-        self.lr = check_nonnegative_float("lr", lr, positive=True)
-        self.steps = check_positive_int("steps", steps)
-        self.ndim = check_positive_int("ndim", ndim)
+    lr: float = 1.0
+    steps: int = 1
+    ndim: int = 2
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        self._store(
+            lr=check_nonnegative_float("lr", self.lr, positive=True),
+            steps=check_positive_int("steps", self.steps),
+            ndim=check_positive_int("ndim", self.ndim),
+        )
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
         x = x0
-        with torch.no_grad():
-            for _ in range(self.steps):
+        for _ in range(self.steps):
+            with torch.no_grad():
                 y = run_physics(x, y_target, physics)
                 x = x - self.lr * laplacian(y - y_target, self.ndim).to(x.dtype)
-        return x
-
-    def __repr__(self) -> str:
-        return f"PoissonInverse(lr={self.lr}, steps={self.steps})"
+            yield x
 
 
 class PoissonProblem(Problem):

@@ -9,9 +9,11 @@ gradient for which physical gradients help.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 
+from physgrad._validation import check_nonnegative_float, check_tensor
 from physgrad.core import InverseSolver, Physics
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import Analytic, Newton
@@ -35,16 +37,22 @@ def nearest_minimum(x0: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return a / (1.5 * math.pi + 2 * math.pi * n)
 
 
+@dataclass(frozen=True, repr=False)
 class InverseGradient(Solver):
     """The paper's "inverse gradient" update ``Δx = -h / (dP/dx)`` with ``h = sin(a/x) + 1``.
 
     ``h`` is the height above the known minimum value ``-1`` (domain knowledge), so this is a
     Newton root-finding step on ``h``. Where ``dP/dx`` vanishes the step is infinite; it is set
     to 0 when ``h`` also vanishes (at a minimum) and otherwise left to the method's clip.
+
+    Args:
+        a: the batch's ``a`` ``(B, 1)``.
     """
 
-    def __init__(self, a: torch.Tensor):
-        self.a = a
+    a: torch.Tensor = field(compare=False)
+
+    def __post_init__(self) -> None:
+        check_tensor("a", self.a)
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         x = torch.where(x0.abs() < _TINY, torch.full_like(x0, _TINY), x0)
@@ -55,6 +63,7 @@ class InverseGradient(Solver):
         return x0 + step.nan_to_num(posinf=1e30, neginf=-1e30)
 
 
+@dataclass(frozen=True, repr=False)
 class ClippedGradientStep(Solver):
     """One unit gradient-descent step with ``dP/dx`` clipped to ``[-clip, clip]``.
 
@@ -66,10 +75,18 @@ class ClippedGradientStep(Solver):
     clipping ``dP/dx`` acts on nearly every sample early in training and rescales the update
     like a physical gradient, and near a minimum, where ``dP/dx`` is large and ``P - y*`` tiny,
     it shrinks the update.
+
+    Args:
+        a: the batch's ``a`` ``(B, 1)``.
+        clip: the bound on ``|dP/dx|`` (> 0).
     """
 
-    def __init__(self, a: torch.Tensor, clip: float = 1.0):
-        self.a, self.clip = a, clip
+    a: torch.Tensor = field(compare=False)
+    clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_tensor("a", self.a)
+        self._store(clip=check_nonnegative_float("clip", self.clip, positive=True))
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         x = torch.where(x0.abs() < _TINY, torch.full_like(x0, _TINY), x0)

@@ -14,6 +14,8 @@ Units: ``x``, ``y`` dimensionless; ``θ`` in degrees.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import torch
 
@@ -146,6 +148,7 @@ def _divide_no_nan(a: torch.Tensor | float, b: torch.Tensor) -> torch.Tensor:
     return torch.where(b == 0, torch.zeros_like(b), a / safe)
 
 
+@dataclass(frozen=True, repr=False)
 class LimitedNewton(Solver):
     """Newton iterations with the authors' step limiter (:func:`newton_minimization`).
 
@@ -159,13 +162,15 @@ class LimitedNewton(Solver):
         steps: iterations (>= 1); the training method uses 1.
     """
 
-    def __init__(self, max_loss_change: float | None = 0.2, steps: int = 1):
-        if max_loss_change is not None:
-            check_nonnegative_float("max_loss_change", max_loss_change, positive=True)
+    max_loss_change: float | None = 0.2
+    steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_loss_change is not None:
+            check_nonnegative_float("max_loss_change", self.max_loss_change, positive=True)
+        steps = self.steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-        self.max_loss_change = max_loss_change
-        self.steps = steps
 
     def grad_and_hessian(
         self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics
@@ -176,18 +181,18 @@ class LimitedNewton(Solver):
         hessian = block_hessian(lambda z: self.loss(z, y_target, physics), x)
         return grad.reshape(x.shape[0], -1), hessian
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
         x = x0
         for _ in range(self.steps):
             grad, hessian = self.grad_and_hessian(x, y_target, physics)
             step = newton_minimization(grad, hessian, self.max_loss_change)
             x = x + step.reshape(x.shape)
-        return x
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(max_loss_change={self.max_loss_change}, steps={self.steps})"
+            yield x
 
 
+@dataclass(frozen=True, repr=False)
 class Sine2DNewton(LimitedNewton):
     """:class:`LimitedNewton` on ``1/2 ||f(x) - y*||²`` of the sine2d process, with the gradient
     and Hessian in closed form (about 10x cheaper than autodiff Hessians on a CPU).
@@ -198,20 +203,21 @@ class Sine2DNewton(LimitedNewton):
 
     Args:
         xi, angle, global_scale: the process (``angle`` in degrees).
-        max_loss_change, steps: as :class:`LimitedNewton`.
+        max_loss_change, steps: as :class:`LimitedNewton` (keyword-only here).
     """
 
-    def __init__(
-        self,
-        xi: float,
-        angle: float,
-        global_scale: float = GLOBAL_SCALE,
-        max_loss_change: float | None = 0.2,
-        steps: int = 1,
-    ):
-        super().__init__(max_loss_change, steps)
-        self.xi, self.angle = _check_params(xi, angle)
-        self.global_scale = check_nonnegative_float("global_scale", global_scale, positive=True)
+    # LimitedNewton's fields come first in a dataclass; keyword-only, they follow the process
+    max_loss_change: float | None = field(default=0.2, kw_only=True)
+    steps: int = field(default=1, kw_only=True)
+    xi: float
+    angle: float
+    global_scale: float = GLOBAL_SCALE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        xi, angle = _check_params(self.xi, self.angle)
+        global_scale = check_nonnegative_float("global_scale", self.global_scale, positive=True)
+        self._store(xi=xi, angle=angle, global_scale=global_scale)
 
     def matrix(self, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
         """``A = diag(s/ξ, s·ξ) R(θ)`` as a ``(2, 2)`` tensor."""
@@ -276,7 +282,7 @@ class Sine2DProblem(Problem):
         """``"newton"``: the authors' limited Newton step (``max_loss_change = 0.2``, closed-form
         derivatives); ``"newton-autodiff"``: the same with autodiff Hessians."""
         return {
-            "newton": Sine2DNewton(self.xi, self.angle, self.global_scale, 0.2),
+            "newton": Sine2DNewton(self.xi, self.angle, self.global_scale, max_loss_change=0.2),
             "newton-autodiff": LimitedNewton(0.2),
         }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from physgrad._validation import check_choice, check_positive_int  # noqa: E402
+from physgrad.core import InverseSolver, Physics  # noqa: E402
 from physgrad.experiments.base import SCALES  # noqa: E402
 from physgrad.physics.fluid import (  # noqa: E402
     center_of_mass,
@@ -35,6 +36,7 @@ from physgrad.physics.fluid import (  # noqa: E402
 )
 from physgrad.problems.base import Batch  # noqa: E402
 from physgrad.problems.fluid import FluidProblem  # noqa: E402
+from physgrad.solvers import GradientDescent  # noqa: E402
 
 FRAMES = (0, 2, 4, 6, 8)
 """Recorded frames shown in Fig. 13: ``t = 0, 0.5, 1, 1.5, 2`` for ``dt = 0.25``."""
@@ -229,19 +231,18 @@ def single_problem_fluid(
         for key in keys:
             curves[key].setdefault(name, []).append(float(m[key].mean()))
 
-    for name in ("GD", "Reverse sim."):
-        x = x0.clone()
+    gd = GradientDescent(gd_lr, lengths["GD"], problem.objective)
+    runs = {
+        "GD": gd.iterates(x0, batch.y_target, physics),
+        "Reverse sim.": _repeated(solver, x0, batch.y_target, physics),
+    }
+    for name, xs in runs.items():
+        x = next(xs)
         record(name, x)
         t0 = time.perf_counter()
         for i in tqdm(range(lengths[name]), desc=name, disable=lengths[name] < 1000):
             previous = x
-            if name == "GD":
-                x.requires_grad_(True)
-                loss = problem.objective(physics(x), batch.y_target).sum()
-                (grad,) = torch.autograd.grad(loss, x)
-                x = (x - gd_lr * grad).detach()
-            else:
-                x = solver(x, batch.y_target, physics)
+            x = next(xs)
             if i == 0:
                 stalled[name] = bool(torch.equal(x, previous.detach()))
             record(name, x)
@@ -281,6 +282,15 @@ def single_problem_fluid(
     return result
 
 
+def _repeated(
+    solver: InverseSolver, x: torch.Tensor, y_target: torch.Tensor, physics: Physics
+) -> Iterator[torch.Tensor]:
+    """``x``, ``solver(x)``, ``solver(solver(x))``, ... (``(B, *x_shape)`` each), endless."""
+    while True:
+        yield x
+        x = solver(x, y_target, physics)
+
+
 def lbfgsb_vs_gd(
     n_iter: int, *, examples: int = 4, seed: int = 0, gd_lr: float = 1.0, history: int = 10
 ) -> dict[str, Any]:
@@ -316,17 +326,12 @@ def lbfgsb_vs_gd(
     # gradient descent, batched
     gd: dict[str, Any] = {key: [] for key in keys}
     physics = problem.physics_for(batch)
-    x = x0.clone()
     t0 = time.perf_counter()
-    for i in range(n_iter + 1):
+    for x in GradientDescent(gd_lr, n_iter, problem.objective).iterates(
+        x0, batch.y_target, physics
+    ):
         for key, value in scores(x, batch).items():
             gd[key].append(float(value.mean()))
-        if i == n_iter:
-            break
-        x.requires_grad_(True)
-        loss = problem.objective(physics(x), batch.y_target).sum()
-        (grad,) = torch.autograd.grad(loss, x)
-        x = (x - gd_lr * grad).detach()
     gd["seconds"] = time.perf_counter() - t0
     gd["evaluations"] = n_iter
 

@@ -1,5 +1,6 @@
 """Inverse solvers ``solver(x0, y_target, physics) -> x_n`` (batched, started at ``x0``)."""
 
+from physgrad.solvers.adam import Adam
 from physgrad.solvers.analytic import Analytic
 from physgrad.solvers.base import Solver
 from physgrad.solvers.gd import GradientDescent
@@ -8,6 +9,7 @@ from physgrad.solvers.newton import GaussNewton, Newton
 from physgrad.solvers.scipy import ScipyLBFGSB
 
 __all__ = [
+    "Adam",
     "Analytic",
     "GaussNewton",
     "GradientDescent",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -10,6 +11,7 @@ from physgrad.core import Physics
 from physgrad.solvers.base import Solver
 
 
+@dataclass(frozen=True, repr=False)
 class Analytic(Solver):
     """Wrap a closed-form (local) inverse ``fn(x0, y_target) -> x``.
 
@@ -18,14 +20,16 @@ class Analytic(Solver):
 
     Args:
         fn: batched callable returning a tensor shaped like ``x0``.
-        name: label used in logs and plots.
+        name: label used in logs and plots (default: ``fn``'s ``__name__``).
     """
 
-    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], name: str = ""):
-        if not callable(fn):
-            raise TypeError(f"Analytic needs a callable fn(x0, y_target) -> x, got {fn!r}")
-        self.fn = fn
-        self.name = name or getattr(fn, "__name__", "analytic")
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"Analytic needs a callable fn(x0, y_target) -> x, got {self.fn!r}")
+        self._store(name=self.name or getattr(self.fn, "__name__", "analytic"))
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         x = self.fn(x0, y_target)
@@ -35,6 +39,3 @@ class Analytic(Solver):
                 f"Analytic inverse {self.name!r} returned {got}, expected shape {tuple(x0.shape)}"
             )
         return x
-
-    def __repr__(self) -> str:
-        return f"Analytic({self.name})"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -33,6 +34,11 @@ class Solver:
     (:class:`~physgrad.core.NonFiniteError`) and differentiable
     (:class:`~physgrad.core.NonDifferentiableError`); float16/bfloat16 inputs are solved in
     float32 and the answer is cast back to ``x0``'s dtype.
+
+    A subclass defines either ``_iterates`` (a generator of the iterate after each step; the
+    answer is the last one) or, for a one-shot solver, ``_solve``. The library's solvers are
+    frozen dataclasses (``@dataclass(frozen=True, repr=False)``) whose fields are their
+    settings, validated in ``__post_init__``; the ``repr`` below shows every field.
     """
 
     objective: Objective = staticmethod(squared_error)  # type: ignore[assignment]
@@ -48,6 +54,55 @@ class Solver:
         Returns:
             ``x_n`` with the shape of ``x0``, detached (no autograd history).
         """
+        x0, y_target, checked, dtype = self._prepare(x0, y_target, physics)
+        with torch.enable_grad():
+            x_n = self._solve(x0, y_target, checked)
+        return x_n.detach().to(dtype)
+
+    def iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
+        """Every iterate of :meth:`__call__`: ``x0``, then the point after each step.
+
+        Lazy (one step per ``next``), so a long run need not keep its iterates; the inputs
+        are checked at once, as by :meth:`__call__`. The last iterate equals the solver's
+        answer ``solver(x0, y_target, physics)``. An iterative solver yields ``steps + 1``
+        tensors, fewer when it stops early (:class:`~physgrad.solvers.LBFGS` once every
+        sample has converged; samples that stop first stay put); a one-shot solver yields 2.
+
+        Args:
+            x0: starting point ``(B, *x_shape)``, finite.
+            y_target: observations ``(B, *y_shape)``, finite.
+            physics: batched callable ``x (B, *x_shape) -> y (B, *y_shape)``.
+
+        Returns:
+            An iterator of ``(B, *x_shape)`` tensors in ``x0``'s dtype, detached.
+        """
+        start, y_target, checked, dtype = self._prepare(x0, y_target, physics)
+        return self._traced(x0.detach(), start, y_target, checked, dtype)
+
+    def _traced(
+        self,
+        x0: torch.Tensor,
+        start: torch.Tensor,
+        y_target: torch.Tensor,
+        physics: Physics,
+        dtype: torch.dtype,
+    ) -> Iterator[torch.Tensor]:
+        yield x0
+        steps = self._iterates(start, y_target, physics)
+        while True:
+            with torch.enable_grad():  # only around the step: the caller keeps its grad mode
+                x = next(steps, None)
+            if x is None:
+                return
+            yield x.detach().to(dtype)
+
+    def _prepare(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> tuple[torch.Tensor, torch.Tensor, Physics, torch.dtype]:
+        """The checks of every call; returns detached inputs (half precision as float32), the
+        physics wrapped to check its outputs, and the dtype of the answer (``x0``'s)."""
         check_tensor("x0", x0)
         check_tensor("y_target", y_target)
         check_same_batch("x0", x0, "y_target", y_target)
@@ -60,12 +115,36 @@ class Solver:
             x0 = x0.float()
         if y_target.dtype in HALF_DTYPES:
             y_target = y_target.float()
-        with torch.enable_grad():
-            x_n = self._solve(x0.detach(), y_target.detach(), _CheckedPhysics(physics, self))
-        return x_n.detach().to(dtype)
+        return x0.detach(), y_target.detach(), _CheckedPhysics(physics, self), dtype
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
+        """The point after each step (not ``x0``); default: the one step ``_solve``.
+
+        Generators must not yield inside a ``torch.no_grad()`` block: the consumer would run
+        in that grad mode until the next step."""
+        if type(self)._solve is Solver._solve:
+            raise NotImplementedError(f"{type(self).__name__} defines neither _iterates nor _solve")
+        yield self._solve(x0, y_target, physics)
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
-        raise NotImplementedError
+        x = None
+        for x in self._iterates(x0, y_target, physics):  # noqa: B007 - the last one is the answer
+            pass
+        return x0.clone() if x is None else x  # no step taken: never hand back x0 itself
+
+    def _store(self, **values: object) -> None:
+        """Set validated (converted) field values of a frozen dataclass in ``__post_init__``."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        if not dataclasses.is_dataclass(self):
+            return object.__repr__(self)
+        shown = (f for f in dataclasses.fields(self) if f.repr)
+        settings = ", ".join(f"{f.name}={_describe(getattr(self, f.name))}" for f in shown)
+        return f"{type(self).__name__}({settings})"
 
     def loss(self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         """Per-sample objective ``(B,)`` at ``x``.
@@ -108,6 +187,19 @@ class Solver:
                 f"(NaN or inf) in {self!r}: the physics' derivatives are not finite there"
             )
         return loss.detach(), grad
+
+
+def _describe(value: object) -> str:
+    """A field value for a solver's ``repr``: a tensor by shape and dtype, a function by its
+    qualified name without enclosing functions (no memory address, so the repr is the same in
+    every run), anything else by repr."""
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        return f"<tensor {tuple(value.shape)} {dtype}>"
+    name = getattr(value, "__qualname__", None)
+    if callable(value) and isinstance(name, str) and not isinstance(value, type):
+        return name.rsplit("<locals>.", 1)[-1]
+    return repr(value)
 
 
 class _CheckedPhysics:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
@@ -9,6 +12,7 @@ from physgrad.core import Objective, Physics, squared_error
 from physgrad.solvers.base import Solver
 
 
+@dataclass(frozen=True, repr=False)
 class GradientDescent(Solver):
     """``steps`` iterations of ``x <- x - lr * dL/dx`` with ``L = objective(physics(x), y*)``.
 
@@ -22,17 +26,21 @@ class GradientDescent(Solver):
         objective: per-sample objective ``(y, y_target) -> (B,)``.
     """
 
-    def __init__(self, lr: float = 1.0, steps: int = 1, objective: Objective = squared_error):
-        self.lr = check_nonnegative_float("lr", lr, positive=True)
-        self.steps = check_positive_int("steps", steps)
-        self.objective = objective
+    lr: float = 1.0
+    steps: int = 1
+    objective: Objective = squared_error
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        self._store(
+            lr=check_nonnegative_float("lr", self.lr, positive=True),
+            steps=check_positive_int("steps", self.steps),
+        )
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
         x = x0
         for _ in range(self.steps):
             _, grad = self.loss_and_grad(x, y_target, physics)
             x = x - self.lr * grad
-        return x
-
-    def __repr__(self) -> str:
-        return f"GradientDescent(lr={self.lr}, steps={self.steps})"
+            yield x

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
@@ -9,6 +12,7 @@ from physgrad.core import Objective, Physics, squared_error
 from physgrad.solvers.base import Solver
 
 
+@dataclass(frozen=True, repr=False)
 class LBFGS(Solver):
     """Limited-memory BFGS with a backtracking (Armijo) line search, batched over samples.
 
@@ -35,21 +39,23 @@ class LBFGS(Solver):
         objective: per-sample objective ``(y, y_target) -> (B,)``.
     """
 
-    def __init__(
-        self,
-        steps: int = 32,
-        history: int = 10,
-        gtol: float = 1e-10,
-        max_line_search: int = 30,
-        objective: Objective = squared_error,
-    ):
-        self.steps = check_positive_int("steps", steps)
-        self.history = check_positive_int("history", history)
-        self.gtol = check_nonnegative_float("gtol", gtol)
-        self.max_line_search = check_positive_int("max_line_search", max_line_search)
-        self.objective = objective
+    steps: int = 32
+    history: int = 10
+    gtol: float = 1e-10
+    max_line_search: int = 30
+    objective: Objective = squared_error
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        self._store(
+            steps=check_positive_int("steps", self.steps),
+            history=check_positive_int("history", self.history),
+            gtol=check_nonnegative_float("gtol", self.gtol),
+            max_line_search=check_positive_int("max_line_search", self.max_line_search),
+        )
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
         shape, batch = x0.shape, x0.shape[0]
 
         def loss_and_grad(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +99,7 @@ class LBFGS(Solver):
             yy = (yv * yv).sum(dim=1)
             gamma = torch.where(valid[:, None], (sy / yy.clamp_min(1e-300))[:, None], gamma)
             x, f, g = x_new, f_next, g_next
-        return x.reshape(shape)
+            yield x.reshape(shape)
 
     @staticmethod
     def _two_loop(g, s_hist, y_hist, rho_hist, gamma):
@@ -125,9 +131,6 @@ class LBFGS(Solver):
                 break
             t = torch.where(accepted, t, 0.5 * t)
         return x_best, f_best
-
-    def __repr__(self) -> str:
-        return f"LBFGS(steps={self.steps}, history={self.history})"
 
 
 def _first_step_length(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import KW_ONLY, dataclass
+
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
@@ -26,6 +29,7 @@ GAUSS_NEWTON_DAMPING = 1e-3
 """Default relative (Marquardt) damping of :class:`GaussNewton`: a fraction of ``diag(JᵀJ)``."""
 
 
+@dataclass(frozen=True, repr=False)
 class Newton(Solver):
     """Damped Newton iterations ``x <- x - lr (|H| + λ I)^-1 g`` per sample.
 
@@ -57,24 +61,20 @@ class Newton(Solver):
             Newton step). Costs one extra physics call per trial.
     """
 
-    def __init__(
-        self,
-        steps: int = 1,
-        damping: float = NEWTON_DAMPING,
-        lr: float = 1.0,
-        objective: Objective = squared_error,
-        *,
-        relative: bool = True,
-        halvings: int = HALVINGS,
-    ):
-        self.steps = check_positive_int("steps", steps)
-        self.damping = check_nonnegative_float("damping", damping)
-        self.lr = check_nonnegative_float("lr", lr, positive=True)
-        self.objective = objective
-        self.relative = bool(relative)
-        self.halvings = _check_halvings(halvings)
+    steps: int = 1
+    damping: float = NEWTON_DAMPING
+    lr: float = 1.0
+    objective: Objective = squared_error
+    _: KW_ONLY
+    relative: bool = True
+    halvings: int = HALVINGS
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        _check_settings(self)
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
         x = x0
         flat = (x0.shape[0], -1)
 
@@ -92,12 +92,10 @@ class Newton(Solver):
                 x = backtrack(x, step, loss, grad, loss_fn, self.halvings)
             else:
                 x = x + step
-        return x
-
-    def __repr__(self) -> str:
-        return f"Newton({_settings(self)})"
+            yield x
 
 
+@dataclass(frozen=True, repr=False)
 class GaussNewton(Solver):
     """Gauss-Newton / Levenberg-Marquardt: ``x <- x - (J^T H_y J + damping I)^-1 J^T dL/dy``.
 
@@ -127,24 +125,20 @@ class GaussNewton(Solver):
             step unconditionally).
     """
 
-    def __init__(
-        self,
-        steps: int = 1,
-        damping: float = GAUSS_NEWTON_DAMPING,
-        lr: float = 1.0,
-        objective: Objective = squared_error,
-        *,
-        relative: bool = True,
-        halvings: int = HALVINGS,
-    ):
-        self.steps = check_positive_int("steps", steps)
-        self.damping = check_nonnegative_float("damping", damping)
-        self.lr = check_nonnegative_float("lr", lr, positive=True)
-        self.objective = objective
-        self.relative = bool(relative)
-        self.halvings = _check_halvings(halvings)
+    steps: int = 1
+    damping: float = GAUSS_NEWTON_DAMPING
+    lr: float = 1.0
+    objective: Objective = squared_error
+    _: KW_ONLY
+    relative: bool = True
+    halvings: int = HALVINGS
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        _check_settings(self)
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
         x = x0
         batch = x0.shape[0]
         for _ in range(self.steps):
@@ -172,10 +166,17 @@ class GaussNewton(Solver):
                 )
             else:
                 x = x + step
-        return x
+            yield x
 
-    def __repr__(self) -> str:
-        return f"GaussNewton({_settings(self)})"
+
+def _check_settings(solver: Newton | GaussNewton) -> None:
+    solver._store(
+        steps=check_positive_int("steps", solver.steps),
+        damping=check_nonnegative_float("damping", solver.damping),
+        lr=check_nonnegative_float("lr", solver.lr, positive=True),
+        relative=bool(solver.relative),
+        halvings=_check_halvings(solver.halvings),
+    )
 
 
 def _check_halvings(value: object) -> int:
@@ -184,12 +185,3 @@ def _check_halvings(value: object) -> int:
     if value < 0:
         raise ValueError(f"halvings must be >= 0, got {value}")
     return value
-
-
-def _settings(solver: Newton | GaussNewton) -> str:
-    text = f"steps={solver.steps}, damping={solver.damping}, lr={solver.lr}"
-    if not solver.relative:
-        text += ", relative=False"
-    if solver.halvings != HALVINGS:
-        text += f", halvings={solver.halvings}"
-    return text

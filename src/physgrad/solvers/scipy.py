@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.optimize
 import torch
@@ -11,13 +14,19 @@ from physgrad.core import Objective, Physics, squared_error
 from physgrad.solvers.base import Solver
 
 
+@dataclass(frozen=True, repr=False)
 class ScipyLBFGSB(Solver):
     """``scipy.optimize.minimize(method="L-BFGS-B")`` run on each sample separately.
 
     The reference implementation for checking :class:`LBFGS` and for reproducing the paper's
     "PG (L-BFGS-B, n=32)" runs. Gradients come from torch autograd in float64 on the CPU; the
     result is returned on the input's device and dtype. It loops over samples in Python, so
-    prefer :class:`physgrad.solvers.LBFGS` for training.
+    prefer :class:`physgrad.solvers.LBFGS` for training. The physics is called on one sample
+    at a time, ``(1, *x_shape)``, so it must not be bound to the batch (run a solver per
+    sample for a physics that is).
+
+    Its :meth:`iterates` are scipy's (one per accepted L-BFGS-B iteration, read off its
+    ``callback``); a sample that stops before the others keeps its last point.
 
     Args:
         steps: maximum L-BFGS-B iterations per sample (``maxiter``, >= 1).
@@ -27,25 +36,48 @@ class ScipyLBFGSB(Solver):
         objective: per-sample objective ``(y, y_target) -> (B,)``.
     """
 
-    def __init__(
-        self,
-        steps: int = 32,
-        history: int = 10,
-        ftol: float = 1e-12,
-        gtol: float = 1e-10,
-        objective: Objective = squared_error,
-    ):
-        self.steps = check_positive_int("steps", steps)
-        self.history = check_positive_int("history", history)
-        self.ftol = check_nonnegative_float("ftol", ftol)
-        self.gtol = check_nonnegative_float("gtol", gtol)
-        self.objective = objective
+    steps: int = 32
+    history: int = 10
+    ftol: float = 1e-12
+    gtol: float = 1e-10
+    objective: Objective = squared_error
+
+    def __post_init__(self) -> None:
+        self._store(
+            steps=check_positive_int("steps", self.steps),
+            history=check_positive_int("history", self.history),
+            ftol=check_nonnegative_float("ftol", self.ftol),
+            gtol=check_nonnegative_float("gtol", self.gtol),
+        )
 
     def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
         out = torch.empty_like(x0)
+        for b, result in enumerate(self._minimize(x0, y_target, physics)):
+            out[b] = torch.from_numpy(result.x).reshape(x0.shape[1:]).to(out)
+        return out
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
+        traces: list[list[np.ndarray]] = []
+        for result in self._minimize(x0, y_target, physics, traces.append):
+            if not np.array_equal(traces[-1][-1], result.x):  # scipy's answer is the last one
+                traces[-1].append(result.x)
+        for i in range(1, max(len(trace) for trace in traces)):
+            points = np.stack([trace[min(i, len(trace) - 1)] for trace in traces])
+            yield torch.from_numpy(points).reshape(x0.shape).to(x0)
+
+    def _minimize(
+        self,
+        x0: torch.Tensor,
+        y_target: torch.Tensor,
+        physics: Physics,
+        record: Callable[[list[np.ndarray]], None] | None = None,
+    ) -> Iterator[scipy.optimize.OptimizeResult]:
+        """scipy's result for each sample in turn; ``record`` receives each sample's list of
+        iterates (``x0`` first, flat float64), which fills up while that sample runs."""
         x_cpu = x0.detach().to("cpu", torch.float64)
         y_cpu = y_target.detach().to("cpu", torch.float64)
-
         for b in range(x0.shape[0]):  # the one deliberate loop over samples: scipy is serial
             y_b = y_cpu[b : b + 1]
             sample_shape = (1, *x0.shape[1:])
@@ -58,11 +90,20 @@ class ScipyLBFGSB(Solver):
                 (grad,) = torch.autograd.grad(loss, zt)
                 return loss.item(), grad.reshape(-1).numpy().astype(np.float64)
 
-            result = scipy.optimize.minimize(
+            start = x_cpu[b].reshape(-1).numpy()
+            trace = [start.copy()]
+
+            def callback(xk: np.ndarray, trace: list[np.ndarray] = trace) -> None:
+                trace.append(np.array(xk, dtype=np.float64))
+
+            if record is not None:
+                record(trace)
+            yield scipy.optimize.minimize(
                 fun,
-                x_cpu[b].reshape(-1).numpy(),
+                start,
                 jac=True,
                 method="L-BFGS-B",
+                callback=None if record is None else callback,
                 options={
                     "maxiter": self.steps,
                     "maxcor": self.history,
@@ -70,8 +111,3 @@ class ScipyLBFGSB(Solver):
                     "gtol": self.gtol,
                 },
             )
-            out[b] = torch.from_numpy(result.x).reshape(x0.shape[1:]).to(out)
-        return out
-
-    def __repr__(self) -> str:
-        return f"ScipyLBFGSB(steps={self.steps})"
