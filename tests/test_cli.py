@@ -3,10 +3,12 @@
 import csv
 import json
 import re
+from pathlib import Path
 
 import pytest
 
-from physgrad.cli import main
+from physgrad.cli import SEED_EVIDENCE, main
+from physgrad.report.seed_stats import heldout_ratio
 
 
 def test_list_shows_the_experiments(capsys):
@@ -175,6 +177,10 @@ def test_demo_runs_and_writes_its_figures(problem, iters, tmp_path, capsys):
     assert (tmp_path / "curves.png").exists()
     if problem == "heat":
         assert (tmp_path / "reconstructions.png").exists()
+        # the one-seed ratio comes with the committed seed study's interval, read from its CSVs
+        r = heldout_ratio(Path(__file__).parents[1] / SEED_EVIDENCE / "heat", "pg-inverse",
+                          "x_l1")
+        assert "one draw" in out and f"{r.mean:.3g}x [{r.low:.3g}, {r.high:.3g}]" in out
     else:  # a single seed's ratio is printed only with its caveat and the seed table
         assert "one draw, not a result" in out and "docs/results/sine-seeds" in out
     assert main(["demo", problem, "--iters", "0", "--out", str(tmp_path / "x")]) == 2

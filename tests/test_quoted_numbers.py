@@ -575,3 +575,16 @@ def test_seed_summary_pairs_seeds_and_counts_ratio_levels():
     assert (pg.seeds, pg.failed) == (3, 1)
     assert pg.median == 0.02 and pg.ratio_median == 50.0
     assert pg.reach == {10: 2, 100: 1, 1000: 1}
+
+
+def test_heldout_ratio_helper_agrees_with_the_independent_recomputation():
+    """``physgrad demo``'s seed line (``report.seed_stats.heldout_ratio``) gives what this
+    file computes from the same CSVs."""
+    from physgrad.report.seed_stats import heldout_ratio
+
+    for experiment in ("heat", "poisson"):
+        r = heldout_ratio(PDE_SEEDS / experiment, "pg-inverse", "x_l1")
+        expected = pde_seeds(experiment, "pg-inverse")
+        assert f"{r.mean:.3g} [{r.low:.3g}, {r.high:.3g}]" == expected["ratio"]
+        assert (str(r.seeds), str(r.iterations)) == (expected["n"], expected["iters"])
+    assert heldout_ratio(PDE_SEEDS / "no-such-study", "pg-inverse", "x_l1") is None

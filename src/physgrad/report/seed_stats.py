@@ -138,3 +138,37 @@ def markdown_table(summaries: Sequence[MethodSummary], baseline: str = "adam") -
             f"{fmt_value(s.q1)} – {fmt_value(s.q3)} | {ratio} | {reach} |"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class HeldoutRatio:
+    """``baseline / method`` of the final held-out ``metric`` over the seeds of a committed
+    seed study: geometric mean and 95% Student-t interval of the per-seed ratios."""
+
+    seeds: int
+    iterations: int
+    mean: float
+    low: float
+    high: float
+
+
+def heldout_ratio(
+    folder: Path | str, method: str, metric: str, baseline: str = "adam"
+) -> HeldoutRatio | None:
+    """The held-out ratio ``baseline / method`` over the ``seed<S>/`` folders of ``folder``
+    (each ``seed<S>/<method>/heldout.csv`` as written by ``physgrad compare --seeds``, last row
+    = final network), or ``None`` when fewer than 2 seeds have both files (e.g. a pip-installed
+    package without the repository's ``docs/results``)."""
+    from physgrad.stats import interval
+
+    ratios, iterations = [], 0
+    for seed_dir in sorted(Path(folder).glob("seed*")):
+        files = [seed_dir / m / "heldout.csv" for m in (baseline, method)]
+        if not all(f.exists() for f in files):
+            continue
+        (base_rows, rows) = (read_rows([f]) for f in files)
+        ratios.append(float(base_rows[-1][metric]) / float(rows[-1][metric]))
+        iterations = int(float(rows[-1]["iteration"]))
+    if len(ratios) < 2:
+        return None
+    return HeldoutRatio(len(ratios), iterations, *interval(ratios, log=True))
