@@ -20,11 +20,11 @@ def physics(x):  # your simulator: batched and differentiable, x: (B, 2) -> y: (
     return x[:, :1] * torch.exp(-x[:, 1:] * t)
 
 
-def train(use_pg: bool, iterations: int) -> float:
-    torch.manual_seed(0)
+def train(use_pg: bool, iterations: int, seed: int = 0) -> float:
+    torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    data = torch.Generator().manual_seed(1)
+    data = torch.Generator().manual_seed(seed + 1)
     for _ in range(iterations):
         x_true = torch.rand(128, 2, generator=data) * torch.tensor([2.0, 8.0]) + 0.2
         y_obs = physics(x_true)

@@ -57,12 +57,25 @@ def test_function_problem_samples_casts_and_trains():
     assert batch.y_target.dtype == torch.float64 and batch.x_true.shape == (8, 2)
     assert set(problem.metrics(batch.x_true, batch)) == {
         "objective", "y_l1", "y_l2", "x_l1", "x_err_0", "x_err_1"}
-    torch.manual_seed(0)
-    net = torch.nn.Linear(2, 2)
-    trainer = Trainer(problem, net, Physical("cbrt"), lambda p: torch.optim.Adam(p, lr=1e-2),
-                      batch_size=16, progress=False)
-    history = trainer.train(60)
-    assert np.mean(history["x_l1"][-10:]) < 0.5 * np.mean(history["x_l1"][:10])
+
+    def train(method, seed, iterations):
+        torch.manual_seed(seed)
+        trainer = Trainer(problem, torch.nn.Linear(2, 2), method,
+                          lambda p: torch.optim.Adam(p, lr=1e-2), batch_size=16, seed=seed,
+                          progress=False)
+        return trainer, trainer.train(iterations)
+
+    # deterministic: the exact inverse's target is x*, so PG takes the supervised steps
+    pg, _ = train(Physical("cbrt"), 0, 5)
+    supervised, _ = train(Supervised(), 0, 5)
+    for a, b in zip(pg.network.parameters(), supervised.network.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    # and it trains: median over seeds (one seed's last/first x_l1 ranges over 0.21-0.47)
+    ratios = []
+    for seed in range(5):
+        history = train(Physical("cbrt"), seed, 60)[1]
+        ratios.append(np.mean(history["x_l1"][-10:]) / np.mean(history["x_l1"][:10]))
+    assert np.median(ratios) < 0.6, ratios
 
 
 def test_function_problem_without_ground_truth_and_custom_objective():
@@ -134,14 +147,20 @@ def test_observations_from_file_keep_float64(tmp_path, suffix):
 
 
 def test_observations_train_with_the_trainer():
-    gen = torch.Generator().manual_seed(0)
-    y = cube(torch.rand(64, 2, generator=gen) + 0.5)
-    problem = ObservationsProblem(cube, y, x_true=y ** (1 / 3))
-    torch.manual_seed(0)
-    trainer = Trainer(problem, torch.nn.Linear(2, 2), Physical(GaussNewton()),
-                      lambda p: torch.optim.Adam(p, lr=1e-2), batch_size=16, progress=False)
-    history = trainer.train(60)
-    assert np.mean(history["y_l2"][-10:]) < 0.5 * np.mean(history["y_l2"][:10])
+    """Median over 5 seeds (observations, initialisation, batches): one seed's last/first y_l2
+    ranges over 0.03-3.2 (a linear network on x = y^(1/3)), the median is 0.16."""
+    ratios = []
+    for seed in range(5):
+        gen = torch.Generator().manual_seed(seed)
+        y = cube(torch.rand(64, 2, generator=gen) + 0.5)
+        problem = ObservationsProblem(cube, y, x_true=y ** (1 / 3))
+        torch.manual_seed(seed)
+        trainer = Trainer(problem, torch.nn.Linear(2, 2), Physical(GaussNewton()),
+                          lambda p: torch.optim.Adam(p, lr=1e-2), batch_size=16, seed=seed,
+                          progress=False)
+        history = trainer.train(60)
+        ratios.append(np.mean(history["y_l2"][-10:]) / np.mean(history["y_l2"][:10]))
+    assert np.median(ratios) < 0.5, ratios
 
 
 def test_observations_bad_inputs(tmp_path):

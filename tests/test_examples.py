@@ -1,6 +1,7 @@
 """The README's quickstart example runs and learns (small iteration count)."""
 
 import importlib.util
+import statistics
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -14,8 +15,11 @@ def _load(name):
 
 
 def test_quickstart_learns_with_and_without_physical_gradients():
+    """Median over 3 seeds (initialisation and data) of the error after 150 iterations relative
+    to the untrained network's: one seed's ratio ranges over 0.48-0.73 (seeds 0-4), so a
+    single-seed threshold could flip on another machine; the medians are 0.53 and 0.60."""
     quickstart = _load("quickstart")
     for use_pg in (False, True):
-        untrained = quickstart.train(use_pg, 1)
-        trained = quickstart.train(use_pg, 150)
-        assert trained < 0.7 * untrained, (use_pg, untrained, trained)
+        ratios = [quickstart.train(use_pg, 150, seed) / quickstart.train(use_pg, 1, seed)
+                  for seed in range(3)]
+        assert statistics.median(ratios) < 0.8, (use_pg, ratios)

@@ -1,6 +1,7 @@
 """Methods, the Trainer loop, checkpoints and exact resume."""
 
 import math
+import statistics
 
 import pytest
 import torch
@@ -51,12 +52,19 @@ def _trainer(method, run_dir=None, **kw):
     "method", [Unsupervised(), Unsupervised(clip=1.0), Supervised(), Physical(GaussNewton())]
 )
 def test_every_method_trains_and_logs_x_and_y_errors(method):
-    history = _trainer(method).train(150)
-    assert len(history) == 150
-    for key in ("loss", "x_l1", "y_l1", "y_l2", "step_time"):
-        assert all(math.isfinite(v) for v in history[key])
-    first, last = sum(history["x_l1"][:20]) / 20, sum(history["x_l1"][-20:]) / 20
-    assert last < first
+    """Median over 3 seeds of last/first x_l1 (10-iteration means of 50): one seed's ratio is
+    0.26-0.41 for every method here, so a median above 0.7 means a method stopped training."""
+    ratios = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 2))
+        history = Trainer(Cubic(), net, method, _adam, batch_size=32, seed=seed,
+                          progress=False).train(50)
+        assert len(history) == 50
+        for key in ("loss", "x_l1", "y_l1", "y_l2", "step_time"):
+            assert all(math.isfinite(v) for v in history[key])
+        ratios.append(sum(history["x_l1"][-10:]) / sum(history["x_l1"][:10]))
+    assert statistics.median(ratios) < 0.7, ratios
 
 
 def test_same_seed_gives_the_same_data_stream_for_every_method():
