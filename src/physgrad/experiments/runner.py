@@ -97,7 +97,8 @@ class Comparison:
             f"final {metric}": f"running mean of {metric} over the last {window} of {n} "
             "training batches (each batch is new data, scored before the update)",
             f"held-out {metric}": f"mean {metric} of the final network on fixed held-out "
-            "problems it never trained on (the same for every method)",
+            "problems it never trained on (the same for every method; batch-norm statistics "
+            "re-estimated for the final weights, see docs/evaluation.md)",
             f"held-out {base} / method": f"held-out {metric} of {base} divided by the "
             "method's: > 1 means the method is more accurate",
             f"held-out iters to {base}'s final": "first held-out evaluation at which the "
