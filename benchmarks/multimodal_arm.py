@@ -20,8 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from diagnose_validation import robot_arm  # noqa: E402
 
+from physgrad.experiments import compare_methods  # noqa: E402
 from physgrad.nets import MLP  # noqa: E402
-from physgrad.problems import FunctionProblem, compare_methods  # noqa: E402
+from physgrad.problems import FunctionProblem  # noqa: E402
 from physgrad.solvers import LBFGS, GaussNewton  # noqa: E402
 from physgrad.training import Physical, Supervised, Unsupervised  # noqa: E402
 

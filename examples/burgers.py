@@ -11,7 +11,8 @@ import sys
 
 import torch
 
-from physgrad.problems.custom import FunctionProblem, compare_methods
+from physgrad.experiments import compare_methods
+from physgrad.problems.custom import FunctionProblem
 from physgrad.solvers import LBFGS
 from physgrad.training import Physical, Unsupervised
 

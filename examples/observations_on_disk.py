@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from physgrad.problems.custom import ObservationsProblem, compare_methods
+from physgrad.experiments import compare_methods
+from physgrad.problems.custom import ObservationsProblem
 from physgrad.solvers import GaussNewton
 from physgrad.training import Physical, Unsupervised
 

@@ -9,7 +9,8 @@ import sys
 
 import torch
 
-from physgrad.problems.custom import FunctionProblem, compare_methods
+from physgrad.experiments import compare_methods
+from physgrad.problems.custom import FunctionProblem
 from physgrad.solvers import GaussNewton
 from physgrad.training import Physical, Unsupervised
 

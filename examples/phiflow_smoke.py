@@ -15,8 +15,9 @@ except ImportError:  # one line instead of a traceback
     print("phiflow_smoke.py needs PhiFlow: pip install 'physgrad[phiflow]'", file=sys.stderr)
     raise SystemExit(2) from None
 
+from physgrad.experiments import compare_methods
 from physgrad.interop import phiflow_physics
-from physgrad.problems.custom import FunctionProblem, compare_methods
+from physgrad.problems.custom import FunctionProblem
 from physgrad.solvers import LBFGS
 from physgrad.training import Physical, Unsupervised
 

@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from physgrad.experiments import compare_methods
 from physgrad.problems.base import Batch, Problem
-from physgrad.problems.custom import (
-    FunctionProblem,
-    ObservationsProblem,
-    compare_methods,
-    load_problem,
-)
+from physgrad.problems.custom import FunctionProblem, ObservationsProblem, load_problem
 from physgrad.solvers import Analytic, GaussNewton
 from physgrad.training import Physical, Supervised, Trainer, Unsupervised
 

@@ -22,7 +22,7 @@ from physgrad.problems.fluid import (
     swirl_norm,
     uniform_plus_vortex,
 )
-from physgrad.report.fluid_figures import fluid_figures, plot_fluid_examples
+from physgrad.report.fluid_figures import plot_fluid_examples
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +175,6 @@ def test_bad_inputs(problem: FluidProblem, batch: Batch) -> None:
         FluidProblem(domain=64)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         plot_fluid_examples(Path("/nonexistent/fluid-run"))
-    with pytest.raises(ValueError, match="scale"):
-        fluid_figures(Path("."), "huge")
 
 
 def test_smoke_compare_and_figures(tmp_path: Path) -> None:

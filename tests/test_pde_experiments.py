@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from physgrad.experiments.base import get_experiment
+from physgrad.experiments.base import FigureExperiment, get_experiment
 from physgrad.experiments.heat import HeatNetProblem, heat_single_problem
 from physgrad.experiments.poisson import PoissonNetProblem, poisson_single_problem
 from physgrad.experiments.runner import compare
@@ -34,8 +34,8 @@ def test_registered_with_paper_methods() -> None:
         assert exp.metrics[0] == "x_l1" and exp.baseline == "adam"
         assert exp.scale("paper").batch_size == 128
         assert sum(p.numel() for p in exp.network().parameters()) == 37_697
-    assert not get_experiment("poisson-optim").trains
-    assert not get_experiment("heat-optim").trains
+    assert isinstance(get_experiment("poisson-optim"), FigureExperiment)
+    assert isinstance(get_experiment("heat-optim"), FigureExperiment)
 
 
 @pytest.mark.parametrize("cls", [PoissonNetProblem, HeatNetProblem])
@@ -87,6 +87,6 @@ def test_heat_inverse_beats_gradient_descent(tmp_path: Path) -> None:
 
 
 def test_optim_experiment_writes_figure_and_table(tmp_path: Path) -> None:
-    result = get_experiment("heat-optim").run(tmp_path, scale="smoke")
-    assert Path(result["figure"]).exists()
+    result = get_experiment("heat-optim").make(tmp_path, "smoke", False)
+    assert result.figures[0].exists() and "x_l1 @10" in result.table
     assert "x_l1 @10" in (tmp_path / "results.md").read_text()

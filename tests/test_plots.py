@@ -9,7 +9,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from physgrad.experiments.base import get_experiment, list_experiments
+from physgrad.experiments.base import Experiment, get_experiment, list_experiments
 from physgrad.experiments.custom import GENERIC_METHODS
 from physgrad.report.plots import (
     BASELINE_COLORS,
@@ -74,7 +74,8 @@ def test_a_method_keeps_its_colour_across_figures(tmp_path: Path, drawn: list[Fi
         assert len({next(iter(v)) for v in c.values()}) == len(c)
 
 
-@pytest.mark.parametrize("name", [e.name for e in list_experiments()] + ["--problem"])
+@pytest.mark.parametrize("name", [e.name for e in list_experiments() if isinstance(e, Experiment)]
+                         + ["--problem"])
 def test_builtin_methods_have_fixed_distinct_colours(name: str) -> None:
     methods = GENERIC_METHODS if name == "--problem" else get_experiment(name).methods
     labels = [spec.label for spec in methods.values()]

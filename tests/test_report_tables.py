@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from physgrad.cli import main
-from physgrad.experiments.base import Experiment, get_experiment
+from physgrad.experiments.base import Experiment, Result, get_experiment
 from physgrad.experiments.runner import Comparison
+from physgrad.problems.heat import HeatProblem
 from physgrad.report.fluid_figures import (
-    read_metric,
     solver_reach,
     table1,
     training_comparison,
@@ -46,7 +46,8 @@ def _history(values: list[float], step_time: float = 0.01, metric: str = "x_l1")
 def _heat_like(smoothing: int = 2) -> Experiment:
     """An unregistered experiment named like ``heat`` so the paper's heat numbers apply."""
     return Experiment(name="heat", description="d", paper="p", baseline="adam",
-                      metrics=("x_l1",), smoothing=smoothing)
+                      metrics=("x_l1",), smoothing=smoothing, problem=HeatProblem,
+                      network=lambda: torch.nn.Identity())
 
 
 ADAM = [10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1]
@@ -115,14 +116,15 @@ def test_seeds_give_mean_and_std() -> None:
 
 
 def test_report_markdown_has_paper_table_time_table_and_embedded_extra(tmp_path) -> None:
-    (tmp_path / "table1.md").write_text("# fluid: Table 1 (measured)\n\nintro\n\n| a | b |\n"
-                                        "|---|---|\n| 1 | 2 |\n")
     comps = [
         Comparison(_heat_like(), {"adam": _history(ADAM, 0.01),
                                   "pg-inverse": _history(PG, 0.011 + 0.001 * s)},
                    tmp_path, 10, s)
         for s in (0, 1)
     ]
+    for c in comps:  # as fluid's figure hook returns its Table 1
+        c.result = Result(sections={"fluid: Table 1 (measured)": "\nintro\n\n| a | b |\n"
+                                                                 "|---|---|\n| 1 | 2 |\n"})
     extra = _extra_tables(comps)
     assert extra[0].startswith("### fluid: Table 1 (measured) (seed 0)")
     assert "| 1 | 2 |" in extra[0]
@@ -180,14 +182,7 @@ def test_training_comparison_when_adam_gets_worse_and_runs_are_short() -> None:
     assert "never within 3" in training_rows(never)[0]
 
 
-def test_read_metric_and_solver_reach(tmp_path) -> None:
-    path = tmp_path / "metrics.csv"
-    path.write_text("iteration,v0_l1\n0,3.0\n1,2.5\n")
-    assert read_metric(path, "v0_l1") == [3.0, 2.5]
-    with pytest.raises(ValueError, match="no column 'x'"):
-        read_metric(path, "x")
-    with pytest.raises(FileNotFoundError):
-        read_metric(tmp_path / "missing.csv", "v0_l1")
+def test_solver_reach() -> None:
     assert solver_reach([3.0, 2.0, 1.0], 5.0) == (0, True)
     assert solver_reach([3.0, 2.0, 1.0], 1.5) == (2, False)
     assert solver_reach([3.0, 2.0, 1.0], 0.5) == (None, False)
@@ -197,14 +192,15 @@ def test_read_metric_and_solver_reach(tmp_path) -> None:
 def test_table1_says_when_the_start_is_already_better(tmp_path) -> None:
     exp = get_experiment("fluid")
     torch.manual_seed(0)
+    histories = {}
     for method in ("adam", "pg-reverse-sim"):
         (tmp_path / method).mkdir()
         save_checkpoint(  # as the trainer writes them: format, version, experiment name
             tmp_path / method / "checkpoint.pt",
             {"experiment": "fluid", "model": exp.network().state_dict()},
         )
-        rows = "\n".join(f"{i},{v}" for i, v in enumerate([5.0, 4.0, 3.0, 2.0]))
-        (tmp_path / method / "metrics.csv").write_text("iteration,v0_l1\n" + rows + "\n")
+        histories[method] = _history([5.0, 4.0, 3.0, 2.0], metric="v0_l1")
+    comparison = Comparison(exp, histories, tmp_path, 4, 0)
     single = {  # a start far better than an untrained network, and one far worse
         "examples": 1,
         "iterations": {"GD": 1, "Reverse sim.": 1},
@@ -213,7 +209,8 @@ def test_table1_says_when_the_start_is_already_better(tmp_path) -> None:
         "seconds": {"GD": 0.2, "Reverse sim.": 0.4},
         "stalled": {"GD": False, "Reverse sim.": False},
     }
-    text = table1(tmp_path, single).read_text()
+    text = table1(comparison, single)
+    assert (tmp_path / "table1.md").read_text() == text
     assert "| GD | drift guess | 0 (the start is already as accurate) | 0 ms |" in text
     # reached at iteration 1: 0.4 s / 1 iteration / 1 example
     assert "| Reverse sim. | drift guess | 1 | 400 ms | 1e-09 | 2e-09 | 1 |" in text

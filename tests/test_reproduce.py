@@ -33,7 +33,7 @@ def test_reproduce_smoke_writes_a_report_with_every_experiment_and_resumes(
     assert "already holds a reproduce run" in capsys.readouterr().err
     hooks: list[str] = []  # sine's figure hook, counted instead of drawing
     sine = get_experiment("sine")
-    monkeypatch.setitem(REGISTRY, "sine", replace(sine, figures=lambda d, s: hooks.append(s)))
+    monkeypatch.setitem(REGISTRY, "sine", replace(sine, figures=lambda c: hooks.append(c.scale)))
     assert main(["reproduce", "--scale", "smoke", "--only", "sine", "--out", str(out),
                  "--quiet", "--resume"]) == 0
     assert metrics.stat().st_mtime_ns == before

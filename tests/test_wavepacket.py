@@ -116,7 +116,7 @@ def test_experiment_runs_at_smoke_scale_and_makes_its_figures(tmp_path):
         assert {"xi0_mae", "amp_mae"} <= set(h.columns)
     assert (tmp_path / "results.md").exists() and (tmp_path / "curves.png").exists()
 
-    paths = wavepacket_figures(tmp_path, tmp_path / "figs", n=6, solver="torch",
+    paths = wavepacket_figures(c, tmp_path / "figs", n=6, solver="torch",
                                methods=["adam", "pg-lbfgs"])
     for key in ("fig8", "fig1", "error_vs_xi0"):
         assert paths[key].stat().st_size > 10_000, key

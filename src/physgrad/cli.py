@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import physgrad
-from physgrad._validation import check_device, short, short_text
+from physgrad._validation import short, short_text
 from physgrad.config import (
     SCALES,
     RunConfig,
+    RunOptions,
     apply_overrides,
     configure_experiment,
     load_config_file,
@@ -205,33 +206,31 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _trackers(args: argparse.Namespace) -> tuple[str, ...]:
-    from physgrad.training.tracking import check_trackers
+def _options(
+    args: argparse.Namespace, exp: Any, config: RunConfig, methods: list[str], **given: Any
+) -> RunOptions:
+    """The run's options, every value validated before any file is written, so a bad option
+    leaves nothing behind."""
+    from physgrad.experiments.runner import check_lr
 
-    return check_trackers([n for n in ("tensorboard", "mlflow") if getattr(args, n, False)])
-
-
-def _check_run_options(exp: Any, config: RunConfig, methods: list[str]) -> None:
-    """Validate everything before any file is written, so a bad option leaves nothing behind."""
-    if not exp.trains:
-        raise ValueError(
-            f"experiment {exp.name!r} makes a figure and has no methods; use `physgrad run "
-            f"{exp.name}`"
-        )
+    if args.resume and args.force:
+        raise ValueError("--resume continues runs and --force starts them over: give one")
     for name in methods:
         exp.check_method(name)
     exp.scale(config.scale)
-    if config.device is not None:
-        check_device(config.device)
-    if config.optimizer.lr is not None:
-        from physgrad.experiments.runner import check_lr
+    trackers = tuple(n for n in ("tensorboard", "mlflow") if getattr(args, n, False))
+    options = config.run_options(resume=args.resume, force=args.force,
+                                 progress=not args.quiet, trackers=trackers,
+                                 threads=args.threads, **given)
+    if options.lr is not None:
+        check_lr(exp, options.lr)
+    return options
 
-        check_lr(exp, config.optimizer.lr)
 
-
-def _experiment(config: RunConfig) -> tuple[Any, RunConfig]:
-    """The configured experiment and the config with every problem/network value filled in."""
-    from physgrad.experiments.base import get_experiment
+def _experiment(config: RunConfig, trains: bool = False) -> tuple[Any, RunConfig]:
+    """The configured experiment and the config with every problem/network value filled in
+    (``trains``: it must be a training experiment)."""
+    from physgrad.experiments.base import FigureExperiment, get_experiment
 
     if config.problem_fn:
         from physgrad.experiments.custom import custom_experiment
@@ -243,6 +242,11 @@ def _experiment(config: RunConfig) -> tuple[Any, RunConfig]:
         )
     else:
         exp = get_experiment(config.experiment)
+    if trains and isinstance(exp, FigureExperiment):
+        raise ValueError(
+            f"experiment {exp.name!r} makes a figure and has no methods; use `physgrad run "
+            f"{exp.name}`"
+        )
     exp, params = configure_experiment(exp, config)
     return exp, dataclasses.replace(config, **params)
 
@@ -252,25 +256,26 @@ def cmd_list(_: argparse.Namespace) -> int:
 
     for exp in list_experiments():
         print(f"{exp.name}  ({exp.paper})\n    {exp.description}")
-        if exp.methods:
-            print(f"    methods: {', '.join(exp.methods)}")
+        if methods := getattr(exp, "methods", None):
+            print(f"    methods: {', '.join(methods)}")
         else:
             print("    makes its figure with `physgrad run " + exp.name + "`")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from physgrad.experiments.base import FigureExperiment
     from physgrad.experiments.runner import default_lr, run_method
 
     data = _config_data(args)
     config = RunConfig.from_dict(data, source=args.config or "the command line")
     exp, config = _experiment(config)
     out = _out_dir(config, exp)
-    if not exp.trains:
+    if isinstance(exp, FigureExperiment):
         _check_out(out)
         with _locked(out):
-            result = exp.run(out, scale=config.scale, progress=not args.quiet)
-        print(f"{exp.name}: wrote {result.get('figure', out)}")
+            result = exp.make(out, config.scale, not args.quiet)
+        print(f"{exp.name}: wrote {result.figures[0] if result.figures else out}")
         return 0
     method = config.method or exp.method_names()[0]
     exp.check_method(method)
@@ -278,41 +283,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         config = _restore(config, _flat(data), run_dir / "config.yaml")
         exp, config = _experiment(config)
-    _check_run_options(exp, config, [method])
-    trackers = _trackers(args)
+    _options(args, exp, config, [method])  # validate before resolving
     config = _resolved(exp, config, method, out, config.training.seed)
     lr = config.optimizer.lr if config.optimizer.lr != default_lr(exp, method) else None
-    training = config.training
+    options = _options(args, exp, config, [method], out=out, lr=lr)
     _check_out(out)
     # --force renews init.pt too, unless other methods' runs in this folder started from it
     fresh_init = args.force and not any(
         _holds_run(d) for d in (out.iterdir() if out.is_dir() else ()) if d != run_dir
     )
-    inits = [] if fresh_init else [(out / "init.pt", training.seed)]
-    _check_start(args, exp, [(run_dir, method, config, lr)], inits)
+    inits = [] if fresh_init else [(out / "init.pt", options.seed)]
+    _check_start(options, exp, [(run_dir, method, config, lr)], inits)
     with _locked(run_dir):
         if args.force:
             _clear_runs([run_dir])
         if fresh_init:
             (out / "init.pt").unlink(missing_ok=True)
-        init = _initial_weights(exp, training.seed, out / "init.pt")
+        init = _initial_weights(exp, options.seed, out / "init.pt")
         config.save(run_dir / "config.yaml")
-        history = run_method(
-            exp,
-            method,
-            out,
-            iterations=training.iterations,
-            batch_size=training.batch_size,
-            seed=training.seed,
-            init=init,
-            resume=args.resume,
-            progress=not args.quiet,
-            device=config.device,
-            trackers=trackers,
-            lr=lr,
-            checkpoint_every=training.checkpoint_every,
-            compile=training.compile,
-        )
+        history = run_method(exp, method, out, seed=options.seed, init=init, options=options)
     final = {k: v[-1] for k, v in history.columns.items() if k != "iteration"}
     print(f"{exp.name}/{method}: {len(history)} iterations, final " + _fmt_row(final))
     print(f"metrics: {out / method / 'metrics.csv'}")
@@ -324,14 +313,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     data = _config_data(args)
     config = RunConfig.from_dict(data, source=args.config or "the command line")
-    exp, config = _experiment(config)
+    exp, config = _experiment(config, trains=True)
     out = _out_dir(config, exp)
     if args.resume:
         config = _restore(config, _flat(data), out / "config.yaml")
-        exp, config = _experiment(config)
+        exp, config = _experiment(config, trains=True)
     methods = config.methods or list(exp.default_methods)
-    _check_run_options(exp, config, methods)
-    trackers = _trackers(args)
+    _options(args, exp, config, methods)  # validate before resolving
     sc = exp.scale(config.scale)
     training = dataclasses.replace(
         config.training,
@@ -339,6 +327,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         batch_size=config.training.batch_size or sc.batch_size,
     )
     config = dataclasses.replace(config, methods=methods, out=str(out), training=training)
+    options = _options(args, exp, config, methods)
     seeds = config.seeds
     folders = [(out / f"seed{s}", s) for s in seeds] if seeds else [(out, training.seed)]
     runs = [
@@ -348,19 +337,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     ]
     _check_out(out)
     inits = [] if args.force else [(folder / "init.pt", seed) for folder, seed in folders]
-    _check_start(args, exp, runs, inits)
-    kwargs = dict(
-        scale=config.scale,
-        iterations=training.iterations,
-        batch_size=training.batch_size,
-        resume=args.resume,
-        progress=not args.quiet,
-        device=config.device,
-        trackers=trackers,
-        lr=config.optimizer.lr,
-        checkpoint_every=training.checkpoint_every,
-        compile=training.compile,
-    )
+    _check_start(options, exp, runs, inits)
     with _locked(out, *[run_dir for run_dir, *_ in runs]):
         if args.force:
             _clear_runs([run_dir for run_dir, *_ in runs])
@@ -370,11 +347,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for run_dir, _, run_config, _ in runs:
             run_config.save(run_dir / "config.yaml")
         if seeds:
-            comparisons = compare_seeds(exp, methods, out, seeds, **kwargs)
+            comparisons = compare_seeds(exp, methods, out, seeds, options=options)
             print(seeds_table(comparisons))
             print(f"\nwrote {out / 'seeds.png'} and {out / 'results.md'}")
             return 0
-        comparison = compare(exp, methods, out, seed=training.seed, **kwargs)
+        comparison = compare(exp, methods, out, seed=training.seed, options=options)
     print(comparison.markdown_table())
     print("\n" + comparison.legend())
     print(f"\nwrote {comparison.out / 'curves.png'} and {comparison.out / 'results.md'}")
@@ -459,7 +436,7 @@ def _check_out(out: Path) -> None:
 
 
 def _check_start(
-    args: argparse.Namespace,
+    options: RunOptions,
     exp: Any,
     runs: list[tuple[Path, str, RunConfig, float | None]],
     inits: list[tuple[Path, int]],
@@ -470,10 +447,8 @@ def _check_start(
     from physgrad.experiments.runner import init_meta, run_meta
     from physgrad.training.checkpoint import load_checkpoint
 
-    if args.resume and args.force:
-        raise ValueError("--resume continues runs and --force starts them over: give one")
     started = [d for d, *_ in runs if _holds_run(d)]
-    if started and not (args.resume or args.force):
+    if started and not (options.resume or options.force):
         raise ValueError(
             f"{str(started[0])!r} already holds a run; pass --resume to continue it or --force "
             "to start over"
@@ -482,7 +457,7 @@ def _check_start(
         if path.exists():
             load_checkpoint(path, expect=init_meta(exp, seed))
     for run_dir, method, config, lr in runs:
-        if args.resume and (run_dir / "checkpoint.pt").exists():
+        if options.resume and (run_dir / "checkpoint.pt").exists():
             meta = run_meta(exp, method, config.training.batch_size, lr)
             expect = {**meta, "seed": config.training.seed}
             load_checkpoint(run_dir / "checkpoint.pt", expect=expect)
@@ -577,8 +552,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(comparison.markdown_table())
-    rows = {r["method"]: r for r in comparison.summary_rows()}
-    gain = rows["pg-analytic"]["adam / method"]
+    gain = comparison.ratio("pg-analytic")
     print(
         f"\nOn this one seed Adam + PG ends {gain:.3g}x more accurate than Adam (|sin(a/x) + 1|,"
         f" running mean over the last 200 batches; {time.perf_counter() - start:.0f} s).\n"
@@ -612,7 +586,7 @@ def _demo_heat(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(comparison.markdown_table())
-    gain = {r["method"]: r for r in comparison.summary_rows()}["pg-inverse"]["adam / method"]
+    gain = comparison.ratio("pg-inverse")
     print(
         f"\nOn this one seed Adam + PG ends {gain:.3g}x more accurate than Adam (||x - x*||_1, "
         f"running\nmean over the last 32 batches; {time.perf_counter() - start:.0f} s). This is "
@@ -665,21 +639,15 @@ def _int_list(flag: str, text: str) -> list[int]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from physgrad.experiments.base import RunOptions
     from physgrad.report.reproduce import command_line, reproduce
 
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    seeds = _int_list("--seeds", args.seeds) if args.seeds else None
-    report = reproduce(
-        args.out,
-        scale=args.scale,
-        only=only,
-        seeds=seeds,
-        progress=not args.quiet,
-        device=args.device,
-        command=command_line(),
-        resume=args.resume,
-        force=args.force,
-    )
+    seeds = _int_list("--seeds", args.seeds) if args.seeds else [0]
+    options = RunOptions(out=Path(args.out), scale=args.scale, seeds=tuple(seeds),
+                         device=args.device, resume=args.resume, force=args.force,
+                         progress=not args.quiet, threads=args.threads)
+    report = reproduce(options, only=only, command=command_line())
     print(f"report: {report} (and {report.with_suffix('.html')})")
     return 0
 

@@ -38,7 +38,8 @@ from typing import Any
 import yaml
 
 from physgrad._validation import short, short_text
-from physgrad.experiments.base import SCALES
+from physgrad.experiments.base import SCALES, RunOptions
+from physgrad.io import write_text
 
 __all__ = [
     "OptimizerConfig",
@@ -119,11 +120,21 @@ class RunConfig:
 
     def save(self, path: Path | str) -> None:
         """Write the configuration as YAML atomically (``physgrad run --config <path>``)."""
-        from physgrad.training.checkpoint import atomic_write
-
         text = "# repeat with: physgrad run --config <this file>  (or compare)\n"
-        text += yaml.safe_dump(self.to_dict(), sort_keys=False)
-        atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+        write_text(path, text + yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def run_options(self, **given: Any) -> RunOptions:
+        """The :class:`~physgrad.experiments.base.RunOptions` this configuration describes
+        (seeds: ``seeds``, else ``training.seed``; out: ``out``, else ``runs``); ``given``
+        adds or replaces fields only the command line knows (resume, force, progress,
+        trackers, threads, a resolved lr)."""
+        t = self.training
+        fields = dict(
+            out=Path(self.out or "runs"), scale=self.scale, seeds=tuple(self.seeds or [t.seed]),
+            iterations=t.iterations, batch_size=t.batch_size, device=self.device,
+            lr=self.optimizer.lr, checkpoint_every=t.checkpoint_every, compile=t.compile,
+        )
+        return RunOptions(**{**fields, **given})
 
     def _check_ranges(self, source: str) -> None:
         t = self.training
@@ -283,7 +294,7 @@ def configure_experiment(experiment: Any, config: RunConfig) -> tuple[Any, dict[
     resolved to every configurable parameter's value (defaults filled in)."""
     resolved, factories, changes = {}, {}, {}
     for section in ("problem", "network"):
-        factory = getattr(experiment, section)
+        factory = getattr(experiment, section, None)  # a figure-only experiment has none
         overrides = getattr(config, section)
         params = configurable_parameters(factory) if factory is not None else {}
         for key in overrides:

@@ -3,29 +3,107 @@ figures and tables. Each experiment registers itself in :data:`REGISTRY` by name
 
 from __future__ import annotations
 
-import contextvars
 import importlib
 import importlib.metadata
 import pkgutil
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
 
-from physgrad._validation import check_choice
+from physgrad._validation import (
+    check_choice,
+    check_device,
+    check_nonnegative_float,
+    check_positive_int,
+)
 from physgrad.problems.base import Problem
 from physgrad.training.methods import Method
+from physgrad.training.tracking import check_trackers
 
+if TYPE_CHECKING:
+    from physgrad.experiments.runner import Comparison
+
+_E = TypeVar("_E", "Experiment", "FigureExperiment")
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SCALES = ("smoke", "cpu", "long", "paper")
 """Run sizes, shortest first: ``smoke`` checks the plumbing in seconds, ``cpu`` is a short
 comparison on a laptop CPU, ``long`` the CPU runs toward the paper's training lengths that
 continue across days from committed checkpoints (docs/results/long), ``paper`` the paper's
 own batch and length (a GPU). Experiments define the scales that make sense for them."""
+
+
+MAX_SEED = 2**64 - 1
+"""Largest seed ``torch.manual_seed`` takes."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run experiments, one value from the config/CLI down to the runner: where, how
+    long, on what, and what to do with earlier runs. Checked on construction: a bad value
+    raises a one-line ``ValueError`` naming it, before anything is written."""
+
+    out: Path = Path("runs")
+    scale: str = "cpu"
+    seeds: tuple[int, ...] = (0,)
+    """One comparison per seed (initial weights and data stream)."""
+    iterations: int | None = None
+    """Training length; ``None``: the scale's."""
+    batch_size: int | None = None
+    """Problems per iteration; ``None``: the scale's."""
+    device: str | None = None
+    resume: bool = False
+    """Continue interrupted runs from their checkpoints and keep finished ones."""
+    force: bool = False
+    """Start over where earlier runs exist."""
+    progress: bool = True
+    trackers: tuple[str, ...] = ()
+    """Extra loggers (``"tensorboard"``, ``"mlflow"``)."""
+    lr: float | None = None
+    """Learning rate of every method's optimizer; ``None``: each method's own."""
+    checkpoint_every: int = 500
+    """Iterations between checkpoints (0: only at the end and on Ctrl-C/SIGTERM)."""
+    threads: int | None = None
+    """CPU threads for torch; ``None``: :func:`~physgrad.training.distributed.default_threads`."""
+    compile: bool = False
+    """``torch.compile`` the network (see :class:`~physgrad.training.Trainer`)."""
+
+    def __post_init__(self) -> None:
+        if not str(self.out).strip():
+            raise ValueError(f"out must name a folder, got {str(self.out)!r}")
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        object.__setattr__(self, "trackers", tuple(self.trackers))
+        check_choice("scale", self.scale, SCALES)
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed, got none")
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+                raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
+        if len(set(self.seeds)) < len(self.seeds):
+            raise ValueError(f"seeds must differ, got {list(self.seeds)}")
+        for name in ("iterations", "batch_size", "threads"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
+                or self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be an integer >= 0, got "
+                             f"{self.checkpoint_every!r}")
+        if self.lr is not None:
+            check_nonnegative_float("lr", self.lr, positive=True)
+        if self.resume and self.force:
+            raise ValueError("resume continues runs and force starts them over: give one")
+        if self.device is not None:
+            check_device(self.device)
+        check_trackers(self.trackers)
+
+    @property
+    def seed(self) -> int:
+        """The first seed (the one a single comparison uses)."""
+        return self.seeds[0]
 
 
 @dataclass(frozen=True)
@@ -46,21 +124,34 @@ class Scale:
     batch_size: int
 
 
-@dataclass(frozen=True)
-class Experiment:
-    """A registered experiment.
+@dataclass
+class Result:
+    """What an experiment (or a training experiment's figure hook) made, as values a report
+    renders: figure files, its headline table and further titled markdown sections."""
 
-    Training experiments set ``problem``, ``network`` and ``methods``; experiments that only
-    make a figure (e.g. ``toy``) set ``run`` instead: ``run(out_dir, scale, progress) -> dict``.
-    """
+    figures: list[Path] = field(default_factory=list)
+    table: str = ""
+    """Markdown table (figure-only experiments; a comparison's own table comes from it)."""
+    sections: dict[str, str] = field(default_factory=dict)
+    """Title -> markdown body, e.g. fluid's measured Table 1."""
+
+
+FigureHook = Callable[["Comparison"], "Result | None"]
+"""Extra figures after a comparison: ``figures(comparison)``, given the trained comparison
+(its configured experiment, histories, folder with the checkpoints, scale)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment:
+    """A registered training experiment: networks trained by several methods and compared."""
 
     name: str
     description: str
     paper: str
     """Where in the paper it comes from (section / figure)."""
+    problem: Callable[[], Problem]
+    network: Callable[[], nn.Module]
     scales: dict[str, Scale] = field(default_factory=dict)
-    problem: Callable[[], Problem] | None = None
-    network: Callable[[], nn.Module] | None = None
     methods: dict[str, MethodSpec] = field(default_factory=dict)
     default_methods: tuple[str, ...] = ()
     baseline: str = ""
@@ -75,20 +166,12 @@ class Experiment:
     heldout: int = 256
     """Held-out problems (drawn once from :data:`~physgrad.training.HELDOUT_SEED`) every run
     is scored on during training: every ``iterations // 50`` iterations and at the end."""
-    run: Callable[..., dict[str, Any]] | None = None
-    figures: Callable[[Path, str], Any] | None = None
-    """Extra figures made after a comparison: ``figures(comparison_dir, scale)``. It runs
-    inside :func:`configured`, so ``get_experiment(name)`` there returns the run's configured
-    experiment (its problem/network parameters)."""
+    figures: FigureHook | None = None
+    """Extra figures made after a comparison (:data:`FigureHook`)."""
     version: int = 1
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Problem/network keyword arguments a config changed from the defaults
     (:func:`physgrad.config.configure_experiment`); recorded in checkpoints."""
-
-    @property
-    def trains(self) -> bool:
-        """True for experiments trained with methods; False for figure-only ones (``run`` set)."""
-        return self.run is None
 
     def method_names(self) -> list[str]:
         """The method names in registration order (the first is the default)."""
@@ -107,10 +190,28 @@ class Experiment:
         return self.scales[name]
 
 
-REGISTRY: dict[str, Experiment] = {}
+@dataclass(frozen=True, kw_only=True)
+class FigureExperiment:
+    """A registered experiment that only makes a figure (e.g. ``toy``): nothing is trained.
+
+    ``make(out_dir, scale, progress)`` writes its files into ``out_dir`` and returns the
+    :class:`Result` (figures, table) a report shows.
+    """
+
+    name: str
+    description: str
+    paper: str
+    make: Callable[[Path, str, bool], Result]
+    version: int = 1
 
 
-def register(experiment: Experiment) -> Experiment:
+AnyExperiment = Experiment | FigureExperiment
+
+
+REGISTRY: dict[str, AnyExperiment] = {}
+
+
+def register(experiment: _E) -> _E:
     """Add an experiment to the registry (names must be unique)."""
     if REGISTRY.get(experiment.name) is experiment:
         return experiment
@@ -120,38 +221,23 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
-# name -> configured experiment; a tuple of pairs so the default is immutable
-_CONFIGURED: contextvars.ContextVar[tuple[tuple[str, Experiment], ...]] = contextvars.ContextVar(
-    "physgrad_configured_experiments", default=()
-)
-
-
-def get_experiment(name: str) -> Experiment:
-    """Look an experiment up by name; unknown names raise ValueError listing the known ones.
-
-    Inside :func:`configured`, the configured version of that experiment is returned.
-    """
+def get_experiment(name: str) -> AnyExperiment:
+    """Look an experiment up by name; unknown names raise ValueError listing the known ones."""
     _load_builtin()
     check_choice("experiment", name, sorted(REGISTRY))
-    return dict(_CONFIGURED.get()).get(name, REGISTRY[name])
+    return REGISTRY[name]
 
 
-@contextmanager
-def configured(experiment: Experiment) -> Iterator[Experiment]:
-    """Within the block, ``get_experiment(experiment.name)`` returns ``experiment``.
-
-    Figure hooks and report code look their experiment up by name; this makes them build the
-    run's problem and network (e.g. after ``--set network.filters=32``) instead of the
-    registered defaults, so trained checkpoints load and figures use the run's physics.
-    """
-    token = _CONFIGURED.set((*_CONFIGURED.get(), (experiment.name, experiment)))
-    try:
-        yield experiment
-    finally:
-        _CONFIGURED.reset(token)
+def training_experiment(name: str) -> Experiment:
+    """:func:`get_experiment` for an experiment that trains; a figure-only one raises
+    ``ValueError`` saying so."""
+    exp = get_experiment(name)
+    if not isinstance(exp, Experiment):
+        raise ValueError(f"experiment {name!r} makes a figure and has no methods to train")
+    return exp
 
 
-def list_experiments() -> list[Experiment]:
+def list_experiments() -> list[AnyExperiment]:
     """Every registered experiment (built-ins included), sorted by name."""
     _load_builtin()
     return [REGISTRY[k] for k in sorted(REGISTRY)]

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, get_experiment, register
+from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.nets import MLP
 from physgrad.problems.exp import X_RANGE, ExpProblem
 from physgrad.training.methods import Physical, Supervised, Unsupervised
@@ -77,7 +78,7 @@ EXP = register(
         baseline="gd",
         metrics=("x_l1", "y_l1"),
         smoothing=64,
-        figures=lambda out, scale: plot_predictions(out),  # defined below; resolved at call
+        figures=lambda comparison: _predictions_figure(comparison),  # defined below
     )
 )
 
@@ -86,18 +87,20 @@ def predictions(
     comparison_dir: Path | str,
     methods: Iterable[str] | None = None,
     points: int = 1000,
+    *,
+    experiment: Experiment | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Predicted ``x`` of each trained method on ``x* = linspace(-12, 0, points)``.
 
     Loads ``comparison_dir/<method>/checkpoint.pt`` (written by ``compare``/``run``) for every
     method in ``methods`` (default: every method folder with a checkpoint, in the
-    experiment's order).
+    experiment's order). ``experiment``: the (configured) ``exp`` experiment whose network
+    the checkpoints hold (default: the registered one).
 
     Returns:
         ``x*`` of shape ``(points,)`` and ``{method: x_pred (points,)}`` (float64).
     """
-    from physgrad.training.checkpoint import load_checkpoint
-
+    experiment = experiment or EXP
     root = Path(comparison_dir)
     names = list(methods) if methods is not None else [
         m for m in EXP.methods if (root / m / "checkpoint.pt").is_file()
@@ -108,11 +111,8 @@ def predictions(
     y = torch.exp(x_star).unsqueeze(-1).float()
     out = {}
     for name in names:
-        EXP.check_method(name)
-        data = load_checkpoint(root / name / "checkpoint.pt", expect={"experiment": "exp"})
-        net = get_experiment("exp").network()  # type: ignore[misc]  # configured
-        net.load_state_dict(data["model"])
-        net.eval()
+        experiment.check_method(name)
+        net = trained_network(experiment, root / name / "checkpoint.pt")
         with torch.no_grad():
             out[name] = net(y).squeeze(-1).double()
     return x_star, out
@@ -122,13 +122,19 @@ def plot_predictions(
     comparison_dir: Path | str,
     path: Path | str | None = None,
     methods: Iterable[str] | None = None,
+    *,
+    experiment: Experiment | None = None,
 ) -> Path:
     """The paper's exp figure: predicted ``x`` vs ``x*`` per method (identity dashed), next to
     ``|x - x*|`` on a log axis. Writes ``path`` (default ``comparison_dir/predictions.png``).
     """
     from physgrad.report.scale_invariance import plot_exp_predictions
 
-    x_star, preds = predictions(comparison_dir, methods)
-    labels = {EXP.methods[m].label: p for m, p in preds.items()}
+    x_star, preds = predictions(comparison_dir, methods, experiment=experiment)
+    labels = {(experiment or EXP).methods[m].label: p for m, p in preds.items()}
     target = Path(path) if path is not None else Path(comparison_dir) / "predictions.png"
     return plot_exp_predictions(x_star, labels, target)
+
+
+def _predictions_figure(comparison: Comparison) -> None:
+    plot_predictions(comparison.out, experiment=comparison.experiment)

@@ -36,13 +36,12 @@ the iterated reverse-simulation estimator on one example).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
+from physgrad.experiments.runner import Comparison
 from physgrad.nets import UNet
 from physgrad.problems.fluid import FluidProblem
 from physgrad.training.methods import Physical, Unsupervised
@@ -63,10 +62,10 @@ def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=ADAM_LR)
 
 
-def _figures(out: Path, scale: str) -> Any:
+def _figures(comparison: Comparison) -> Result:
     from physgrad.report.fluid_figures import fluid_figures
 
-    return fluid_figures(out, scale)
+    return fluid_figures(comparison)
 
 
 FLUID = register(

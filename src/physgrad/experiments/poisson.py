@@ -34,12 +34,19 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, get_experiment, register
+from physgrad.experiments.base import (
+    Experiment,
+    FigureExperiment,
+    MethodSpec,
+    Result,
+    Scale,
+    register,
+)
+from physgrad.experiments.runner import Comparison
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
 from physgrad.nets import UNet
 from physgrad.problems.base import Batch
@@ -118,7 +125,7 @@ POISSON = register(
         ratio_at=(60, 100),
         # Fig. 11/12: reconstructions of a fixed test batch by every trained method, and
         # by the single-problem solvers
-        figures=lambda out, scale: _reconstructions(out, scale),
+        figures=lambda comparison: _reconstructions(comparison),
     )
 )
 
@@ -155,7 +162,7 @@ def poisson_single_problem(
     )
 
 
-def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> dict[str, Any]:
+def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
     del progress  # a few seconds
     n_iter = 10 if scale == "smoke" else 100
     out_dir = Path(out_dir)
@@ -165,22 +172,22 @@ def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> di
         f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
         "![curves](single_problem.png)\n"
     )
-    return {"figure": out_dir / "single_problem.png", "curves": curves}
+    return Result(figures=[out_dir / "single_problem.png"], table=curves.markdown_table())
 
 
 POISSON_OPTIM = register(
-    Experiment(
+    FigureExperiment(
         name="poisson-optim",
         description="Poisson 80x60 single problems: GD, Adam, L-BFGS-B, analytic inverse",
         paper="Sec. 3.2, B.3, Fig. 4b",
-        run=_run_single,
+        make=_run_single,
     )
 )
 
 
-def _reconstructions(out: Path, scale: str) -> None:
+def _reconstructions(comparison: Comparison) -> None:
     from physgrad.report.pde_figures import reconstruction_figure, solver_comparison_figure
 
-    exp = get_experiment("poisson")  # the configured one
+    exp, out = comparison.experiment, comparison.out
     reconstruction_figure(exp, out)
-    solver_comparison_figure(exp, out, n_iter=5 if scale == "smoke" else 100)
+    solver_comparison_figure(exp, out, n_iter=5 if comparison.scale == "smoke" else 100)

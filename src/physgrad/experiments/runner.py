@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
+import re
 import statistics
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from physgrad._validation import check_device, check_nonnegative_float, check_positive_int
-from physgrad.experiments.base import Experiment, configured
+from physgrad._validation import check_nonnegative_float
+from physgrad.experiments.base import (
+    Experiment,
+    MethodSpec,
+    OptimizerFactory,
+    Result,
+    RunOptions,
+    Scale,
+)
+from physgrad.io import write_text
+from physgrad.problems.base import Problem
 from physgrad.stats import interval
-from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from physgrad.training.checkpoint import load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.evaluation import heldout_batch
 from physgrad.training.smoothing import running_mean as smoothed
@@ -33,6 +47,25 @@ class Comparison:
     seed: int
     heldout: dict[str, History] = field(default_factory=dict)
     """Per method, the held-out scores during training (``heldout.csv``), when recorded."""
+    scale: str = "cpu"
+    result: Result = field(default_factory=Result)
+    """What the experiment's figure hook made from this comparison (figures, sections)."""
+
+    def networks(self, methods: Iterable[str] | None = None) -> dict[str, torch.nn.Module]:
+        """The trained network of each of ``methods`` (default: the compared ones) that has
+        a ``<method>/checkpoint.pt`` in :attr:`out`, in eval mode."""
+        names = self.histories if methods is None else methods
+        paths = {m: self.out / m / "checkpoint.pt" for m in names}
+        return {m: trained_network(self.experiment, p) for m, p in paths.items() if p.exists()}
+
+    def ratio(self, method: str) -> float:
+        """The baseline's final headline metric divided by ``method``'s (> 1: ``method`` is
+        more accurate; training batches, smoothed as the table)."""
+        exp = self.experiment
+        metric = exp.metrics[0]
+        base = exp.baseline if exp.baseline in self.histories else next(iter(self.histories))
+        return _ratio(*(final_value(self.histories[m][metric], exp.smoothing)
+                        for m in (base, method)))
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One row per method: final headline metric (training batches, smoothed, and on the
@@ -231,69 +264,60 @@ def trained_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.
     """``experiment.network()`` with the weights of one of its trainer checkpoints, in eval
     mode (the checkpoint must belong to ``experiment``)."""
     data = load_checkpoint(Path(checkpoint), expect={"experiment": experiment.name})
-    network = experiment.network()  # type: ignore[misc]
+    network = experiment.network()
     network.load_state_dict(data["model"])
     return network.eval()
+
+
+def options_with(options: RunOptions | None, **fields: Any) -> RunOptions:
+    """``options`` (default: :class:`RunOptions`'s defaults) with ``fields`` replaced; the
+    keyword form lets callers write ``compare(exp, out=..., scale="smoke")``."""
+    return dataclasses.replace(options or RunOptions(), **fields)
 
 
 def run_method(
     experiment: Experiment,
     method: str,
-    out: Path,
+    out: Path | str,
     *,
-    iterations: int,
-    batch_size: int,
     seed: int = 0,
     init: dict[str, torch.Tensor] | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    checkpoint_every: int = 500,
-    device: str | None = None,
-    trackers: tuple[str, ...] = (),
-    lr: float | None = None,
     heldout: int | None = None,
     eval_every: int | None = None,
-    compile: bool = False,
+    options: RunOptions | None = None,
+    **fields: Any,
 ) -> History:
     """Train one method of ``experiment`` into ``out/<method>`` and return its history.
 
     A finished run (``summary.json`` present with the requested iterations) is not redone
-    when ``resume`` is set; an interrupted one continues from its checkpoint. ``lr``
-    overrides the learning rate of the method's optimizer (all parameter groups).
+    when ``options.resume`` is set; an interrupted one continues from its checkpoint.
+    ``options.lr`` overrides the learning rate of the method's optimizer (all parameter
+    groups).
 
     Args:
         experiment: the registered experiment (problem, network, methods).
         method: one of ``experiment.method_names()``.
         out: output folder; the run goes to ``out/<method>``.
-        iterations: total training iterations.
-        batch_size: problems per iteration.
         seed: data seed.
         init: initial network weights, a ``state_dict`` (name -> tensor of that parameter's
             shape), e.g. from :func:`initial_weights`; ``None`` keeps the fresh network's.
-        resume: continue an interrupted run, skip a finished one.
-        progress: show a progress bar.
-        checkpoint_every: iterations between checkpoints.
-        device: where to train (default: the network's device).
-        trackers: extra loggers (``"tensorboard"``, ``"mlflow"``).
-        lr: learning-rate override, or ``None``.
         heldout: held-out problems to score during training (default
             ``experiment.heldout``; 0: none); scores go to ``out/<method>/heldout.csv``.
         eval_every: iterations between held-out scores (default ``max(1, iterations // 50)``).
-        compile: ``torch.compile`` the network (see :class:`~physgrad.training.Trainer`).
+        options: length (default: the scale's), device, resume, progress, trackers, lr,
+            checkpoint cadence, compile; ``fields`` replace single ones
+            (``iterations=10, batch_size=4``).
 
     Returns:
         The run's :class:`~physgrad.training.History`.
     """
+    opts = options_with(options, **fields)
     spec = experiment.check_method(method)
-    check_positive_int("iterations", iterations)
-    check_positive_int("batch_size", batch_size)
+    iterations, batch_size = _length(experiment, opts)
     run_dir = Path(out) / method
-    if device is not None:
-        check_device(device)
-    if lr is not None:
-        check_lr(experiment, lr)
+    lr = None if opts.lr is None else check_lr(experiment, opts.lr)
     meta = run_meta(experiment, method, batch_size, lr)
-    if resume and _finished(run_dir, iterations, meta):
+    if opts.resume and _finished(run_dir, iterations, meta):
         return History.read_csv(run_dir / "metrics.csv")
     network = experiment.network()
     if init is not None:
@@ -308,19 +332,27 @@ def run_method(
         batch_size=batch_size,
         seed=seed,
         run_dir=run_dir,
-        checkpoint_every=checkpoint_every,
-        progress=progress,
-        device=device,
-        trackers=trackers,
+        checkpoint_every=opts.checkpoint_every,
+        progress=opts.progress,
+        device=opts.device,
+        trackers=opts.trackers,
         meta=meta,
         heldout=heldout_batch(problem, heldout) if heldout else None,
         eval_every=max(1, iterations // 50) if eval_every is None else eval_every,
-        compile=compile,
+        compile=opts.compile,
     )
     if lr is not None:
         for group in trainer.optimizer.param_groups:
             group["lr"] = lr
-    return trainer.train(iterations, resume=resume)
+    return trainer.train(iterations, resume=opts.resume)
+
+
+def _length(experiment: Experiment, opts: RunOptions) -> tuple[int, int]:
+    """Iterations and batch size: the options', else the scale's."""
+    if opts.iterations is None or opts.batch_size is None:
+        sc = experiment.scale(opts.scale)
+        return opts.iterations or sc.iterations, opts.batch_size or sc.batch_size
+    return opts.iterations, opts.batch_size
 
 
 def compare(
@@ -328,33 +360,27 @@ def compare(
     methods: list[str] | None = None,
     out: Path | str = "runs",
     *,
-    scale: str = "cpu",
-    iterations: int | None = None,
-    batch_size: int | None = None,
     seed: int = 0,
-    resume: bool = False,
-    progress: bool = True,
-    device: str | None = None,
-    trackers: tuple[str, ...] = (),
-    lr: float | None = None,
-    checkpoint_every: int = 500,
-    compile: bool = False,
+    options: RunOptions | None = None,
+    **fields: Any,
 ) -> Comparison:
     """Train ``methods`` from the same initial weights and data stream; write the report.
 
+    ``options`` (or single ``fields`` such as ``scale="smoke"``) say how long, where and how
+    (see :class:`~physgrad.experiments.base.RunOptions`); ``seed`` is this comparison's.
     Writes ``out/init.pt``, ``out/<method>/{metrics.csv,checkpoint.pt,summary.json}``,
-    ``out/curves.png``, ``out/results.md`` and ``out/results.json``.
+    ``out/curves.png``, ``out/results.md`` and ``out/results.json``, then runs the
+    experiment's figure hook with the comparison.
     """
-    if not experiment.trains:
+    if not isinstance(experiment, Experiment):
         raise ValueError(f"experiment {experiment.name!r} has no training methods to compare")
+    opts = options_with(options, **fields)
     methods = list(methods or experiment.default_methods)
     if not methods:
         raise ValueError("no methods given")
     for name in methods:
         experiment.check_method(name)
-    sc = experiment.scale(scale)
-    iterations = iterations or sc.iterations
-    batch_size = batch_size or sc.batch_size
+    iterations, batch_size = _length(experiment, opts)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     init = initial_weights(experiment, seed, out / "init.pt")
@@ -364,25 +390,19 @@ def compare(
             experiment,
             name,
             out,
-            iterations=iterations,
-            batch_size=batch_size,
             seed=seed,
             init=init,
-            resume=resume,
-            progress=progress,
-            device=device,
-            trackers=trackers,
-            lr=lr,
-            checkpoint_every=checkpoint_every,
-            compile=compile,
+            options=opts,
+            iterations=iterations,
+            batch_size=batch_size,
             # smoke checks the plumbing: a held-out set the size of a batch is enough
-            heldout=min(experiment.heldout, batch_size) if scale == "smoke" else None,
+            heldout=min(experiment.heldout, batch_size) if opts.scale == "smoke" else None,
         )
         scores = out / name / "heldout.csv"
         heldout[name] = History.read_csv(scores) if scores.exists() else History()
-    comparison = Comparison(experiment, histories, out, iterations, seed, heldout)
+    comparison = Comparison(experiment, histories, out, iterations, seed, heldout, opts.scale)
     if rank_and_world()[0] == 0:
-        write_comparison(comparison, scale)
+        write_comparison(comparison)
     return comparison
 
 
@@ -391,7 +411,9 @@ def compare_seeds(
     methods: list[str] | None,
     out: Path | str,
     seeds: list[int],
-    **kwargs: Any,
+    *,
+    options: RunOptions | None = None,
+    **fields: Any,
 ) -> list[Comparison]:
     """:func:`compare` once per seed into ``out/seed<S>``, then a per-seed grid of learning
     curves (``out/seeds.png``, like the paper's Fig. 10) and a mean ± std table
@@ -400,9 +422,11 @@ def compare_seeds(
 
     if not seeds:
         raise ValueError("no seeds given")
+    opts = options_with(options, **fields)
     out = Path(out)
     comparisons = [
-        compare(experiment, methods, out / f"seed{seed}", seed=seed, **kwargs) for seed in seeds
+        compare(experiment, methods, out / f"seed{seed}", seed=seed, options=opts)
+        for seed in seeds
     ]
     if rank_and_world()[0] != 0:
         return comparisons
@@ -432,8 +456,96 @@ def compare_seeds(
         f"`seed<S>/results.md`).\n\n"
         f"{table}\n\n![mean and range](curves.png)\n\n![seeds](seeds.png)\n"
     )
-    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
+    write_text(out / "results.md", text)
     return comparisons
+
+
+def compare_methods(
+    problem: Problem,
+    network: Callable[[], nn.Module],
+    methods: dict[str, Callable[[], Any] | tuple[Callable[[], Any], OptimizerFactory]],
+    out: str | os.PathLike[str],
+    *,
+    iterations: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    seed: int = 0,
+    metrics: tuple[str, ...] = ("x_l1", "y_l2"),
+    smoothing: int = 32,
+    description: str = "",
+    progress: bool = False,
+) -> Comparison:
+    """Train each method from the same initial weights on the same data; write curves + table.
+
+    A thin wrapper around :func:`compare`: the first method is the
+    baseline of the table. Writes ``out/curves.png``, ``out/results.md``, ``out/results.json``
+    and one folder per method (metrics.csv, checkpoint.pt, summary.json). Runs always start
+    afresh: an old ``out/init.pt`` is replaced.
+
+    Args:
+        problem: the problem to train on.
+        network: factory of a fresh network (called once per method; the weights of the
+            first call with ``torch.manual_seed(seed)`` are loaded into every method).
+        methods: ``{label: method_factory}`` or ``{label: (method_factory,
+            optimizer_factory)}``, e.g. ``{"Adam": Unsupervised, "Adam + PG (GN)": lambda:
+            Physical(GaussNewton()), "HIG": HalfInverse}``. Without an optimizer a method is
+            trained with its own ``optimizer`` if it names one (``HalfInverse``: SGD at lr 1),
+            else with Adam at ``lr``. Labels also name the run folders (non-alphanumerics
+            become ``-``).
+        out: output folder.
+        iterations: training length.
+        batch_size: problems per iteration.
+        lr: learning rate of the default Adam optimizer.
+        seed: data and initialisation seed.
+        metrics: plotted metrics; the first is the table's headline metric. Metrics the
+            problem does not log (e.g. ``x_l1`` without ground truth) are dropped.
+        smoothing: running-mean window (iterations) for curves and final values.
+        description: figure title after the problem's name (default: the run's length).
+        progress: show a progress bar on a terminal.
+
+    Returns:
+        the :class:`Comparison`; ``.markdown_table()`` is the table.
+    """
+    if not methods:
+        raise ValueError("no methods given")
+    specs: dict[str, MethodSpec] = {}
+    def adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=lr)
+
+    for label, entry in methods.items():
+        method, optimizer = entry if isinstance(entry, tuple) else (entry, None)
+        _check_callable(f"method factory of {label!r}", method)
+        if optimizer is None:  # the method's own optimizer (HIG: SGD lr 1), else Adam
+            optimizer = getattr(method(), "optimizer", None) or adam
+        _check_callable(f"optimizer factory of {label!r}", optimizer)
+        key = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or "method"
+        if key in specs:
+            raise ValueError(f"method labels {label!r} and {specs[key].label!r} clash as folders")
+        specs[key] = MethodSpec(label, method, optimizer)
+    probe = problem.sample(1, torch.Generator().manual_seed(seed))
+    if probe.x_true is None:
+        metrics = tuple(m for m in metrics if not m.startswith("x_")) or ("y_l2",)
+    experiment = Experiment(
+        name=problem.name,
+        description=description or f"{iterations} iterations, batch {batch_size}, seed {seed}",
+        paper="own physics",
+        scales={"cpu": Scale(iterations, batch_size)},
+        problem=lambda: problem,
+        network=network,
+        methods=specs,
+        default_methods=tuple(specs),
+        baseline=next(iter(specs)),
+        metrics=metrics,
+        smoothing=min(smoothing, iterations),
+    )
+    out = Path(out)
+    (out / "init.pt").unlink(missing_ok=True)  # a fresh start: the network may have changed
+    return compare(experiment, list(specs), out, seed=seed, progress=progress)
+
+
+def _check_callable(name: str, value: object) -> None:
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
 
 
 def seeds_table(comparisons: list[Comparison]) -> str:
@@ -462,8 +574,10 @@ def seeds_table(comparisons: list[Comparison]) -> str:
     return "\n".join(lines)
 
 
-def write_comparison(comparison: Comparison, scale: str = "cpu") -> None:
-    """Learning-curve PNG, markdown table and JSON summary of a comparison."""
+def write_comparison(comparison: Comparison) -> None:
+    """Learning-curve PNG, markdown table and JSON summary of a comparison, then the
+    experiment's figure hook, whose :class:`~physgrad.experiments.base.Result` is kept in
+    ``comparison.result``."""
     from physgrad.report.plots import plot_learning_curves
 
     exp, out = comparison.experiment, comparison.out
@@ -485,12 +599,10 @@ def write_comparison(comparison: Comparison, scale: str = "cpu") -> None:
         f"over the last {exp.smoothing} mini-batches.\n\n{table}\n\n{comparison.legend()}\n\n"
         "![curves](curves.png)\n"
     )
-    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
-    payload = json.dumps(comparison.summary_rows(), indent=2, default=str)
-    atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(payload))
+    write_text(out / "results.md", text)
+    write_text(out / "results.json", json.dumps(comparison.summary_rows(), indent=2, default=str))
     if exp.figures is not None:
-        with configured(exp):
-            exp.figures(out, scale)
+        comparison.result = exp.figures(comparison) or Result()
 
 
 def _finished(run_dir: Path, iterations: int, meta: dict[str, Any]) -> bool:

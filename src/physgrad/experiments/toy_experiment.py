@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from physgrad.experiments.base import Experiment, register
+from physgrad.experiments.base import FigureExperiment, Result, register
 from physgrad.experiments.toy import run_toy
 
 
-def _run(out_dir: Path, scale: str = "cpu", progress: bool = False) -> dict[str, Any]:
+def _run(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
     del scale  # the figure costs well under a second at any scale
-    return run_toy(Path(out_dir), show_progress=progress)
+    return Result(figures=[run_toy(Path(out_dir), show_progress=progress)["figure"]])
 
 
 TOY = register(
-    Experiment(
+    FigureExperiment(
         name="toy",
         description="L = ||y||^2, y = (x1, x2^2): GD, Newton and PG trajectories from (3, 3)",
         paper="Sec. 2, Fig. 2a",
-        run=_run,
+        make=_run,
     )
 )

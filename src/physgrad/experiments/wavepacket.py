@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +28,7 @@ from physgrad._validation import (
     check_tensor,
 )
 from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.runner import Comparison
 from physgrad.nets import WavePacketNet
 from physgrad.problems.wavepacket import LENGTH, NOISE_STD, XI0_RANGE, WavePacketProblem
 from physgrad.solvers import LBFGS, GaussNewton, ScipyLBFGSB
@@ -354,7 +354,7 @@ WAVEPACKET = register(
         baseline="adam",
         metrics=("objective", "xi0_mae", "amp_mae"),
         smoothing=50,
-        figures=lambda out, scale: _figures(out, scale),
+        figures=lambda comparison: _figures(comparison),
     )
 )
 
@@ -362,7 +362,7 @@ WAVEPACKET = register(
 _BASELINE_EXAMPLES = {"smoke": 16, "cpu": 500, "paper": 2000}
 
 
-def _figures(out: Path, scale: str) -> None:
+def _figures(comparison: Comparison) -> None:
     from physgrad.report.wavepacket_plots import wavepacket_figures
 
-    wavepacket_figures(out, n=_BASELINE_EXAMPLES.get(scale, 500))
+    wavepacket_figures(comparison, n=_BASELINE_EXAMPLES.get(comparison.scale, 500))

@@ -4,7 +4,6 @@ from physgrad.problems.base import Batch, Problem
 from physgrad.problems.custom import (
     FunctionProblem,
     ObservationsProblem,
-    compare_methods,
     load_problem,
 )
 from physgrad.problems.heat import HeatInverse, HeatProblem, fix_mean, soft_rectangles
@@ -21,7 +20,6 @@ __all__ = [
     "PoissonProblem",
     "Problem",
     "SineProblem",
-    "compare_methods",
     "fix_mean",
     "load_problem",
     "nearest_minimum",

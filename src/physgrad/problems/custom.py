@@ -6,8 +6,7 @@
   or a ``.npy`` file), drawing random mini-batches; no ground truth needed.
 - :func:`load_problem` imports ``"package.module:function"`` (or ``"path/file.py:function"``)
   and returns the :class:`~physgrad.problems.Problem` that factory builds.
-- :func:`compare_methods` trains several methods from one initialisation on one data stream
-  and writes the learning curves and a table (what the examples in ``examples/`` use).
+- :func:`physgrad.experiments.compare_methods` trains several methods on such a problem.
 
 See ``docs/own-physics.md`` for a guide.
 """
@@ -19,13 +18,12 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from physgrad._validation import check_finite, check_positive_int
 from physgrad.core import InverseSolver, Objective, Physics, squared_error
@@ -33,8 +31,6 @@ from physgrad.problems.base import Batch, Problem
 
 Sampler = Callable[[int, torch.Generator], tuple[torch.Tensor | None, torch.Tensor]]
 """``sampler(batch_size, generator) -> (x_true (B, *x_shape) or None, y_target (B, *y_shape))``."""
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 XError = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``x_error(x, x_true) -> (B, *x_shape)``: the per-component error of a prediction, e.g. a
@@ -448,89 +444,3 @@ def _import(module_name: str, spec: str) -> Any:
             f"cannot import module {module_name!r} (problem spec {spec!r}): {exc}; is its folder "
             "on PYTHONPATH? A file path 'path/to/file.py:function' also works"
         ) from None
-
-
-def compare_methods(
-    problem: Problem,
-    network: Callable[[], nn.Module],
-    methods: dict[str, Callable[[], Any] | tuple[Callable[[], Any], OptimizerFactory]],
-    out: str | os.PathLike[str],
-    *,
-    iterations: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    seed: int = 0,
-    metrics: tuple[str, ...] = ("x_l1", "y_l2"),
-    smoothing: int = 32,
-    description: str = "",
-    progress: bool = False,
-) -> Any:
-    """Train each method from the same initial weights on the same data; write curves + table.
-
-    A thin wrapper around :func:`physgrad.experiments.runner.compare`: the first method is the
-    baseline of the table. Writes ``out/curves.png``, ``out/results.md``, ``out/results.json``
-    and one folder per method (metrics.csv, checkpoint.pt, summary.json). Runs always start
-    afresh: an old ``out/init.pt`` is replaced.
-
-    Args:
-        problem: the problem to train on.
-        network: factory of a fresh network (called once per method; the weights of the
-            first call with ``torch.manual_seed(seed)`` are loaded into every method).
-        methods: ``{label: method_factory}`` or ``{label: (method_factory,
-            optimizer_factory)}``, e.g. ``{"Adam": Unsupervised, "Adam + PG (GN)": lambda:
-            Physical(GaussNewton()), "HIG": HalfInverse}``. Without an optimizer a method is
-            trained with its own ``optimizer`` if it names one (``HalfInverse``: SGD at lr 1),
-            else with Adam at ``lr``. Labels also name the run folders (non-alphanumerics
-            become ``-``).
-        out: output folder.
-        iterations: training length.
-        batch_size: problems per iteration.
-        lr: learning rate of the default Adam optimizer.
-        seed: data and initialisation seed.
-        metrics: plotted metrics; the first is the table's headline metric. Metrics the
-            problem does not log (e.g. ``x_l1`` without ground truth) are dropped.
-        smoothing: running-mean window (iterations) for curves and final values.
-        description: figure title after the problem's name (default: the run's length).
-        progress: show a progress bar on a terminal.
-
-    Returns:
-        the :class:`physgrad.experiments.runner.Comparison`; ``.markdown_table()`` is the table.
-    """
-    from physgrad.experiments.base import Experiment, MethodSpec, Scale
-    from physgrad.experiments.runner import compare
-
-    if not methods:
-        raise ValueError("no methods given")
-    specs: dict[str, MethodSpec] = {}
-    def adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=lr)
-
-    for label, entry in methods.items():
-        method, optimizer = entry if isinstance(entry, tuple) else (entry, None)
-        _check_callable(f"method factory of {label!r}", method)
-        if optimizer is None:  # the method's own optimizer (HIG: SGD lr 1), else Adam
-            optimizer = getattr(method(), "optimizer", None) or adam
-        _check_callable(f"optimizer factory of {label!r}", optimizer)
-        key = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or "method"
-        if key in specs:
-            raise ValueError(f"method labels {label!r} and {specs[key].label!r} clash as folders")
-        specs[key] = MethodSpec(label, method, optimizer)
-    probe = problem.sample(1, torch.Generator().manual_seed(seed))
-    if probe.x_true is None:
-        metrics = tuple(m for m in metrics if not m.startswith("x_")) or ("y_l2",)
-    experiment = Experiment(
-        name=problem.name,
-        description=description or f"{iterations} iterations, batch {batch_size}, seed {seed}",
-        paper="own physics",
-        scales={"custom": Scale(iterations, batch_size)},
-        problem=lambda: problem,
-        network=network,
-        methods=specs,
-        default_methods=tuple(specs),
-        baseline=next(iter(specs)),
-        metrics=metrics,
-        smoothing=min(smoothing, iterations),
-    )
-    out = Path(out)
-    (out / "init.pt").unlink(missing_ok=True)  # a fresh start: the network may have changed
-    return compare(experiment, list(specs), out, scale="custom", seed=seed, progress=progress)

@@ -27,7 +27,17 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from physgrad._validation import check_choice, check_positive_int  # noqa: E402
 from physgrad.core import InverseSolver, Physics  # noqa: E402
-from physgrad.experiments.base import SCALES  # noqa: E402
+from physgrad.experiments.base import Experiment, Result  # noqa: E402
+from physgrad.experiments.fluid import FLUID  # noqa: E402
+from physgrad.experiments.runner import (  # noqa: E402
+    Comparison,
+    final_value,
+    iterations_to_reach,
+    running_mean,
+    trained_network,
+    value_at,
+)
+from physgrad.io import write_text  # noqa: E402
 from physgrad.physics.fluid import (  # noqa: E402
     center_of_mass,
     centered_to_staggered,
@@ -37,36 +47,27 @@ from physgrad.physics.fluid import (  # noqa: E402
 from physgrad.problems.base import Batch  # noqa: E402
 from physgrad.problems.fluid import FluidProblem  # noqa: E402
 from physgrad.solvers import GradientDescent  # noqa: E402
+from physgrad.training.smoothing import smoothing_window  # noqa: E402
 
 FRAMES = (0, 2, 4, 6, 8)
 """Recorded frames shown in Fig. 13: ``t = 0, 0.5, 1, 1.5, 2`` for ``dt = 0.25``."""
 
 
-def _load_networks(out: Path, methods: Sequence[str]) -> dict[str, torch.nn.Module]:
-    from physgrad.experiments import get_experiment
-    from physgrad.experiments.runner import trained_network
-
-    exp = get_experiment("fluid")
-    paths = {name: out / name / "checkpoint.pt" for name in methods}
-    return {name: trained_network(exp, p) for name, p in paths.items() if p.exists()}
-
-
-def _problem() -> FluidProblem:
-    """The (configured) fluid experiment's problem: see
-    :func:`physgrad.experiments.base.configured`."""
-    from physgrad.experiments import get_experiment
-
-    problem = get_experiment("fluid").problem()  # type: ignore[misc]
+def _problem(experiment: Experiment) -> FluidProblem:
+    """The experiment's (configured) problem, which must be a :class:`FluidProblem`."""
+    problem = experiment.problem()
     if not isinstance(problem, FluidProblem):
         raise TypeError(f"the fluid experiment's problem is a {type(problem).__name__}")
     return problem
 
 
-def _labels(methods: Sequence[str]) -> dict[str, str]:
-    from physgrad.experiments import get_experiment
+def _networks(experiment: Experiment, out: Path, methods: Sequence[str]) -> dict[str, Any]:
+    paths = {name: out / name / "checkpoint.pt" for name in methods}
+    return {name: trained_network(experiment, p) for name, p in paths.items() if p.exists()}
 
-    exp = get_experiment("fluid")
-    return {m: exp.methods[m].label if m in exp.methods else m for m in methods}
+
+def _labels(experiment: Experiment, methods: Sequence[str]) -> dict[str, str]:
+    return {m: experiment.methods[m].label if m in experiment.methods else m for m in methods}
 
 
 def plot_fluid_examples(
@@ -74,6 +75,8 @@ def plot_fluid_examples(
     path: Path | str | None = None,
     methods: Sequence[str] | None = None,
     seed: int = 0,
+    *,
+    experiment: Experiment = FLUID,
 ) -> Path:
     """Fig. 13: ground truth and each trained network's ``v0`` and marker frames.
 
@@ -83,6 +86,7 @@ def plot_fluid_examples(
         methods: which method folders to show (default: every registered fluid method whose
             checkpoint exists, in registration order).
         seed: test example seed (the authors: 0).
+        experiment: the (configured) fluid experiment: its problem and networks.
 
     Returns:
         The PNG path. Rows: ``GT``, then one per network; columns: vorticity ``dv/dx - du/dy``
@@ -91,18 +95,15 @@ def plot_fluid_examples(
         ``t = 0, 0.5, 1, 1.5, 2`` (ground truth: the centred data simulator; networks: the
         staggered training simulator). Titles give the frequency loss and ``v0_l1``.
     """
-    from physgrad.experiments import get_experiment
-
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"comparison folder {out} does not exist")
-    if methods is None:
-        methods = list(get_experiment("fluid").methods)
-    nets = _load_networks(out, methods)
+    methods = list(experiment.methods) if methods is None else methods
+    nets = _networks(experiment, out, methods)
     if not nets:
         raise FileNotFoundError(f"no <method>/checkpoint.pt found in {out} for {list(methods)}")
-    labels = _labels(list(nets))
-    problem = _problem()
+    labels = _labels(experiment, list(nets))
+    problem = _problem(experiment)
     dom = problem.domain
     ex = generate_example(1, torch.Generator().manual_seed(seed), problem.ground_truth)
     batch = Batch(y_target=ex.marker_t, x_true=ex.v0, condition=ex.marker0)
@@ -179,6 +180,7 @@ def single_problem_fluid(
     gd_lr: float = 1.0,
     gd_iter: int | None = None,
     start: str | torch.Tensor = "drift",
+    problem: FluidProblem | None = None,
 ) -> dict[str, Any]:
     """Fig. 6b: GD (``v0 -= η ∇L``, ``η = 1``) vs the iterated reverse-simulation estimator.
 
@@ -198,6 +200,7 @@ def single_problem_fluid(
         start: ``"drift"`` (:func:`drift_guess`, the default), ``"zero"`` (``v0 = 0``: a
             stationary point for GD, see ``stalled``) or a ``(B, 2, ny, nx)`` guess with
             ``B = examples`` (e.g. a network's prediction for these problems).
+        problem: the physics (default ``FluidProblem()``, the fluid experiment's).
 
     Returns:
         ``{"objective" | "v0_err" | "v0_l1": {method: [...]}, "seconds": {method: s},
@@ -206,7 +209,7 @@ def single_problem_fluid(
     """
     check_positive_int("n_iter", n_iter)
     check_positive_int("examples", examples)
-    problem = _problem()
+    problem = problem if problem is not None else FluidProblem()
     lengths = {"GD": check_positive_int("gd_iter", gd_iter or n_iter), "Reverse sim.": n_iter}
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
     physics = problem.physics_for(batch)
@@ -292,7 +295,8 @@ def _repeated(
 
 
 def lbfgsb_vs_gd(
-    n_iter: int, *, examples: int = 4, seed: int = 0, gd_lr: float = 1.0, history: int = 10
+    n_iter: int, *, examples: int = 4, seed: int = 0, gd_lr: float = 1.0, history: int = 10,
+    problem: FluidProblem | None = None,
 ) -> dict[str, Any]:
     """B.5's "L-BFGS-B yields no significant advantage over gradient descent", measured.
 
@@ -314,7 +318,7 @@ def lbfgsb_vs_gd(
 
     check_positive_int("n_iter", n_iter)
     check_positive_int("examples", examples)
-    problem = _problem()
+    problem = problem if problem is not None else FluidProblem()
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
     x0 = drift_guess(batch, problem)
     keys = ("objective", *V0_METRICS)
@@ -403,22 +407,6 @@ def lbfgsb_sentence(result: dict[str, Any]) -> str:
     )
 
 
-def read_metric(path: Path | str, column: str) -> list[float]:
-    """One column of a run's ``metrics.csv`` (clear errors for a missing file or column)."""
-    from physgrad.training.trainer import History
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no metrics file {path}")
-    history = History.read_csv(path)
-    if column not in history.columns:
-        raise ValueError(f"{path} has no column {column!r}; columns: {list(history.columns)}")
-    values = history[column]
-    if not values:
-        raise ValueError(f"{path} has no rows")
-    return values
-
-
 def training_comparison(
     adam: Sequence[float], pg: Sequence[float], *, window: int = 64, at: int = 200
 ) -> dict[str, Any]:
@@ -437,14 +425,6 @@ def training_comparison(
     ``ratio_at`` (Adam / Adam + PG at iteration ``at``; None if the runs are shorter) and
     ``ratio_end`` (the same of the finals).
     """
-    from physgrad.experiments.runner import (
-        final_value,
-        iterations_to_reach,
-        running_mean,
-        value_at,
-    )
-    from physgrad.training.smoothing import smoothing_window
-
     check_positive_int("window", window)
     n = min(len(adam), len(pg))
     if n == 0:
@@ -602,8 +582,8 @@ def _solver_rows(
 
 
 def table1(
-    out: Path | str, single: dict[str, Any], *, seed: int = 0, held_out: int = 64
-) -> Path:
+    comparison: Comparison, single: dict[str, Any], *, seed: int = 0, held_out: int = 64
+) -> str:
     """Paper Table 1, measured: network inference vs the iterative solvers on the same problems.
 
     On the ``single["examples"]`` problems of :func:`single_problem_fluid` (same ``seed``):
@@ -614,17 +594,17 @@ def table1(
     itself): how many iterations and how much time each needs to reach the Adam + PG
     network's ``v0_err`` (or "not within N"). The networks, the drift guess and ``v0 = 0``
     are also scored on ``held_out`` fresh problems (:func:`held_out_errors`). When both
-    methods' ``metrics.csv`` exist, the training runs are compared
+    methods were trained in ``comparison``, their training runs are compared
     (:func:`training_comparison`) on ``v0_err`` (``v0_l1`` for runs logged before it existed).
-    Writes ``out/table1.md`` and returns its path.
+    Writes ``<comparison folder>/table1.md`` and returns its markdown.
     """
-    out = Path(out)
+    experiment = comparison.experiment
     examples = int(single["examples"])
     n_iter = max(single["iterations"].values())
-    problem = _problem()
+    problem = _problem(experiment)
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
-    nets = _load_networks(out, ["adam", "pg-reverse-sim"])
-    labels = _labels(list(nets))
+    nets = comparison.networks(["adam", "pg-reverse-sim"])
+    labels = _labels(experiment, list(nets))
     rows = ["| network | inference time / example | v0_err | v0_l1 |", "|---|---|---|---|"]
     target, pg_prediction = None, None
     with torch.no_grad():
@@ -642,10 +622,11 @@ def table1(
                 target, pg_prediction = err, prediction
             rows.append(f"| {labels[name]} | {1e3 * min(times):.1f} ms | {err:.3g} "
                         f"| {raw_err:.3g} |")
-    runs = {"v0 = 0": single_problem_fluid(n_iter, examples=examples, seed=seed, start="zero")}
+    runs = {"v0 = 0": single_problem_fluid(n_iter, examples=examples, seed=seed, start="zero",
+                                           problem=problem)}
     if pg_prediction is not None:
         runs["the Adam + PG network's prediction"] = single_problem_fluid(
-            n_iter, examples=examples, seed=seed, start=pg_prediction
+            n_iter, examples=examples, seed=seed, start=pg_prediction, problem=problem
         )
     runs["drift guess"] = single
     target_label = "the Adam + PG network's v0_err"
@@ -674,16 +655,12 @@ def table1(
             )
             + "\n"
         )
-    csvs = [out / m / "metrics.csv" for m in ("adam", "pg-reverse-sim")]
-    if all(p.is_file() for p in csvs):
-        from physgrad.experiments import get_experiment
-        from physgrad.training.trainer import History
-
-        window = get_experiment("fluid").smoothing
-        columns = History.read_csv(csvs[0]).columns
-        metric = "v0_err" if "v0_err" in columns else "v0_l1"
+    runs = comparison.histories
+    if "adam" in runs and "pg-reverse-sim" in runs:
+        window = experiment.smoothing
+        metric = "v0_err" if "v0_err" in runs["adam"].columns else "v0_l1"
         stats = training_comparison(
-            read_metric(csvs[0], metric), read_metric(csvs[1], metric), window=window
+            runs["adam"][metric], runs["pg-reverse-sim"][metric], window=window
         )
         text += (
             "\nTraining, Adam + PG vs Adam (from `adam/metrics.csv` and "
@@ -692,26 +669,27 @@ def table1(
             + "\n".join(training_rows(stats, metric))
             + "\n"
         )
-    path = out / "table1.md"
-    path.write_text(text)
-    return path
+    write_text(comparison.out / "table1.md", text)
+    return text
 
 
-def fluid_figures(out: Path | str, scale: str = "cpu") -> dict[str, Path]:
-    """The ``fluid`` experiment's figure hook: Fig. 13 and Fig. 6b into ``out``.
+def fluid_figures(comparison: Comparison) -> Result:
+    """The ``fluid`` experiment's figure hook: Fig. 13, Fig. 6b and Table 1 of a comparison,
+    with its configured problem and trained networks, into its folder.
 
-    Args:
-        out: comparison folder (must exist and hold at least one ``<method>/checkpoint.pt``).
-        scale: ``smoke`` (3 single-problem iterations, 1 example), ``cpu`` (200, 2 examples)
-            or ``paper`` (2000, 4 examples).
+    The comparison's scale sets the single-problem runs and held-out problems: ``smoke`` (3
+    iterations, 1 example, 4 problems), ``paper`` (2000, 4, 256), else (``cpu``, ``long``)
+    200 iterations, 2 examples, 64 problems.
 
     Returns:
-        ``{"fig13": path, "fig6b": path}``.
+        The figures and Table 1 as a section.
     """
-    check_choice("scale", scale, SCALES)
-    out = Path(out)
-    fig13 = plot_fluid_examples(out)
-    n_iter, examples = {"smoke": (3, 1), "cpu": (200, 2), "paper": (2000, 4)}[scale]
-    single = single_problem_fluid(n_iter, out / "fig6b_single_problem.png", examples=examples)
-    table = table1(out, single, held_out={"smoke": 4, "cpu": 64, "paper": 256}[scale])
-    return {"fig13": fig13, "fig6b": single["path"], "table1": table}
+    experiment, out = comparison.experiment, comparison.out
+    fig13 = plot_fluid_examples(out, experiment=experiment)
+    n_iter, examples, held_out = {"smoke": (3, 1, 4), "paper": (2000, 4, 256)}.get(
+        comparison.scale, (200, 2, 64))
+    single = single_problem_fluid(n_iter, out / "fig6b_single_problem.png", examples=examples,
+                                  problem=_problem(experiment))
+    text = table1(comparison, single, held_out=held_out)
+    title, _, body = text.partition("\n")
+    return Result(figures=[fig13, single["path"]], sections={title.removeprefix("# "): body})

@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from physgrad.core import run_physics
-from physgrad.experiments.base import Experiment, get_experiment
+from physgrad.experiments.base import Experiment
 from physgrad.experiments.runner import trained_network
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write
@@ -78,7 +78,7 @@ def evaluate_checkpoints(
         ``{method: {"x_l1": ..., "y_l1": ..., "y_l2": ..., "objective": ...}}`` (sums over
         cells, means over the test batch).
     """
-    problem = experiment.problem()  # type: ignore[misc]
+    problem = experiment.problem()
     batch = problem.sample(batch_size, torch.Generator().manual_seed(seed))
     out: dict[str, dict[str, float]] = {}
     for method in trained_methods(experiment, comparison_dir):
@@ -122,7 +122,7 @@ def reconstruction_figure(
     if not methods:
         raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
     examples = list(examples)
-    problem = experiment.problem()  # type: ignore[misc]
+    problem = experiment.problem()
     batch = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
     physics = problem.physics_for(batch)
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -236,7 +236,7 @@ def solver_comparison_figure(
     if not methods:
         raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
     examples = list(examples)
-    problem = experiment.problem()  # type: ignore[misc]
+    problem = experiment.problem()
     full = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
     batch = _pick(full, examples)
     physics = problem.physics_for(batch)
@@ -327,12 +327,15 @@ def metrics_table(metrics: dict[str, dict[str, float]], names: Sequence[str]) ->
 def main(argv: list[str] | None = None) -> int:
     """``python -m physgrad.report.pde_figures EXPERIMENT COMPARISON_DIR``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", help="poisson or heat")
+    parser.add_argument("experiment", choices=("poisson", "heat"))
     parser.add_argument("comparison_dir", type=Path)
     parser.add_argument("--seed", type=int, default=TEST_SEED, help="test-batch seed")
     parser.add_argument("--test-batch", type=int, default=128, help="test samples")
     args = parser.parse_args(argv)
-    exp = get_experiment(args.experiment)
+    from physgrad.experiments.heat import HEAT
+    from physgrad.experiments.poisson import POISSON
+
+    exp = {"heat": HEAT, "poisson": POISSON}[args.experiment]
     fig = reconstruction_figure(exp, args.comparison_dir, seed=args.seed)
     names = ["x_l1", "y_l1", "y_l2"]
     sections = [f"# {exp.name}: test batch (seed {args.seed}, {args.test_batch} samples)\n"]

@@ -25,33 +25,44 @@ from typing import Any
 import torch
 
 import physgrad
-from physgrad.experiments.base import Experiment, list_experiments
-from physgrad.experiments.runner import Comparison, compare, compare_seeds, seeds_table
+from physgrad.experiments.base import (
+    AnyExperiment,
+    Experiment,
+    FigureExperiment,
+    RunOptions,
+    list_experiments,
+)
+from physgrad.experiments.runner import (
+    Comparison,
+    compare,
+    compare_seeds,
+    options_with,
+    seeds_table,
+)
+from physgrad.io import write_text
 from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_rows
-from physgrad.training.checkpoint import atomic_write
 
 
 def reproduce(
-    out: Path | str = "runs/reproduce",
+    options: RunOptions | None = None,
     *,
-    scale: str = "cpu",
     only: list[str] | None = None,
-    seeds: list[int] | None = None,
-    progress: bool = True,
-    device: str | None = None,
     command: str | None = None,
-    resume: bool = False,
-    force: bool = False,
+    **fields: Any,
 ) -> Path:
     """Run every registered experiment (or ``only`` these) and write the report.
 
-    An ``out`` folder that already holds a report (or a started one) is refused unless
-    ``resume`` (continue it: finished runs are kept, interrupted ones continue from their
-    checkpoints) or ``force`` (start over in place). ``report.md`` is written only when every
-    experiment has finished, so a partial run is never presented as a report.
+    ``options`` (or single ``fields``) give the report folder ``out`` (default
+    ``runs/reproduce``), scale, seeds, device, progress, ``resume`` and ``force``. An ``out``
+    folder that already holds a report (or a started one) is refused unless ``resume``
+    (continue it: finished runs are kept, interrupted ones continue from their checkpoints)
+    or ``force`` (start over in place). ``report.md`` is written only when every experiment
+    has finished, so a partial run is never presented as a report.
 
     Returns the path of ``report.md``.
     """
+    opts = options_with(options or RunOptions(out=Path("runs/reproduce")), **fields)
+    scale, seeds = opts.scale, list(opts.seeds)
     experiments = list_experiments()
     known = [e.name for e in experiments]
     if only:
@@ -62,16 +73,16 @@ def reproduce(
             )
         experiments = [e for e in experiments if e.name in only]
     for exp in experiments:
-        if exp.trains:
+        if isinstance(exp, Experiment):
             exp.scale(scale)  # validate before any work starts
-    out = Path(out)
+    out = opts.out
     started = (out / "state.json").exists() or (out / "report.md").exists()
-    if started and not (resume or force):
+    if started and not (opts.resume or opts.force):
         raise ValueError(
             f"{str(out)!r} already holds a reproduce run; pass --resume to continue it or "
             "--force to start over"
         )
-    if force:
+    if opts.force:
         for name in ("state.json", "report.md", "report.html"):
             (out / name).unlink(missing_ok=True)
     try:
@@ -86,78 +97,61 @@ def reproduce(
         print(f"[{i}/{len(experiments)}] {exp.name} ({exp.paper}) at scale {scale}", flush=True)
         t0 = time.perf_counter()
         done = state.get(exp.name, {})
-        finished = bool(resume and done.get("finished") and done.get("scale") == scale
-                        and done.get("seeds") == (seeds or [0]))
+        finished = bool(opts.resume and done.get("finished") and done.get("scale") == scale
+                        and done.get("seeds") == seeds and "extra" in done)
         if finished:
             print("      finished before: kept, figures not redrawn", flush=True)
-        section = _run_one(exp, out / exp.name, scale, seeds, progress, device, resume, finished)
+        section = _run_one(exp, replace(opts, out=out / exp.name), done if finished else None)
         wall = time.perf_counter() - t0
         state[exp.name] = {"finished": True, "wall_s": done.get("wall_s", 0.0) + wall,
-                           "scale": scale, "seeds": seeds or [0]}
-        atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=2)))
+                           "scale": scale, "seeds": seeds, "extra": section["extra"],
+                           **({"table": section["table"]} if not section["comparisons"] else {})}
+        write_text(state_path, json.dumps(state, indent=2))
         sections.append((exp, section, state[exp.name]["wall_s"]))
         print(f"      done in {wall:.0f} s (overall {time.perf_counter() - start:.0f} s)")
-    text = _report_markdown(sections, scale, seeds, device, command)
-    atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(text))
-    page = markdown_to_html(text, title=f"physgrad reproduce ({scale})")
-    atomic_write(out / "report.html", lambda tmp: Path(tmp).write_text(page))
+    text = _report_markdown(sections, scale, seeds, opts.device, command)
+    write_text(out / "report.md", text)
+    write_text(out / "report.html", markdown_to_html(text, title=f"physgrad reproduce ({scale})"))
     return out / "report.md"
 
 
 def _run_one(
-    exp: Experiment,
-    out: Path,
-    scale: str,
-    seeds: list[int] | None,
-    progress: bool,
-    device: Any,
-    resume: bool,
-    finished: bool = False,
+    exp: AnyExperiment, opts: RunOptions, finished: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Run one experiment (``finished``: it completed in an earlier invocation with these
-    settings, so its trainings are only read back and its figure hook is not rerun: that hook
-    costs minutes for fluid) and return its report section."""
+    """Run one experiment into ``opts.out`` and return its report section. ``finished``: the
+    state it recorded when it completed in an earlier invocation with these settings; its
+    trainings are then only read back and its figure hook is not rerun (that hook costs
+    minutes for fluid): its tables come from that record."""
+    out = opts.out
+    if isinstance(exp, FigureExperiment):
+        table = finished["table"] if finished else exp.make(out, opts.scale, opts.progress).table
+        return {"figures": _figures(out), "table": table, "comparisons": [], "extra": []}
     if finished:
         exp = replace(exp, figures=None)
-    if not exp.trains:
-        if not finished:
-            exp.run(out, scale=scale, progress=progress)
-        results = out / "results.md"
-        table = results.read_text() if results.exists() else ""
-        table = "\n".join(line for line in table.splitlines() if line.startswith("|"))
-        return {"figures": _figures(out), "table": table, "comparisons": [], "extra": []}
-    kwargs = dict(scale=scale, resume=resume, progress=progress, device=device)
-    if seeds and len(seeds) > 1:
-        comparisons = compare_seeds(exp, None, out, seeds, **kwargs)
+    if len(opts.seeds) > 1:
+        comparisons = compare_seeds(exp, None, out, list(opts.seeds), options=opts)
         figures = [out / "curves.png", out / "seeds.png", *(_figures(comparisons[0].out))]
         table = seeds_table(comparisons)
     else:
-        comparisons = [compare(exp, None, out, seed=(seeds or [0])[0], **kwargs)]
+        comparisons = [compare(exp, None, out, seed=opts.seed, options=opts)]
         figures = _figures(out)
         table = comparisons[0].markdown_table()
     return {
         "figures": figures,
         "table": table,
         "comparisons": comparisons,
-        "extra": _extra_tables(comparisons),
+        "extra": finished["extra"] if finished else _extra_tables(comparisons),
     }
 
 
 def _extra_tables(comparisons: list[Comparison]) -> list[str]:
-    """Tables an experiment's figure hook wrote as ``table*.md`` (e.g. fluid's Table 1), as
+    """The sections the experiment's figure hook returned (e.g. fluid's Table 1), as
     Markdown to embed: the title becomes a level-3 heading (with the seed for several)."""
     blocks = []
     for c in comparisons:
-        for path in sorted(c.out.glob("table*.md")):
-            lines = path.read_text().strip().splitlines()
-            if lines and lines[0].startswith("# "):
-                title = lines[0][2:].strip()
-                lines = lines[1:]
-            else:
-                title = path.stem
-            if len(comparisons) > 1:
-                title += f" (seed {c.seed})"
-            blocks.append("\n".join([f"### {title}", *lines]).strip())
+        for title, body in c.result.sections.items():
+            seed = f" (seed {c.seed})" if len(comparisons) > 1 else ""
+            blocks.append(f"### {title}{seed}\n{body}".strip())
     return blocks
 
 

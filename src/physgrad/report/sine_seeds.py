@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from physgrad.experiments.base import get_experiment
+from physgrad.experiments.sine import SINE
 from physgrad.report.plots import method_color, readable_log_axis
 from physgrad.report.seed_stats import markdown_table, per_seed, read_rows, summarise
 from physgrad.training.checkpoint import atomic_write
@@ -86,7 +86,7 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
     method, log axis, median as a bar."""
     rows = read_rows(runs_by_length(folder)[iterations])
     methods = [m for m in methods_in(rows) if m != "adam" and m not in DECAY]
-    sine = get_experiment("sine").methods
+    sine = SINE.methods
     fig = Figure(figsize=(4.2 * len(METRICS), 4.2), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(METRICS), sharey=True)

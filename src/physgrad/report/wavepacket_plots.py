@@ -1,8 +1,7 @@
 """Figures of the ``wavepacket`` experiment: Fig. 8, a Fig. 1-style panel, error vs ``ξ0*``.
 
-Entry point :func:`wavepacket_figures`, run after ``physgrad compare wavepacket --out DIR``::
-
-    python -c "from physgrad.report.wavepacket_plots import wavepacket_figures as f; f('DIR')"
+Entry point :func:`wavepacket_figures`, the experiment's figure hook: it receives the
+comparison that ``physgrad compare wavepacket`` trained.
 
 Headless (matplotlib object API on the Agg canvas).
 """
@@ -19,8 +18,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from physgrad.experiments.base import get_experiment
-from physgrad.experiments.runner import trained_network
+from physgrad.experiments.base import Experiment
+from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.experiments.wavepacket import CONVERGED_TOL, diverged, lbfgs_baseline
 from physgrad.problems.base import Batch
 from physgrad.problems.wavepacket import INITIAL_GUESS, WavePacketProblem
@@ -197,20 +196,20 @@ def plot_error_vs_position(
     return Path(path)
 
 
-def _problem() -> WavePacketProblem:
-    """The (configured) wavepacket experiment's problem (see
-    :func:`physgrad.experiments.base.configured`)."""
-    problem = get_experiment("wavepacket").problem()  # type: ignore[misc]
+def _problem(experiment: Experiment) -> WavePacketProblem:
+    """The (configured) wavepacket experiment's problem."""
+    problem = experiment.problem()
     if not isinstance(problem, WavePacketProblem):
         raise TypeError(f"the wavepacket experiment's problem is a {type(problem).__name__}")
     return problem
 
 
-def cached_baseline(out_dir: Path, n: int, seed: int, solver: str) -> dict[str, Any]:
+def cached_baseline(
+    out_dir: Path, n: int, seed: int, solver: str, noise_std: float
+) -> dict[str, Any]:
     """:func:`lbfgs_baseline` result from ``out_dir/lbfgs_baseline.json`` when it was made
-    with the same ``n``, ``seed``, ``solver`` and the (configured) experiment's noise level;
+    with the same ``n``, ``seed``, ``solver`` and noise level (the configured experiment's);
     otherwise computed and written there."""
-    noise_std = _problem().noise_std
     path = Path(out_dir) / BASELINE_FILE
     if path.exists():
         try:
@@ -227,7 +226,7 @@ def cached_baseline(out_dir: Path, n: int, seed: int, solver: str) -> dict[str, 
 
 
 def wavepacket_figures(
-    comparison_dir: Path | str,
+    comparison: Comparison,
     out_dir: Path | str | None = None,
     *,
     n: int = 500,
@@ -235,12 +234,13 @@ def wavepacket_figures(
     solver: str = "scipy",
     methods: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """All wave-packet figures and a markdown summary for one ``compare`` output folder.
+    """All wave-packet figures and a markdown summary for one wavepacket comparison (its
+    configured experiment, histories and trained networks).
 
     Computes the L-BFGS-B baseline on ``n`` held-out examples (cached in
     ``out_dir/lbfgs_baseline.json``; scipy takes about ``0.1 n`` seconds), evaluates every
-    trained method's network (``comparison_dir/<method>/checkpoint.pt``) on the same examples
-    and writes into ``out_dir`` (default ``comparison_dir``):
+    trained method's network (``<comparison folder>/<method>/checkpoint.pt``) on the same
+    examples and writes into ``out_dir`` (default the comparison's folder):
 
     - ``fig8_curves.png``: learning curves with the L-BFGS-B and random-guess levels;
     - ``fig1_example.png``: the most off-centre example L-BFGS-B misses, with every fit;
@@ -248,33 +248,28 @@ def wavepacket_figures(
     - ``wavepacket.md``: fractions found / diverged and mean errors on those examples.
 
     Args:
-        comparison_dir: folder written by ``physgrad compare wavepacket --out ...``.
+        comparison: from :func:`~physgrad.experiments.compare` of the wavepacket experiment.
         out_dir: where to write (created if missing).
         n: number of held-out examples for the baseline, see :func:`lbfgs_baseline`.
         seed: seed of the held-out examples.
         solver: the baseline's solver, ``"scipy"`` or ``"torch"``.
-        methods: method folders to include (default: every method of the experiment that has
-            a ``metrics.csv`` there).
+        methods: methods to include (default: every compared one).
 
     Returns:
         Name -> written path.
     """
-    comparison_dir = Path(comparison_dir)
+    experiment, comparison_dir = comparison.experiment, comparison.out
     out = Path(out_dir) if out_dir is not None else comparison_dir
     out.mkdir(parents=True, exist_ok=True)
-    experiment = get_experiment("wavepacket")
-    if methods is None:
-        methods = [m for m in experiment.methods if (comparison_dir / m / "metrics.csv").exists()]
-    if not methods:
-        raise FileNotFoundError(f"no wavepacket method runs (*/metrics.csv) in {comparison_dir}")
+    methods = list(comparison.histories) if methods is None else methods
     for m in methods:
         experiment.check_method(m)
     labels = {m: experiment.methods[m].label for m in methods}
-    baseline = cached_baseline(out, n, seed, solver)
-    problem = _problem()
+    problem = _problem(experiment)
+    baseline = cached_baseline(out, n, seed, solver, problem.noise_std)
     batch = problem.sample(baseline["n"], torch.Generator().manual_seed(baseline["seed"]))
 
-    histories = {labels[m]: History.read_csv(comparison_dir / m / "metrics.csv") for m in methods}
+    histories = {labels[m]: comparison.histories[m] for m in methods}
     predictions: dict[str, torch.Tensor] = {}
     for m in methods:
         checkpoint = comparison_dir / m / "checkpoint.pt"

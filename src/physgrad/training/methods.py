@@ -43,7 +43,7 @@ class Method:
     """Base class. ``name`` labels curves and run folders.
 
     ``optimizer`` is the optimizer factory the method's update is designed for, or ``None``
-    when any optimizer works (then :func:`~physgrad.problems.compare_methods` and
+    when any optimizer works (then :func:`~physgrad.experiments.compare_methods` and
     ``--problem`` use Adam); :class:`~physgrad.training.HalfInverse` sets plain SGD at lr 1.
     """
 
