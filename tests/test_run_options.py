@@ -10,6 +10,7 @@ import pytest
 from physgrad.cli import main
 from physgrad.config import RunConfig
 from physgrad.experiments.base import REGISTRY, Result, RunOptions, get_experiment
+from physgrad.experiments.runner import compare, load_comparison
 
 BAD = [
     ({"scale": "huge"}, ValueError, "unknown scale 'huge'"),
@@ -78,3 +79,14 @@ def test_figure_hook_receives_the_configured_comparison(tmp_path, monkeypatch, c
     (net,) = comparison.networks().values()  # the configured network holds the checkpoint
     assert sum(p.numel() for p in net.parameters()) < default
     assert comparison.result.sections == {"hook": "ran"}
+
+
+def test_load_comparison_reads_back_the_runs_of_a_folder(tmp_path) -> None:
+    sine = get_experiment("sine")
+    made = compare(sine, ["adam", "pg-analytic"], tmp_path, seed=3, scale="smoke",
+                   iterations=5, progress=False)
+    loaded = load_comparison(sine, tmp_path, scale="smoke")
+    assert list(loaded.histories) == ["adam", "pg-analytic"] and loaded.seed == 3
+    assert loaded.markdown_table() == made.markdown_table()
+    with pytest.raises(FileNotFoundError, match="no sine runs"):
+        load_comparison(sine, tmp_path / "empty")

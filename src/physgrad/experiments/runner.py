@@ -28,6 +28,7 @@ from physgrad.experiments.base import (
 from physgrad.io import write_text
 from physgrad.problems.base import Problem
 from physgrad.stats import interval
+from physgrad.table import Table
 from physgrad.training.checkpoint import load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.evaluation import heldout_batch
@@ -155,11 +156,24 @@ class Comparison:
     def markdown_table(self) -> str:
         """The :meth:`summary_rows` as a markdown table (one row per method)."""
         rows = self.summary_rows()
-        header = list(rows[0])
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for row in rows:
-            lines.append("| " + " | ".join(_fmt(row[k]) for k in header) + " |")
-        return "\n".join(lines)
+        return Table(list(rows[0]), [[_fmt(v) for v in row.values()] for row in rows]).markdown()
+
+
+def load_comparison(experiment: Experiment, out: Path | str, scale: str = "cpu") -> Comparison:
+    """The :class:`Comparison` of the runs already in ``out`` (every method of ``experiment``
+    with a ``<method>/metrics.csv``, e.g. trained one at a time with ``physgrad run``), read
+    back from their files; the seed is the one ``init.pt`` (or a checkpoint) records."""
+    out = Path(out)
+    methods = [m for m in experiment.methods if (out / m / "metrics.csv").is_file()]
+    if not methods:
+        raise FileNotFoundError(f"no {experiment.name} runs (<method>/metrics.csv) in {str(out)!r}")
+    histories = {m: History.read_csv(out / m / "metrics.csv") for m in methods}
+    scores = {m: out / m / "heldout.csv" for m in methods}
+    heldout = {m: History.read_csv(p) if p.is_file() else History() for m, p in scores.items()}
+    recorded = [p for p in (out / "init.pt", out / methods[0] / "checkpoint.pt") if p.is_file()]
+    seed = int(load_checkpoint(recorded[0])["seed"]) if recorded else 0
+    iterations = min(len(h) for h in histories.values())
+    return Comparison(experiment, histories, out, iterations, seed, heldout, scale)
 
 
 def value_at(values: list[float], iteration: int, window: int) -> float:
@@ -313,6 +327,8 @@ def run_method(
     """
     opts = options_with(options, **fields)
     spec = experiment.check_method(method)
+    if opts.threads is not None:
+        torch.set_num_threads(opts.threads)
     iterations, batch_size = _length(experiment, opts)
     run_dir = Path(out) / method
     lr = None if opts.lr is None else check_lr(experiment, opts.lr)
@@ -553,7 +569,7 @@ def seeds_table(comparisons: list[Comparison]) -> str:
     Student-t interval (geometric mean and log-scale interval for ratio columns)."""
     per_seed = [c.summary_rows() for c in comparisons]
     header = list(per_seed[0][0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = Table(header)
     for i, row in enumerate(per_seed[0]):
         cells = []
         for key in header:
@@ -570,8 +586,8 @@ def seeds_table(comparisons: list[Comparison]) -> str:
                 ratio = " / " in key and all(v > 0 and math.isfinite(v) for v in values)
                 mean, lo, hi = interval(values, log=ratio)
                 cells.append(f"{mean:.3g} [{lo:.3g}, {hi:.3g}]")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.rows.append(cells)
+    return table.markdown()
 
 
 def write_comparison(comparison: Comparison) -> None:

@@ -27,12 +27,13 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from physgrad._validation import check_choice, check_positive_int  # noqa: E402
 from physgrad.core import InverseSolver, Physics  # noqa: E402
-from physgrad.experiments.base import Experiment, Result  # noqa: E402
+from physgrad.experiments.base import SCALES, Experiment, Result  # noqa: E402
 from physgrad.experiments.fluid import FLUID  # noqa: E402
 from physgrad.experiments.runner import (  # noqa: E402
     Comparison,
     final_value,
     iterations_to_reach,
+    load_comparison,
     running_mean,
     trained_network,
     value_at,
@@ -673,9 +674,11 @@ def table1(
     return text
 
 
-def fluid_figures(comparison: Comparison) -> Result:
+def fluid_figures(comparison: Comparison | Path | str, scale: str = "cpu") -> Result:
     """The ``fluid`` experiment's figure hook: Fig. 13, Fig. 6b and Table 1 of a comparison,
-    with its configured problem and trained networks, into its folder.
+    with its configured problem and trained networks, into its folder. Also takes a folder
+    of finished fluid runs (read back with :func:`~physgrad.experiments.runner.load_comparison`
+    at ``scale``), e.g. runs trained one method at a time.
 
     The comparison's scale sets the single-problem runs and held-out problems: ``smoke`` (3
     iterations, 1 example, 4 problems), ``paper`` (2000, 4, 256), else (``cpu``, ``long``)
@@ -684,6 +687,8 @@ def fluid_figures(comparison: Comparison) -> Result:
     Returns:
         The figures and Table 1 as a section.
     """
+    if not isinstance(comparison, Comparison):
+        comparison = load_comparison(FLUID, comparison, check_choice("scale", scale, SCALES))
     experiment, out = comparison.experiment, comparison.out
     fig13 = plot_fluid_examples(out, experiment=experiment)
     n_iter, examples, held_out = {"smoke": (3, 1, 4), "paper": (2000, 4, 256)}.get(

@@ -27,6 +27,7 @@ from physgrad.core import run_physics
 from physgrad.experiments.base import Experiment
 from physgrad.experiments.runner import trained_network
 from physgrad.problems.base import Batch, Problem
+from physgrad.table import Table
 from physgrad.training.checkpoint import atomic_write
 
 TEST_SEED = 999_999
@@ -318,10 +319,8 @@ def _save_palette_png(fig: Figure, path: Path, dpi: int) -> None:
 
 def metrics_table(metrics: dict[str, dict[str, float]], names: Sequence[str]) -> str:
     """Markdown table of :func:`evaluate_checkpoints` output (one row per method)."""
-    lines = ["| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for method, values in metrics.items():
-        lines.append(f"| {method} | " + " | ".join(f"{values[n]:.4g}" for n in names) + " |")
-    return "\n".join(lines)
+    rows = [[method, *(f"{values[n]:.4g}" for n in names)] for method, values in metrics.items()]
+    return Table(["method", *names], rows).markdown()
 
 
 def main(argv: list[str] | None = None) -> int:

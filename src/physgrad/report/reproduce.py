@@ -41,6 +41,7 @@ from physgrad.experiments.runner import (
 )
 from physgrad.io import write_text
 from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_rows
+from physgrad.table import Table, inline_html
 
 
 def reproduce(
@@ -263,23 +264,18 @@ def _columns_note(exp: Experiment, comparisons: list[Comparison]) -> str:
 
 def _overview_table(sections, smoke: bool = False) -> str:
     """The paper-vs-ours rows of every experiment (``smoke``: no verdicts) as one table."""
-    blocks = []
+    table = None
     for exp, section, _ in sections:
-        rows = paper_rows(section.get("comparisons") or [])
-        if not rows:
-            continue
-        if not blocks:
-            blocks += ["| experiment | " + " | ".join(rows[0]) + " |",
-                       "|---" * (len(rows[0]) + 1) + "|"]
-        for row in rows:
+        for row in paper_rows(section.get("comparisons") or []):
+            table = table or Table(["experiment", *row])
             if smoke:
                 row["verdict"] = SMOKE_VERDICT
-            blocks.append(f"| {exp.name} | " + " | ".join(str(v) for v in row.values()) + " |")
-    return "\n".join(blocks)
+            table.add(exp.name, *row.values())
+    return table.markdown() if table else ""
 
 
 def _time_table(sections) -> str:
-    lines = []
+    table = Table(["experiment", "method", "ms / iteration", "ratio to baseline", "paper"])
     for exp, section, _ in sections:
         comparisons = section.get("comparisons") or []
         if not comparisons:
@@ -300,13 +296,8 @@ def _time_table(sections) -> str:
             p = paper.get(method)
             cited = f"{p.shown} ({p.source})" if p else ("1x" if method == base else "–")
             ms_text = format_values(ms, "final")
-            lines.append(f"| {exp.name} | {method} | {ms_text} | {ratio} | {cited} |")
-    if not lines:
-        return ""
-    return "\n".join(
-        ["| experiment | method | ms / iteration | ratio to baseline | paper |",
-         "|---|---|---|---|---|", *lines]
-    )
+            table.add(exp.name, method, ms_text, ratio, cited)
+    return table.markdown() if table.rows else ""
 
 
 def _rel_to_exp(fig: Path, name: str) -> str:
@@ -317,19 +308,13 @@ def _rel_to_exp(fig: Path, name: str) -> str:
 
 def markdown_to_html(text: str, title: str) -> str:
     """A small Markdown subset (headings, lists, tables, images, code) to a standalone page."""
-    body, table = [], []
+    body: list[str] = []
+    table: list[str] = []
 
     def flush_table() -> None:
-        if not table:
-            return
-        rows = [r for r in table if not re.fullmatch(r"\|(\s*-+\s*\|)+", r.replace(":", "-"))]
-        cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
-        body.append("<table>")
-        for j, row in enumerate(cells):
-            tag = "th" if j == 0 else "td"
-            body.append("<tr>" + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in row) + "</tr>")
-        body.append("</table>")
-        table.clear()
+        if table:
+            body.append(Table.from_markdown(table).html())
+            table.clear()
 
     for line in text.splitlines():
         if line.startswith("|"):
@@ -338,17 +323,17 @@ def markdown_to_html(text: str, title: str) -> str:
         flush_table()
         if line.startswith("> "):  # a warning: boxed so that nobody reads past it
             body.append('<p style="border:3px solid #c00;background:#fee;padding:0.6em;'
-                        f'font-weight:bold">{_inline(line[2:])}</p>')
+                        f'font-weight:bold">{inline_html(line[2:])}</p>')
         elif m := re.match(r"(#+) (.*)", line):
             level = len(m.group(1))
-            body.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
+            body.append(f"<h{level}>{inline_html(m.group(2))}</h{level}>")
         elif m := re.fullmatch(r"!\[(.*?)\]\((.*?)\)", line.strip()):
             alt, src = html.escape(m.group(1)), html.escape(m.group(2))
             body.append(f'<p><img alt="{alt}" src="{src}" style="max-width:100%"></p>')
         elif line.startswith("- "):
-            body.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
+            body.append(f"<ul><li>{inline_html(line[2:])}</li></ul>")
         elif line.strip():
-            body.append(f"<p>{_inline(line)}</p>")
+            body.append(f"<p>{inline_html(line)}</p>")
     flush_table()
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
@@ -359,11 +344,6 @@ def markdown_to_html(text: str, title: str) -> str:
         f"</title><style>{style}</style></head><body>"
     )
     return head + "\n" + "\n".join(body) + "\n</body></html>\n"
-
-
-def _inline(text: str) -> str:
-    text = html.escape(text)
-    return re.sub(r"`(.*?)`", r"<code>\1</code>", text)
 
 
 def command_line() -> str:
