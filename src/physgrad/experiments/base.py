@@ -228,15 +228,6 @@ def get_experiment(name: str) -> AnyExperiment:
     return REGISTRY[name]
 
 
-def training_experiment(name: str) -> Experiment:
-    """:func:`get_experiment` for an experiment that trains; a figure-only one raises
-    ``ValueError`` saying so."""
-    exp = get_experiment(name)
-    if not isinstance(exp, Experiment):
-        raise ValueError(f"experiment {name!r} makes a figure and has no methods to train")
-    return exp
-
-
 def list_experiments() -> list[AnyExperiment]:
     """Every registered experiment (built-ins included), sorted by name."""
     _load_builtin()

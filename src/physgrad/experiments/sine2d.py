@@ -35,6 +35,7 @@ from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
 from physgrad.nets import MLP
 from physgrad.problems.base import Batch, Problem
 from physgrad.problems.sine2d import Sine2DProblem
+from physgrad.table import Table
 from physgrad.training.methods import Method, Physical, Unsupervised, resolve_solver
 from physgrad.training.trainer import TrainingDiverged
 
@@ -267,13 +268,10 @@ def _sweep_markdown(result: dict[str, Any]) -> str:
         if not part["points"]:
             continue
         fixed = (f"θ = {part['angle']:g}°" if key == "xi" else f"ξ = {part['xi']:g}")
+        rows = [[f"{p:g}", *(_fmt(part["values"][m][i]) for m in methods)]
+                for i, p in enumerate(part["points"])]
         lines += [f"## {what} vs {'ξ' if key == 'xi' else 'θ (degrees)'} ({fixed})", "",
-                  "| " + key + " | " + " | ".join(methods) + " |",
-                  "|---|" + "---|" * len(methods)]
-        for i, p in enumerate(part["points"]):
-            cells = [_fmt(part["values"][m][i]) for m in methods]
-            lines.append(f"| {p:g} | " + " | ".join(cells) + " |")
-        lines.append("")
+                  Table([key, *methods], rows).markdown(), ""]
     lines.append("![sweep](sweep.png)")
     return "\n".join(lines) + "\n"
 

@@ -48,6 +48,7 @@ from physgrad.physics.fluid import (  # noqa: E402
 from physgrad.problems.base import Batch  # noqa: E402
 from physgrad.problems.fluid import FluidProblem  # noqa: E402
 from physgrad.solvers import GradientDescent  # noqa: E402
+from physgrad.table import Table  # noqa: E402
 from physgrad.training.smoothing import smoothing_window  # noqa: E402
 
 FRAMES = (0, 2, 4, 6, 8)
@@ -548,11 +549,12 @@ def held_out_errors(
     }
 
 
-def _solver_rows(
+def _solver_table(
     runs: dict[str, dict[str, Any]], target: float | None, target_label: str
-) -> list[str]:
+) -> Table:
     """Table 1 rows: per start and solver, iterations and time to reach ``target`` v0_err."""
-    rows = []
+    table = Table(["solver", "start", f"iterations to reach {target_label}",
+                   "time / example for them", "v0_err after N", "v0_l1 after N", "N"])
     for start_label, run in runs.items():
         examples = run["examples"]
         for name, curve in run["v0_err"].items():
@@ -570,16 +572,9 @@ def _solver_rows(
                 reach, cost = str(hit), f"{1e3 * per_iter * hit:.0f} ms"
             if stalled:  # the energy rescale maps zero energy to zero: no gradient at v0 = 0
                 reach += " (stalled: its first step left v0 unchanged)"
-            rows.append(
-                f"| {name} | {start_label} | {reach} | {cost} | {curve[-1]:.3g} "
-                f"| {run['v0_l1'][name][-1]:.3g} | {n_iter} |"
-            )
-    return [
-        f"| solver | start | iterations to reach {target_label} | time / example for them "
-        "| v0_err after N | v0_l1 after N | N |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-    ]
+            table.add(name, start_label, reach, cost, f"{curve[-1]:.3g}",
+                      f"{run['v0_l1'][name][-1]:.3g}", n_iter)
+    return table
 
 
 def table1(
@@ -606,7 +601,7 @@ def table1(
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
     nets = comparison.networks(["adam", "pg-reverse-sim"])
     labels = _labels(experiment, list(nets))
-    rows = ["| network | inference time / example | v0_err | v0_l1 |", "|---|---|---|---|"]
+    networks = Table(["network", "inference time / example", "v0_err", "v0_l1"])
     target, pg_prediction = None, None
     with torch.no_grad():
         inputs = problem.network_input(batch)
@@ -621,8 +616,7 @@ def table1(
             err, raw_err = float(m["v0_err"].mean()), float(m["v0_l1"].mean())
             if name == "pg-reverse-sim":
                 target, pg_prediction = err, prediction
-            rows.append(f"| {labels[name]} | {1e3 * min(times):.1f} ms | {err:.3g} "
-                        f"| {raw_err:.3g} |")
+            networks.add(labels[name], f"{1e3 * min(times):.1f} ms", f"{err:.3g}", f"{raw_err:.3g}")
     runs = {"v0 = 0": single_problem_fluid(n_iter, examples=examples, seed=seed, start="zero",
                                            problem=problem)}
     if pg_prediction is not None:
@@ -638,22 +632,16 @@ def table1(
         f"{examples} problems (seed {seed}); v0_err is the authors' velocity error (projected "
         "staggered start state, vector length per cell, mean over cells), v0_l1 the raw "
         "centred output's. Time per example = time for all problems / problems.\n\n"
-        + "\n".join(rows)
-        + "\n\n"
-        + "\n".join(_solver_rows(runs, target, target_label))
-        + "\n"
+        + f"{networks.markdown()}\n\n{_solver_table(runs, target, target_label).markdown()}\n"
     )
     if nets:
         held = held_out_errors(nets, problem, examples=held_out)
         text += (
             f"\nHeld-out accuracy on {held_out} fresh problems (seed {HELD_OUT_SEED}, not seen in "
-            "training; mean ± std over problems):\n\n| predictor | v0_err | v0_l1 |\n"
-            "|---|---|---|\n"
-            + "\n".join(
-                f"| {labels.get(name, name)} | {e['v0_err'][0]:.3g} ± {e['v0_err'][1]:.2g} "
-                f"| {e['v0_l1'][0]:.3g} ± {e['v0_l1'][1]:.2g} |"
-                for name, e in held.items()
-            )
+            "training; mean ± std over problems):\n\n"
+            + Table(["predictor", "v0_err", "v0_l1"], [
+                [labels.get(name, name), *(f"{e[k][0]:.3g} ± {e[k][1]:.2g}" for k in V0_METRICS)]
+                for name, e in held.items()]).markdown()
             + "\n"
         )
     runs = comparison.histories

@@ -38,6 +38,7 @@ from physgrad.experiments.runner import (
     value_at,
 )
 from physgrad.stats import interval
+from physgrad.table import Table
 from physgrad.training.trainer import History
 
 if TYPE_CHECKING:
@@ -340,10 +341,7 @@ def paper_table(comparisons: Sequence[Comparison]) -> str:
     rows = paper_rows(comparisons)
     if not rows:
         return ""
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows]
-    return "\n".join(lines)
+    return Table(list(rows[0]), [list(r.values()) for r in rows]).markdown()
 
 
 def _described(experiment: Any, method: str) -> str:

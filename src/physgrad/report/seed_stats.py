@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from physgrad.table import Table
+
 LEVELS = (10, 100, 1000)
 """Ratio levels counted per method (seeds whose baseline / method ratio is at least this)."""
 
@@ -120,24 +122,18 @@ def fmt_ratio(value: float) -> str:
 
 def markdown_table(summaries: Sequence[MethodSummary], baseline: str = "adam") -> str:
     """Markdown rows: method, seeds, median [IQR], median ratio, seeds reaching each level."""
-    levels = " | ".join(f"≥{level}×" for level in LEVELS)
-    lines = [
-        f"| method | seeds | median | IQR | median {baseline} / method | {levels} |",
-        "|---|---|---|---|---|" + "---|" * len(LEVELS),
-    ]
+    table = Table(["method", "seeds", "median", "IQR", f"median {baseline} / method",
+                   *(f"≥{level}×" for level in LEVELS)])
     for s in summaries:
         n = s.seeds
         if s.method == baseline:  # its ratio to itself is 1 on every seed: say nothing
-            ratio, reach = "–", " | ".join("–" for _ in LEVELS)
+            ratio, reach = "–", ["–" for _ in LEVELS]
         else:
-            ratio = fmt_ratio(s.ratio_median)
-            reach = " | ".join(f"{s.reach[level]}/{n}" for level in LEVELS)
+            ratio, reach = fmt_ratio(s.ratio_median), [f"{s.reach[lv]}/{n}" for lv in LEVELS]
         failed = f" ({s.failed} failed)" if s.failed else ""
-        lines.append(
-            f"| {s.method} | {n}{failed} | {fmt_value(s.median)} | "
-            f"{fmt_value(s.q1)} – {fmt_value(s.q3)} | {ratio} | {reach} |"
-        )
-    return "\n".join(lines)
+        table.add(s.method, f"{n}{failed}", fmt_value(s.median),
+                  f"{fmt_value(s.q1)} – {fmt_value(s.q3)}", ratio, *reach)
+    return table.markdown()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from physgrad.problems.base import Batch
 from physgrad.problems.wavepacket import INITIAL_GUESS, WavePacketProblem
 from physgrad.report.paper_numbers import PAPER_SUMMARY
 from physgrad.report.plots import method_colors, readable_log_axis
+from physgrad.table import Table
 from physgrad.training.checkpoint import atomic_write
 from physgrad.training.trainer import History
 
@@ -317,17 +318,12 @@ def iterations_to_beat(values: Sequence[float], level: float) -> int | None:
 
 def _crossing_markdown(baseline: dict[str, Any], histories: dict[str, History]) -> str:
     metrics = ("objective", "xi0_mae", "amp_mae")
-    lines = [
-        "\n## Training iterations until the running mean beats L-BFGS-B\n",
-        "| method | " + " | ".join(metrics) + " |",
-        "|---|" + "---|" * len(metrics),
-    ]
+    table = Table(["method", *metrics])
     for label, hist in histories.items():
         cells = [iterations_to_beat(hist[m], baseline[m]) for m in metrics]
-        lines.append(f"| {label} | " + " | ".join("never" if c is None else str(c) for c in cells)
-                     + " |")
-    lines.append(f"\nPaper (B.1): {PAPER_SUMMARY['wavepacket']}.")
-    return "\n".join(lines) + "\n"
+        table.add(label, *("never" if c is None else c for c in cells))
+    return (f"\n## Training iterations until the running mean beats L-BFGS-B\n\n"
+            f"{table.markdown()}\n\nPaper (B.1): {PAPER_SUMMARY['wavepacket']}.\n")
 
 
 def _summary_markdown(
