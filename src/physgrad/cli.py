@@ -265,7 +265,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import FigureExperiment
-    from physgrad.experiments.runner import default_lr, run_method
+    from physgrad.experiments.runner import default_lr, initial_weights, run_method
 
     data = _config_data(args)
     config = RunConfig.from_dict(data, source=args.config or "the command line")
@@ -299,7 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _clear_runs([run_dir])
         if fresh_init:
             (out / "init.pt").unlink(missing_ok=True)
-        init = _initial_weights(exp, options.seed, out / "init.pt")
+        init = initial_weights(exp, options.seed, out / "init.pt")
         config.save(run_dir / "config.yaml")
         history = run_method(exp, method, out, seed=options.seed, init=init, options=options)
     final = {k: v[-1] for k, v in history.columns.items() if k != "iteration"}
@@ -465,12 +465,6 @@ def _check_start(
 
 def _holds_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in RUN_FILES)
-
-
-def _initial_weights(exp: Any, seed: int, path: Path) -> Any:
-    from physgrad.experiments.runner import initial_weights
-
-    return initial_weights(exp, seed, path)
 
 
 def _clear_runs(run_dirs: list[Path]) -> None:

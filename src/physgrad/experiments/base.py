@@ -50,26 +50,17 @@ class RunOptions:
     scale: str = "cpu"
     seeds: tuple[int, ...] = (0,)
     """One comparison per seed (initial weights and data stream)."""
-    iterations: int | None = None
-    """Training length; ``None``: the scale's."""
-    batch_size: int | None = None
-    """Problems per iteration; ``None``: the scale's."""
+    iterations: int | None = None  # None: the scale's
+    batch_size: int | None = None  # None: the scale's
     device: str | None = None
-    resume: bool = False
-    """Continue interrupted runs from their checkpoints and keep finished ones."""
-    force: bool = False
-    """Start over where earlier runs exist."""
+    resume: bool = False  # continue interrupted runs, keep finished ones
+    force: bool = False  # start over where earlier runs exist
     progress: bool = True
-    trackers: tuple[str, ...] = ()
-    """Extra loggers (``"tensorboard"``, ``"mlflow"``)."""
-    lr: float | None = None
-    """Learning rate of every method's optimizer; ``None``: each method's own."""
-    checkpoint_every: int = 500
-    """Iterations between checkpoints (0: only at the end and on Ctrl-C/SIGTERM)."""
-    threads: int | None = None
-    """CPU threads for torch; ``None``: :func:`~physgrad.training.distributed.default_threads`."""
-    compile: bool = False
-    """``torch.compile`` the network (see :class:`~physgrad.training.Trainer`)."""
+    trackers: tuple[str, ...] = ()  # "tensorboard", "mlflow"
+    lr: float | None = None  # every method's learning rate; None: each method's own
+    checkpoint_every: int = 500  # iterations between checkpoints (0: at the end, on signals)
+    threads: int | None = None  # torch CPU threads; None: as set (the CLI's default_threads)
+    compile: bool = False  # torch.compile the network (see Trainer)
 
     def __post_init__(self) -> None:
         if not str(self.out).strip():

@@ -191,8 +191,8 @@ def sweep(
         run_method,
         write_comparison,
     )
+    from physgrad.io import write_text
     from physgrad.report.scale_invariance import plot_sweep
-    from physgrad.training.checkpoint import atomic_write
 
     check_positive_int("iterations", iterations)
     methods = list(methods)
@@ -248,9 +248,8 @@ def sweep(
         for m in methods:
             result["angle"]["values"][m].append(f[m])
     plot_sweep(result, out / "sweep.png")
-    text = json.dumps(result, indent=2)
-    atomic_write(out / "sweep.json", lambda tmp: Path(tmp).write_text(text))
-    atomic_write(out / "sweep.md", lambda tmp: Path(tmp).write_text(_sweep_markdown(result)))
+    write_text(out / "sweep.json", json.dumps(result, indent=2))
+    write_text(out / "sweep.md", _sweep_markdown(result))
     return result
 
 

@@ -26,9 +26,9 @@ from matplotlib.figure import Figure
 from physgrad.core import run_physics
 from physgrad.experiments.base import Experiment
 from physgrad.experiments.runner import trained_network
+from physgrad.io import atomic_write, write_text
 from physgrad.problems.base import Batch, Problem
 from physgrad.table import Table
-from physgrad.training.checkpoint import atomic_write
 
 TEST_SEED = 999_999
 """Test-batch seed of the authors' Poisson reconstruction plot."""
@@ -298,8 +298,7 @@ def solver_comparison_figure(
                  for i in range(len(examples))]
         plain = label.replace("\n", " ").replace("$x_0 = 0$", "x0 = 0")
         lines.append(f"| {plain} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    atomic_write(path.with_suffix(".md"), lambda tmp: Path(tmp).write_text(text))
+    write_text(path.with_suffix(".md"), "\n".join(lines) + "\n")
     return path
 
 
@@ -349,8 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(f"\nAuthors' heat protocol (seed 0, prediction clamped >= 0):\n\n"
                         f"{metrics_table(clamped, names)}")
     text = "\n".join(sections) + f"\n\n![reconstructions]({fig.name})\n"
-    md = Path(args.comparison_dir) / "test_metrics.md"
-    atomic_write(md, lambda tmp: Path(tmp).write_text(text))
+    md = write_text(Path(args.comparison_dir) / "test_metrics.md", text)
     print(text)
     print(f"wrote {fig} and {md}")
     return 0

@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from physgrad.training.checkpoint import atomic_write
+from physgrad.io import atomic_write
 from physgrad.training.smoothing import running_mean
 
 METRIC_LABELS = {

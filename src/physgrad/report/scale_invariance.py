@@ -11,8 +11,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from physgrad.io import atomic_write
 from physgrad.report.plots import method_colors, readable_log_axis
-from physgrad.training.checkpoint import atomic_write
 
 
 def plot_exp_predictions(

@@ -18,9 +18,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from physgrad.experiments.sine import SINE
+from physgrad.io import atomic_write, write_text
 from physgrad.report.plots import method_color, readable_log_axis
 from physgrad.report.seed_stats import markdown_table, per_seed, read_rows, summarise
-from physgrad.training.checkpoint import atomic_write
 
 METHOD_ORDER = ("adam", "adam-clip-dp", "adam-clip-dl", "pg-analytic", "pg-inverse-gradient",
                 "pg-newton", "adam-lr-decay", "pg-analytic-lr-decay")
@@ -140,7 +140,7 @@ def write_readme(folder: Path, commands: str) -> Path:
     )
     text = f"{README_HEAD}```bash\n{commands.strip()}\n```\n\n{tables_markdown(folder)}\n{figures}"
     path = Path(folder) / "README.md"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    write_text(path, text)
     return path
 
 

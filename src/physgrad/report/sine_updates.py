@@ -19,10 +19,10 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from physgrad.io import atomic_write
 from physgrad.problems.base import Batch
 from physgrad.problems.sine import SineProblem, nearest_minimum
 from physgrad.report.plots import method_color
-from physgrad.training.checkpoint import atomic_write
 
 UPDATES = ("supervised", "gd", "inverse-gradient", "newton", "pg")
 """The methods of Fig. 9, top to bottom (the objective panel follows)."""

@@ -21,12 +21,12 @@ from matplotlib.figure import Figure
 from physgrad.experiments.base import Experiment
 from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.experiments.wavepacket import CONVERGED_TOL, diverged, lbfgs_baseline
+from physgrad.io import atomic_write, write_text
 from physgrad.problems.base import Batch
 from physgrad.problems.wavepacket import INITIAL_GUESS, WavePacketProblem
 from physgrad.report.paper_numbers import PAPER_SUMMARY
 from physgrad.report.plots import method_colors, readable_log_axis
 from physgrad.table import Table
-from physgrad.training.checkpoint import atomic_write
 from physgrad.training.trainer import History
 
 BASELINE_FILE = "lbfgs_baseline.json"
@@ -221,8 +221,7 @@ def cached_baseline(
         if settings == (n, seed, solver, noise_std):
             return cached
     result = lbfgs_baseline(n, seed, solver=solver, noise_std=noise_std)  # type: ignore[arg-type]
-    text = json.dumps(result)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    write_text(path, json.dumps(result))
     return result
 
 
@@ -297,7 +296,7 @@ def wavepacket_figures(
                + _crossing_markdown(baseline, histories)
                + "\n![Fig. 8](fig8_curves.png)\n\n![example](fig1_example.png)\n\n"
                "![error vs position](error_vs_xi0.png)\n")
-    atomic_write(out / "wavepacket.md", lambda tmp: Path(tmp).write_text(summary))
+    write_text(out / "wavepacket.md", summary)
     paths["summary"] = out / "wavepacket.md"
     return paths
 
