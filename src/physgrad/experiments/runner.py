@@ -108,7 +108,7 @@ class Comparison:
             rows.append(
                 {
                     "method": name,
-                    "label": exp.methods[name].label,
+                    "label": exp.methods[name].label if name in exp.methods else name,
                     f"final {metric}": finals[name],
                     **held,
                     **at,

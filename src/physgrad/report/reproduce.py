@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import shlex
-import statistics
 import sys
 import time
 from dataclasses import replace
@@ -275,6 +274,7 @@ def _overview_table(sections, smoke: bool = False) -> str:
 
 
 def _time_table(sections) -> str:
+    """The step times the comparisons measured (their summary rows), one row per method."""
     table = Table(["experiment", "method", "ms / iteration", "ratio to baseline", "paper"])
     for exp, section, _ in sections:
         comparisons = section.get("comparisons") or []
@@ -283,16 +283,11 @@ def _time_table(sections) -> str:
         base = exp.baseline if exp.baseline in comparisons[0].histories else None
         paper = {p.method: p for p in PAPER_NUMBERS if p.experiment == exp.name
                  and p.kind == "time"}
+        rows = [{r["method"]: r for r in c.summary_rows()} for c in comparisons]
         for method in comparisons[0].histories:
-            ms = [1e3 * statistics.median(c.histories[method]["step_time"]) for c in comparisons]
-            if base is None:
-                ratio = "–"
-            else:
-                ratio = format_values(
-                    [statistics.median(c.histories[method]["step_time"])
-                     / statistics.median(c.histories[base]["step_time"]) for c in comparisons],
-                    "time",
-                )
+            ms = [r[method]["step ms"] for r in rows]
+            ratio = "–" if base is None else format_values(
+                [r[method][f"step time / {base}"] for r in rows], "time")
             p = paper.get(method)
             cited = f"{p.shown} ({p.source})" if p else ("1x" if method == base else "–")
             ms_text = format_values(ms, "final")
