@@ -283,7 +283,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         config = _restore(config, _flat(data), run_dir / "config.yaml")
         exp, config = _experiment(config)
-    _options(args, exp, config, [method])  # validate before resolving
     config = _resolved(exp, config, method, out, config.training.seed)
     lr = config.optimizer.lr if config.optimizer.lr != default_lr(exp, method) else None
     options = _options(args, exp, config, [method], out=out, lr=lr)
@@ -319,7 +318,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         config = _restore(config, _flat(data), out / "config.yaml")
         exp, config = _experiment(config, trains=True)
     methods = config.methods or list(exp.default_methods)
-    _options(args, exp, config, methods)  # validate before resolving
     sc = exp.scale(config.scale)
     training = dataclasses.replace(
         config.training,
