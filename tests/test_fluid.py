@@ -321,6 +321,31 @@ def test_unchecked_physics_propagates_nan_instead_of_crashing() -> None:
     v0 = torch.randn(1, 2, 8, 8)
     v0[0, 0, 3, 3] = float("nan")
     assert bool(torch.isnan(phys(v0)).any())
+    v = v0.clone().requires_grad_(True)  # the fast backward too
+    (g,) = torch.autograd.grad(phys(v).sum(), v)
+    assert bool(torch.isnan(g).any())
+
+
+def test_cpu_batch_chunks_change_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step on CPU runs in batch chunks that fit the cache; samples are independent, so
+    values and gradients equal the unchunked run."""
+    import sys
+
+    simulate_module = sys.modules[FluidSimulator.__module__]
+    d = Domain(12, 10, 24.0, 20.0)
+    m0 = torch.rand(5, 10, 12, generator=_gen(44), dtype=F64)
+    v0 = torch.randn(5, 2, 10, 12, generator=_gen(45), dtype=F64)
+    weights = torch.randn(5, 10, 12, generator=_gen(46), dtype=F64)
+    results = []
+    for chunk_bytes in (1 << 30, 2 * 10 * 12 * 8 * 2):  # everything at once; 2 samples
+        monkeypatch.setattr(simulate_module, "CACHE_CHUNK_BYTES", chunk_bytes)
+        for pressure in ("fft", "cg"):
+            sim = FluidSimulator(d, steps=3, pressure=pressure)
+            v = v0.clone().requires_grad_(True)
+            out = sim(m0, v)
+            results.append((out.detach(), torch.autograd.grad((out * weights).sum(), v)[0]))
+    for chunked, whole in zip(results[2:], results[:2], strict=True):
+        torch.testing.assert_close(chunked, whole, atol=1e-13, rtol=1e-12)
 
 
 @pytest.mark.parametrize("pressure", ["fft", "cg"])

@@ -144,9 +144,9 @@ def _wrapped_grid(
 
 def _corner(position: torch.Tensor, n: int) -> torch.Tensor:
     """Lower-left corner index ``floor(position)`` of a wrapped position, in ``[0, n - 1]``
-    (``remainder`` may round up to exactly ``n``; NaN positions read cell 0, the NaN still
-    propagates through the interpolation)."""
-    return torch.floor(position).nan_to_num_(0.0).clamp_(0, n - 1)
+    (the wrap may round up to exactly ``n``). NaN stays NaN: the nearest-neighbour samples
+    at the corner use ``zeros`` padding, which masks it (the result is NaN anyway)."""
+    return torch.floor(position).clamp_(0, n - 1)
 
 
 def _advect_fast(
@@ -216,7 +216,7 @@ def _advect_fast(
     torch.mul(y0, 2.0 / (ny - 1), out=corner[:, 1]).sub_(1.0)
     corner_grid = corner.permute(0, 2, 3, 1)
     limits = torch.nn.functional.grid_sample(
-        pooled, corner_grid, mode="nearest", padding_mode="border", align_corners=True
+        pooled, corner_grid, mode="nearest", padding_mode="zeros", align_corners=True
     )
     lo, hi = limits[:, 0], limits[:, 1]
     if keep_state:
@@ -332,8 +332,7 @@ def _route_to_bound(
         [source[:, :-1, :-1], source[:, :-1, 1:], source[:, 1:, :-1]], dim=1
     )  # v00, v01, v10 of every cell's 2 x 2 block
     v00, v01, v10 = torch.nn.functional.grid_sample(
-        corners, state["corner_grid"], mode="nearest", padding_mode="border",
-        align_corners=True,
+        corners, state["corner_grid"], mode="nearest", padding_mode="zeros", align_corners=True
     ).unbind(1)
     e00, e01 = v00 == out, v01 == out
     not00 = ~e00
