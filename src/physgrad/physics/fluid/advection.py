@@ -125,42 +125,39 @@ def _fold_periodic(padded: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _wrapped_grid(
-    coordinate: torch.Tensor, shift: torch.Tensor, n: int, out: torch.Tensor, sign: float
-) -> torch.Tensor:
-    """``out <- wrap(coordinate + sign * shift)``: a position in ``[0, n]`` (index units).
+def _index_grid(
+    ny: int, nx: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(coordinates (2, ny, nx), sizes (2, 1, 1))``: every cell's ``(i, j)`` and ``(nx, ny)``.
 
-    ``coordinate`` is ``arange(n)`` broadcast along its axis, ``shift`` the displacement in
-    index units ``(N, ny, nx)``. The periodic wrap is ``x - n floor(x / n)`` (how
-    ``torch.remainder`` computes it, ~3x faster on CPU), all in place.
+    Both axes in one tensor, so that a position pass over ``(N, 2, ny, nx)`` handles x and y
+    in one op (half the kernel launches of two ``(N, ny, nx)`` passes, same bits).
     """
-    if sign > 0:
-        torch.add(coordinate, shift, out=out)
-    else:
-        torch.sub(coordinate, shift, out=out)
-    turns = torch.div(out, n).floor_().mul_(n)
-    return out.sub_(turns)
+    ii = torch.arange(nx, dtype=dtype, device=device).expand(ny, nx)
+    jj = torch.arange(ny, dtype=dtype, device=device).unsqueeze(-1).expand(ny, nx)
+    sizes = torch.tensor([nx, ny], dtype=dtype, device=device).view(2, 1, 1)
+    return torch.stack([ii, jj]), sizes
 
 
-def _corner(position: torch.Tensor, n: int) -> torch.Tensor:
-    """Lower-left corner index ``floor(position)`` of a wrapped position, in ``[0, n - 1]``
-    (the wrap may round up to exactly ``n``). NaN stays NaN: the nearest-neighbour samples
-    at the corner use ``zeros`` padding, which masks it (the result is NaN anyway)."""
-    return torch.floor(position).clamp_(0, n - 1)
+def _wrap_(position: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """In place: ``position mod n`` in ``[0, n]`` per axis (``n`` itself only by rounding).
+
+    ``x - n floor(x / n)``: how ``torch.remainder`` computes it, ~3x faster on CPU.
+    """
+    turns = torch.div(position, sizes).floor_().mul_(sizes)
+    return position.sub_(turns)
 
 
 def _advect_fast(
-    values: torch.Tensor,
-    sx: torch.Tensor,
-    sy: torch.Tensor,
-    mac_cormack: bool,
-    keep_state: bool,
+    values: torch.Tensor, shift: torch.Tensor, mac_cormack: bool, keep_state: bool
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Advection of ``values (N, ny, nx)`` by the displacement ``(sx, sy)`` in index units.
+    """Advection of ``values (N, ny, nx)`` by ``shift (N, 2, ny, nx)``, the displacement
+    ``(sx, sy)`` in index units.
 
     No autograd: every intermediate is written in place or into a preallocated buffer
-    (out-of-place elementwise ops on these sizes cost ~3x an in-place one on CPU). With
-    ``keep_state`` it also returns what :class:`_FastAdvection`'s backward needs.
+    (out-of-place elementwise ops on these sizes cost ~3x an in-place one on CPU), x and y
+    positions in the same passes. With ``keep_state`` it also returns what
+    :class:`_FastAdvection`'s backward needs.
 
     Bilinear samples come from ``grid_sample`` on the field padded by one periodic row and
     column (align_corners, so grid coordinate ``-1 + 2 p / n`` is index position ``p``); its
@@ -168,16 +165,16 @@ def _advect_fast(
     reads as two contiguous vectors (several times faster than an interleaved grid).
     """
     n, ny, nx = values.shape
-    ii = torch.arange(nx, dtype=values.dtype, device=values.device)
-    jj = torch.arange(ny, dtype=values.dtype, device=values.device).unsqueeze(-1)
+    coordinates, sizes = _index_grid(ny, nx, values.dtype, values.device)
     state: dict[str, torch.Tensor] = {}
-    back = values.new_empty(n, 2, ny, nx)  # back-traced positions, then grid coordinates
-    bx = _wrapped_grid(ii, sx, nx, back[:, 0], -1.0)
-    by = _wrapped_grid(jj, sy, ny, back[:, 1], -1.0)
+    back = _wrap_(torch.sub(coordinates, shift), sizes)  # back-traced positions
     if mac_cormack:
-        x0, y0 = _corner(bx, nx), _corner(by, ny)
-    bx.mul_(2.0 / nx).sub_(1.0)
-    by.mul_(2.0 / ny).sub_(1.0)
+        # lower-left corner index floor(position) in [0, n - 1] (the wrap may round up to
+        # exactly n). NaN stays NaN: the nearest-neighbour samples at the corner use zeros
+        # padding, which masks it (the result is NaN anyway).
+        corner_index = torch.floor(back).clamp_(min=0)
+        torch.minimum(corner_index, sizes - 1, out=corner_index)
+    back.mul_(2.0 / sizes).sub_(1.0)  # grid coordinates
     padded = _pad_periodic(values)
     back_grid = back.permute(0, 2, 3, 1)
     sl = torch.nn.functional.grid_sample(
@@ -188,9 +185,8 @@ def _advect_fast(
     if not mac_cormack:
         return sl, state
     # MacCormack: trace the semi-Lagrangian result forward with the same velocity
-    fwd = values.new_empty(n, 2, ny, nx) if keep_state else back
-    _wrapped_grid(ii, sx, nx, fwd[:, 0], 1.0).mul_(2.0 / nx).sub_(1.0)
-    _wrapped_grid(jj, sy, ny, fwd[:, 1], 1.0).mul_(2.0 / ny).sub_(1.0)
+    fwd = torch.add(coordinates, shift, out=None if keep_state else back)
+    _wrap_(fwd, sizes).mul_(2.0 / sizes).sub_(1.0)
     padded_sl = _pad_periodic(sl)
     fwd_grid = fwd.permute(0, 2, 3, 1)
     new = torch.nn.functional.grid_sample(
@@ -211,10 +207,8 @@ def _advect_fast(
     torch.minimum(torch.minimum(a, b, out=lo), pair, out=lo)
     torch.maximum(c, d, out=pair)
     torch.maximum(torch.maximum(a, b, out=hi), pair, out=hi)
-    corner = back if not keep_state else values.new_empty(n, 2, ny, nx)
-    torch.mul(x0, 2.0 / (nx - 1), out=corner[:, 0]).sub_(1.0)
-    torch.mul(y0, 2.0 / (ny - 1), out=corner[:, 1]).sub_(1.0)
-    corner_grid = corner.permute(0, 2, 3, 1)
+    corner = torch.mul(corner_index, 2.0 / (sizes - 1), out=None if keep_state else back)
+    corner_grid = corner.sub_(1.0).permute(0, 2, 3, 1)
     limits = torch.nn.functional.grid_sample(
         pooled, corner_grid, mode="nearest", padding_mode="zeros", align_corners=True
     )
@@ -222,9 +216,18 @@ def _advect_fast(
     if keep_state:
         state.update(
             padded_sl=padded_sl, fwd_grid=fwd_grid, keep=(new >= lo) & (new <= hi),
-            corner_grid=corner_grid, x0=x0, y0=y0,
+            corner_grid=corner_grid, corner_index=corner_index, sizes=sizes,
         )
     return torch.clamp(new, lo, hi), state
+
+
+def _displacement(
+    wx: torch.Tensor, wy: torch.Tensor, dt: float, domain: Domain
+) -> torch.Tensor:
+    """``(N, 2, ny, nx)``: ``(dt / dx) wx`` and ``(dt / dy) wy``, the displacement in index
+    units (the same products as two scalar multiplications)."""
+    scale = torch.tensor([dt / domain.dx, dt / domain.dy], dtype=wx.dtype, device=wx.device)
+    return torch.stack([wx, wy], dim=1).mul_(scale.view(2, 1, 1))
 
 
 class _FastAdvection(torch.autograd.Function):
@@ -249,8 +252,8 @@ class _FastAdvection(torch.autograd.Function):
         domain: Domain,
         mac_cormack: bool,
     ) -> torch.Tensor:
-        sx, sy = (dt / domain.dx) * wx, (dt / domain.dy) * wy  # displacement in index units
-        out, state = _advect_fast(values, sx, sy, mac_cormack, keep_state=True)
+        shift = _displacement(wx, wy, dt, domain)
+        out, state = _advect_fast(values, shift, mac_cormack, keep_state=True)
         ctx.dt, ctx.domain, ctx.mac_cormack = dt, domain, mac_cormack
         ctx.state = state
         ctx.save_for_backward(values, wx, wy, out)
@@ -325,8 +328,7 @@ def _route_to_bound(
     positions (no int64 index arithmetic, which is slow on CPU). ``grad`` must be 0 where the
     limiter is inactive.
     """
-    padded, x0, y0 = state["padded"], state["x0"], state["y0"]
-    ny, nx = padded.shape[-2] - 1, padded.shape[-1] - 1
+    padded = state["padded"]
     source = padded[:, 0]
     corners = torch.stack(
         [source[:, :-1, :-1], source[:, :-1, 1:], source[:, 1:, :-1]], dim=1
@@ -336,11 +338,10 @@ def _route_to_bound(
     ).unbind(1)
     e00, e01 = v00 == out, v01 == out
     not00 = ~e00
-    ox = not00 & (e01 | (v10 != out))  # first match 01 or 11
-    oy = not00 & ~e01  # first match 10 or 11
-    position = out.new_empty(out.shape[0], 2, ny, nx)
-    torch.add(x0, ox, out=position[:, 0]).mul_(2.0 / nx).sub_(1.0)
-    torch.add(y0, oy, out=position[:, 1]).mul_(2.0 / ny).sub_(1.0)
+    position = state["corner_index"].clone()
+    position[:, 0] += not00 & (e01 | (v10 != out))  # first match 01 or 11
+    position[:, 1] += not00 & ~e01  # first match 10 or 11
+    position.mul_(2.0 / state["sizes"]).sub_(1.0)  # on the padded field (n + 1 samples)
     return torch.ops.aten.grid_sampler_2d_backward(
         grad.unsqueeze(1), padded, position.permute(0, 2, 3, 1), 1, 0, True, [True, False]
     )[0]
@@ -372,8 +373,8 @@ def _advect_own_grid(
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return _FastAdvection.apply(values, wx, wy, dt, domain, mac_cormack)
     with torch.no_grad():
-        sx, sy = (dt / domain.dx) * wx, (dt / domain.dy) * wy
-        return _advect_fast(values, sx, sy, mac_cormack, keep_state=False)[0]
+        shift = _displacement(wx, wy, dt, domain)
+        return _advect_fast(values, shift, mac_cormack, keep_state=False)[0]
 
 
 def _advect_own_grid_gather(
