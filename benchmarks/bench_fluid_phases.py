@@ -1,0 +1,118 @@
+"""Where a fluid training iteration spends its time: each phase's CPU time against the network.
+
+Usage: ``python benchmarks/bench_fluid_phases.py [--batches 8,64] [--rounds 5] [--threads 1]``.
+
+Times, for one batch of the ``fluid`` experiment, each piece a training iteration is made of
+(process CPU time, median over rounds, the phases interleaved round by round):
+
+* ``network bound``: the U-Net's forward, backward and Adam step (as
+  ``bench_fluid_iteration.py``);
+* ``data: initial state`` and ``data: ground-truth run``: the authors' data generator
+  (markers, noise, the centred 8-step simulation), both parts of ``FluidProblem.sample``;
+* ``physics forward (graph)`` and ``physics forward + backward``: the 8-step training
+  simulator ``v0 -> marker_T`` with the frequency loss, as the ``adam`` method runs it;
+* ``simulation, no gradients``: the same simulation without autograd;
+* ``reverse-sim estimator``: the ``pg-reverse-sim`` solver (a recorded forward run and an
+  8-step reverse run);
+* ``metrics (no cached run)``: ``FluidProblem.metrics`` when it has to simulate.
+
+An ``adam`` iteration is about bound + data + physics forward + backward (+ a few ms of
+trainer bookkeeping); a ``pg-reverse-sim`` iteration about bound + data + estimator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from physgrad.experiments import get_experiment
+from physgrad.physics.fluid import sample_initial_state
+from physgrad.problems.fluid import FluidProblem
+
+
+def cpu_seconds(fn: Callable[[], object]) -> float:
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def phases(problem: FluidProblem, batch_size: int) -> dict[str, Callable[[], object]]:
+    """The timed pieces for one batch size."""
+    exp = get_experiment("fluid")
+    generator = torch.Generator().manual_seed(0)
+    batch = problem.sample(batch_size, generator)
+    net = exp.network()
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.005)
+    inputs = problem.network_input(batch)
+    sim, domain = problem.simulator, problem.domain
+    m0, v0 = sample_initial_state(batch_size, generator, domain, sim.time, dtype=problem.dtype)
+    estimator = problem.solvers_for(batch)["reverse-sim"]
+    physics = sim.physics(batch.condition)
+
+    def network() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        (net(inputs) ** 2).mean().backward()
+        optimizer.step()
+
+    def ground_truth() -> None:
+        with torch.no_grad():
+            problem.ground_truth.simulate(m0, v0, record=True)
+
+    def forward() -> torch.Tensor:
+        v = batch.x_true.clone().requires_grad_(True)
+        return problem.objective(physics(v), batch.y_target).mean()
+
+    def no_grad() -> None:
+        with torch.no_grad():
+            physics(batch.x_true)
+
+    return {
+        "network bound": network,
+        "data: initial state": lambda: sample_initial_state(
+            batch_size, generator, domain, sim.time, dtype=problem.dtype
+        ),
+        "data: ground-truth run": ground_truth,
+        "physics forward (graph)": forward,
+        "physics forward + backward": lambda: forward().backward(),
+        "simulation, no gradients": no_grad,
+        "reverse-sim estimator": lambda: estimator(batch.x_true, batch.y_target, physics),
+        "metrics (no cached run)": lambda: problem.metrics(batch.x_true + 1e-3, batch),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", default="8,64", help="comma-separated batch sizes")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpus={os.cpu_count()}, "
+          f"load1={load:.2f}, rounds={args.rounds}")
+    print("| batch | phase | CPU ms | / network bound |")
+    print("|---|---|---|---|")
+    for batch_size in (int(b) for b in args.batches.split(",")):
+        problem = get_experiment("fluid").problem()
+        assert isinstance(problem, FluidProblem)
+        pieces = phases(problem, batch_size)
+        for fn in pieces.values():  # warm-up
+            fn()
+        times: dict[str, list[float]] = {name: [] for name in pieces}
+        for _ in range(args.rounds):
+            for name, fn in pieces.items():
+                times[name].append(cpu_seconds(fn))
+        bound = statistics.median(times["network bound"])
+        for name in pieces:
+            median = statistics.median(times[name])
+            print(f"| {batch_size} | {name} | {1e3 * median:.1f} | {median / bound:.2f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
