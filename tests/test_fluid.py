@@ -327,25 +327,32 @@ def test_unchecked_physics_propagates_nan_instead_of_crashing() -> None:
 
 
 def test_cpu_batch_chunks_change_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A step on CPU runs in batch chunks that fit the cache; samples are independent, so
-    values and gradients equal the unchunked run."""
+    """Without a graph a CPU step runs in batch chunks that fit the cache; samples are
+    independent, so the values equal the unchunked run, and runs with gradients are whole."""
     import sys
 
     simulate_module = sys.modules[FluidSimulator.__module__]
     d = Domain(12, 10, 24.0, 20.0)
     m0 = torch.rand(5, 10, 12, generator=_gen(44), dtype=F64)
     v0 = torch.randn(5, 2, 10, 12, generator=_gen(45), dtype=F64)
-    weights = torch.randn(5, 10, 12, generator=_gen(46), dtype=F64)
+    steps = []
+    monkeypatch.setattr(
+        FluidSimulator, "_step_batch",
+        lambda self, m, v, p, original=FluidSimulator._step_batch: (
+            steps.append(v.shape[0]) or original(self, m, v, p)
+        ),
+    )
     results = []
     for chunk_bytes in (1 << 30, 2 * 10 * 12 * 8 * 2):  # everything at once; 2 samples
         monkeypatch.setattr(simulate_module, "CACHE_CHUNK_BYTES", chunk_bytes)
         for pressure in ("fft", "cg"):
-            sim = FluidSimulator(d, steps=3, pressure=pressure)
-            v = v0.clone().requires_grad_(True)
-            out = sim(m0, v)
-            results.append((out.detach(), torch.autograd.grad((out * weights).sum(), v)[0]))
+            results.append(FluidSimulator(d, steps=3, pressure=pressure)(m0, v0))
+    assert steps.count(2) == 2 * 3 * 2 and steps.count(1) == 2 * 3  # chunks 2, 2, 1
     for chunked, whole in zip(results[2:], results[:2], strict=True):
         torch.testing.assert_close(chunked, whole, atol=1e-13, rtol=1e-12)
+    steps.clear()
+    FluidSimulator(d, steps=3)(m0, v0.clone().requires_grad_(True))
+    assert steps == [5, 5, 5]
 
 
 @pytest.mark.parametrize("pressure", ["fft", "cg"])
