@@ -1,23 +1,25 @@
-"""Time a full fluid training iteration against its network bound, before and after the speed-ups.
+"""Time a full fluid training iteration against its network bound, for three versions of the code.
 
-Usage: ``python benchmarks/bench_fluid_iteration.py [--batches 8,64] [--rounds 3] [--threads 1]``.
+Usage: ``python benchmarks/bench_fluid_iteration.py [--batches 8,64] [--rounds 5] [--threads 1]``.
 
 For each batch size and each method of the ``fluid`` experiment (``adam``: backprop through the
 8-step simulator; ``pg-reverse-sim``: the authors' estimator) one :class:`~physgrad.training.
 Trainer` step is timed (process CPU time: data generation, prediction, loss, backward,
 optimizer step and the logged metrics), next to the *network bound*: the same U-Net's forward,
-backward and Adam step alone on the same batch. Two configurations run interleaved round by
-round in this one process, so load changes hit both alike:
+backward and Adam step alone on the same batch. Three configurations run interleaved round by
+round in this one process, so load changes hit all alike:
 
-* ``before``: the previous advection (four ``gather`` calls per bilinear sample and a
-  ``torch.where`` limiter, kept as ``advection._advect_own_grid_gather`` for forward-mode AD)
-  and metrics that simulate the prediction again;
-* ``after``: the current code (``grid_sample`` interpolation, ``where``-free limiter,
-  metrics reusing the training step's forward simulation).
+* ``original``: the advection before the first speed-up (four ``gather`` calls per bilinear
+  sample and a ``torch.where`` limiter, kept as ``advection._advect_own_grid_gather``),
+  metrics that simulate the prediction again, no batch chunks;
+* ``previous``: the advection composed of autograd ops around ``grid_sample``
+  (``fluid_previous.py``, a frozen copy), metrics reusing the training step's simulation, no
+  batch chunks;
+* ``now``: the current code (in-place fast advection with its hand-written backward, CPU
+  batch chunks that fit the L2 cache, two-roll face means).
 
-Everything else (grid operators, pressure solve, data) is the current code in both, so the
-ratio isolates these changes. Prints the median over rounds of seconds per iteration and the
-ratio to the network bound.
+Everything else (pressure solve, data generator, network) is the current code in all three.
+Prints the median over rounds of seconds per iteration and the ratio to the network bound.
 """
 
 from __future__ import annotations
@@ -25,20 +27,24 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import fluid_previous
 import torch
 
-import physgrad.physics.fluid.advection as advection
 from physgrad.experiments import get_experiment
 from physgrad.problems.fluid import FluidProblem
 from physgrad.training.trainer import Trainer
 
+advection = sys.modules["physgrad.physics.fluid.advection"]
+simulate = sys.modules["physgrad.physics.fluid.simulate"]
+
 
 class _NoCache:
-    """A forward cache that never hits: the metrics simulate again, as before."""
+    """A forward cache that never hits: the metrics simulate again, as originally."""
 
     def remember(self, *args: object) -> None:
         pass
@@ -47,18 +53,30 @@ class _NoCache:
         return None
 
 
+CONFIGURATIONS = ("original", "previous", "now")
+
+
 @contextmanager
 def configuration(name: str, problem: FluidProblem) -> Iterator[None]:
-    """Run the ``before`` or ``after`` code path inside the block."""
-    current, cache = advection._advect_own_grid, problem._forward_cache
-    if name == "before":
-        advection._advect_own_grid = advection._advect_own_grid_gather
+    """Run the ``original``, ``previous`` or ``now`` code path inside the block."""
+    saved = (
+        advection._advect_own_grid, advection._face_components, simulate.CACHE_CHUNK_BYTES,
+        problem._forward_cache,
+    )
+    if name in ("original", "previous"):
+        simulate.CACHE_CHUNK_BYTES = 1 << 62
+        advection._face_components = fluid_previous.face_components
+        advection._advect_own_grid = (
+            advection._advect_own_grid_gather if name == "original"
+            else fluid_previous.advect_own_grid
+        )
+    if name == "original":
         problem._forward_cache = _NoCache()  # type: ignore[assignment]
     try:
         yield
     finally:
-        advection._advect_own_grid = current
-        problem._forward_cache = cache
+        (advection._advect_own_grid, advection._face_components, simulate.CACHE_CHUNK_BYTES,
+         problem._forward_cache) = saved
 
 
 def cpu_seconds(fn: Callable[[], object]) -> float:
@@ -70,7 +88,7 @@ def cpu_seconds(fn: Callable[[], object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="8,64", help="comma-separated batch sizes")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -78,9 +96,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpus={os.cpu_count()}, "
           f"load1={load:.2f}, rounds={args.rounds}")
     exp = get_experiment("fluid")
-    print("| batch | method | before: s / it. | before / bound | after: s / it. | after / bound "
-          "| network bound: s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| batch | method | " + " | ".join(f"{c}: s / it. (/ bound)" for c in CONFIGURATIONS)
+          + " | now / previous | network bound: s |")
+    print("|---|---|" + "---|" * len(CONFIGURATIONS) + "---|---|")
     for batch_size in (int(b) for b in args.batches.split(",")):
         problem = exp.problem()
         assert isinstance(problem, FluidProblem)
@@ -89,7 +107,7 @@ def main() -> None:
                 problem, exp.network(), spec.method(), spec.optimizer,
                 batch_size=batch_size, seed=0, progress=False,
             )
-            for config in ("before", "after")
+            for config in CONFIGURATIONS
             for method, spec in exp.methods.items()
         }
         net = exp.network()
@@ -117,10 +135,11 @@ def main() -> None:
             times["bound"].append(cpu_seconds(network_step))
         bound = statistics.median(times["bound"])
         for method in exp.methods:
-            before = statistics.median(times[("before", method)])
-            after = statistics.median(times[("after", method)])
-            print(f"| {batch_size} | {method} | {before:.3f} | {before / bound:.2f}x | "
-                  f"{after:.3f} | {after / bound:.2f}x | {bound:.3f} |")
+            medians = [statistics.median(times[(c, method)]) for c in CONFIGURATIONS]
+            cells = " | ".join(f"{m:.3f} ({m / bound:.2f}x)" for m in medians)
+            print(f"| {batch_size} | {method} | {cells} | {medians[2] / medians[1]:.2f} | "
+                  f"{bound:.3f} |", flush=True)
+    print(f"load1 at the end: {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "")
 
 
 if __name__ == "__main__":

@@ -321,6 +321,38 @@ def test_unchecked_physics_propagates_nan_instead_of_crashing() -> None:
     v0 = torch.randn(1, 2, 8, 8)
     v0[0, 0, 3, 3] = float("nan")
     assert bool(torch.isnan(phys(v0)).any())
+    v = v0.clone().requires_grad_(True)  # the fast backward too
+    (g,) = torch.autograd.grad(phys(v).sum(), v)
+    assert bool(torch.isnan(g).any())
+
+
+def test_cpu_batch_chunks_change_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a graph a CPU step runs in batch chunks that fit the cache; samples are
+    independent, so the values equal the unchunked run, and runs with gradients are whole."""
+    import sys
+
+    simulate_module = sys.modules[FluidSimulator.__module__]
+    d = Domain(12, 10, 24.0, 20.0)
+    m0 = torch.rand(5, 10, 12, generator=_gen(44), dtype=F64)
+    v0 = torch.randn(5, 2, 10, 12, generator=_gen(45), dtype=F64)
+    steps = []
+    monkeypatch.setattr(
+        FluidSimulator, "_step_batch",
+        lambda self, m, v, p, original=FluidSimulator._step_batch: (
+            steps.append(v.shape[0]) or original(self, m, v, p)
+        ),
+    )
+    results = []
+    for chunk_bytes in (1 << 30, 2 * 10 * 12 * 8 * 2):  # everything at once; 2 samples
+        monkeypatch.setattr(simulate_module, "CACHE_CHUNK_BYTES", chunk_bytes)
+        for pressure in ("fft", "cg"):
+            results.append(FluidSimulator(d, steps=3, pressure=pressure)(m0, v0))
+    assert steps.count(2) == 2 * 3 * 2 and steps.count(1) == 2 * 3  # chunks 2, 2, 1
+    for chunked, whole in zip(results[2:], results[:2], strict=True):
+        torch.testing.assert_close(chunked, whole, atol=1e-13, rtol=1e-12)
+    steps.clear()
+    FluidSimulator(d, steps=3)(m0, v0.clone().requires_grad_(True))
+    assert steps == [5, 5, 5]
 
 
 @pytest.mark.parametrize("pressure", ["fft", "cg"])
@@ -346,10 +378,12 @@ def test_gradcheck_initial_projection_and_centered_grid() -> None:
         assert torch.autograd.gradcheck(lambda v, s=sim: s(m0, v), (v0,), atol=1e-6)
 
 
+@pytest.mark.parametrize("scheme", ["mac_cormack", "semi_lagrangian"])
 @pytest.mark.parametrize("field", ["smooth", "binary"])
-def test_grid_sample_advection_matches_the_gather_implementation(field: str) -> None:
-    """The fast path (grid_sample, where-free limiter) against the gather-based one: values
-    and gradients, incl. the limiter's ties on a binary marker and integer back-traces."""
+def test_grid_sample_advection_matches_the_gather_implementation(field: str, scheme: str) -> None:
+    """The fast path (grid_sample, in-place passes, hand-written backward) against the
+    gather-based one: values and gradients, incl. the limiter's ties on a binary marker,
+    integer back-traces and inputs of which only some need gradients."""
     from physgrad.physics.fluid.advection import _advect_own_grid, _advect_own_grid_gather
 
     d = Domain(16, 12, 32.0, 24.0)
@@ -362,16 +396,42 @@ def test_grid_sample_advection_matches_the_gather_implementation(field: str) -> 
     wy = 8 * torch.randn(6, 12, 16, generator=g, dtype=F64)
     wx[:2] = 0.0  # back-traced points exactly on grid columns
     weights = torch.randn(6, 12, 16, generator=g, dtype=F64)
-    results = []
+    for needs in ((True, True, True), (False, True, True), (True, False, False)):
+        results = []
+        for advect in (_advect_own_grid, _advect_own_grid_gather):
+            with torch.no_grad():
+                plain = advect(values, wx, wy, 0.25, d, scheme)
+            inputs = [
+                t.clone().requires_grad_(need)
+                for t, need in zip((values, wx, wy), needs, strict=True)
+            ]
+            out = advect(*inputs, 0.25, d, scheme)
+            torch.testing.assert_close(out.detach(), plain, atol=0, rtol=0)
+            wanted = [t for t in inputs if t.requires_grad]
+            grads = torch.autograd.grad((out * weights).sum(), wanted)
+            results.append((out.detach(), *grads))
+        for fast, reference in zip(*results, strict=True):
+            torch.testing.assert_close(fast, reference, atol=1e-12, rtol=1e-12)
+
+
+def test_fast_advection_second_derivatives_match_the_gather_implementation() -> None:
+    """create_graph through the fast path (recomputed with the gather version) gives the
+    gather version's Hessian-vector products."""
+    from physgrad.physics.fluid.advection import _advect_own_grid, _advect_own_grid_gather
+
+    d = Domain(10, 8, 20.0, 16.0)
+    g = _gen(43)
+    values = torch.randn(3, 8, 10, generator=g, dtype=F64)
+    w = [4 * torch.randn(3, 8, 10, generator=g, dtype=F64) for _ in range(2)]
+    tangents = [torch.randn(3, 8, 10, generator=g, dtype=F64) for _ in range(3)]
+    hvps = []
     for advect in (_advect_own_grid, _advect_own_grid_gather):
-        with torch.no_grad():
-            plain = advect(values, wx, wy, 0.25, d, "mac_cormack")
-        inputs = [t.clone().requires_grad_(True) for t in (values, wx, wy)]
-        out = advect(*inputs, 0.25, d, "mac_cormack")
-        torch.testing.assert_close(out.detach(), plain, atol=0, rtol=0)
-        grads = torch.autograd.grad((out * weights).sum(), inputs)
-        results.append((out.detach(), *grads))
-    for fast, reference in zip(*results, strict=True):
+        inputs = [t.clone().requires_grad_(True) for t in (values, *w)]
+        grads = torch.autograd.grad((advect(*inputs, 0.25, d, "mac_cormack") ** 2).sum(),
+                                    inputs, create_graph=True)
+        dot = sum((gr * t).sum() for gr, t in zip(grads, tangents, strict=True))
+        hvps.append(torch.autograd.grad(dot, inputs))
+    for fast, reference in zip(*hvps, strict=True):
         torch.testing.assert_close(fast, reference, atol=1e-12, rtol=1e-12)
 
 

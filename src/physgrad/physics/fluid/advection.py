@@ -13,9 +13,11 @@ Because every field is sampled on its own grid, the back-trace in index units is
 ``(i - dt w_x / dx, j - dt w_y / dy)``. Positions are wrapped into the periodic domain and
 sampled bilinearly from the field padded by one periodic row and column, so any displacement
 (many cells) is handled and gradients reach both the field and the velocity (through the
-bilinear weights). The hot path uses ``grid_sample`` (fused kernels; the limiter without
-``torch.where``); :func:`sample_periodic` and :func:`_advect_own_grid_gather` are the
-equivalent gather-based versions (forward-mode AD, which ``grid_sample`` lacks, uses them).
+bilinear weights). The hot path (:func:`_advect_fast`) uses ``grid_sample`` (fused kernels),
+in-place passes into preallocated buffers and, for gradients, a hand-written backward
+(:class:`_FastAdvection`); :func:`sample_periodic` and :func:`_advect_own_grid_gather` are the
+equivalent gather-based versions (forward-mode AD, which ``grid_sample`` lacks, other
+``torch.func`` transforms and second derivatives use them).
 """
 
 from __future__ import annotations
@@ -97,64 +99,252 @@ def _bilinear(
     return bottom + ty * (top - bottom), (v00, v01, v10, v11), flat, base
 
 
-def _wrap(position: torch.Tensor, n: int) -> torch.Tensor:
-    """``position mod n`` in ``[0, n]`` (``n`` itself only by rounding), gradient 1.
-
-    ``x - n floor(x / n)``, which is how torch's ``remainder`` computes it, but ~3x faster
-    on CPU than ``torch.remainder``.
-    """
-    with torch.no_grad():
-        shift = torch.floor(position / n).mul_(n)
-    return position - shift
-
-
 def _pad_periodic(values: torch.Tensor) -> torch.Tensor:
-    """``(N, ny, nx) -> (N, 1, ny + 1, nx + 1)``: one periodic row and column appended."""
-    rows = torch.cat([values, values[:, :1]], dim=1)
-    return torch.cat([rows, rows[:, :, :1]], dim=2).unsqueeze(1)
+    """``(N, ny, nx) -> (N, 1, ny + 1, nx + 1)``: one periodic row and column appended.
 
-
-def _interpolate(padded: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of ``padded (N, 1, ny+1, nx+1)`` at wrapped index positions.
-
-    ``px``, ``py`` ``(N, ny, nx)`` are column and row positions in ``[0, nx]`` and ``[0, ny]``.
-    One fused ``grid_sample`` call (forward and backward) instead of four gathers and a dozen
-    elementwise ops; it agrees with :func:`_bilinear` to float rounding of the weights.
-    ``zeros`` padding is never reached for finite positions and keeps NaN positions NaN.
+    Written into one preallocated buffer (one pass over ``values``, no concatenations).
     """
+    n, ny, nx = values.shape
+    padded = values.new_empty(n, 1, ny + 1, nx + 1)
+    inner = padded[:, 0]
+    inner[:, :ny, :nx] = values
+    inner[:, :ny, nx] = values[:, :, 0]
+    inner[:, ny] = inner[:, 0]
+    return padded
+
+
+def _fold_periodic(padded: torch.Tensor) -> torch.Tensor:
+    """Adjoint of :func:`_pad_periodic`: ``(N, 1, ny + 1, nx + 1) -> (N, ny, nx)``, the
+    appended row and column added back onto row and column 0."""
     ny, nx = padded.shape[-2] - 1, padded.shape[-1] - 1
-    # (x, y) stacked in front and moved last as a view: grid_sample's CPU kernel reads x and
-    # y as separate contiguous vectors then (~5x faster than an interleaved, contiguous grid)
-    grid = torch.stack([px * (2.0 / nx) - 1.0, py * (2.0 / ny) - 1.0], dim=1).permute(0, 2, 3, 1)
-    return torch.nn.functional.grid_sample(
-        padded, grid, mode="bilinear", padding_mode="zeros", align_corners=True
-    )[:, 0]
+    p = padded[:, 0]
+    out = p[:, :ny, :nx].contiguous()
+    out[:, :, 0] += p[:, :ny, nx]
+    out[:, 0, :] += p[:, ny, :nx]
+    out[:, 0, 0] += p[:, ny, nx]
+    return out
 
 
-def _corner_limits(
-    padded: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor
+def _index_grid(
+    ny: int, nx: int, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Min and max of the four samples ``padded[y0 : y0 + 2, x0 : x0 + 2]``, ``(N, ny, nx)``.
+    """``(coordinates (2, ny, nx), sizes (2, 1, 1))``: every cell's ``(i, j)`` and ``(nx, ny)``.
 
-    ``padded (N, ny+1, nx+1)``; ``x0``, ``y0`` ``(N, ny, nx)`` integer-valued corner indices.
-    The 2 x 2 min/max of every cell is formed once and read with one nearest-neighbour
-    ``grid_sample`` at the (exact, integer) corner: fewer passes than four gathers (no
-    gradient: values only).
+    Both axes in one tensor, so that a position pass over ``(N, 2, ny, nx)`` handles x and y
+    in one op (half the kernel launches of two ``(N, ny, nx)`` passes, same bits).
     """
-    ny, nx = padded.shape[-2] - 1, padded.shape[-1] - 1
-    a, b = padded[:, :-1, :-1], padded[:, :-1, 1:]
-    c, d = padded[:, 1:, :-1], padded[:, 1:, 1:]
-    pooled = torch.stack(
-        [torch.minimum(torch.minimum(a, b), torch.minimum(c, d)),
-         torch.maximum(torch.maximum(a, b), torch.maximum(c, d))],
-        dim=1,
-    )
-    grid = torch.stack([x0 * (2.0 / (nx - 1)) - 1.0, y0 * (2.0 / (ny - 1)) - 1.0], dim=1)
+    ii = torch.arange(nx, dtype=dtype, device=device).expand(ny, nx)
+    jj = torch.arange(ny, dtype=dtype, device=device).unsqueeze(-1).expand(ny, nx)
+    sizes = torch.tensor([nx, ny], dtype=dtype, device=device).view(2, 1, 1)
+    return torch.stack([ii, jj]), sizes
+
+
+def _wrap_(position: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """In place: ``position mod n`` in ``[0, n]`` per axis (``n`` itself only by rounding).
+
+    ``x - n floor(x / n)``: how ``torch.remainder`` computes it, ~3x faster on CPU.
+    """
+    turns = torch.div(position, sizes).floor_().mul_(sizes)
+    return position.sub_(turns)
+
+
+def _advect_fast(
+    values: torch.Tensor, shift: torch.Tensor, mac_cormack: bool, keep_state: bool
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Advection of ``values (N, ny, nx)`` by ``shift (N, 2, ny, nx)``, the displacement
+    ``(sx, sy)`` in index units.
+
+    No autograd: every intermediate is written in place or into a preallocated buffer
+    (out-of-place elementwise ops on these sizes cost ~3x an in-place one on CPU), x and y
+    positions in the same passes. With ``keep_state`` it also returns what
+    :class:`_FastAdvection`'s backward needs.
+
+    Bilinear samples come from ``grid_sample`` on the field padded by one periodic row and
+    column (align_corners, so grid coordinate ``-1 + 2 p / n`` is index position ``p``); its
+    grid is a ``(N, 2, ny, nx)`` buffer viewed as ``(N, ny, nx, 2)``, which the CPU kernel
+    reads as two contiguous vectors (several times faster than an interleaved grid).
+    """
+    n, ny, nx = values.shape
+    coordinates, sizes = _index_grid(ny, nx, values.dtype, values.device)
+    state: dict[str, torch.Tensor] = {}
+    back = _wrap_(torch.sub(coordinates, shift), sizes)  # back-traced positions
+    if mac_cormack:
+        # lower-left corner index floor(position) in [0, n - 1] (the wrap may round up to
+        # exactly n). NaN stays NaN: the nearest-neighbour samples at the corner use zeros
+        # padding, which masks it (the result is NaN anyway).
+        corner_index = torch.floor(back).clamp_(min=0)
+        torch.minimum(corner_index, sizes - 1, out=corner_index)
+    back.mul_(2.0 / sizes).sub_(1.0)  # grid coordinates
+    padded = _pad_periodic(values)
+    back_grid = back.permute(0, 2, 3, 1)
+    sl = torch.nn.functional.grid_sample(
+        padded, back_grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )[:, 0]
+    if keep_state:
+        state.update(padded=padded, back_grid=back_grid)
+    if not mac_cormack:
+        return sl, state
+    # MacCormack: trace the semi-Lagrangian result forward with the same velocity
+    fwd = torch.add(coordinates, shift, out=None if keep_state else back)
+    _wrap_(fwd, sizes).mul_(2.0 / sizes).sub_(1.0)
+    padded_sl = _pad_periodic(sl)
+    fwd_grid = fwd.permute(0, 2, 3, 1)
+    new = torch.nn.functional.grid_sample(
+        padded_sl, fwd_grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )[:, 0]
+    # new = sl + (values - inv) / 2, written over inv
+    torch.sub(values, new, out=new)
+    new.mul_(0.5).add_(sl)
+    # Limit to [min, max] of the four source values around the back-traced point: the 2 x 2
+    # min/max of every cell formed once and read with one nearest-neighbour grid_sample at
+    # the (exact, integer) corner.
+    source = padded[:, 0]
+    a, b = source[:, :-1, :-1], source[:, :-1, 1:]
+    c, d = source[:, 1:, :-1], source[:, 1:, 1:]
+    pooled = values.new_empty(n, 2, ny, nx)
+    lo, hi = pooled[:, 0], pooled[:, 1]
+    pair = torch.minimum(c, d)
+    torch.minimum(torch.minimum(a, b, out=lo), pair, out=lo)
+    torch.maximum(c, d, out=pair)
+    torch.maximum(torch.maximum(a, b, out=hi), pair, out=hi)
+    corner = torch.mul(corner_index, 2.0 / (sizes - 1), out=None if keep_state else back)
+    corner_grid = corner.sub_(1.0).permute(0, 2, 3, 1)
     limits = torch.nn.functional.grid_sample(
-        pooled, grid.permute(0, 2, 3, 1), mode="nearest", padding_mode="border",
-        align_corners=True,
+        pooled, corner_grid, mode="nearest", padding_mode="zeros", align_corners=True
     )
-    return limits[:, 0], limits[:, 1]
+    lo, hi = limits[:, 0], limits[:, 1]
+    if keep_state:
+        state.update(
+            padded_sl=padded_sl, fwd_grid=fwd_grid, keep=(new >= lo) & (new <= hi),
+            corner_grid=corner_grid, corner_index=corner_index, sizes=sizes,
+        )
+    return torch.clamp(new, lo, hi), state
+
+
+def _displacement(
+    wx: torch.Tensor, wy: torch.Tensor, dt: float, domain: Domain
+) -> torch.Tensor:
+    """``(N, 2, ny, nx)``: ``(dt / dx) wx`` and ``(dt / dy) wy``, the displacement in index
+    units (the same products as two scalar multiplications)."""
+    scale = torch.tensor([dt / domain.dx, dt / domain.dy], dtype=wx.dtype, device=wx.device)
+    return torch.stack([wx, wy], dim=1).mul_(scale.view(2, 1, 1))
+
+
+class _FastAdvection(torch.autograd.Function):
+    """:func:`_advect_fast` with a hand-written backward (two ``grid_sampler_2d_backward``
+    calls, the limiter's bound routed to its source sample with one scatter) instead of
+    autograd through ~40 small ops.
+
+    The limiter's derivative is the one of the gather implementation: where the result is
+    clamped it *is* one of the four source samples (the bound), so its derivative goes to that
+    sample, the first corner (order 00, 01, 10, 11) equal to it. Higher derivatives
+    (``create_graph=True``) recompute the step with :func:`_advect_own_grid_gather` and
+    differentiate that (same values to rounding, twice differentiable).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        values: torch.Tensor,
+        wx: torch.Tensor,
+        wy: torch.Tensor,
+        dt: float,
+        domain: Domain,
+        mac_cormack: bool,
+    ) -> torch.Tensor:
+        shift = _displacement(wx, wy, dt, domain)
+        out, state = _advect_fast(values, shift, mac_cormack, keep_state=True)
+        ctx.dt, ctx.domain, ctx.mac_cormack = dt, domain, mac_cormack
+        ctx.state = state
+        ctx.save_for_backward(values, wx, wy, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        values, wx, wy, out = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiate a twice-differentiable copy
+            scheme = "mac_cormack" if ctx.mac_cormack else "semi_lagrangian"
+            needs = ctx.needs_input_grad[:3]
+            inputs = [t for t, need in zip((values, wx, wy), needs, strict=True) if need]
+            recomputed = _advect_own_grid_gather(values, wx, wy, ctx.dt, ctx.domain, scheme)
+            grads = iter(torch.autograd.grad(recomputed, inputs, grad, create_graph=True))
+            return (
+                *(next(grads) if need else None for need in needs),
+                None, None, None,
+            )
+        return (*_fast_advection_backward(ctx, grad, values, out), None, None, None)
+
+
+def _fast_advection_backward(
+    ctx, grad: torch.Tensor, values: torch.Tensor, out: torch.Tensor
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients ``(values, wx, wy)`` of :class:`_FastAdvection` (first order, no graph)."""
+    s, domain = ctx.state, ctx.domain
+    need_values, need_wx, need_wy = ctx.needs_input_grad[:3]
+    need_w = need_wx or need_wy
+    n, ny, nx = values.shape
+    grad = grad.contiguous()
+    g_values: torch.Tensor | None = None
+    if ctx.mac_cormack:
+        keep = s["keep"]
+        g_new = grad * keep
+        g_bound = grad - g_new  # grad where the limiter is active, else 0
+        g_inv = g_new * -0.5
+        g_padded_sl, g_fwd = torch.ops.aten.grid_sampler_2d_backward(
+            g_inv.unsqueeze(1), s["padded_sl"], s["fwd_grid"], 0, 0, True, [True, need_w]
+        )
+        g_sl = _fold_periodic(g_padded_sl).add_(g_new)
+    else:
+        g_sl, g_fwd = grad, None
+    g_padded, g_back = torch.ops.aten.grid_sampler_2d_backward(
+        g_sl.unsqueeze(1), s["padded"], s["back_grid"], 0, 0, True, [need_values, need_w]
+    )
+    if need_values:
+        if ctx.mac_cormack:
+            g_padded = g_padded + _route_to_bound(s, out, g_bound)
+        g_values = _fold_periodic(g_padded)
+        if ctx.mac_cormack:
+            g_values.add_(g_new, alpha=0.5)
+    g_wx = g_wy = None
+    if need_w:
+        # grid = -1 + (2 / n) wrap(i -+ (dt / dx) w): d grid / d w = -+ 2 dt / (n dx)
+        diff = g_back.neg() if g_fwd is None else g_fwd.sub_(g_back)
+        if need_wx:
+            g_wx = diff[..., 0] * (2.0 * ctx.dt / (nx * domain.dx))
+        if need_wy:
+            g_wy = diff[..., 1] * (2.0 * ctx.dt / (ny * domain.dy))
+    return g_values, g_wx, g_wy
+
+
+def _route_to_bound(
+    state: dict[str, torch.Tensor], out: torch.Tensor, grad: torch.Tensor
+) -> torch.Tensor:
+    """``grad (N, ny, nx)`` added onto the limiter's source samples, ``(N, 1, ny+1, nx+1)``.
+
+    Where the limiter is active ``out`` *is* one of the four samples around the back-traced
+    point (the bound); its gradient goes to the first corner (order 00, 01, 10, 11) equal to
+    it, as in :func:`_advect_own_grid_gather`. The corners are read, and the gradient
+    scattered, with nearest-neighbour ``grid_sample`` and its backward at exact integer
+    positions (no int64 index arithmetic, which is slow on CPU). ``grad`` must be 0 where the
+    limiter is inactive.
+    """
+    padded = state["padded"]
+    source = padded[:, 0]
+    corners = torch.stack(
+        [source[:, :-1, :-1], source[:, :-1, 1:], source[:, 1:, :-1]], dim=1
+    )  # v00, v01, v10 of every cell's 2 x 2 block
+    v00, v01, v10 = torch.nn.functional.grid_sample(
+        corners, state["corner_grid"], mode="nearest", padding_mode="zeros", align_corners=True
+    ).unbind(1)
+    e00, e01 = v00 == out, v01 == out
+    not00 = ~e00
+    position = state["corner_index"].clone()
+    position[:, 0] += not00 & (e01 | (v10 != out))  # first match 01 or 11
+    position[:, 1] += not00 & ~e01  # first match 10 or 11
+    position.mul_(2.0 / state["sizes"]).sub_(1.0)  # on the padded field (n + 1 samples)
+    return torch.ops.aten.grid_sampler_2d_backward(
+        grad.unsqueeze(1), padded, position.permute(0, 2, 3, 1), 1, 0, True, [True, False]
+    )[0]
 
 
 def _advect_own_grid(
@@ -167,56 +357,24 @@ def _advect_own_grid(
 ) -> torch.Tensor:
     """Advect ``values (N, ny, nx)`` with the velocity ``(wx, wy)`` sampled at its own points.
 
-    Bilinear samples come from ``grid_sample`` (fused forward and backward kernels), which
-    has no forward-mode derivative: with tangents (``torch.func.jvp``) the gather-based
-    :func:`_advect_own_grid_gather` runs instead (same values to rounding).
+    Plain evaluation and first derivatives run :func:`_advect_fast` (fused ``grid_sample``
+    kernels, in-place passes; :class:`_FastAdvection` for gradients). Forward-mode AD
+    (``torch.func.jvp``, which ``grid_sample`` lacks) and other ``torch.func`` transforms use
+    the gather-based :func:`_advect_own_grid_gather` (same values to rounding).
     """
-    if any(forward_ad.unpack_dual(t).tangent is not None for t in (values, wx, wy)):
+    tensors = (values, wx, wy)
+    if any(
+        forward_ad.unpack_dual(t).tangent is not None
+        or torch._C._functorch.is_functorch_wrapped_tensor(t)
+        for t in tensors
+    ):
         return _advect_own_grid_gather(values, wx, wy, dt, domain, scheme)
-    n, ny, nx = values.shape
-    ii = torch.arange(nx, dtype=values.dtype, device=values.device)
-    jj = torch.arange(ny, dtype=values.dtype, device=values.device).unsqueeze(-1)
-    sx = (dt / domain.dx) * wx  # displacement in index units
-    sy = (dt / domain.dy) * wy
-    bx, by = _wrap(ii - sx, nx), _wrap(jj - sy, ny)  # back-traced positions
-    padded = _pad_periodic(values)
-    sl = _interpolate(padded, bx, by)
-    if scheme == "semi_lagrangian":
-        return sl
-    inv = _interpolate(_pad_periodic(sl), _wrap(ii + sx, nx), _wrap(jj + sy, ny))
-    new = sl + 0.5 * (values - inv)
-    # Limit to [min, max] of the four source values around the back-traced point.
-    width = nx + 1
-    flat = padded.reshape(n, (ny + 1) * width)
+    mac_cormack = scheme == "mac_cormack"
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return _FastAdvection.apply(values, wx, wy, dt, domain, mac_cormack)
     with torch.no_grad():
-        # remainder may round up to exactly n; NaN positions read cell 0 (new is NaN anyway)
-        x0 = torch.floor(bx).nan_to_num_(0.0).clamp_(0, nx - 1)
-        y0 = torch.floor(by).nan_to_num_(0.0).clamp_(0, ny - 1)
-    if not values.requires_grad:  # values only: no source sample to route gradients to
-        with torch.no_grad():
-            lo, hi = _corner_limits(padded.detach()[:, 0], x0, y0)
-        return torch.clamp(new, lo, hi)
-    with torch.no_grad():
-        # Where the limiter is active the result *is* one of the four source samples (the
-        # bound), so its derivative goes to that sample, not to ``new`` (a valid subgradient
-        # of the min/max): find it, the first corner (order 00, 01, 10, 11) equal to the bound.
-        # Written without torch.where, which is slow on CPU.
-        base = (y0 * width + x0).long().reshape(n, ny * nx)  # exact: small integers
-        source = flat.detach()
-        v00, v01, v10, v11 = (
-            source.gather(1, base + o).view(n, ny, nx) for o in (0, 1, width, width + 1)
-        )
-        lo = torch.minimum(torch.minimum(v00, v01), torch.minimum(v10, v11))
-        hi = torch.maximum(torch.maximum(v00, v01), torch.maximum(v10, v11))
-        target = torch.clamp(new, lo, hi)
-        offset = (width + 1) - (v10 == target).to(base.dtype)
-        offset = offset - (v01 == target).to(base.dtype) * (offset - 1)
-        offset = offset * (v00 != target).to(base.dtype)
-        index = base + offset.reshape(n, ny * nx)
-        keep = ((new >= lo) & (new <= hi)).to(new.dtype)
-    bound = flat.gather(1, index).view_as(new)
-    # exactly new where keep == 1 and bound where keep == 0 (x * 1 = x, x * 0 = 0)
-    return new * keep + bound * (1.0 - keep)
+        shift = _displacement(wx, wy, dt, domain)
+        return _advect_fast(values, shift, mac_cormack, keep_state=False)[0]
 
 
 def _advect_own_grid_gather(

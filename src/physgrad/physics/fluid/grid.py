@@ -201,8 +201,11 @@ def _face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     """``(wx, wy)``, each ``(B, 2, ny, nx)``: the x and y velocity component at the x-faces
     (``[:, 0]``) and at the y-faces (``[:, 1]``); see :func:`staggered_at_faces`."""
     u, v = velocity.unbind(1)
-    v_at_x = 0.25 * (v + _xm(v) + _yp(v) + _yp(_xm(v)))
-    u_at_y = 0.25 * (u + _xp(u) + _ym(u) + _ym(_xp(u)))
+    # the four-point means as two pair sums (two rolls instead of four)
+    v_pairs = v + _xm(v)
+    u_pairs = u + _xp(u)
+    v_at_x = 0.25 * (v_pairs + _yp(v_pairs))
+    u_at_y = 0.25 * (u_pairs + _ym(u_pairs))
     return torch.stack([u, u_at_y], dim=1), torch.stack([v_at_x, v], dim=1)
 
 
