@@ -82,8 +82,18 @@ def across_seeds_table(runs: Runs, baseline: str, methods: list[str], metric: st
             reached = [reach(runs[(s, method)], runs[(s, baseline)][n]) for s in seeds]
             reach_values = [None if r is None else float(r) for r in reached]
             lines.append(f"| {method} | {n:,} | {len(seeds)} | {format_values(ratios, 'ratio')} "
-                         f"| {format_values(reach_values, 'reach')} |")
+                         f"| {reach_text(reach_values)} |")
     return lines
+
+
+def reach_text(values: list[float | None]) -> str:
+    """Per seed, the first evaluation at or below the level: "<= 100" means somewhere after the
+    previous evaluation and by iteration 100 (evaluations are every few hundred iterations, so
+    an interval over seeds would claim more precision than there is)."""
+    cells = ["never" if v is None else f"<= {int(v):,}" for v in values]
+    if len(set(cells)) == 1:
+        return f"{cells[0]} (all {len(cells)} seeds)" if len(cells) > 1 else cells[0]
+    return ", ".join(cells) + " (per seed)"
 
 
 def paper_claims_table(experiment: str, runs: Runs, baseline: str, metric: str) -> list[str]:
@@ -110,10 +120,12 @@ def paper_claims_table(experiment: str, runs: Runs, baseline: str, metric: str) 
             values = [None if (r := reach(runs[(s, method)], runs[(s, baseline)][n])) is None
                       else float(r) for s in seeds]
             quantity = f"iterations {method} needs to reach {baseline}'s held-out {metric} at N"
+        shown = (reach_text(values) if number.kind == "reach"
+                 else format_values(values, number.kind))
         same = "yes" if n == number.at else f"no: N = {n:,} vs paper {number.at:,}"
         judged = verdict(number, values) if len(seeds) >= 3 else f"open ({len(seeds)} seeds < 3)"
         lines.append(f"| {quantity} | {number.shown} at {number.at:,} ({number.source}) | "
-                     f"{format_values(values, number.kind)} | {n:,} | {same} | {judged} |")
+                     f"{shown} | {n:,} | {same} | {judged} |")
     if not lines:
         return []
     return ["| quantity | paper | ours | N | same length? | verdict |",
