@@ -16,6 +16,7 @@ import physgrad
 from physgrad._validation import short, short_text
 from physgrad.config import (
     SCALES,
+    OptimizerConfig,
     RunConfig,
     RunOptions,
     apply_overrides,
@@ -211,8 +212,6 @@ def _options(
 ) -> RunOptions:
     """The run's options, every value validated before any file is written, so a bad option
     leaves nothing behind."""
-    from physgrad.experiments.runner import check_lr
-
     if args.resume and args.force:
         raise ValueError("--resume continues runs and --force starts them over: give one")
     for name in methods:
@@ -222,9 +221,22 @@ def _options(
     options = config.run_options(resume=args.resume, force=args.force,
                                  progress=not args.quiet, trackers=trackers,
                                  threads=args.threads, **given)
-    if options.lr is not None:
-        check_lr(exp, options.lr)
+    _check_optimizers(exp, config, methods)
     return options
+
+
+def _check_optimizers(exp: Any, config: RunConfig, methods: list[str]) -> None:
+    """Every method's optimizer with the config's ``optimizer`` section applied must be valid."""
+    from physgrad.experiments.runner import method_optimizer
+
+    for name in config.optimizer.methods:
+        if name not in exp.methods:
+            raise ValueError(
+                f"unknown method {name!r} in optimizer.methods; choose one of "
+                f"{', '.join(exp.methods)}"
+            )
+    for name in methods:
+        method_optimizer(exp, name, dataclasses.asdict(config.optimizer))
 
 
 def _experiment(config: RunConfig, trains: bool = False) -> tuple[Any, RunConfig]:
@@ -265,7 +277,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import FigureExperiment
-    from physgrad.experiments.runner import default_lr, initial_weights, run_method
+    from physgrad.experiments.runner import initial_weights, method_optimizer, run_method
 
     data = _config_data(args)
     config = RunConfig.from_dict(data, source=args.config or "the command line")
@@ -284,15 +296,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = _restore(config, _flat(data), run_dir / "config.yaml")
         exp, config = _experiment(config)
     config = _resolved(exp, config, method, out, config.training.seed)
-    lr = config.optimizer.lr if config.optimizer.lr != default_lr(exp, method) else None
-    options = _options(args, exp, config, [method], out=out, lr=lr)
+    options = _options(args, exp, config, [method], out=out)
+    optimizer = method_optimizer(exp, method, options.optimizer, options.lr)
     _check_out(out)
     # --force renews init.pt too, unless other methods' runs in this folder started from it
     fresh_init = args.force and not any(
         _holds_run(d) for d in (out.iterdir() if out.is_dir() else ()) if d != run_dir
     )
     inits = [] if fresh_init else [(out / "init.pt", options.seed)]
-    _check_start(options, exp, [(run_dir, method, config, lr)], inits)
+    _check_start(options, exp, [(run_dir, method, config, optimizer)], inits)
     with _locked(run_dir):
         if args.force:
             _clear_runs([run_dir])
@@ -308,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from physgrad.experiments.runner import compare, compare_seeds, seeds_table
+    from physgrad.experiments.runner import compare, compare_seeds, method_optimizer, seeds_table
 
     data = _config_data(args)
     config = RunConfig.from_dict(data, source=args.config or "the command line")
@@ -329,7 +341,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     seeds = config.seeds
     folders = [(out / f"seed{s}", s) for s in seeds] if seeds else [(out, training.seed)]
     runs = [
-        (folder / m, m, _resolved(exp, config, m, folder, seed), config.optimizer.lr)
+        (folder / m, m, _resolved(exp, config, m, folder, seed),
+         method_optimizer(exp, m, options.optimizer, options.lr))
         for folder, seed in folders
         for m in methods
     ]
@@ -372,8 +385,9 @@ def _out_dir(config: RunConfig, exp: Any) -> Path:
 
 def _resolved(exp: Any, config: RunConfig, method: str, out: Path, seed: int) -> RunConfig:
     """The config one method's run folder records: every value resolved (the scale's length
-    and batch, the method's own learning rate, the device), so it repeats the run exactly."""
-    from physgrad.experiments.runner import default_lr
+    and batch, the method's optimizer, the device), so it repeats the run exactly."""
+    from physgrad.experiments.runner import method_optimizer
+    from physgrad.training.optimizers import OptimizerSpec, learning_rate
 
     sc = exp.scale(config.scale)
     training = dataclasses.replace(
@@ -382,7 +396,11 @@ def _resolved(exp: Any, config: RunConfig, method: str, out: Path, seed: int) ->
         batch_size=config.training.batch_size or sc.batch_size,
         seed=seed,
     )
-    lr = config.optimizer.lr if config.optimizer.lr is not None else default_lr(exp, method)
+    used = method_optimizer(exp, method, dataclasses.asdict(config.optimizer))
+    if isinstance(used, OptimizerSpec):
+        optimizer = OptimizerConfig(**used.record())
+    else:  # a factory function: only its learning rate is known
+        optimizer = dataclasses.replace(config.optimizer, lr=learning_rate(used), methods={})
     return dataclasses.replace(
         config,
         method=method,
@@ -391,7 +409,7 @@ def _resolved(exp: Any, config: RunConfig, method: str, out: Path, seed: int) ->
         out=str(out),
         device=config.device or "cpu",
         training=training,
-        optimizer=dataclasses.replace(config.optimizer, lr=lr),
+        optimizer=optimizer,
     )
 
 
@@ -436,14 +454,14 @@ def _check_out(out: Path) -> None:
 def _check_start(
     options: RunOptions,
     exp: Any,
-    runs: list[tuple[Path, str, RunConfig, float | None]],
+    runs: list[tuple[Path, str, RunConfig, Any]],
     inits: list[tuple[Path, int]],
 ) -> None:
     """Refuse to overwrite runs (unless ``--force``) and check that ``--resume`` can continue
-    every run (``(run folder, method, its config, lr override)``) from its checkpoint and
+    every run (``(run folder, method, its config, its optimizer)``) from its checkpoint and
     reuse every ``(init.pt, seed)``, before anything is written."""
-    from physgrad.experiments.runner import init_meta, run_meta
-    from physgrad.training.checkpoint import load_checkpoint
+    from physgrad.experiments.runner import init_meta, recorded, run_meta
+    from physgrad.training.checkpoint import check_entries, load_checkpoint
 
     started = [d for d, *_ in runs if _holds_run(d)]
     if started and not (options.resume or options.force):
@@ -454,11 +472,12 @@ def _check_start(
     for path, seed in inits:
         if path.exists():
             load_checkpoint(path, expect=init_meta(exp, seed))
-    for run_dir, method, config, lr in runs:
-        if options.resume and (run_dir / "checkpoint.pt").exists():
-            meta = run_meta(exp, method, config.training.batch_size, lr)
+    for run_dir, method, config, optimizer in runs:
+        path = run_dir / "checkpoint.pt"
+        if options.resume and path.exists():
+            meta = run_meta(exp, method, config.training.batch_size, optimizer)
             expect = {**meta, "seed": config.training.seed}
-            load_checkpoint(run_dir / "checkpoint.pt", expect=expect)
+            check_entries(path, recorded(exp, method, load_checkpoint(path)), expect)
 
 
 def _holds_run(run_dir: Path) -> bool:

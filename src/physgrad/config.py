@@ -11,7 +11,7 @@ gets a validated configuration without writing a schema::
     method: pg-inverse
     scale: cpu
     training: {iterations: 2000, batch_size: 16, seed: 0, checkpoint_every: 500}
-    optimizer: {lr: 0.001}
+    optimizer: {lr: 0.001, methods: {sgd: {lr: 0.01, kwargs: {momentum: 0.5}}}}
     problem: {shape: [64, 64], amount: 8.0, min_count: 4, max_count: 10, max_half_size: 10.0}
     network: {levels: 4, filters: 16}
 
@@ -74,10 +74,21 @@ class TrainingConfig:
 
 @dataclass
 class OptimizerConfig:
-    """Optimizer settings applied to every method of the run."""
+    """Optimizer settings: each set value replaces the method's own
+    (:class:`~physgrad.training.optimizers.OptimizerSpec`) for every method of the run, then
+    ``methods`` sets them per method. A run folder's ``config.yaml`` records the optimizer
+    the method trained with."""
 
     lr: float | None = None
-    """Learning rate for every parameter group; ``None``: each method's own."""
+    """Learning rate; ``None``: each method's own."""
+    name: str | None = None
+    """A ``torch.optim`` optimizer by lower-case class name (``adam``, ``sgd``, ...)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Optimizer keyword arguments, merged into the method's, e.g. ``{momentum: 0.5}``."""
+    tenfold_steps: int | None = None
+    """Steps per tenfold decay of the learning rate; ``None``: the method's (no decay)."""
+    methods: dict[str, Any] = field(default_factory=dict)
+    """Per-method settings with the keys above, e.g. ``{sgd: {lr: 0.01}}``."""
 
 
 @dataclass
@@ -129,10 +140,13 @@ class RunConfig:
         adds or replaces fields only the command line knows (resume, force, progress,
         trackers, threads, a resolved lr)."""
         t = self.training
+        optimizer = {k: v for k, v in dataclasses.asdict(self.optimizer).items()
+                     if k != "lr" and v is not None and v != {}}  # lr has its own field
         fields = dict(
             out=Path(self.out or "runs"), scale=self.scale, seeds=tuple(self.seeds or [t.seed]),
             iterations=t.iterations, batch_size=t.batch_size, device=self.device,
-            lr=self.optimizer.lr, checkpoint_every=t.checkpoint_every, compile=t.compile,
+            lr=self.optimizer.lr, optimizer=optimizer or None,
+            checkpoint_every=t.checkpoint_every, compile=t.compile,
         )
         return RunOptions(**{**fields, **given})
 

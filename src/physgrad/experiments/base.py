@@ -22,6 +22,7 @@ from physgrad._validation import (
 )
 from physgrad.problems.base import Problem
 from physgrad.training.methods import Method
+from physgrad.training.optimizers import OptimizerSpec
 from physgrad.training.tracking import check_trackers
 
 if TYPE_CHECKING:
@@ -58,6 +59,9 @@ class RunOptions:
     progress: bool = True
     trackers: tuple[str, ...] = ()  # "tensorboard", "mlflow"
     lr: float | None = None  # every method's learning rate; None: each method's own
+    # a config's optimizer section (for every method, then methods.<name>), applied before lr
+    # by physgrad.training.optimizers.configure; None: each method's own optimizer
+    optimizer: dict[str, Any] | None = field(default=None, hash=False)
     checkpoint_every: int = 500  # iterations between checkpoints (0: at the end, on signals)
     threads: int | None = None  # torch CPU threads; None: as set (the CLI's default_threads)
     compile: bool = False  # torch.compile the network (see Trainer)
@@ -104,7 +108,10 @@ class MethodSpec:
     label: str
     """Legend text, e.g. ``"Adam + PG (analytic)"``."""
     method: Callable[[], Method]
-    optimizer: OptimizerFactory
+    optimizer: OptimizerSpec | OptimizerFactory
+    """The optimizer as data (recorded with the run; a config may change it, see
+    :func:`physgrad.training.optimizers.configure`), or a factory ``params -> optimizer``
+    (then only its learning rate can be changed)."""
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from physgrad.problems.custom import load_attribute, load_problem
 from physgrad.solvers import LBFGS, GaussNewton, Newton
 from physgrad.training.hig import HalfInverse
 from physgrad.training.methods import Physical, Supervised, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 
 LR = 1e-3
 
 
-def _adam(params):
-    return torch.optim.Adam(params, lr=LR)
+_adam = OptimizerSpec("adam", LR)
 
 
 GENERIC_METHODS = {

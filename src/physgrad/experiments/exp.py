@@ -20,21 +20,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
 from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.nets import MLP
 from physgrad.problems.exp import X_RANGE, ExpProblem
 from physgrad.training.methods import Physical, Supervised, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 
-
-def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=1e-2)
-
-
-def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=1e-3)
+_sgd = OptimizerSpec("sgd", 1e-2)
+_adam = OptimizerSpec("adam", 1e-3)
 
 
 def exp_network(

@@ -35,16 +35,12 @@ the iterated reverse-simulation estimator on one example).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import torch
-from torch import nn
-
 from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
 from physgrad.experiments.runner import Comparison
 from physgrad.nets import UNet
 from physgrad.problems.fluid import FluidProblem
 from physgrad.training.methods import Physical, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 
 ADAM_LR = 0.005
 REDUCTION = "mean"
@@ -58,8 +54,7 @@ def fluid_network(levels: int = 5, filters: int = 16) -> UNet:
     return UNet(2, 2, levels=levels, filters=filters, padding_mode="circular")
 
 
-def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=ADAM_LR)
+_adam = OptimizerSpec("adam", ADAM_LR)
 
 
 def _figures(comparison: Comparison) -> Result:

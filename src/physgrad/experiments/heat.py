@@ -29,11 +29,9 @@ solver on 4 examples (:func:`heat_single_problem`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from physgrad.experiments.base import (
     Experiment,
@@ -50,6 +48,7 @@ from physgrad.problems.base import Batch
 from physgrad.problems.heat import HeatInverse, HeatProblem
 from physgrad.solvers import LBFGS, ScipyLBFGSB
 from physgrad.training.methods import Physical, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 
 ADAM_LR = 1e-3
 SGD_LR = 2e-6 * 128
@@ -81,12 +80,8 @@ def heat_network(levels: int = 4, filters: int = 16) -> UNet:
     return UNet(1, 1, levels=levels, filters=filters, padding_mode="circular")
 
 
-def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=ADAM_LR)
-
-
-def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=SGD_LR, momentum=0.9)
+_adam = OptimizerSpec("adam", ADAM_LR)
+_sgd = OptimizerSpec("sgd", SGD_LR, {"momentum": 0.9})
 
 
 HEAT = register(

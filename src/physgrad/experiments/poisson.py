@@ -32,11 +32,9 @@ directly on 4 examples (:func:`poisson_single_problem`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from physgrad.experiments.base import (
     Experiment,
@@ -52,6 +50,7 @@ from physgrad.nets import UNet
 from physgrad.problems.base import Batch
 from physgrad.problems.poisson import PoissonProblem, gd_stable_lr
 from physgrad.training.methods import Physical, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 
 ADAM_LR = 1e-3
 SGD_LR = 1e-9
@@ -87,12 +86,8 @@ def poisson_network(levels: int = 4, filters: int = 16) -> UNet:
     return UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros")
 
 
-def _adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=ADAM_LR)
-
-
-def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=SGD_LR, momentum=0.9)
+_adam = OptimizerSpec("adam", ADAM_LR)
+_sgd = OptimizerSpec("sgd", SGD_LR, {"momentum": 0.9})
 
 
 POISSON = register(

@@ -8,7 +8,7 @@ import math
 import os
 import re
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from physgrad._validation import check_nonnegative_float
 from physgrad.experiments.base import (
     Experiment,
     MethodSpec,
-    OptimizerFactory,
     Result,
     RunOptions,
     Scale,
@@ -29,9 +28,15 @@ from physgrad.io import write_text
 from physgrad.problems.base import Problem
 from physgrad.stats import interval
 from physgrad.table import Table
-from physgrad.training.checkpoint import load_checkpoint, save_checkpoint
+from physgrad.training.checkpoint import check_entries, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.evaluation import heldout_batch
+from physgrad.training.optimizers import (
+    OptimizerFactory,
+    OptimizerSpec,
+    configure,
+    learning_rate,
+)
 from physgrad.training.smoothing import running_mean as smoothed
 from physgrad.training.smoothing import smoothing_window
 from physgrad.training.trainer import History, Trainer
@@ -240,25 +245,60 @@ def init_meta(experiment: Experiment, seed: int) -> dict[str, Any]:
 
 
 def run_meta(
-    experiment: Experiment, method: str, batch_size: int, lr: float | None = None
+    experiment: Experiment,
+    method: str,
+    batch_size: int,
+    optimizer: OptimizerSpec | OptimizerFactory | None = None,
 ) -> dict[str, Any]:
     """The identity of one method's run, stored in its checkpoint and ``summary.json`` and
-    checked on resume (the Trainer adds the seed)."""
-    meta = {
+    checked on resume (the Trainer adds the seed). ``optimizer`` is the one the run uses
+    (default: the method's own, see :func:`method_optimizer`): recorded as
+    ``optimizer_spec`` (:meth:`~physgrad.training.optimizers.OptimizerSpec.record`) and, when
+    its learning rate differs from the method's own, also as ``lr``."""
+    meta: dict[str, Any] = {
         "experiment": experiment.name,
         "method": method,
         "batch_size": batch_size,
         "overrides": experiment.overrides or None,
     }
-    if lr is not None:
-        meta["lr"] = check_nonnegative_float("lr", lr, positive=True)
+    own = experiment.check_method(method).optimizer
+    used = own if optimizer is None else optimizer
+    if used is not own and learning_rate(used) != learning_rate(own):
+        meta["lr"] = learning_rate(used)
+    if isinstance(used, OptimizerSpec):
+        meta["optimizer_spec"] = used.record()
     return meta
 
 
-def default_lr(experiment: Experiment, method: str) -> float:
-    """The learning rate ``method``'s optimizer uses unless overridden."""
-    probe = torch.nn.Parameter(torch.zeros(1))
-    return float(experiment.check_method(method).optimizer([probe]).param_groups[0]["lr"])
+def method_optimizer(
+    experiment: Experiment,
+    method: str,
+    optimizer: Mapping[str, Any] | None = None,
+    lr: float | None = None,
+) -> OptimizerSpec | OptimizerFactory:
+    """The optimizer ``method`` trains with: its own with a config's ``optimizer`` section
+    (:func:`~physgrad.training.optimizers.configure`) and then ``lr`` applied."""
+    own = experiment.check_method(method).optimizer
+    used = configure(own, {**(optimizer or {}), "lr": lr} if lr is not None else optimizer,
+                      method)
+    if used is not own and learning_rate(used) != learning_rate(own):
+        check_lr(experiment, learning_rate(used))
+    return used
+
+
+def recorded(experiment: Experiment, method: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A run's record (its checkpoint or ``summary.json``) with the optimizer it used.
+
+    Records written before optimizers were recorded have no ``optimizer_spec``: they trained
+    with the method's own optimizer, at the learning rate of their ``lr`` entry if they have
+    one, which is what is filled in, so such runs still resume and count as finished.
+    """
+    own = experiment.check_method(method).optimizer
+    if "optimizer_spec" in record or not isinstance(own, OptimizerSpec):
+        return record
+    lr = record.get("lr")
+    spec = own if lr is None else own.override({"lr": lr}, "recorded")
+    return {**record, "optimizer_spec": spec.record()}
 
 
 def check_lr(experiment: Experiment, lr: float) -> float:
@@ -304,9 +344,10 @@ def run_method(
     """Train one method of ``experiment`` into ``out/<method>`` and return its history.
 
     A finished run (``summary.json`` present with the requested iterations) is not redone
-    when ``options.resume`` is set; an interrupted one continues from its checkpoint.
-    ``options.lr`` overrides the learning rate of the method's optimizer (all parameter
-    groups).
+    when ``options.resume`` is set; an interrupted one continues from its checkpoint. The
+    method's optimizer is built once, with ``options.optimizer`` and ``options.lr`` applied
+    (:func:`method_optimizer`), and recorded in the checkpoint and ``summary.json``
+    (:func:`run_meta`).
 
     Args:
         experiment: the registered experiment (problem, network, methods).
@@ -331,9 +372,9 @@ def run_method(
         torch.set_num_threads(opts.threads)
     iterations, batch_size = _length(experiment, opts)
     run_dir = Path(out) / method
-    lr = None if opts.lr is None else check_lr(experiment, opts.lr)
-    meta = run_meta(experiment, method, batch_size, lr)
-    if opts.resume and _finished(run_dir, iterations, meta):
+    used = method_optimizer(experiment, method, opts.optimizer, opts.lr)
+    meta = run_meta(experiment, method, batch_size, used)
+    if opts.resume and _finished(experiment, run_dir, iterations, meta):
         return History.read_csv(run_dir / "metrics.csv")
     network = experiment.network()
     if init is not None:
@@ -344,7 +385,7 @@ def run_method(
         problem,
         network,
         spec.method(),
-        spec.optimizer,
+        used,
         batch_size=batch_size,
         seed=seed,
         run_dir=run_dir,
@@ -357,10 +398,9 @@ def run_method(
         eval_every=max(1, iterations // 50) if eval_every is None else eval_every,
         compile=opts.compile,
     )
-    if lr is not None:
-        for group in trainer.optimizer.param_groups:
-            group["lr"] = lr
-    return trainer.train(iterations, resume=opts.resume)
+    if opts.resume:
+        _resume(trainer, experiment, method)
+    return trainer.train(iterations)
 
 
 def _length(experiment: Experiment, opts: RunOptions) -> tuple[int, int]:
@@ -479,7 +519,7 @@ def compare_seeds(
 def compare_methods(
     problem: Problem,
     network: Callable[[], nn.Module],
-    methods: dict[str, Callable[[], Any] | tuple[Callable[[], Any], OptimizerFactory]],
+    methods: dict[str, Callable[[], Any] | tuple[Callable[[], Any], Any]],
     out: str | os.PathLike[str],
     *,
     iterations: int,
@@ -503,8 +543,10 @@ def compare_methods(
         network: factory of a fresh network (called once per method; the weights of the
             first call with ``torch.manual_seed(seed)`` are loaded into every method).
         methods: ``{label: method_factory}`` or ``{label: (method_factory,
-            optimizer_factory)}``, e.g. ``{"Adam": Unsupervised, "Adam + PG (GN)": lambda:
-            Physical(GaussNewton()), "HIG": HalfInverse}``. Without an optimizer a method is
+            optimizer)}`` with an :class:`~physgrad.training.optimizers.OptimizerSpec` (or a
+            factory ``params -> optimizer``), e.g. ``{"Adam": Unsupervised, "Adam + PG (GN)":
+            lambda: Physical(GaussNewton()), "SGD": (Unsupervised, OptimizerSpec("sgd",
+            1e-2)), "HIG": HalfInverse}``. Without an optimizer a method is
             trained with its own ``optimizer`` if it names one (``HalfInverse``: SGD at lr 1),
             else with Adam at ``lr``. Labels also name the run folders (non-alphanumerics
             become ``-``).
@@ -525,9 +567,7 @@ def compare_methods(
     if not methods:
         raise ValueError("no methods given")
     specs: dict[str, MethodSpec] = {}
-    def adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=lr)
-
+    adam = OptimizerSpec("adam", lr)
     for label, entry in methods.items():
         method, optimizer = entry if isinstance(entry, tuple) else (entry, None)
         _check_callable(f"method factory of {label!r}", method)
@@ -621,7 +661,9 @@ def write_comparison(comparison: Comparison) -> None:
         comparison.result = exp.figures(comparison) or Result()
 
 
-def _finished(run_dir: Path, iterations: int, meta: dict[str, Any]) -> bool:
+def _finished(
+    experiment: Experiment, run_dir: Path, iterations: int, meta: dict[str, Any]
+) -> bool:
     """Whether ``run_dir`` holds a completed run of exactly this configuration."""
     summary = run_dir / "summary.json"
     if not summary.exists() or not (run_dir / "metrics.csv").exists():
@@ -630,8 +672,27 @@ def _finished(run_dir: Path, iterations: int, meta: dict[str, Any]) -> bool:
         data = json.loads(summary.read_text())
     except json.JSONDecodeError:
         return False
+    data = recorded(experiment, meta["method"], data)
     same = all(data.get(k) == v for k, v in meta.items()) and ("lr" in meta) == ("lr" in data)
     return data.get("iterations") == iterations and same
+
+
+def _resume(trainer: Trainer, experiment: Experiment, method: str) -> None:
+    """Continue ``trainer`` from its checkpoint, if it has one (:meth:`Trainer.resume`); a
+    checkpoint written before optimizers were recorded is checked against its
+    :func:`recorded` optimizer instead."""
+    path = trainer.checkpoint_path
+    if path is None or not path.exists():
+        return
+    data = load_checkpoint(path)
+    meta = trainer.meta
+    check_entries(path, recorded(experiment, method, data), {**meta, "seed": trainer.seed})
+    if "optimizer_spec" not in data:  # an older checkpoint, checked just above
+        trainer.meta = {k: v for k, v in meta.items() if k != "optimizer_spec"}
+    try:
+        trainer.resume()
+    finally:
+        trainer.meta = meta
 
 
 def _fmt(value: Any) -> str:

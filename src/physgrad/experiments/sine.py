@@ -14,6 +14,7 @@ from physgrad.problems.base import Batch, Problem
 from physgrad.problems.sine import SineProblem
 from physgrad.training.hig import HalfInverse
 from physgrad.training.methods import Method, Physical, Supervised, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 
 LR = 0.002  # Adam, as B.2
 
@@ -61,35 +62,11 @@ class ClampedL1Backprop(Method):
         return surrogate - surrogate.detach() + value.detach().to(x.dtype)
 
 
-class DecayingAdam(torch.optim.Adam):
-    """Adam whose learning rate falls tenfold every ``tenfold_steps`` steps:
-    ``lr_t = lr · 0.1^(t / tenfold_steps)`` at step ``t`` (0-based).
-
-    At a constant learning rate Adam on sin(a/x) keeps oscillating late in training: every
-    sample's error grows together in short spikes (docs/experiments/sine.md), which dominate
-    the running mean. Decaying the rate damps them. The step count lives in the parameter
-    groups, so it is saved with the optimizer state and a resumed run continues the schedule.
-    """
-
-    def __init__(self, params, lr: float = LR, tenfold_steps: int = 5000):
-        super().__init__(params, lr=lr)
-        for group in self.param_groups:
-            group["initial_lr"], group["tenfold_steps"], group["t"] = lr, tenfold_steps, 0
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            group["lr"] = group["initial_lr"] * 0.1 ** (group["t"] / group["tenfold_steps"])
-            group["t"] += 1
-        return super().step(closure)
-
-
-def _adam(params):
-    return torch.optim.Adam(params, lr=LR)
-
-
-def _adam_decay(params):
-    return DecayingAdam(params, lr=LR, tenfold_steps=5000)
+_adam = OptimizerSpec("adam", LR)
+_adam_decay = OptimizerSpec("adam", LR, tenfold_steps=5000)
+"""At a constant learning rate Adam on sin(a/x) keeps oscillating late in training: every
+sample's error grows together in short spikes (docs/experiments/sine.md), which dominate the
+running mean. Decaying the rate tenfold every 5000 steps damps them."""
 
 
 SINE = register(

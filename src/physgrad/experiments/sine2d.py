@@ -21,12 +21,11 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from physgrad._validation import check_choice, check_positive_int
 from physgrad.core import InverseSolver, Reduction, sum_per_sample
@@ -37,6 +36,7 @@ from physgrad.problems.base import Batch, Problem
 from physgrad.problems.sine2d import Sine2DProblem
 from physgrad.table import Table
 from physgrad.training.methods import Method, Physical, Unsupervised, resolve_solver
+from physgrad.training.optimizers import OptimizerSpec
 from physgrad.training.trainer import TrainingDiverged
 
 XI_POINTS: tuple[float, ...] = (1, 3, 5, 10, 20, 32, 48, 64)
@@ -83,17 +83,6 @@ def sine2d_network(hidden: tuple[int, ...] = (32, 64, 32)) -> MLP:
     return MLP(2, 2, hidden=hidden)
 
 
-def _optimizer(kind: str, lr: float) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
-    cls = {
-        "adam": torch.optim.Adam,
-        "sgd": torch.optim.SGD,
-        "rmsprop": torch.optim.RMSprop,
-        "adadelta": torch.optim.Adadelta,
-        "adagrad": torch.optim.Adagrad,
-    }[kind]
-    return lambda params: cls(params, lr=lr)
-
-
 def make_experiment(xi: float = 10.0, angle: float = 45.0, name: str | None = None) -> Experiment:
     """The sine2d experiment for conditioning ``xi`` and rotation ``angle`` (degrees).
 
@@ -105,17 +94,17 @@ def make_experiment(xi: float = 10.0, angle: float = 45.0, name: str | None = No
     newton = "Adam + PG (limited Newton, L1)"
     methods = {
         "pg-newton": MethodSpec(
-            newton, lambda: L1Physical("newton", name="pg-newton"), _optimizer("adam", 1e-3)
+            newton, lambda: L1Physical("newton", name="pg-newton"), OptimizerSpec("adam", 1e-3)
         ),
-        "adam": MethodSpec("Adam", Unsupervised, _optimizer("adam", 1e-3)),
-        "sgd": MethodSpec("SGD (lr 1e-2/ξ²)", Unsupervised, _optimizer("sgd", 1e-2 / xi**2)),
-        "rmsprop": MethodSpec("RMSprop", Unsupervised, _optimizer("rmsprop", 3e-5)),
-        "adadelta": MethodSpec("Adadelta", Unsupervised, _optimizer("adadelta", 3e-3)),
-        "adagrad": MethodSpec("Adagrad", Unsupervised, _optimizer("adagrad", 3e-3)),
+        "adam": MethodSpec("Adam", Unsupervised, OptimizerSpec("adam", 1e-3)),
+        "sgd": MethodSpec("SGD (lr 1e-2/ξ²)", Unsupervised, OptimizerSpec("sgd", 1e-2 / xi**2)),
+        "rmsprop": MethodSpec("RMSprop", Unsupervised, OptimizerSpec("rmsprop", 3e-5)),
+        "adadelta": MethodSpec("Adadelta", Unsupervised, OptimizerSpec("adadelta", 3e-3)),
+        "adagrad": MethodSpec("Adagrad", Unsupervised, OptimizerSpec("adagrad", 3e-3)),
         "pg-newton-l2": MethodSpec(
             "Adam + PG (limited Newton, L2)",
             lambda: Physical("newton", name="pg-newton-l2"),
-            _optimizer("adam", 1e-3),
+            OptimizerSpec("adam", 1e-3),
         ),
     }
     return Experiment(

@@ -33,6 +33,7 @@ from physgrad.nets import WavePacketNet
 from physgrad.problems.wavepacket import LENGTH, NOISE_STD, XI0_RANGE, WavePacketProblem
 from physgrad.solvers import LBFGS, GaussNewton, ScipyLBFGSB
 from physgrad.training.methods import Physical, Supervised, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 
 LR = 1e-3
 """Adam learning rate (B.1)."""
@@ -53,8 +54,7 @@ BINS = 8
 Backend = Literal["scipy", "torch"]
 
 
-def _adam(params):
-    return torch.optim.Adam(params, lr=LR)
+_adam = OptimizerSpec("adam", LR)
 
 
 def fit_lbfgs(

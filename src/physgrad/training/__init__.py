@@ -4,6 +4,7 @@ from physgrad.training.checkpoint import CheckpointError, load_checkpoint, save_
 from physgrad.training.evaluation import HELDOUT_SEED, evaluate, heldout_batch
 from physgrad.training.hig import HalfInverse
 from physgrad.training.methods import Method, Physical, Supervised, Unsupervised
+from physgrad.training.optimizers import OptimizerSpec
 from physgrad.training.trainer import History, Trainer, TrainingDiverged
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "HalfInverse",
     "History",
     "Method",
+    "OptimizerSpec",
     "Physical",
     "Supervised",
     "Trainer",

@@ -54,9 +54,15 @@ def load_checkpoint(path: Path, expect: dict[str, Any] | None = None) -> dict[st
             f"checkpoint {str(path)!r} has format version {data.get('version')!r}; "
             f"this physgrad reads versions <= {VERSION}"
         )
-    for key, value in (expect or {}).items():
+    check_entries(path, data, expect or {})
+    return data
+
+
+def check_entries(path: Path, data: dict[str, Any], expect: dict[str, Any]) -> None:
+    """Raise :class:`CheckpointError` naming the first ``expect`` entry that ``data`` (the
+    checkpoint read from ``path``) does not hold."""
+    for key, value in expect.items():
         if data.get(key) != value:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} is for {key}={data.get(key)!r}, not {value!r}"
             )
-    return data

@@ -61,8 +61,6 @@ Requirements:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
@@ -72,6 +70,7 @@ from physgrad.core import NonFiniteError, Reduction, reduce_batch, run_physics
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.methods import Method
+from physgrad.training.optimizers import OptimizerSpec
 
 
 def check_no_batchnorm(network: nn.Module) -> None:
@@ -191,10 +190,8 @@ class HalfInverse(Method):
         if network is not None:
             self.bind(network)
 
-    @staticmethod
-    def optimizer(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        """Plain SGD at lr 1: with it one optimizer step is exactly the HIG update."""
-        return torch.optim.SGD(params, lr=1.0)
+    optimizer = OptimizerSpec("sgd", 1.0)
+    """Plain SGD at lr 1: with it one optimizer step is exactly the HIG update."""
 
     def setup(self, network: nn.Module) -> None:
         """The Trainer's hook: :meth:`bind` the network it trains."""

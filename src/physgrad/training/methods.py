@@ -9,8 +9,6 @@ optimizer then steps on it. To add a method subclass :class:`Method` and impleme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 import torch
 from torch import nn
 
@@ -26,6 +24,7 @@ from physgrad.core import (
 )
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers.gd import GradientDescent
+from physgrad.training.optimizers import OptimizerFactory, OptimizerSpec
 
 
 def resolve_solver(solver: InverseSolver | str, batch: Batch, problem: Problem) -> InverseSolver:
@@ -42,13 +41,15 @@ def resolve_solver(solver: InverseSolver | str, batch: Batch, problem: Problem) 
 class Method:
     """Base class. ``name`` labels curves and run folders.
 
-    ``optimizer`` is the optimizer factory the method's update is designed for, or ``None``
-    when any optimizer works (then :func:`~physgrad.experiments.compare_methods` and
-    ``--problem`` use Adam); :class:`~physgrad.training.HalfInverse` sets plain SGD at lr 1.
+    ``optimizer`` is the optimizer the method's update is designed for (an
+    :class:`~physgrad.training.optimizers.OptimizerSpec` or a factory ``params ->
+    optimizer``), or ``None`` when any optimizer works (then
+    :func:`~physgrad.experiments.compare_methods` and ``--problem`` use Adam);
+    :class:`~physgrad.training.HalfInverse` sets plain SGD at lr 1.
     """
 
     name: str = "method"
-    optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None
+    optimizer: OptimizerSpec | OptimizerFactory | None = None
 
     def __init__(self, reduction: Reduction = "mean"):
         self.reduction = check_choice("reduction", reduction, REDUCTIONS[:2])

@@ -13,7 +13,7 @@ from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
 from physgrad.nets import MLP
 from physgrad.problems import FunctionProblem
 from physgrad.solvers import GaussNewton
-from physgrad.training import Physical, Unsupervised
+from physgrad.training import OptimizerSpec, Physical, Unsupervised
 
 
 def cube(x: torch.Tensor) -> torch.Tensor:
@@ -37,8 +37,9 @@ def network() -> MLP:
     return MLP(2, 2, hidden=(32, 32))
 
 
-def _adam(params):
-    return torch.optim.Adam(params, lr=1e-3)
+_adam = OptimizerSpec("adam", lr=1e-3)
+"""The optimizer as data: recorded with each run, changed with ``--lr`` or ``--set
+optimizer.methods.adam.lr=...``."""
 
 
 CUBE = register(
