@@ -65,7 +65,7 @@ def phases(problem: FluidProblem, batch_size: int) -> dict[str, Callable[[], obj
     inputs = problem.network_input(batch)
     sim, domain = problem.simulator, problem.domain
     m0, v0 = sample_initial_state(batch_size, generator, domain, sim.time, dtype=problem.dtype)
-    estimator = problem.solvers_for(batch)["reverse-sim"]
+    estimator = problem.solvers(batch)["reverse-sim"]
     physics = sim.physics(batch.condition)
 
     def network() -> None:

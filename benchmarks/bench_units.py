@@ -60,11 +60,11 @@ def train(method: Method, s: float, t: float, seed: int, iterations: int) -> flo
     gen = torch.Generator().manual_seed(seed)
     from physgrad.problems.base import Batch
 
-    class _P:  # the methods only need physics_for and objective
+    class _P:  # the methods only need physics and objective
         objective = staticmethod(lambda y, yt: 0.5 * ((y - yt) ** 2).sum(1))
 
         @staticmethod
-        def physics_for(batch):
+        def physics(batch):
             return physics
 
     for _ in range(iterations):

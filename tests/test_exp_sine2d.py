@@ -34,7 +34,7 @@ def test_exp_data_and_physics():
     assert batch.x_true.dtype == DT
     assert bool((batch.x_true > -12).all()) and bool((batch.x_true <= 0).all())
     assert batch.x_true.min() < -11.9 and batch.x_true.max() > -0.1
-    torch.testing.assert_close(problem.physics(batch.x_true), batch.y_target)
+    torch.testing.assert_close(problem.physics(batch)(batch.x_true), batch.y_target)
     m = problem.metrics(batch.x_true, batch)
     assert float(m["x_l1"].max()) == 0.0 and float(m["y_l2"].max()) == 0.0
 
@@ -61,11 +61,11 @@ def test_sign_update_and_exp_solvers():
                                                                      dtype=DT))
     problem = ExpProblem()
     batch = Batch(torch.exp(x_true), x_true)
-    solvers = problem.solvers_for(batch)
+    solvers = problem.solvers(batch)
     assert set(solvers) == {"newton", "newton-unclipped", "sign"}
     torch.testing.assert_close(solvers["sign"](x0, batch.y_target, torch.exp),
                                sign_update(x0, x_true))
-    assert "sign" not in problem.solvers_for(Batch(torch.exp(x_true)))
+    assert "sign" not in problem.solvers(Batch(torch.exp(x_true)))
 
 
 # -- sine2d physics ------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_closest_solution_is_exact_and_closest(xi, angle):
     batch = problem.sample(300, torch.Generator().manual_seed(2))
     x = torch.randn(300, 2, dtype=DT)
     sol = closest_solution(x, batch.y_target, xi, angle)
-    torch.testing.assert_close(problem.physics(sol), batch.y_target, atol=1e-10, rtol=0)
+    torch.testing.assert_close(problem.forward(sol), batch.y_target, atol=1e-10, rtol=0)
     # brute force: both branches, 2πn shifts around the current phase
     v = transform(x, xi, angle)
     base = torch.arcsin(batch.y_target[:, 0])
@@ -140,8 +140,8 @@ def test_closed_form_newton_matches_autodiff():
         problem = Sine2DProblem(xi, angle)
         batch = problem.sample(64, torch.Generator().manual_seed(3))
         x = torch.randn(64, 2, dtype=DT)
-        g1, h1 = Sine2DNewton(xi, angle).grad_and_hessian(x, batch.y_target, problem.physics)
-        g2, h2 = LimitedNewton().grad_and_hessian(x, batch.y_target, problem.physics)
+        g1, h1 = Sine2DNewton(xi, angle).grad_and_hessian(x, batch.y_target, problem.forward)
+        g2, h2 = LimitedNewton().grad_and_hessian(x, batch.y_target, problem.forward)
         torch.testing.assert_close(g1, g2)
         torch.testing.assert_close(h1, h2)
 
@@ -149,19 +149,19 @@ def test_closed_form_newton_matches_autodiff():
 def test_newton_solves_well_conditioned_problem_in_few_steps():
     problem = Sine2DProblem(xi=1.0, angle=45.0)
     batch = problem.sample(200, torch.Generator().manual_seed(4))
-    solver = problem.solvers()["newton"]
+    solver = problem.solvers(batch)["newton"]
     # near a solution (0.2 rad in phase) away from the flat peaks |y1*| = 1 (double roots):
     # quadratic convergence
     target = batch.y_target * torch.tensor([0.9, 1.0], dtype=DT)
     x_star = closest_solution(torch.randn(200, 2, dtype=DT), target, 1.0, 45.0)
     x = x_star + 0.02 * (2 * torch.rand(200, 2, dtype=DT) - 1)
     for _ in range(6):
-        x = solver(x, target, problem.physics)
-    assert float((problem.physics(x) - target).abs().max()) < 1e-12
+        x = solver(x, target, problem.forward)
+    assert float((problem.forward(x) - target).abs().max()) < 1e-12
     # from anywhere: every sample converges within 25 limited steps
     x = torch.randn(200, 2, dtype=DT)
-    x = Sine2DNewton(1.0, 45.0, steps=25)(x, batch.y_target, problem.physics)
-    assert float((problem.physics(x) - batch.y_target).abs().max()) < 1e-8
+    x = Sine2DNewton(1.0, 45.0, steps=25)(x, batch.y_target, problem.forward)
+    assert float((problem.forward(x) - batch.y_target).abs().max()) < 1e-8
 
 
 def test_l1_proxy_gradient_is_the_sign_of_the_step():
@@ -170,7 +170,7 @@ def test_l1_proxy_gradient_is_the_sign_of_the_step():
     x = (0.3 * torch.randn(16, 2)).requires_grad_(True)
     loss = L1Physical("newton").loss(x, batch, problem)
     loss.backward()
-    x_n = problem.solvers()["newton"](x.detach().double(), batch.y_target, problem.physics)
+    x_n = problem.solvers(batch)["newton"](x.detach().double(), batch.y_target, problem.forward)
     expected = torch.sign(x.detach() - x_n.float()) / 16
     torch.testing.assert_close(x.grad, expected)
 
@@ -229,7 +229,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="angle"):
         Sine2DProblem(angle=math.nan)
     with pytest.raises(ValueError, match=r"\(B, 2\)"):
-        Sine2DProblem().physics(torch.zeros(3, 3, dtype=DT))
+        Sine2DProblem().forward(torch.zeros(3, 3, dtype=DT))
     with pytest.raises(ValueError, match="max_step"):
         ExpNewton(0.0)
     with pytest.raises(ValueError, match="max_loss_change"):

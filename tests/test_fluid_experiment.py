@@ -49,7 +49,7 @@ def test_problem_shapes_and_objective(problem: FluidProblem, batch: Batch) -> No
     inp = problem.network_input(batch)
     assert inp.shape == (3, 2, 64, 64) and inp.dtype == torch.float32
     torch.testing.assert_close(inp[:, 1], batch.y_target)
-    y = problem.physics_for(batch)(batch.x_true)
+    y = problem.physics(batch)(batch.x_true)
     assert y.shape == (3, 64, 64)
     torch.testing.assert_close(
         problem.objective(y, batch.y_target), frequency_loss(y - batch.y_target)
@@ -100,7 +100,7 @@ def test_metrics_reuse_the_training_forward_simulation(method: str, batch: Batch
     for name, value in fresh.items():
         torch.testing.assert_close(reused[name], value, atol=0, rtol=0)
     # a different prediction or other markers never hit
-    problem.physics_for(batch)(x.detach())
+    problem.physics(batch)(x.detach())
     assert problem._forward_cache.recall(x.detach() + 1e-3, batch.condition) is None
     assert problem._forward_cache.recall(x.detach(), batch.condition.clone()) is None
 
@@ -121,8 +121,8 @@ def test_estimator_recovers_uniform_and_vortex(problem: FluidProblem, batch: Bat
     v_true = uniform_plus_vortex(uniform, w)  # a pure (uniform + vortex) ground truth
     mt = problem.simulator.simulate(m0, v_true)
     target_batch = Batch(y_target=mt, x_true=v_true, condition=m0)
-    solver = problem.solvers_for(target_batch)["reverse-sim"]
-    physics = problem.physics_for(target_batch)
+    solver = problem.solvers(target_batch)["reverse-sim"]
+    physics = problem.physics(target_batch)
     errors = []
     for offset in (1.0, -1.0):
         x0 = uniform_plus_vortex(torch.zeros(3, 2), w + offset)  # no drift, wrong strength
@@ -147,7 +147,7 @@ def test_estimator_dt_factor_variant_differs(problem: FluidProblem, batch: Batch
     assert batch.condition is not None and batch.x_true is not None
     a = ReverseSimEstimator(batch.condition, problem.simulator)
     b = ReverseSimEstimator(batch.condition, problem.simulator, dt_factor=True)
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     xa, xb = (s(batch.x_true, batch.y_target, physics) for s in (a, b))
     assert not torch.allclose(xa, xb)
     assert "dt_factor=False" in repr(a)
@@ -155,18 +155,18 @@ def test_estimator_dt_factor_variant_differs(problem: FluidProblem, batch: Batch
 
 def test_bad_inputs(problem: FluidProblem, batch: Batch) -> None:
     assert batch.x_true is not None and batch.condition is not None
-    with pytest.raises(TypeError, match="physics_for"):
+    with pytest.raises(TypeError, match="expected the Batch whose m0 to bind, got Tensor"):
         problem.physics(batch.x_true)
     with pytest.raises(ValueError, match="condition"):
-        problem.physics_for(Batch(batch.y_target, batch.x_true, None))
+        problem.physics(Batch(batch.y_target, batch.x_true, None))
     with pytest.raises(ValueError, match="condition"):
-        problem.physics_for(Batch(batch.y_target, batch.x_true, batch.condition[:, :32]))
+        problem.physics(Batch(batch.y_target, batch.x_true, batch.condition[:, :32]))
     with pytest.raises(ValueError, match="network output"):
         problem.network_output(torch.zeros(3, 1, 64, 64), batch)
     with pytest.raises(ValueError, match="marker0"):
         ReverseSimEstimator(torch.zeros(2, 32, 32))
-    solver = problem.solvers_for(batch)["reverse-sim"]
-    physics = problem.physics_for(batch)
+    solver = problem.solvers(batch)["reverse-sim"]
+    physics = problem.physics(batch)
     with pytest.raises(ValueError, match="x0 must have shape"):
         solver(torch.zeros(3, 1, 64, 64), batch.y_target, physics)
     with pytest.raises(ValueError, match="samples"):

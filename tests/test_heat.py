@@ -98,7 +98,7 @@ def test_heat_inverse_recovers_low_frequencies() -> None:
     prob = HeatProblem()
     batch = prob.sample(8, _gen(1))
     x0 = fix_mean(torch.zeros_like(batch.x_true), batch.y_target)
-    x1 = HeatInverse()(x0, batch.y_target, prob.physics)
+    x1 = HeatInverse()(x0, batch.y_target, prob.forward)
     err0 = torch.fft.rfft2(x0 - batch.x_true)
     err1 = torch.fft.rfft2(x1 - batch.x_true)
     low = heat_log_kernel(prob.shape) < 5.0  # modes damped by less than e^-5 (~107 modes)
@@ -108,7 +108,7 @@ def test_heat_inverse_recovers_low_frequencies() -> None:
     assert bool((per_sample1 < 0.5 * per_sample0).all())
     assert bool(torch.isfinite(x1).all())
     # more steps keep improving (the authors' iterative "inverse physics" solver)
-    x10 = HeatInverse(steps=10, abs_noise=1e-8)(x0, batch.y_target, prob.physics)
+    x10 = HeatInverse(steps=10, abs_noise=1e-8)(x0, batch.y_target, prob.forward)
     assert float((x10 - batch.x_true).abs().sum()) < float((x1 - batch.x_true).abs().sum())
 
 
@@ -130,7 +130,7 @@ def test_inv_diffuse_never_overflows(dtype: torch.dtype) -> None:
     prob = HeatProblem(shape=(32, 32), dtype=dtype)
     batch = prob.sample(4, _gen(2))
     x0 = 1e6 * torch.randn(4, 32, 32, generator=_gen(3), dtype=dtype)
-    assert bool(torch.isfinite(HeatInverse(steps=3)(x0, batch.y_target, prob.physics)).all())
+    assert bool(torch.isfinite(HeatInverse(steps=3)(x0, batch.y_target, prob.forward)).all())
 
 
 def test_inv_diffuse_forward_diffuses_noise_like_modes() -> None:
@@ -176,7 +176,7 @@ def test_heat_problem_sample_and_network_output() -> None:
     assert prob.shape == (64, 64) and prob.dtype == F64 and prob.amount == 8.0
     batch = prob.sample(4, _gen(7))
     torch.testing.assert_close(batch.y_target, diffuse(batch.x_true))
-    raw = torch.randn(4, 1, 64, 64, generator=_gen(8), requires_grad=True)  # float32 net output
+    raw = torch.randn(4, 64, 64, generator=_gen(8), requires_grad=True)  # float32 net output
     x = prob.network_output(raw, batch)
     assert x.shape == (4, 64, 64) and x.dtype == F64
     torch.testing.assert_close(x.mean(dim=(1, 2)), batch.y_target.mean(dim=(1, 2)))
@@ -185,7 +185,7 @@ def test_heat_problem_sample_and_network_output() -> None:
     assert raw.grad is not None and bool(torch.isfinite(raw.grad).all())
     with pytest.raises(ValueError, match="does not match the observations"):
         prob.network_output(torch.zeros(4, 32, 32), batch)
-    assert set(prob.solvers()) == {"inverse"}
+    assert set(prob.solvers(batch)) == {"inverse"}
     assert isinstance(Batch(batch.y_target), Batch)
 
 
@@ -194,9 +194,9 @@ def test_generic_solvers_decrease_objective(solver: object) -> None:
     prob = HeatProblem(shape=(16, 16))
     batch = prob.sample(4, _gen(9))
     x0 = fix_mean(torch.zeros_like(batch.x_true), batch.y_target)
-    start = prob.objective(prob.physics(x0), batch.y_target)
-    x = solver(x0, batch.y_target, prob.physics)  # type: ignore[operator]
-    end = prob.objective(prob.physics(x), batch.y_target)
+    start = prob.objective(prob.forward(x0), batch.y_target)
+    x = solver(x0, batch.y_target, prob.forward)  # type: ignore[operator]
+    end = prob.objective(prob.forward(x), batch.y_target)
     assert bool((end < start).all())
 
 
@@ -220,4 +220,4 @@ def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         HeatProblem().sample(2, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"grid shape \(64, 64\)"):
-        HeatProblem().physics(torch.ones(2, 32, 32, dtype=F64))
+        HeatProblem().forward(torch.ones(2, 32, 32, dtype=F64))

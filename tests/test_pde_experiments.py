@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from physgrad.experiments.base import FigureExperiment, get_experiment
-from physgrad.experiments.heat import HeatNetProblem, heat_single_problem
-from physgrad.experiments.poisson import PoissonNetProblem, poisson_single_problem
+from physgrad.experiments.heat import heat_network, heat_single_problem
+from physgrad.experiments.poisson import poisson_network, poisson_single_problem
 from physgrad.experiments.runner import compare
+from physgrad.nets import UNet
 from physgrad.report.pde_figures import evaluate_checkpoints, reconstruction_figure
 
 
@@ -38,15 +39,26 @@ def test_registered_with_paper_methods() -> None:
     assert isinstance(get_experiment("heat-optim"), FigureExperiment)
 
 
-@pytest.mark.parametrize("cls", [PoissonNetProblem, HeatNetProblem])
-def test_network_io_adds_and_removes_the_channel(cls: type) -> None:
-    problem = cls(shape=(16, 12))
-    batch = problem.sample(3, torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("name", ["poisson", "heat"])
+def test_the_network_factory_adds_and_removes_the_channel(name: str) -> None:
+    """The U-Net's channel layout lives in the network factory, not in the problem: the
+    network maps y* (B, X, Y) to x (B, X, Y) and keeps the bare U-Net's state_dict keys."""
+    exp = get_experiment(name)
+    problem, network = exp.problem(), exp.network()
+    batch = problem.sample(2, torch.Generator().manual_seed(0))
+    x = problem.network_output(network(problem.network_input(batch)), batch)
+    assert x.shape == batch.y_target.shape and x.requires_grad
+    torch.manual_seed(0)
+    bare = UNet(1, 1, padding_mode="zeros" if name == "poisson" else "circular")
+    assert list(network.state_dict()) == list(bare.state_dict())
+    network.load_state_dict(bare.state_dict())
     inp = problem.network_input(batch)
-    assert inp.shape == (3, 1, 16, 12) and inp.dtype == torch.float32
-    x = problem.network_output(torch.zeros(3, 1, 16, 12, requires_grad=True), batch)
-    assert x.shape == batch.y_target.shape and x.dtype == problem.dtype
-    assert x.requires_grad
+    with torch.no_grad():
+        torch.testing.assert_close(network(inp), bare(inp.unsqueeze(1))[:, 0], rtol=0, atol=0)
+    wide = {"poisson": poisson_network, "heat": heat_network}[name]()
+    wide.outc = torch.nn.Conv2d(16, 2, 1)  # two output channels: refused, naming the shape
+    with pytest.raises(ValueError, match=r"expected a network output \(B, 1, \.\.\.\)"):
+        wide(inp)
 
 
 @pytest.mark.parametrize("name", ["poisson", "heat"])

@@ -216,7 +216,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(TypeError, match="generator must be a torch.Generator, got int"):
         PoissonProblem(shape=(8, 6)).sample(2, 0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"grid shape \(8, 6\)"):
-        PoissonProblem(shape=(8, 6)).physics(torch.ones(2, 6, 8))
+        PoissonProblem(shape=(8, 6)).forward(torch.ones(2, 6, 8))
     with pytest.raises(ValueError, match="lr must be > 0"):
         PoissonInverse(lr=0.0)
 
@@ -248,7 +248,7 @@ def test_problem_sample_is_consistent() -> None:
     default = PoissonProblem()
     assert default.shape == (80, 60) and default.dtype == torch.float32
     assert default.sample(2, _gen()).y_target.shape == (2, 80, 60)
-    assert set(prob.solvers()) == {"inverse"}
+    assert set(prob.solvers(prob.sample(2, _gen()))) == {"inverse"}
 
 
 # --- inverse solvers ------------------------------------------------------------------------
@@ -259,16 +259,16 @@ def test_poisson_inverse_one_step_is_exact(method: str) -> None:
     prob = PoissonProblem(shape=(24, 18), method=method, rtol=1e-10, dtype=F64)
     batch = prob.sample(5, _gen(6))
     x0 = 3.0 * torch.randn(5, 24, 18, generator=_gen(7), dtype=F64)
-    x1 = PoissonInverse(lr=1.0)(x0, batch.y_target, prob.physics)
+    x1 = PoissonInverse(lr=1.0)(x0, batch.y_target, prob.forward)
     torch.testing.assert_close(x1, batch.x_true, atol=1e-7, rtol=0)
-    half = PoissonInverse(lr=0.5)(x0, batch.y_target, prob.physics)
+    half = PoissonInverse(lr=0.5)(x0, batch.y_target, prob.forward)
     torch.testing.assert_close(half, 0.5 * (x0 + batch.x_true), atol=1e-7, rtol=0)
 
 
 def test_poisson_inverse_float32_paper_grid() -> None:
     prob = PoissonProblem()  # 80x60, float32, DST
     batch = prob.sample(4, _gen(8))
-    x1 = PoissonInverse()(torch.zeros_like(batch.x_true), batch.y_target, prob.physics)
+    x1 = PoissonInverse()(torch.zeros_like(batch.x_true), batch.y_target, prob.forward)
     assert float((x1 - batch.x_true).abs().max()) < 1e-3  # float32 round-off of P then ∇²
 
 
@@ -277,13 +277,13 @@ def test_generic_solvers_decrease_objective(method: str) -> None:
     prob = PoissonProblem(shape=(16, 12), method=method, rtol=1e-8, dtype=F64)
     batch = prob.sample(4, _gen(9))
     x0 = torch.zeros_like(batch.x_true)
-    start = prob.objective(prob.physics(x0), batch.y_target)
+    start = prob.objective(prob.forward(x0), batch.y_target)
     lr = 0.5 * gd_stable_lr(prob.shape)
     for solver in (GradientDescent(lr=lr, steps=5), LBFGS(steps=5)):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # CG must converge inside the solvers
-            x = solver(x0, batch.y_target, prob.physics)
-        end = prob.objective(prob.physics(x), batch.y_target)
+            x = solver(x0, batch.y_target, prob.forward)
+        end = prob.objective(prob.forward(x), batch.y_target)
         assert bool((end < start).all()), solver
 
 
@@ -297,5 +297,5 @@ def test_newton_works_through_dst_physics() -> None:
     # the DST path is plain torch ops, so torch.func-based solvers (Newton) can use it
     prob = PoissonProblem(shape=(6, 5), dtype=F64)
     batch = prob.sample(3, _gen(10))
-    x = Newton(damping=0.0)(torch.zeros_like(batch.x_true), batch.y_target, prob.physics)
+    x = Newton(damping=0.0)(torch.zeros_like(batch.x_true), batch.y_target, prob.forward)
     torch.testing.assert_close(x, batch.x_true, atol=1e-9, rtol=0)

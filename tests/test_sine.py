@@ -40,13 +40,13 @@ def test_outermost_minima_for_far_guesses_and_zero_guess_is_finite():
 def test_domain_solvers_move_toward_a_minimum():
     problem = SineProblem()
     batch = problem.sample(256, torch.Generator().manual_seed(0))
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     # start within +-0.5 rad of phase of a minimum, where every local method should improve
     x_star = nearest_minimum(torch.rand(256, 1, dtype=DT) * 2 + 0.5, batch.condition)
     phase = batch.condition / x_star + (torch.rand(256, 1, dtype=DT) - 0.5)
     x0 = batch.condition / phase
     h0 = (physics(x0) + 1).abs()
-    for name, solver in problem.solvers_for(batch).items():
+    for name, solver in problem.solvers(batch).items():
         if name == "clipped-gradient":  # the backprop baseline: a plain GD step may overshoot
             continue
         x1 = solver(x0, batch.y_target, physics)
@@ -115,7 +115,7 @@ def test_sine_physics_is_finite_at_an_exact_zero_prediction():
     problem = SineProblem()
     batch = problem.sample(3, torch.Generator().manual_seed(1))
     x = torch.tensor([[0.0], [0.4], [-0.2]], dtype=DT)
-    y = problem.physics_for(batch)(x)
+    y = problem.physics(batch)(x)
     assert torch.isfinite(y).all()
     torch.testing.assert_close(y[1:], torch.sin(batch.condition[1:] / x[1:]))
 
@@ -123,9 +123,9 @@ def test_sine_physics_is_finite_at_an_exact_zero_prediction():
 def test_clipped_gradient_step_is_backprop_with_clipped_dp_dx():
     problem = SineProblem()
     batch = problem.sample(64, torch.Generator().manual_seed(3))
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     x0 = torch.rand(64, 1, dtype=DT) + 0.2
-    x1 = problem.solvers_for(batch)["clipped-gradient"](x0, batch.y_target, physics)
+    x1 = problem.solvers(batch)["clipped-gradient"](x0, batch.y_target, physics)
     z = x0.clone().requires_grad_(True)
     (dp,) = torch.autograd.grad(physics(z).sum(), z)
     expected = x0 - (physics(x0) + 1) * dp.clamp(-1, 1)

@@ -219,21 +219,21 @@ def _inputs(cls):
                    if cls is poisson_problem.PoissonInverse
                    else heat_problem.HeatProblem(shape=(16, 16)))
         batch = problem.sample(2, gen)
-        return torch.zeros_like(batch.x_true), batch.y_target, problem.physics_for(batch)
+        return torch.zeros_like(batch.x_true), batch.y_target, problem.physics(batch)
     if cls is exp_problem.ExpNewton:
         x0 = torch.tensor([[-3.0], [0.5]], dtype=DT)
         return x0, torch.full_like(x0, 0.5), torch.exp
     if cls in (sine2d_problem.LimitedNewton, sine2d_problem.Sine2DNewton):
         problem = sine2d_problem.Sine2DProblem()
         batch = problem.sample(2, gen)
-        return torch.randn(2, 2, generator=gen, dtype=DT), batch.y_target, problem.physics
+        return torch.randn(2, 2, generator=gen, dtype=DT), batch.y_target, problem.forward
     if cls in (sine_problem.InverseGradient, sine_problem.ClippedGradientStep):
         x0 = torch.tensor([[0.3], [0.7]], dtype=DT)
         return x0, torch.full_like(x0, -1.0), lambda x: torch.sin(A / x)
     if cls is fluid_problem.ReverseSimEstimator:
         problem = fluid_problem.FluidProblem()
         batch = problem.sample(2, gen)
-        return 0.5 * batch.x_true, batch.y_target, problem.physics_for(batch), batch
+        return 0.5 * batch.x_true, batch.y_target, problem.physics(batch), batch
     if cls is Analytic:
         x0 = torch.randn(3, 3, generator=gen, dtype=DT)
         return x0, torch.zeros(3, 4, dtype=DT), nonlinear_physics
@@ -309,7 +309,7 @@ def test_adam_first_step_is_lr_along_minus_the_gradient_sign():
 
 
 def _old_gd(problem, batch, x0, n, lr):
-    physics, xs = problem.physics_for(batch), [x0]
+    physics, xs = problem.physics(batch), [x0]
     for _ in range(n):
         x = xs[-1].detach().requires_grad_(True)
         loss = problem.objective(run_physics(x, batch.y_target, physics), batch.y_target)
@@ -319,7 +319,7 @@ def _old_gd(problem, batch, x0, n, lr):
 
 
 def _old_adam(problem, batch, x0, n, lr):
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     x = x0.clone().requires_grad_(True)
     opt, xs = torch.optim.Adam([x], lr=lr), [x0]
     for _ in range(n):
@@ -334,7 +334,7 @@ def _old_adam(problem, batch, x0, n, lr):
 
 
 def _old_lbfgsb(problem, batch, x0, n, history):
-    physics, per_example = problem.physics_for(batch), []
+    physics, per_example = problem.physics(batch), []
     for b in range(x0.shape[0]):
         y_b = batch.y_target[b : b + 1]
 
@@ -376,7 +376,7 @@ def test_fluid_single_problem_gd_equals_the_hand_written_loop():
     result = single_problem_fluid(2, examples=1)
     problem = fluid_problem.FluidProblem()  # the fluid experiment's (unconfigured)
     batch = problem.sample(1, torch.Generator().manual_seed(0))
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     x, objective = drift_guess(batch, problem), []
     for i in range(3):
         objective.append(float(problem.metrics(x, batch)["objective"].mean()))

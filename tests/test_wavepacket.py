@@ -26,7 +26,7 @@ def _series(xi0: float, amplitude: float, seed: int = 0) -> torch.Tensor:
     problem = WavePacketProblem()
     x = torch.tensor([[xi0, amplitude]], dtype=DT)
     noise = torch.randn(1, LENGTH, generator=torch.Generator().manual_seed(seed), dtype=DT)
-    return problem.physics(x) + problem.noise_std * noise
+    return problem.forward(x) + problem.noise_std * noise
 
 
 def test_sample_shapes_ranges_dtype_and_seed_determinism():
@@ -39,7 +39,7 @@ def test_sample_shapes_ranges_dtype_and_seed_determinism():
     assert AMPLITUDE_RANGE[0] <= amp.min() and amp.max() < AMPLITUDE_RANGE[1]
     assert xi0.max() - xi0.min() > 150 and amp.max() - amp.min() > 2.5  # covers the ranges
     # residual = the noise: zero mean, the configured std
-    noise = batch.y_target - problem.physics(batch.x_true)
+    noise = batch.y_target - problem.forward(batch.x_true)
     assert abs(float(noise.mean())) < 0.01
     assert float(noise.std()) == pytest.approx(problem.noise_std, rel=0.02)
     again = problem.sample(500, torch.Generator().manual_seed(3))

@@ -219,9 +219,9 @@ def _inputs(
             x, y_target = batch.x_true, batch.y_target
         else:  # the given points solve their own noise-free targets (conditions from the batch)
             with torch.no_grad():
-                y_target = run_physics(x.detach(), batch.y_target, source.physics_for(batch))
-        return (source.physics_for(batch), source.objective, x.detach(), y_target,
-                [f"pg-{n}" for n in source.solvers_for(batch)])
+                y_target = run_physics(x.detach(), batch.y_target, source.physics(batch))
+        return (source.physics(batch), source.objective, x.detach(), y_target,
+                [f"pg-{n}" for n in source.solvers(batch)])
     if not callable(source):
         raise TypeError(f"diagnose needs a Problem or a physics callable, got {source!r}")
     if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] < 2:

@@ -100,7 +100,7 @@ def custom_experiment(problem_spec: str, network_spec: str | None = None) -> Exp
 
     sample = problem.sample(2, torch.Generator().manual_seed(0))
     methods = dict(GENERIC_METHODS)
-    for name in problem.solvers_for(sample):
+    for name in problem.solvers(sample):
         methods[f"pg-{name}"] = MethodSpec(
             f"Adam + PG ({name})", lambda name=name: Physical(name, name=f"pg-{name}"), _adam
         )

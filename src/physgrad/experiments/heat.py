@@ -31,8 +31,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from physgrad.experiments.base import (
     Experiment,
     FigureExperiment,
@@ -43,7 +41,7 @@ from physgrad.experiments.base import (
 )
 from physgrad.experiments.runner import Comparison
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
-from physgrad.nets import UNet
+from physgrad.nets import UNet, single_channel
 from physgrad.problems.base import Batch
 from physgrad.problems.heat import HeatInverse, HeatProblem
 from physgrad.solvers import LBFGS, ScipyLBFGSB
@@ -63,21 +61,10 @@ SINGLE_ABS_NOISE = 1e-8
 """Absolute noise floor of the iterated inverse, as the authors' ``plot_heat_optim.py``."""
 
 
-class HeatNetProblem(HeatProblem):
-    """:class:`HeatProblem` with the U-Net's channel dimension on the input.
-
-    The network sees ``y*`` as ``(B, 1, X, Y)`` float32; its ``(B, 1, X, Y)`` output goes
-    through :meth:`HeatProblem.network_output` (channel squeezed, mean pinned, float64).
-    """
-
-    def network_input(self, batch: Batch) -> torch.Tensor:
-        """``y*`` as ``(B, 1, X, Y)`` float32."""
-        return batch.y_target.float().unsqueeze(1)
-
-
 def heat_network(levels: int = 4, filters: int = 16) -> UNet:
-    """PhiFlow ``u_net(1, 1)`` with circular padding: ``(B, 1, X, Y) -> (B, 1, X, Y)``."""
-    return UNet(1, 1, levels=levels, filters=filters, padding_mode="circular")
+    """PhiFlow ``u_net(1, 1)`` with circular padding, fed ``y*`` ``(B, X, Y)``, returning
+    ``(B, X, Y)`` (its channel axis added and removed by :func:`~physgrad.nets.single_channel`)."""
+    return single_channel(UNet(1, 1, levels=levels, filters=filters, padding_mode="circular"))
 
 
 _adam = OptimizerSpec("adam", ADAM_LR)
@@ -95,7 +82,7 @@ HEAT = register(
             "long": Scale(iterations=5_000, batch_size=32),
             "paper": Scale(iterations=10_000, batch_size=128),
         },
-        problem=HeatNetProblem,
+        problem=HeatProblem,
         network=heat_network,
         methods={
             "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),

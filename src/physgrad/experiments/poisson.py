@@ -46,7 +46,7 @@ from physgrad.experiments.base import (
 )
 from physgrad.experiments.runner import Comparison
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
-from physgrad.nets import UNet
+from physgrad.nets import UNet, single_channel
 from physgrad.problems.base import Batch
 from physgrad.problems.poisson import PoissonProblem, gd_stable_lr
 from physgrad.training.methods import Physical, Unsupervised
@@ -63,27 +63,10 @@ SINGLE_ADAM_LR = 0.1
 (``‖x − x*‖₁`` after 100 iterations)."""
 
 
-class PoissonNetProblem(PoissonProblem):
-    """:class:`PoissonProblem` with the U-Net's channel dimension.
-
-    The network sees ``y*`` as ``(B, 1, X, Y)`` float32 and returns ``(B, 1, X, Y)``; ``x`` is
-    its single channel, ``(B, X, Y)`` in the problem dtype.
-    """
-
-    def network_input(self, batch: Batch) -> torch.Tensor:
-        """``y*`` as ``(B, 1, X, Y)`` float32."""
-        return batch.y_target.float().unsqueeze(1)
-
-    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """``(B, 1, X, Y) -> (B, X, Y)`` (channel 0), cast to the problem dtype."""
-        if raw.dim() != 4 or raw.shape[1] != 1:
-            raise ValueError(f"expected network output (B, 1, X, Y), got {tuple(raw.shape)}")
-        return raw[:, 0].to(self.dtype)
-
-
 def poisson_network(levels: int = 4, filters: int = 16) -> UNet:
-    """PhiFlow ``u_net(1, 1)``: ``(B, 1, X, Y) -> (B, 1, X, Y)``, 37,697 parameters."""
-    return UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros")
+    """PhiFlow ``u_net(1, 1)``, 37,697 parameters, fed ``y*`` ``(B, X, Y)``, returning ``x``
+    ``(B, X, Y)`` (its channel axis added and removed by :func:`~physgrad.nets.single_channel`)."""
+    return single_channel(UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros"))
 
 
 _adam = OptimizerSpec("adam", ADAM_LR)
@@ -102,7 +85,7 @@ POISSON = register(
             # Fig. 11: "Networks were trained for 12k iterations" (batch: the authors' code)
             "paper": Scale(iterations=12_000, batch_size=128),
         },
-        problem=PoissonNetProblem,
+        problem=PoissonProblem,
         network=poisson_network,
         methods={
             "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),

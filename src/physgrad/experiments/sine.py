@@ -54,7 +54,7 @@ class ClampedL1Backprop(Method):
         check_same_batch("x", x, "y_target", batch.y_target)
         z = x.detach().to(batch.y_target.dtype).requires_grad_(True)
         with torch.enable_grad():
-            y = run_physics(z, batch.y_target, problem.physics_for(batch))
+            y = run_physics(z, batch.y_target, problem.physics(batch))
             value = reduce_batch(sum_per_sample((y - batch.y_target).abs()), "mean")
             (grad,) = torch.autograd.grad(value, z)
         grad = grad.clamp(-self.clip, self.clip).to(x.dtype)

@@ -70,7 +70,7 @@ class L1Physical(Method):
 
     def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
         solver = resolve_solver(self.solver, batch, problem)
-        physics = problem.physics_for(batch)
+        physics = problem.physics(batch)
         with torch.enable_grad():
             x_n = solver(x.detach().to(batch.y_target.dtype), batch.y_target, physics)
         if not isinstance(x_n, torch.Tensor) or x_n.shape != x.shape:

@@ -113,7 +113,7 @@ def single_problem_curves(
         gd_lr: gradient-descent step ``η`` (> 0).
         adam_lr: Adam learning rate on ``x`` (> 0), units of x per step.
         inverse: one step of the problem's inverse solver; default
-            ``problem.solvers()["inverse"]``.
+            ``problem.solvers(batch)["inverse"]``.
         examples: number of examples ``B`` averaged (paper: 4).
         seed: seed of the example generator.
         lbfgs_history: L-BFGS-B memory (``maxcor``).
@@ -129,15 +129,15 @@ def single_problem_curves(
     check_positive_int("examples", examples)
     gd_lr = check_nonnegative_float("gd_lr", gd_lr, positive=True)
     adam_lr = check_nonnegative_float("adam_lr", adam_lr, positive=True)
-    if inverse is None:
-        inverse = problem.solvers()["inverse"]
     if batch is None:
         batch = problem.sample(examples, torch.Generator().manual_seed(seed))
+    if inverse is None:
+        inverse = problem.solvers(batch)["inverse"]
     batch = _float64(batch)
     examples = len(batch)
     if batch.x_true is None:
         raise ValueError("single-problem curves need x_true to measure ||x - x*||_1")
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
 
     def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x_l1, objective)`` per example, both ``(B,)``."""
@@ -261,7 +261,7 @@ def _per_example(
     for b in range(len(batch)):
         example = _select(batch, slice(b, b + 1))
         trace = list(solver.iterates(x0[b : b + 1], example.y_target,
-                                     problem.physics_for(example)))[: n_iter + 1]
+                                     problem.physics(example)))[: n_iter + 1]
         per_example.append(trace + [trace[-1]] * (n_iter + 1 - len(trace)))
     return [torch.cat(points) for points in zip(*per_example, strict=True)]
 

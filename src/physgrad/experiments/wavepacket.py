@@ -90,7 +90,7 @@ def fit_lbfgs(
         )
     impl = ScipyLBFGSB(steps=steps) if solver == "scipy" else LBFGS(steps=steps)
     x0 = problem.initial_guess(y.shape[0]).to(y.device)
-    return impl(x0, y, problem.physics)
+    return impl(x0, y, problem.forward)
 
 
 def diverged(x: torch.Tensor) -> torch.Tensor:

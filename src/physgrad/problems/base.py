@@ -19,7 +19,7 @@ class Batch:
             observations exist (real data) or the solution is not unique. Only metrics and
             the supervised method read it.
         condition: known per-sample parameters of the process ``(B, ...)`` (e.g. ``a`` in
-            sin(a/x)), or ``None``. :meth:`Problem.physics_for` binds them into the physics.
+            sin(a/x)), or ``None``. :meth:`Problem.physics` binds them into the physics.
     """
 
     y_target: torch.Tensor
@@ -38,7 +38,8 @@ class Batch:
 
 
 class Problem:
-    """Base class for inverse problems. Subclasses implement :meth:`physics` and :meth:`sample`.
+    """Base class for inverse problems. Subclasses implement :meth:`physics` and :meth:`sample`;
+    :meth:`objective`, :meth:`solvers` and :meth:`metrics` have defaults.
 
     Everything else has a default: the objective is ``1/2 ||P(x) - y*||^2``, the network sees
     ``y_target`` in float32 and its output is used as ``x`` unchanged, and the metrics are the
@@ -49,14 +50,16 @@ class Problem:
     dtype: torch.dtype = torch.float32
     """dtype of the physics and of the observations (float64 runs physics in double)."""
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
-        """The forward process ``x (B, *x_shape) -> y (B, *y_shape)``.
+    def physics(self, batch: Batch) -> Physics:
+        """The forward process of this batch, ``x (B, *x_shape) -> y (B, *y_shape)``, as a
+        plain callable (with ``batch.condition`` bound, for problems that have one).
 
         Args:
-            x: ``(B, *x_shape)`` in the problem's ``dtype``.
+            batch: the mini-batch (only its ``condition`` and size matter).
 
         Returns:
-            ``y`` ``(B, *y_shape)``, differentiable w.r.t. ``x``.
+            A callable taking ``x`` ``(B, *x_shape)`` in the problem's ``dtype`` to ``y``
+            ``(B, *y_shape)``, differentiable w.r.t. ``x``.
         """
         raise NotImplementedError
 
@@ -73,20 +76,6 @@ class Problem:
         """
         raise NotImplementedError
 
-    def physics_for(self, batch: Batch) -> Physics:
-        """The physics of this batch as a plain ``x -> y`` callable (binds ``batch.condition``).
-
-        Problems whose process depends on known per-sample parameters override this; the
-        default returns :meth:`physics`.
-
-        Args:
-            batch: the mini-batch whose ``condition`` (if any) is bound.
-
-        Returns:
-            A callable ``x (B, *x_shape) -> y (B, *y_shape)`` for this batch's ``B``.
-        """
-        return self.physics
-
     def objective(self, y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
         """Per-sample objective ``(B,)``; default ``1/2 ||y - y*||^2``.
 
@@ -99,13 +88,10 @@ class Problem:
         """
         return squared_error(y, y_target)
 
-    def solvers(self) -> dict[str, InverseSolver]:
-        """Domain-specific inverse solvers by name (empty if the problem has none)."""
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
+        """Domain-specific inverse solvers by name for this batch (bound to its
+        ``condition`` where they depend on it); empty if the problem has none."""
         return {}
-
-    def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
-        """The domain solvers for one batch; override when they depend on ``batch.condition``."""
-        return self.solvers()
 
     def network_input(self, batch: Batch) -> torch.Tensor:
         """What the network is fed: by default the observations, in float32 (the network's
@@ -144,7 +130,7 @@ class Problem:
             ``batch.x_true`` is known, ``x_l1``.
         """
         with torch.no_grad():
-            y = run_physics(x, batch.y_target, self.physics_for(batch))
+            y = run_physics(x, batch.y_target, self.physics(batch))
             diff = y - batch.y_target
             out = {
                 "objective": self.objective(y, batch.y_target),

@@ -143,15 +143,15 @@ class _CallableProblem(Problem):
                 out.update({f"x_err_{n}": flat[:, i] for i, n in enumerate(names)})
         return out
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
-        """The user's physics ``x (B, *x_shape) -> y (B, *y_shape)``."""
-        return self._physics(x)
+    def physics(self, batch: Batch) -> Physics:
+        """The user's physics ``x (B, *x_shape) -> y (B, *y_shape)``, the same for every batch."""
+        return self._physics
 
     def objective(self, y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
         """The user's per-sample objective ``(B,)`` (default ``1/2 ||y - y*||^2``)."""
         return self._objective(y, y_target)
 
-    def solvers(self) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """The domain solvers passed as ``solvers=`` (usable as ``Physical("name")``)."""
         return dict(self._solvers)
 

@@ -89,16 +89,16 @@ class ExpProblem(Problem):
     The network sees ``y*`` (float32). ``batch.x_true`` holds ``x*``; the metrics are the
     base ones: ``x_l1 = |x - x*|``, ``y_l1 = |e^x - y*|``, ``y_l2 = 1/2 (e^x - y*)^2``.
 
-    Domain solvers (:meth:`solvers_for`): ``"newton"`` (:class:`ExpNewton`, clipped at 0.1),
+    Domain solvers (:meth:`solvers`): ``"newton"`` (:class:`ExpNewton`, clipped at 0.1),
     ``"newton-unclipped"`` and ``"sign"`` (:func:`sign_update`; reads the ground truth).
     """
 
     name = "exp"
     dtype = torch.float64
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
-        """``y = exp(x)``: ``(B, 1) -> (B, 1)``."""
-        return exp_physics(x)
+    def physics(self, batch: Batch) -> Physics:
+        """``y = exp(x)``: ``(B, 1) -> (B, 1)``, the same for every batch."""
+        return exp_physics
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``x* = -12 · U[0, 1)`` and ``y* = exp(x*)``, both ``(B, 1)`` float64."""
@@ -106,7 +106,7 @@ class ExpProblem(Problem):
         x = hi + (lo - hi) * torch.rand(batch_size, 1, generator=generator, dtype=self.dtype)
         return Batch(y_target=exp_physics(x), x_true=x)
 
-    def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         solvers: dict[str, InverseSolver] = {
             "newton": ExpNewton(0.1),
             "newton-unclipped": ExpNewton(math.inf),

@@ -5,7 +5,7 @@ Following the authors' SIP ``fluid/train_fluid.py``:
 * ``x = v0``: the initial velocity at the cell centres, ``(B, 2, ny, nx)`` (length / time; the
   default domain is 64 x 64 cells on 128 x 128 length units, ``dx = 2``);
 * ``condition = m0``: the initial marker ``(B, ny, nx)``, known per sample;
-  :meth:`FluidProblem.physics_for` binds it, so the physics is ``v0 -> marker_T`` through the
+  :meth:`FluidProblem.physics` binds it, so the physics is ``v0 -> marker_T`` through the
   8-step staggered (MAC) simulator (:class:`~physgrad.physics.fluid.FluidSimulator`);
 * ``y* = marker_T`` of the ground-truth run (centred grid, no initial projection, as the
   authors' ``generate_example``), ``(B, ny, nx)``;
@@ -214,7 +214,7 @@ class ReverseSimEstimator(Solver):
             length^2)).
         dt_factor: see above (default ``False``: the authors).
         forward_cache: where to leave the forward run's final marker for the metrics
-            (internal; :meth:`FluidProblem.solvers_for` passes the problem's).
+            (internal; :meth:`FluidProblem.solvers` passes the problem's).
 
     Returns (call): ``(B, 2, ny, nx)``, the shape and dtype of ``x0``, without gradients.
     """
@@ -326,15 +326,9 @@ class FluidProblem(Problem):
 
     # ------------------------------------------------------------------ physics
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
-        """Not defined without the initial markers: use :meth:`physics_for`.
-
-        (That physics maps ``v0 (B, 2, ny, nx) -> marker_T (B, ny, nx)``; this method always
-        raises ``TypeError``.)
-        """
-        raise TypeError("the fluid physics needs the batch's m0: use physics_for(batch)")
-
     def _marker0(self, batch: Batch) -> torch.Tensor:
+        if not isinstance(batch, Batch):
+            raise TypeError(f"expected the Batch whose m0 to bind, got {type(batch).__name__}")
         m0 = batch.condition
         if m0 is None:
             raise ValueError("fluid batches need condition = m0 (B, ny, nx)")
@@ -347,7 +341,7 @@ class FluidProblem(Problem):
             raise ValueError(f"condition has {m0.shape[0]} samples, y_target {len(batch)}")
         return m0
 
-    def physics_for(self, batch: Batch) -> Physics:
+    def physics(self, batch: Batch) -> Physics:
         """``v0 (B, 2, ny, nx) -> marker_T (B, ny, nx)`` with the batch's ``m0`` bound.
 
         Its last output is remembered, so that :meth:`metrics` of the same prediction does not
@@ -385,7 +379,7 @@ class FluidProblem(Problem):
 
     # ------------------------------------------------------------------ solvers, metrics
 
-    def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """``{"reverse-sim": ReverseSimEstimator(m0)}`` bound to the batch's markers."""
         return {
             "reverse-sim": ReverseSimEstimator(

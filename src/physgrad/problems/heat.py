@@ -213,7 +213,11 @@ class HeatProblem(Problem):
         self.min_count, self.max_count = min_count, max_count
         self.max_half_size = check_nonnegative_float("max_half_size", max_half_size)
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
+    def physics(self, batch: Batch) -> Physics:
+        """:meth:`forward`, the same for every batch."""
+        return self.forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = diffuse(x, amount)``: ``(B, X, Y) -> (B, X, Y)``, differentiable."""
         if tuple(x.shape[-2:]) != self.shape:
             raise ValueError(
@@ -233,18 +237,16 @@ class HeatProblem(Problem):
             dtype=self.dtype,
         )
         with torch.no_grad():
-            y_target = self.physics(x_true)
+            y_target = self.forward(x_true)
         return Batch(y_target=y_target, x_true=x_true)
 
     def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Pin the prediction's per-sample mean to the observation's (diffusion keeps the mean).
 
-        ``raw``: ``(B, X, Y)`` or ``(B, 1, X, Y)`` (a single channel is squeezed). Returns
-        ``(B, X, Y)`` in the problem dtype, differentiable w.r.t. ``raw``. The authors used the
-        ground truth's mean, which is the same number since ``mean(y*) = mean(x*)``.
+        ``raw``: ``(B, X, Y)``. Returns ``(B, X, Y)`` in the problem dtype, differentiable
+        w.r.t. ``raw``. The authors used the ground truth's mean, which is the same number
+        since ``mean(y*) = mean(x*)``.
         """
-        if raw.dim() == 4 and raw.shape[1] == 1:
-            raw = raw[:, 0]
         if tuple(raw.shape) != tuple(batch.y_target.shape):
             raise ValueError(
                 f"network output shape {tuple(raw.shape)} does not match the observations "
@@ -252,7 +254,7 @@ class HeatProblem(Problem):
             )
         return fix_mean(raw, batch.y_target)
 
-    def solvers(self) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """``{"inverse": HeatInverse(amount)}``: one noise-aware inverse step."""
         return {"inverse": HeatInverse(self.amount)}
 

@@ -179,7 +179,11 @@ class PoissonProblem(Problem):
         """Number of grid dimensions (``len(shape)``)."""
         return len(self.shape)
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
+    def physics(self, batch: Batch) -> Physics:
+        """:meth:`forward`, the same for every batch."""
+        return self.forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = ∇⁻² x``: ``(B, *shape) -> (B, *shape)``, differentiable."""
         if tuple(x.shape[-self.ndim :]) != self.shape:
             raise ValueError(
@@ -198,10 +202,10 @@ class PoissonProblem(Problem):
             dtype=self.dtype,
         )
         with torch.no_grad():
-            y_target = self.physics(x_true)
+            y_target = self.forward(x_true)
         return Batch(y_target=y_target, x_true=x_true)
 
-    def solvers(self) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """``{"inverse": PoissonInverse()}``: the analytic inverse, one step of ``η = 1``."""
         return {"inverse": PoissonInverse(ndim=self.ndim)}
 

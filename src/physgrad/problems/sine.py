@@ -110,10 +110,7 @@ class SineProblem(Problem):
     name = "sine"
     dtype = torch.float64
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - needs a
-        raise TypeError("sin(a/x) depends on a; use problem.physics_for(batch)")
-
-    def physics_for(self, batch: Batch) -> Physics:
+    def physics(self, batch: Batch) -> Physics:
         """``x (B, 1) -> sin(a / x) (B, 1)`` with this batch's ``a`` ``(B, 1)`` bound.
 
         A prediction of exactly ``0`` (a float32 output crossing zero: it happens within a few
@@ -139,7 +136,7 @@ class SineProblem(Problem):
         """The known parameter ``a`` ``(B, 1)`` as float32 (``y* = -1`` carries no information)."""
         return batch.condition.float()
 
-    def solvers_for(self, batch: Batch) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """The paper's three sine solvers, bound to this batch's ``a``: ``"analytic"`` (nearest
         minimum), ``"newton"`` (Newton on the height ``sin(a/x) + 1``, walking toward minima),
         ``"inverse-gradient"``, and ``"clipped-gradient"`` (backprop of ``½(P - y*)²`` with

@@ -263,7 +263,11 @@ class Sine2DProblem(Problem):
         self.xi, self.angle = _check_params(xi, angle)
         self.global_scale = check_nonnegative_float("global_scale", global_scale, positive=True)
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
+    def physics(self, batch: Batch) -> Physics:
+        """:meth:`forward`, the same for every batch."""
+        return self.forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:func:`sine2d_physics` with this problem's parameters: ``(B, 2) -> (B, 2)``."""
         if x.dim() != 2 or x.shape[-1] != 2:
             raise ValueError(f"sine2d expects x of shape (B, 2), got {tuple(x.shape)}")
@@ -278,7 +282,7 @@ class Sine2DProblem(Problem):
         """:func:`closest_solution` with this problem's parameters; ``(B, 2) -> (B, 2)``."""
         return closest_solution(x, y_target, self.xi, self.angle, self.global_scale)
 
-    def solvers(self) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """``"newton"``: the authors' limited Newton step (``max_loss_change = 0.2``, closed-form
         derivatives); ``"newton-autodiff"``: the same with autodiff Hessians."""
         return {

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int, check_tensor
-from physgrad.core import InverseSolver
+from physgrad.core import InverseSolver, Physics
 from physgrad.nets.conv1d import A_OFFSET, XI_MAX, XI_MIN
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import LBFGS, GaussNewton, ScipyLBFGSB
@@ -106,7 +106,11 @@ class WavePacketProblem(Problem):
         self.frequency = float(frequency)
         self.sigma = check_nonnegative_float("sigma", sigma, positive=True)
 
-    def physics(self, x: torch.Tensor) -> torch.Tensor:
+    def physics(self, batch: Batch) -> Physics:
+        """:meth:`forward`, the same for every batch."""
+        return self.forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 2) -> (B, length)``: the noise-free packet of :func:`wave_packet`."""
         return wave_packet(x, self.length, self.frequency, self.sigma)
 
@@ -128,14 +132,14 @@ class WavePacketProblem(Problem):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         x_true = self.sample_x(batch_size, generator)
         noise = torch.randn(batch_size, self.length, generator=generator, dtype=self.dtype)
-        y = self.physics(x_true) + self.noise_std * noise
+        y = self.forward(x_true) + self.noise_std * noise
         return Batch(y_target=y, x_true=x_true)
 
     def initial_guess(self, batch_size: int) -> torch.Tensor:
         """The paper's fixed start ``(128, 2)`` repeated: ``(B, 2)`` float64."""
         return torch.tensor(INITIAL_GUESS, dtype=self.dtype).expand(batch_size, 2).clone()
 
-    def solvers(self) -> dict[str, InverseSolver]:
+    def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         return {
             "gauss-newton": GaussNewton(steps=1, damping=1.0, relative=False, halvings=0),
             "lbfgs": LBFGS(steps=32),

@@ -214,8 +214,8 @@ def single_problem_fluid(
     problem = problem if problem is not None else FluidProblem()
     lengths = {"GD": check_positive_int("gd_iter", gd_iter or n_iter), "Reverse sim.": n_iter}
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
-    physics = problem.physics_for(batch)
-    solver = problem.solvers_for(batch)["reverse-sim"]
+    physics = problem.physics(batch)
+    solver = problem.solvers(batch)["reverse-sim"]
     if isinstance(start, torch.Tensor):
         if tuple(start.shape) != (examples, 2, *problem.domain.shape):
             raise ValueError(f"start must have shape {(examples, 2, *problem.domain.shape)}, "
@@ -331,7 +331,7 @@ def lbfgsb_vs_gd(
 
     # gradient descent, batched
     gd: dict[str, Any] = {key: [] for key in keys}
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     t0 = time.perf_counter()
     for x in GradientDescent(gd_lr, n_iter, problem.objective).iterates(
         x0, batch.y_target, physics
@@ -348,7 +348,7 @@ def lbfgsb_vs_gd(
     for b in range(examples):
         sub = Batch(batch.y_target[b : b + 1], batch.x_true[b : b + 1],  # type: ignore[index]
                     batch.condition[b : b + 1])  # type: ignore[index]
-        sub_physics = problem.physics_for(sub)
+        sub_physics = problem.physics(sub)
         shape = (1, *x0.shape[1:])
         trace: dict[str, list[float]] = {key: [] for key in keys}
 

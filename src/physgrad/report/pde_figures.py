@@ -125,7 +125,7 @@ def reconstruction_figure(
     examples = list(examples)
     problem = experiment.problem()
     batch = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for method in methods:
         net = trained_network(experiment, root / method / "checkpoint.pt")
@@ -240,7 +240,7 @@ def solver_comparison_figure(
     problem = experiment.problem()
     full = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
     batch = _pick(full, examples)
-    physics = problem.physics_for(batch)
+    physics = problem.physics(batch)
     xs: dict[str, torch.Tensor] = {}
     for name, x in single_problem_solutions(experiment, batch, n_iter).items():
         xs[f"{name}\n({n_iter} it., $x_0 = 0$)"] = x

@@ -1,7 +1,7 @@
 """Paper Fig. 9: the update ``Δx`` each method proposes for minimising ``sin(a/x)``, vs ``x``.
 
 No training: for ``a = 1`` and a dense grid of ``x`` the updates are computed with the same
-solvers the ``sine`` experiment trains with (:meth:`physgrad.problems.sine.SineProblem.solvers_for`)
+solvers the ``sine`` experiment trains with (:meth:`physgrad.problems.sine.SineProblem.solvers`)
 and drawn one panel per method, top to bottom as in the paper: supervised (label = the solution
 nearest to ``x0 = 1``), gradient descent (``-dP/dx``), inverse gradient, Newton, physical
 gradient (nearest solution) and the objective itself. Command line::
@@ -69,8 +69,8 @@ def update_directions(x: torch.Tensor, a: float = 1.0) -> dict[str, torch.Tensor
     batch = Batch(y_target=-torch.ones_like(column), x_true=None,
                   condition=torch.full_like(column, float(a)))
     problem = SineProblem()
-    solvers = problem.solvers_for(batch)
-    physics = problem.physics_for(batch)
+    solvers = problem.solvers(batch)
+    physics = problem.physics(batch)
     out = {}
     with torch.no_grad():
         out["supervised"] = nearest_minimum(torch.ones_like(column), batch.condition) - column

@@ -124,11 +124,11 @@ def plot_example(
     fig = Figure(figsize=(10.0, 2.2 * rows + 0.6), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
-    truth = problem.physics(x_true.reshape(1, 2).double())[0].numpy()
+    truth = problem.forward(x_true.reshape(1, 2).double())[0].numpy()
     palette = method_colors(label for label in fits if not label.startswith("L-BFGS"))
     colors = [LBFGS_COLOR if label.startswith("L-BFGS") else palette[label] for label in fits]
     for ax, color, (label, x) in zip(axes, colors, fits.items(), strict=True):
-        fit = problem.physics(x.reshape(1, 2).double())[0].numpy()
+        fit = problem.forward(x.reshape(1, 2).double())[0].numpy()
         ax.plot(xi, y_target.double().numpy(), color="0.6", lw=0.8, label="noisy series $y^*$")
         ax.plot(xi, truth, color="k", lw=1.0, label="true packet")
         ax.plot(xi, fit, color=color, lw=1.4, ls="--", label="fit")

@@ -53,7 +53,7 @@ Requirements:
 
 - no BatchNorm (its batch statistics make samples depend on each other; per-sample Jacobians
   are undefined): :meth:`bind` raises ``ValueError``;
-- ``problem.physics_for``, ``network_output`` and the network must be traceable by
+- ``problem.physics(batch)``, ``network_output`` and the network must be traceable by
   ``torch.func.vmap`` on one sample at a time (a batch of size 1 with the sample's
   ``condition``); no data-dependent Python control flow, no ``.item()``, no randomness;
 - real-valued physics outputs; one process (DistributedDataParallel is not supported).
@@ -238,7 +238,7 @@ class HalfInverse(Method):
             one = Batch(y_target.unsqueeze(0), None, None if cond is None else cond.unsqueeze(0))
             raw = functional_call(network, {**theta, **fixed}, (inp.unsqueeze(0),))
             x = problem.network_output(raw, one)
-            y = run_physics(x, one.y_target, problem.physics_for(one)).squeeze(0)
+            y = run_physics(x, one.y_target, problem.physics(one)).squeeze(0)
             return y, y
 
         in_dims = (None, 0, 0, None if condition is None else 0)
@@ -252,7 +252,7 @@ class HalfInverse(Method):
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
                 raise RuntimeError(
                     "HalfInverse could not form per-sample Jacobians with torch.func.vmap/"
-                    f"jacrev ({first}); the network, network_output and physics_for must run on "
+                    f"jacrev ({first}); the network, network_output and physics must run on "
                     "one sample at a time without data-dependent control flow or .item()"
                 ) from exc
         if y.is_complex():

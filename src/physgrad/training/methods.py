@@ -28,10 +28,10 @@ from physgrad.training.optimizers import OptimizerFactory, OptimizerSpec
 
 
 def resolve_solver(solver: InverseSolver | str, batch: Batch, problem: Problem) -> InverseSolver:
-    """Return ``solver``, or look a domain solver up by name in ``problem.solvers_for(batch)``."""
+    """Return ``solver``, or look a domain solver up by name in ``problem.solvers(batch)``."""
     if not isinstance(solver, str):
         return solver
-    available = problem.solvers_for(batch)
+    available = problem.solvers(batch)
     if solver not in available:
         known = ", ".join(available) or "none"
         raise ValueError(f"unknown solver {solver!r} for problem {problem.name!r}; it has: {known}")
@@ -98,11 +98,11 @@ class Unsupervised(Method):
     def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
         if self.clip is None:
             return unsupervised_loss(
-                x, batch.y_target, problem.physics_for(batch), problem.objective, self.reduction
+                x, batch.y_target, problem.physics(batch), problem.objective, self.reduction
             )
         solver = GradientDescent(lr=1.0, steps=1, objective=problem.objective)
         return physical_gradient_loss(
-            x, batch.y_target, problem.physics_for(batch), solver, self.reduction, clip=self.clip
+            x, batch.y_target, problem.physics(batch), solver, self.reduction, clip=self.clip
         )
 
 
@@ -143,7 +143,7 @@ class Supervised(Method):
             return batch.x_true.to(x.dtype)
         x0 = torch.full_like(batch.y_target.new_empty(x.shape), self.initial_guess)
         solver = resolve_solver(self.label_solver, batch, problem)
-        return solver(x0, batch.y_target, problem.physics_for(batch)).to(x.dtype)
+        return solver(x0, batch.y_target, problem.physics(batch)).to(x.dtype)
 
     def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
         labels = self.labels(x, batch, problem).detach()
@@ -155,7 +155,7 @@ class Physical(Method):
 
     Args:
         solver: any inverse solver, e.g. ``Newton()``, ``LBFGS(32)``, or the name of one of
-            the problem's domain solvers (``problem.solvers_for(batch)[name]``).
+            the problem's domain solvers (``problem.solvers(batch)[name]``).
         clip: optional clamp of the physical gradient ``x - x_n`` per component.
         reduction: ``"mean"`` or ``"sum"`` over the batch.
         name: label for plots (default ``"pg-<solver>"``).
@@ -178,7 +178,7 @@ class Physical(Method):
 
     def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:
         solver = resolve_solver(self.solver, batch, problem)
-        physics = problem.physics_for(batch)
+        physics = problem.physics(batch)
         return physical_gradient_loss(
             x, batch.y_target, physics, solver, self.reduction, clip=self.clip
         )
