@@ -672,3 +672,20 @@ def test_phiflow_example_without_phiflow_is_one_line(monkeypatch, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "phiflow_smoke.py needs PhiFlow: pip install 'physgrad[phiflow]'"
+
+
+def test_a_problem_written_for_the_old_physics_signature_is_told_how_to_migrate():
+    from physgrad.problems import Problem
+
+    with pytest.raises(TypeError, match=r"OldStyle.physics\(x\) maps x to y.*forward\(self, x\)"):
+
+        class OldStyle(Problem):
+            def physics(self, x):
+                return x**3
+
+    class NewStyle(Problem):  # the current signature is accepted
+        def forward(self, x):
+            return x**3
+
+        def physics(self, batch):
+            return self.forward

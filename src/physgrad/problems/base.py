@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,24 @@ class Batch:
         return self.y_target.shape[0]
 
 
+def _check_physics_signature(cls: type) -> None:
+    """Catch problems written for the earlier API, ``physics(self, x) -> y``: today's
+    ``physics(self, batch)`` returns the forward function, so an old subclass would otherwise
+    fail deep inside training with an error about a Batch in arithmetic."""
+    physics = cls.__dict__.get("physics")
+    if physics is None or not callable(physics):
+        return
+    params = list(inspect.signature(physics).parameters.values())[1:]
+    first = params[0] if params else None
+    if first is not None and (first.name == "x" or first.annotation in (torch.Tensor,
+                                                                        "torch.Tensor")):
+        raise TypeError(
+            f"{cls.__name__}.physics({first.name}) maps x to y, but Problem.physics(batch) "
+            "returns the forward function: rename it to forward(self, x) and add "
+            "'def physics(self, batch): return self.forward' (docs/own-physics.md)"
+        )
+
+
 class Problem:
     """Base class for inverse problems. Subclasses implement :meth:`physics` and :meth:`sample`;
     :meth:`objective`, :meth:`solvers` and :meth:`metrics` have defaults.
@@ -49,6 +68,10 @@ class Problem:
     name: str = "problem"
     dtype: torch.dtype = torch.float32
     """dtype of the physics and of the observations (float64 runs physics in double)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_physics_signature(cls)
 
     def physics(self, batch: Batch) -> Physics:
         """The forward process of this batch, ``x (B, *x_shape) -> y (B, *y_shape)``, as a
