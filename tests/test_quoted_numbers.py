@@ -353,6 +353,23 @@ def exp_page() -> dict[str, str]:
 
 
 @cache
+def fluid_speed() -> dict[str, str]:
+    """BENCHMARKS' fluid iteration table, row by row from the benchmark's raw markdown output
+    (cells like ``0.217 (3.03x)`` split into seconds and ratio)."""
+    raw = ROOT / "docs" / "results" / "fluid-speed" / "bench_fluid_iteration-fast-advection.txt"
+    rows = []
+    for cells in markdown_rows(raw)[1:]:  # without the header
+        batch, method, *timed, _, bound = cells
+        parts = []
+        for cell in timed:
+            seconds, ratio = cell.split(" (")
+            parts += [seconds, ratio.rstrip(")").replace("x", "×")]
+        parts[-1] = f"**{parts[-1]}**"
+        rows.append(f"| {batch} | {method} | " + " | ".join(parts) + f" | {bound} s |")
+    return {"rows": "\n".join(rows)}
+
+
+@cache
 def heat_long() -> dict[str, str]:
     """docs/results/long/heat: the held-out ratio at 5,000 over seeds and PG's first evaluation
     at or below Adam's 5,000-iteration error, per seed."""
@@ -704,6 +721,7 @@ paper 2.3× at 200) |
         "100; paper: 138 against Adam at 10k)",
         heat_long,
     ),
+    Quote("BENCHMARKS.md", "{rows}", fluid_speed),
 ]
 
 
