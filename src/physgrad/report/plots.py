@@ -202,7 +202,7 @@ def _heldout_row(
             runs = scored[label] if isinstance(scored[label], list) else [scored[label]]
             _mean_and_range(ax, runs, [h[metric] for h in runs], colors[label], label,
                             marker="o", ms=2.5)
-        ax.set_title("held-out problems (eval mode)", fontsize=9)
+        ax.set_title("held-out problems (batch norm re-estimated)", fontsize=9)
         _decorate(ax, METRIC_LABELS.get(metric, metric) + " (held-out mean)", log_y)
     axes[0].legend(fontsize=8, loc="best")
 
