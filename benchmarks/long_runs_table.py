@@ -221,6 +221,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="adam")
     parser.add_argument("--figures", action="store_true", help="also draw heldout-long.png")
     args = parser.parse_args()
+    if not Path(args.root).is_dir():
+        parser.error(f"--root {args.root!r} is not a folder of long runs")
     print(report(Path(args.root), args.baseline, args.figures))
 
 
