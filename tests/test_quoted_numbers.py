@@ -369,6 +369,74 @@ def fluid_speed() -> dict[str, str]:
     return {"rows": "\n".join(rows)}
 
 
+SPEED = ROOT / "docs" / "results" / "speed"
+_BIG = ("heat", "poisson")
+
+
+@cache
+def speed_steps() -> dict[tuple[str, str], tuple[float, float]]:
+    """``docs/results/speed/bench_step.txt``: (experiment, variant) -> (ms, ratio)."""
+    rows = markdown_rows(SPEED / "bench_step.txt")[1:]
+    return {(r[0], r[2]): (float(r[3]), float(r[4])) for r in rows}
+
+
+def speed_step_table() -> dict[str, str]:
+    """BENCHMARKS' heat/Poisson step table from the raw output: plain and network step, then
+    each method's iteration before -> after (ratios <= 0.7, the issue's target, in bold)."""
+    steps = speed_steps()
+    batch = {r[0]: r[1] for r in markdown_rows(SPEED / "bench_step.txt")[1:]}
+    lines = []
+    for exp in _BIG:
+        for variant in ("plain torch step", "network step"):
+            ms, ratio = steps[(exp, variant)]
+            lines.append(f"| {exp} | {batch[exp]} | {variant} | {ms:.1f} | {ratio:.2f} |")
+        methods = [v.removesuffix(" iteration (before)") for (e, v) in steps
+                   if e == exp and v.endswith("(before)")]
+        for m in methods:
+            (b_ms, b_r), (a_ms, a_r) = (steps[(exp, f"{m} iteration ({w})")]
+                                        for w in ("before", "after"))
+            after = f"**{a_r:.2f}**" if a_r <= 0.7 else f"{a_r:.2f}"
+            lines.append(f"| {exp} | {batch[exp]} | {m} iteration (before → after) | "
+                         f"{b_ms:.1f} → {a_ms:.1f} | {b_r:.2f} → {after} |")
+    return {"rows": "\n".join(lines)}
+
+
+def speed_small_table() -> dict[str, str]:
+    """BENCHMARKS' small-network rows: network step and each method's iteration (ms, ratio)."""
+    rows = markdown_rows(SPEED / "bench_step.txt")[1:]
+    names = {"sine": "sine (MLP 461 parameters)", "wavepacket": "wavepacket (conv1d)",
+             "exp": "exp (MLP)"}
+    lines = []
+    for exp, label in names.items():
+        mine = [r for r in rows if r[0] == exp]
+        net = next(r for r in mine if r[2] == "network step")
+        its = sorted((r[2].removesuffix(" iteration"), r[3], r[4]) for r in mine if r is not net)
+        cells = ", ".join(f"{m} {ms} ({ratio})" for m, ms, ratio in its)
+        lines.append(f"| {label} | {net[1]} | {net[3]} | {cells} |")
+    return {"rows": "\n".join(lines)}
+
+
+def speed_prose() -> dict[str, str]:
+    """The sentences under the step table: iteration speed-ups (Adam, before / after) and the
+    cost of a PG iteration in network steps."""
+    s = speed_steps()
+    gain = {e: s[(e, "adam iteration (before)")][0] / s[(e, "adam iteration (after)")][0]
+            for e in _BIG}
+    inverse = sorted(s[(e, "pg-inverse iteration (after)")][0] / s[(e, "network step")][0]
+                     for e in _BIG)
+    lbfgs = s[("heat", "pg-lbfgs iteration (after)")][0] / s[("heat", "network step")][0]
+    return {"heat_gain": f"{gain['heat']:.2f}", "poisson_gain": f"{gain['poisson']:.2f}",
+            "inv_low": f"{inverse[0]:.2f}", "inv_high": f"{inverse[1]:.2f}",
+            "lbfgs": f"{lbfgs:.1f}"}
+
+
+def speed_compile() -> dict[str, str]:
+    """The two rows of BENCHMARKS' ``--compile`` table, cell for cell from the raw outputs."""
+    cold = markdown_rows(SPEED / "bench_compile_cold.txt")[1]
+    warm = markdown_rows(SPEED / "bench_compile_warm.txt")[1]
+    return {"cold": " | ".join(cold[1:]), "warm": " | ".join(warm[1:])}
+
+
 @cache
 def heat_long() -> dict[str, str]:
     """docs/results/long/heat: the held-out ratio at 5,000 over seeds and PG's first evaluation
@@ -721,6 +789,18 @@ paper 2.3× at 200) |
         "100; paper: 138 against Adam at 10k)",
         heat_long,
     ),
+    Quote("BENCHMARKS.md", "{rows}", speed_step_table),
+    Quote("BENCHMARKS.md", "{rows}", speed_small_table),
+    Quote(
+        "BENCHMARKS.md",
+        "an Adam iteration of heat (periodic) is {heat_gain}× faster, of Poisson (zero padding: "
+        "only the layout) {poisson_gain}×. A heat/Poisson iteration with the cheap domain inverse "
+        "(`pg-inverse`) now costs {inv_low}–{inv_high}× the network's own step; `pg-lbfgs` (32 "
+        "batched L-BFGS iterations on the float64 physics) costs {lbfgs}× the network step",
+        speed_prose,
+    ),
+    Quote("BENCHMARKS.md", "| {cold} |", speed_compile),
+    Quote("BENCHMARKS.md", "| {warm} |", speed_compile),
     Quote("BENCHMARKS.md", "{rows}", fluid_speed),
 ]
 
