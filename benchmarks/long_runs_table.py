@@ -2,16 +2,20 @@
 
 Reads ``<root>/<experiment>/seed<S>/<method>/heldout.csv`` (the long-run folders of
 docs/long-runs.md, finished or not; runs in progress are read as far as they have been
-checkpointed) and prints markdown, per experiment:
+checkpointed) and, where present, ``<root>/<experiment>/early/seed<S>/<method>/heldout.csv``:
+the same runs' first iterations trained again and scored densely (a run of ``--iters 200``
+is scored every 4 iterations; scoring does not change training, so the trajectory is the same,
+and the scores both runs have must agree exactly or the script stops). It prints markdown, per
+experiment:
 
 1. the held-out headline metric per seed and method at fixed iterations;
 2. over the seeds that reached N: the baseline/method held-out ratio at N (geometric mean and
    95% interval) and the iterations a method needs to reach the baseline's held-out error at
    N (the paper's "iterations to reach Adam's accuracy at 10k"; resolution: the evaluation
-   cadence, every 100 iterations at the ``long`` scale);
-3. the paper's statements at a training length (:data:`physgrad.report.paper_numbers.PAPER_NUMBERS`
-   at >= 100 iterations) next to ours at the longest length every seed reached, with the
-   report's verdict rule.
+   cadence, every 100 iterations at the ``long`` scale, every 4 over the early re-runs);
+3. the paper's statements at a training length (:data:`physgrad.report.paper_numbers.PAPER_NUMBERS`)
+   next to ours at that length or the longest every seed reached, with the report's verdict
+   rule.
 
 With ``--figures``, also ``<root>/<experiment>/heldout-long.png``: every seed's held-out
 curve and the per-method geometric mean.
@@ -33,9 +37,6 @@ from physgrad.experiments import get_experiment
 from physgrad.report.paper_numbers import PAPER_NUMBERS, format_values, verdict
 
 CHECKPOINTS = (100, 500, 1000, 2000, 3000, 5000, 10000)
-SHORTEST = 100
-"""Paper statements at fewer iterations than this (Poisson's "3x at 60") fall between the long
-runs' first two evaluations and are left to the report's cpu-scale runs."""
 
 Runs = dict[tuple[str, str], dict[int, float]]
 
@@ -50,10 +51,27 @@ def reach(scores: dict[int, float], level: float) -> int | None:
 
 
 def load(exp_dir: Path, metric: str) -> Runs:
-    return {
+    runs = {
         (path.parent.parent.name, path.parent.name): read(path, metric)
         for path in sorted(exp_dir.glob("seed*/*/heldout.csv"))
     }
+    for path in sorted(exp_dir.glob("early/seed*/*/heldout.csv")):
+        key = (path.parent.parent.name, path.parent.name)
+        if key in runs:
+            name = f"{exp_dir.name}/{key[0]}/{key[1]}"
+            runs[key] = merge_early(runs[key], read(path, metric), name)
+    return runs
+
+
+def merge_early(scores: dict[int, float], early: dict[int, float], name: str) -> dict[int, float]:
+    """The long run's scores with the early re-run's denser ones added, once every iteration
+    both scored agrees exactly (same weights, same held-out problems): a difference means the
+    re-run did not retrace the run, and its scores would be another run's."""
+    for it in sorted(scores.keys() & early.keys()):
+        if scores[it] != early[it]:
+            raise SystemExit(f"{name}: the early re-run scores {early[it]!r} at iteration {it}, "
+                             f"the run {scores[it]!r}: not the same trajectory")
+    return dict(sorted({**early, **scores}.items()))
 
 
 def seeds_with(runs: Runs, n: int, *methods: str) -> list[str]:
@@ -89,8 +107,8 @@ def across_seeds_table(runs: Runs, baseline: str, methods: list[str], metric: st
 
 def reach_text(values: list[float | None]) -> str:
     """Per seed, the first evaluation at or below the level: "<= 100" means somewhere after the
-    previous evaluation and by iteration 100 (evaluations are every few hundred iterations, so
-    an interval over seeds would claim more precision than there is)."""
+    previous evaluation and by iteration 100 (an interval over seeds would claim more precision
+    than the evaluation cadence gives)."""
     cells = ["never" if v is None else f"<= {int(v):,}" for v in values]
     if len(set(cells)) == 1:
         return f"{cells[0]} (all {len(cells)} seeds)" if len(cells) > 1 else cells[0]
@@ -98,16 +116,16 @@ def reach_text(values: list[float | None]) -> str:
 
 
 def paper_claims_table(experiment: str, runs: Runs, baseline: str, metric: str) -> list[str]:
-    """The paper's statements at >= SHORTEST iterations against ours at the longest
-    length every seed reached (the row says when that is shorter than the paper's)."""
+    """The paper's statements at a training length against ours at that length, or at the
+    longest one every seed reached (the row says when that is shorter than the paper's)."""
     lines = []
     for number in PAPER_NUMBERS:
-        if number.experiment != experiment or number.at is None or number.at < SHORTEST:
+        if number.experiment != experiment or number.at is None:
             continue
         if number.kind not in ("ratio", "reach"):
             continue
         method = number.method
-        lengths = [n for n in CHECKPOINTS
+        lengths = [n for n in (*CHECKPOINTS, number.at)
                    if n <= number.at and seeds_with(runs, n, baseline, method)]
         if not lengths:
             continue
@@ -196,7 +214,7 @@ def report(root: Path, baseline: str, figures: bool) -> str:
                 "statistics re-estimated for the current weights: docs/evaluation.md)", "",
                 *per_seed_table(runs, baseline), ""]
         out += [f"Over seeds (ratios: geometric mean and 95% interval; iterations to reach: "
-                f"first evaluation at or below, every {_cadence(runs)} iterations):", "",
+                f"first evaluation at or below, {_cadence(runs)}):", "",
                 *across_seeds_table(runs, baseline, methods, metric), ""]
         claims = paper_claims_table(exp_dir.name, runs, baseline, metric)
         if claims:
@@ -211,8 +229,16 @@ def report(root: Path, baseline: str, figures: bool) -> str:
 
 
 def _cadence(runs: Runs) -> str:
+    """The evaluation spacing, e.g. "every 100 iterations" or, with early re-runs, "every 4
+    iterations up to 200, every 100 after" (from the first run)."""
     its = sorted(next(iter(runs.values())))
-    return f"{its[1] - its[0]:,}" if len(its) > 1 else "?"
+    gaps = [b - a for a, b in zip(its, its[1:], strict=False)]
+    if not gaps:
+        return "?"
+    change = next((k for k, gap in enumerate(gaps) if gap != gaps[0]), None)
+    if change is None:
+        return f"every {gaps[0]:,} iterations"
+    return f"every {gaps[0]:,} iterations up to {its[change]:,}, every {gaps[-1]:,} after"
 
 
 def main() -> None:
