@@ -369,6 +369,22 @@ def fluid_speed() -> dict[str, str]:
     return {"rows": "\n".join(rows)}
 
 
+def sine2d_sweep() -> dict[str, str]:
+    """The sine2d scale-invariance sweep over seeds (``docs/results/sine2d-sweep``), computed by
+    ``benchmarks/sine2d_sweep_seeds.py``'s ``summary`` from every seed's ``sweep.json``; also
+    ``sentence`` (its full sentence) and ``tables`` (its README, regenerated)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "sine2d_sweep_seeds", ROOT / "benchmarks" / "sine2d_sweep_seeds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.load(ROOT / "docs" / "results" / "sine2d-sweep")
+    values = module.summary(results)
+    return {**values, "sentence": module.SENTENCE.format(**values),
+            "readme": module.markdown(results)}
+
+
 SPEED = ROOT / "docs" / "results" / "speed"
 _BIG = ("heat", "poisson")
 
@@ -802,6 +818,15 @@ paper 2.3× at 200) |
     Quote("BENCHMARKS.md", "| {cold} |", speed_compile),
     Quote("BENCHMARKS.md", "| {warm} |", speed_compile),
     Quote("BENCHMARKS.md", "{rows}", fluid_speed),
+    Quote("docs/results/sine2d-sweep/README.md", "{readme}", sine2d_sweep),
+    Quote("docs/experiments/sine2d.md", "{sentence}", sine2d_sweep),
+    Quote("BENCHMARKS.md", "{sentence}", sine2d_sweep),
+    Quote(
+        "docs/concepts.md",
+        "the Newton PG's relative x-distance stays between {pg_low} and {pg_high} for ξ = "
+        "{xi_low}…{xi_high} while Adam's grows {adam_growth}-fold (median of {seeds} seeds",
+        sine2d_sweep,
+    ),
 ]
 
 
