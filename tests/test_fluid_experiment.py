@@ -11,6 +11,7 @@ import torch
 from physgrad.core import physical_gradient_loss
 from physgrad.experiments.base import get_experiment
 from physgrad.experiments.fluid import fluid_network
+from physgrad.experiments.fluid_figures import fluid_examples
 from physgrad.experiments.runner import compare
 from physgrad.physics.fluid import center_of_mass, centered_to_staggered, frequency_loss
 from physgrad.problems.base import Batch
@@ -22,7 +23,7 @@ from physgrad.problems.fluid import (
     swirl_norm,
     uniform_plus_vortex,
 )
-from physgrad.report.fluid_figures import plot_fluid_examples
+from physgrad.report.figures import render
 
 
 @pytest.fixture(scope="module")
@@ -174,11 +175,12 @@ def test_bad_inputs(problem: FluidProblem, batch: Batch) -> None:
     with pytest.raises(TypeError):
         FluidProblem(domain=64)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
-        plot_fluid_examples(Path("/nonexistent/fluid-run"))
+        fluid_examples(Path("/nonexistent/fluid-run"))
 
 
 def test_smoke_compare_and_figures(tmp_path: Path) -> None:
     comparison = compare(get_experiment("fluid"), out=tmp_path, scale="smoke", progress=False)
+    render(comparison)
     assert set(comparison.histories) == {"adam", "pg-reverse-sim"}
     for method in ("adam", "pg-reverse-sim"):
         header = (tmp_path / method / "metrics.csv").read_text().splitlines()[0]
@@ -203,8 +205,8 @@ def test_smoke_compare_and_figures(tmp_path: Path) -> None:
 def test_held_out_errors_score_a_zero_network_like_v0_zero():
     import torch
 
+    from physgrad.experiments.fluid_figures import held_out_errors
     from physgrad.problems.fluid import FluidProblem
-    from physgrad.report.fluid_figures import held_out_errors
 
     class Zero(torch.nn.Module):
         def forward(self, inputs):
@@ -218,7 +220,7 @@ def test_held_out_errors_score_a_zero_network_like_v0_zero():
 
 
 def test_lbfgsb_check_and_its_sentence():
-    from physgrad.report.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
+    from physgrad.experiments.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
 
     result = lbfgsb_vs_gd(2, examples=2)
     for name in ("GD", "L-BFGS-B"):

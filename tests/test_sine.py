@@ -9,6 +9,7 @@ import torch
 from physgrad.experiments import compare, get_experiment
 from physgrad.experiments.sine import ClampedL1Backprop
 from physgrad.problems.sine import SineProblem, nearest_minimum
+from physgrad.report.figures import render
 from physgrad.training import Trainer
 
 DT = torch.float64
@@ -86,8 +87,8 @@ def test_pg_with_the_analytic_inverse_beats_adam_over_seeds():
 
 
 def test_compare_writes_the_curves_and_the_table(tmp_path):
-    compare(get_experiment("sine"), ["adam", "pg-analytic"], tmp_path, iterations=20,
-            batch_size=50, progress=False)
+    render(compare(get_experiment("sine"), ["adam", "pg-analytic"], tmp_path, iterations=20,
+                   batch_size=50, progress=False))
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     assert "pg-analytic" in (tmp_path / "results.md").read_text()
 

@@ -10,14 +10,16 @@ import pytest
 import torch
 
 from physgrad.experiments import toy
+from physgrad.report.plots import plot_toy
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("toy")
     start = time.perf_counter()
-    res = toy.run_toy(out, show_progress=True)
+    res = toy.run_toy(show_progress=True)
     res["seconds"] = time.perf_counter() - start
+    res["figure"] = plot_toy(res["figure"], out / "toy_trajectories.png")
     res["out_dir"] = out
     return res
 

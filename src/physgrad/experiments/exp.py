@@ -10,18 +10,19 @@ authors' ``loss.sum.backward()``). Methods, as the authors' runs:
 - ``newton``: target ``x + min(|g/H|, 0.1) sign(-g)`` ("Newton Clipped"), SGD lr 1e-2;
 - ``supervised``: ``1/2 (x - x*)²`` ("Ground Truth"), SGD lr 1e-2 (not in the default set).
 
-After :func:`~physgrad.experiments.compare`, :func:`plot_predictions` draws the paper's
-"predicted x vs x*" figure from the comparison folder.
+After :func:`~physgrad.experiments.compare`, :func:`prediction_figure` computes the paper's
+"predicted x vs x*" figure from the comparison folder (the figure hook returns it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
 from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.nets import MLP
 from physgrad.problems.exp import X_RANGE, ExpProblem
@@ -113,23 +114,28 @@ def predictions(
     return x_star, out
 
 
-def plot_predictions(
+@dataclass
+class ExpPredictions:
+    """Figure data of the paper's exp figure (``predictions.png``, drawn by
+    :func:`physgrad.report.scale_invariance.plot_exp_predictions`): ``x*`` ``(N,)`` and per
+    method label its predicted ``x`` ``(N,)``."""
+
+    x_star: torch.Tensor
+    predictions: dict[str, torch.Tensor]
+
+
+def prediction_figure(
     comparison_dir: Path | str,
-    path: Path | str | None = None,
     methods: Iterable[str] | None = None,
     *,
     experiment: Experiment | None = None,
-) -> Path:
-    """The paper's exp figure: predicted ``x`` vs ``x*`` per method (identity dashed), next to
-    ``|x - x*|`` on a log axis. Writes ``path`` (default ``comparison_dir/predictions.png``).
-    """
-    from physgrad.report.scale_invariance import plot_exp_predictions
-
+) -> ExpPredictions:
+    """The paper's exp figure as data: :func:`predictions` keyed by method label."""
     x_star, preds = predictions(comparison_dir, methods, experiment=experiment)
     labels = {(experiment or EXP).methods[m].label: p for m, p in preds.items()}
-    target = Path(path) if path is not None else Path(comparison_dir) / "predictions.png"
-    return plot_exp_predictions(x_star, labels, target)
+    return ExpPredictions(x_star, labels)
 
 
-def _predictions_figure(comparison: Comparison) -> None:
-    plot_predictions(comparison.out, experiment=comparison.experiment)
+def _predictions_figure(comparison: Comparison) -> Result:
+    figure = prediction_figure(comparison.out, experiment=comparison.experiment)
+    return Result(figures={"predictions.png": figure})

@@ -58,7 +58,7 @@ _adam = OptimizerSpec("adam", ADAM_LR)
 
 
 def _figures(comparison: Comparison) -> Result:
-    from physgrad.report.fluid_figures import fluid_figures
+    from physgrad.experiments.fluid_figures import fluid_figures
 
     return fluid_figures(comparison)
 

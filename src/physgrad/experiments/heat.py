@@ -155,7 +155,7 @@ def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Re
         f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
         "![curves](single_problem.png)\n"
     )
-    return Result(figures=[out_dir / "single_problem.png"], table=curves.markdown_table())
+    return Result(figures={"single_problem.png": curves}, table=curves.markdown_table())
 
 
 HEAT_OPTIM = register(
@@ -168,9 +168,12 @@ HEAT_OPTIM = register(
 )
 
 
-def _reconstructions(comparison: Comparison) -> None:
-    from physgrad.report.pde_figures import reconstruction_figure, solver_comparison_figure
+def _reconstructions(comparison: Comparison) -> Result:
+    from physgrad.experiments.pde_figures import reconstructions, solver_comparison
 
     exp, out = comparison.experiment, comparison.out
-    reconstruction_figure(exp, out)
-    solver_comparison_figure(exp, out, n_iter=5 if comparison.scale == "smoke" else 100)
+    n_iter = 5 if comparison.scale == "smoke" else 100
+    return Result(figures={
+        "reconstructions.png": reconstructions(exp, out),
+        "solvers_vs_networks.png": solver_comparison(exp, out, n_iter=n_iter),
+    })

@@ -10,7 +10,7 @@ from physgrad.experiments.toy import run_toy
 
 def _run(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
     del scale  # the figure costs well under a second at any scale
-    return Result(figures=[run_toy(Path(out_dir), show_progress=progress)["figure"]])
+    return Result(figures={"toy_trajectories.png": run_toy(show_progress=progress)["figure"]})
 
 
 TOY = register(
