@@ -12,7 +12,6 @@ import html
 import json
 import os
 import platform
-import re
 import shlex
 import sys
 import time
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import markdown
 import torch
 
 import physgrad
@@ -43,7 +43,7 @@ from physgrad.experiments.runner import (
 from physgrad.io import write_text
 from physgrad.report.figures import render
 from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_rows
-from physgrad.table import Table, inline_html
+from physgrad.table import Table
 
 
 def reproduce(
@@ -308,44 +308,23 @@ def _time_table(sections) -> str:
     return table.markdown() if table.rows else ""
 
 
+PAGE_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+    "img{max-width:100%}"
+    # the smoke warning (a quoted block): boxed so that nobody reads past it
+    "blockquote{border:3px solid #c00;background:#fee;padding:0.6em;margin:1em 0;"
+    "font-weight:bold}"
+)
+
+
 def markdown_to_html(text: str, title: str) -> str:
-    """A small Markdown subset (headings, lists, tables, images, code) to a standalone page."""
-    body: list[str] = []
-    table: list[str] = []
-
-    def flush_table() -> None:
-        if table:
-            body.append(Table.from_markdown(table).html())
-            table.clear()
-
-    for line in text.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush_table()
-        if line.startswith("> "):  # a warning: boxed so that nobody reads past it
-            body.append('<p style="border:3px solid #c00;background:#fee;padding:0.6em;'
-                        f'font-weight:bold">{inline_html(line[2:])}</p>')
-        elif m := re.match(r"(#+) (.*)", line):
-            level = len(m.group(1))
-            body.append(f"<h{level}>{inline_html(m.group(2))}</h{level}>")
-        elif m := re.fullmatch(r"!\[(.*?)\]\((.*?)\)", line.strip()):
-            alt, src = html.escape(m.group(1)), html.escape(m.group(2))
-            body.append(f'<p><img alt="{alt}" src="{src}" style="max-width:100%"></p>')
-        elif line.startswith("- "):
-            body.append(f"<ul><li>{inline_html(line[2:])}</li></ul>")
-        elif line.strip():
-            body.append(f"<p>{inline_html(line)}</p>")
-    flush_table()
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-    )
+    """Markdown with tables (the ``markdown`` package) as a standalone page."""
     head = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{style}</style></head><body>"
+        f"</title><style>{PAGE_STYLE}</style></head><body>"
     )
-    return head + "\n" + "\n".join(body) + "\n</body></html>\n"
+    return f"{head}\n{markdown.markdown(text, extensions=['tables'])}\n</body></html>\n"
 
 
 def command_line() -> str:
