@@ -183,7 +183,7 @@ def solver_comparison(
     examples = list(examples)
     problem = experiment.problem()
     full = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
-    batch = _pick(full, examples)
+    batch = _slice(full, examples)
     physics = problem.physics(batch)
     xs: dict[str, torch.Tensor] = {}
     for solver, x in single_problem_solutions(experiment, batch, n_iter).items():
@@ -216,18 +216,11 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
-def _slice(batch: Batch, index: slice) -> Batch:
+def _slice(batch: Batch, index: slice | list[int]) -> Batch:
     def cut(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else t[index]
 
     return Batch(batch.y_target[index], cut(batch.x_true), cut(batch.condition))
-
-
-def _pick(batch: Batch, index: Sequence[int]) -> Batch:
-    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t[list(index)]
-
-    return Batch(batch.y_target[list(index)], cut(batch.x_true), cut(batch.condition))
 
 
 def _iterations(root: Path, methods: Sequence[str]) -> str:
