@@ -123,14 +123,22 @@ def flow(
     return torch.stack(points).numpy()
 
 
+@dataclass
+class ToyTrajectories:
+    """Figure data of Fig. 2a (``toy_trajectories.png``, drawn by
+    :func:`physgrad.report.plots.plot_toy`): per method (``"GD"``, ``"Newton"``, ``"PG"``)
+    the infinitesimal-step path ``flow`` (see :func:`flow`; its last point is where the
+    method ends) and the iterates ``fixed`` of the constant step sizes :data:`FIXED_LR`,
+    each ``(n, 2)``."""
+
+    flow: dict[str, np.ndarray]
+    fixed: dict[str, np.ndarray]
+
+
 def toy_trajectories(
     *, fixed_steps: int = FIXED_STEPS, show_progress: bool = False
-) -> dict[str, dict[str, np.ndarray]]:
-    """All trajectories: ``{"flow": {method: (n, 2)}, "fixed": {method: (fixed_steps+1, 2)}}``.
-
-    ``flow`` holds the infinitesimal-step paths (see :func:`flow`), ``fixed`` the iterates of
-    the constant step sizes :data:`FIXED_LR`. Methods: ``"GD"``, ``"Newton"``, ``"PG"``.
-    """
+) -> ToyTrajectories:
+    """Every method's trajectories from :data:`START` (``fixed_steps + 1`` fixed iterates)."""
     fixed = make_steps(FIXED_LR)
     directions = make_directions()
     names = list(FIXED_LR)
@@ -139,37 +147,8 @@ def toy_trajectories(
         from tqdm import tqdm
 
         iterator = tqdm(names, desc="toy trajectories")
-    result: dict[str, dict[str, np.ndarray]] = {"flow": {}, "fixed": {}}
+    result = ToyTrajectories({}, {})
     for name in iterator:
-        result["fixed"][name] = trajectory(fixed[name], fixed_steps)
-        result["flow"][name] = flow(directions[name])
+        result.fixed[name] = trajectory(fixed[name], fixed_steps)
+        result.flow[name] = flow(directions[name])
     return result
-
-
-@dataclass
-class ToyTrajectories:
-    """Figure data of Fig. 2a (``toy_trajectories.png``, drawn by
-    :func:`physgrad.report.plots.plot_toy`): per method (``"GD"``, ``"Newton"``, ``"PG"``)
-    the infinitesimal-step path ``flow`` and the constant-step iterates ``fixed``, each
-    ``(n, 2)``."""
-
-    flow: dict[str, np.ndarray]
-    fixed: dict[str, np.ndarray]
-
-
-def run_toy(*, show_progress: bool = False) -> dict:
-    """Reproduce Fig. 2a: the trajectories and where they end.
-
-    Returns:
-        ``{"figure": ToyTrajectories, "final": {method: (x1, x2)}, "final_fixed": {method:
-        (x1, x2)}, "trajectories": {"flow"|"fixed": {method: (n, 2) array}}}``. ``final`` is
-        the end of the infinitesimal-step trajectory, ``final_fixed`` the 10th constant-step
-        iterate.
-    """
-    trajs = toy_trajectories(show_progress=show_progress)
-    return {
-        "figure": ToyTrajectories(trajs["flow"], trajs["fixed"]),
-        "final": {k: tuple(map(float, v[-1])) for k, v in trajs["flow"].items()},
-        "final_fixed": {k: tuple(map(float, v[-1])) for k, v in trajs["fixed"].items()},
-        "trajectories": trajs,
-    }
