@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from physgrad.experiments import compare, get_experiment
-from physgrad.experiments.exp import prediction_figure, predictions
+from physgrad.experiments.exp import predictions
 from physgrad.experiments.sine2d import L1Physical, final_x_dist, make_experiment, sweep
 from physgrad.problems.base import Batch
 from physgrad.problems.exp import ExpNewton, ExpProblem, exp_newton_step, sign_update
@@ -183,11 +183,11 @@ def test_exp_experiment_smoke_and_prediction_figure(tmp_path):
     assert list(c.histories) == ["gd", "adam", "rescaled", "newton"]
     for h in c.histories.values():
         assert len(h) == 30 and all(math.isfinite(v) for v in h["x_l1"])
-    x_star, preds = predictions(tmp_path, points=50)
-    assert x_star.shape == (50,) and set(preds) == set(c.histories)
+    made = predictions(tmp_path, points=50)  # keyed by label
+    assert made.x_star.shape == (50,) and len(made.predictions) == len(c.histories)
+    assert set(predictions(tmp_path, ["gd"]).predictions) == {"SGD"}
     assert [p.name for p in render(c)] == ["curves.png", "predictions.png"]
     assert (tmp_path / "predictions.png").stat().st_size > 10_000
-    assert set(prediction_figure(tmp_path, ["gd"]).predictions) == {"SGD"}  # by label
     with pytest.raises(ValueError, match="no trained exp methods"):
         predictions(tmp_path / "empty")
 

@@ -10,7 +10,7 @@ authors' ``loss.sum.backward()``). Methods, as the authors' runs:
 - ``newton``: target ``x + min(|g/H|, 0.1) sign(-g)`` ("Newton Clipped"), SGD lr 1e-2;
 - ``supervised``: ``1/2 (x - x*)²`` ("Ground Truth"), SGD lr 1e-2 (not in the default set).
 
-After :func:`~physgrad.experiments.compare`, :func:`prediction_figure` computes the paper's
+After :func:`~physgrad.experiments.compare`, :func:`predictions` computes the paper's
 "predicted x vs x*" figure from the comparison folder (the figure hook returns it).
 """
 
@@ -79,22 +79,30 @@ EXP = register(
 )
 
 
+@dataclass
+class ExpPredictions:
+    """Figure data of the paper's exp figure (``predictions.png``, drawn by
+    :func:`physgrad.report.scale_invariance.plot_exp_predictions`): ``x*`` ``(N,)`` and per
+    method label its predicted ``x`` ``(N,)`` (float64)."""
+
+    x_star: torch.Tensor
+    predictions: dict[str, torch.Tensor]
+
+
 def predictions(
     comparison_dir: Path | str,
     methods: Iterable[str] | None = None,
     points: int = 1000,
     *,
     experiment: Experiment | None = None,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Predicted ``x`` of each trained method on ``x* = linspace(-12, 0, points)``.
+) -> ExpPredictions:
+    """Predicted ``x`` of each trained method on ``x* = linspace(-12, 0, points)``: the
+    paper's exp figure as data.
 
     Loads ``comparison_dir/<method>/checkpoint.pt`` (written by ``compare``/``run``) for every
     method in ``methods`` (default: every method folder with a checkpoint, in the
     experiment's order). ``experiment``: the (configured) ``exp`` experiment whose network
     the checkpoints hold (default: the registered one).
-
-    Returns:
-        ``x*`` of shape ``(points,)`` and ``{method: x_pred (points,)}`` (float64).
     """
     experiment = experiment or EXP
     root = Path(comparison_dir)
@@ -110,32 +118,10 @@ def predictions(
         experiment.check_method(name)
         net = trained_network(experiment, root / name / "checkpoint.pt")
         with torch.no_grad():
-            out[name] = net(y).squeeze(-1).double()
-    return x_star, out
-
-
-@dataclass
-class ExpPredictions:
-    """Figure data of the paper's exp figure (``predictions.png``, drawn by
-    :func:`physgrad.report.scale_invariance.plot_exp_predictions`): ``x*`` ``(N,)`` and per
-    method label its predicted ``x`` ``(N,)``."""
-
-    x_star: torch.Tensor
-    predictions: dict[str, torch.Tensor]
-
-
-def prediction_figure(
-    comparison_dir: Path | str,
-    methods: Iterable[str] | None = None,
-    *,
-    experiment: Experiment | None = None,
-) -> ExpPredictions:
-    """The paper's exp figure as data: :func:`predictions` keyed by method label."""
-    x_star, preds = predictions(comparison_dir, methods, experiment=experiment)
-    labels = {(experiment or EXP).methods[m].label: p for m, p in preds.items()}
-    return ExpPredictions(x_star, labels)
+            out[experiment.methods[name].label] = net(y).squeeze(-1).double()
+    return ExpPredictions(x_star, out)
 
 
 def _predictions_figure(comparison: Comparison) -> Result:
-    figure = prediction_figure(comparison.out, experiment=comparison.experiment)
+    figure = predictions(comparison.out, experiment=comparison.experiment)
     return Result(figures={"predictions.png": figure})
