@@ -56,13 +56,24 @@ def _check_physics_signature(cls: type) -> None:
         )
 
 
+def _check_no_network_methods(cls: type) -> None:
+    """Catch problems written when a Problem also mapped the network's input and output."""
+    for name in ("network_input", "network_output"):
+        if name in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}.{name} is no longer a Problem method: adapt the network in its "
+                f"factory instead, physgrad.nets.adapt(net, inputs=..., output=...) "
+                "(docs/own-physics.md)"
+            )
+
+
 class Problem:
     """Base class for inverse problems. Subclasses implement :meth:`physics` and :meth:`sample`;
     :meth:`objective`, :meth:`solvers` and :meth:`metrics` have defaults.
 
-    Everything else has a default: the objective is ``1/2 ||P(x) - y*||^2``, the network sees
-    ``y_target`` in float32 and its output is used as ``x`` unchanged, and the metrics are the
-    x-space and y-space errors the paper logs (``x_l1``, ``y_l1``, ``y_l2``).
+    The objective defaults to ``1/2 ||P(x) - y*||^2`` and the metrics to the x-space and
+    y-space errors the paper logs (``x_l1``, ``y_l1``, ``y_l2``). What a network is fed and how
+    its output becomes ``x`` is the network factory's business (:func:`physgrad.nets.adapt`).
     """
 
     name: str = "problem"
@@ -72,6 +83,7 @@ class Problem:
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         _check_physics_signature(cls)
+        _check_no_network_methods(cls)
 
     def physics(self, batch: Batch) -> Physics:
         """The forward process of this batch, ``x (B, *x_shape) -> y (B, *y_shape)``, as a
@@ -115,31 +127,6 @@ class Problem:
         """Domain-specific inverse solvers by name for this batch (bound to its
         ``condition`` where they depend on it); empty if the problem has none."""
         return {}
-
-    def network_input(self, batch: Batch) -> torch.Tensor:
-        """What the network is fed: by default the observations, in float32 (the network's
-        dtype; the physics may run in float64).
-
-        Args:
-            batch: the mini-batch.
-
-        Returns:
-            The network input, batch first: by default ``y_target`` ``(B, *y_shape)`` as
-            float32.
-        """
-        return batch.y_target.float()
-
-    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Map the raw network output to ``x`` (e.g. enforce a conserved mean). Default: as is.
-
-        Args:
-            raw: the network output, batch first (by default already ``(B, *x_shape)``).
-            batch: the mini-batch it was predicted for.
-
-        Returns:
-            ``x`` ``(B, *x_shape)``, differentiable w.r.t. ``raw``.
-        """
-        return raw
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         """Per-sample metrics ``{name: (B,)}`` of a prediction ``x``, without gradients.

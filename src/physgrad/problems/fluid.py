@@ -290,8 +290,8 @@ class FluidProblem(Problem):
     """Infer the initial velocity ``v0`` of a periodic incompressible flow from ``(m0, mT)``.
 
     ``x = v0``: ``(B, 2, ny, nx)`` centred (length / time); ``condition = m0``: ``(B, ny, nx)``;
-    ``y = marker_T``: ``(B, ny, nx)`` (marker density, dimensionless). The network sees
-    ``stack(m0, mT)`` as ``(B, 2, ny, nx)`` float32 and outputs ``v0`` directly.
+    ``y = marker_T``: ``(B, ny, nx)`` (marker density, dimensionless). The experiment's
+    network sees ``stack(m0, mT)`` (:func:`physgrad.experiments.fluid.fluid_network`).
 
     Args:
         domain: the grid (default 64 x 64 cells on 128 x 128, ``dx = 2``).
@@ -362,20 +362,6 @@ class FluidProblem(Problem):
         """
         ex = generate_example(batch_size, generator, self.ground_truth, dtype=self.dtype)
         return Batch(y_target=ex.marker_t, x_true=ex.v0, condition=ex.marker0)
-
-    # ------------------------------------------------------------------ network
-
-    def network_input(self, batch: Batch) -> torch.Tensor:
-        """``stack(m0, mT)``: ``(B, 2, ny, nx)`` float32."""
-        m0 = self._marker0(batch)
-        return torch.stack([m0, batch.y_target], dim=1).float()
-
-    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """The network's ``(B, 2, ny, nx)`` output is ``v0`` (checked, unchanged)."""
-        expected = (len(batch), 2, *self.domain.shape)
-        if tuple(raw.shape) != expected:
-            raise ValueError(f"network output must have shape {expected}, got {tuple(raw.shape)}")
-        return raw
 
     # ------------------------------------------------------------------ solvers, metrics
 

@@ -276,7 +276,7 @@ def wavepacket_figures(
         if checkpoint.exists():
             with torch.no_grad():
                 net = trained_network(experiment, checkpoint)
-                predictions[m] = net(problem.network_input(batch)).double()
+                predictions[m] = net(batch.y_target.float()).double()
 
     paths = {
         "fig8": plot_fig8(histories, baseline, out / "fig8_curves.png",

@@ -53,7 +53,7 @@ Requirements:
 
 - no BatchNorm (its batch statistics make samples depend on each other; per-sample Jacobians
   are undefined): :meth:`bind` raises ``ValueError``;
-- ``problem.physics(batch)``, ``network_output`` and the network must be traceable by
+- ``problem.physics(batch)`` and the (adapted) network must be traceable by
   ``torch.func.vmap`` on one sample at a time (a batch of size 1 with the sample's
   ``condition``); no data-dependent Python control flow, no ``.item()``, no randomness;
 - real-valued physics outputs; one process (DistributedDataParallel is not supported).
@@ -67,6 +67,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import NonFiniteError, Reduction, reduce_batch, run_physics
+from physgrad.nets.adapters import adapt, takes_batch
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.methods import Method
@@ -198,13 +199,14 @@ class HalfInverse(Method):
         self.bind(network)
 
     def bind(self, network: nn.Module) -> HalfInverse:
-        """Attach the network whose parameters HIG updates; returns ``self`` for chaining."""
+        """Attach the network whose parameters HIG updates (adapted with the defaults in place
+        unless it takes a batch already, as the Trainer does); returns ``self`` for chaining."""
         if not isinstance(network, nn.Module):
             raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
         check_no_batchnorm(network)
         if not any(p.requires_grad for p in network.parameters()):
             raise ValueError("network has no trainable parameters")
-        self.network = network
+        self.network = network if takes_batch(network) else adapt(network)
         return self
 
     # -- the update ----------------------------------------------------------------------
@@ -213,7 +215,7 @@ class HalfInverse(Method):
 
         Args:
             batch: the mini-batch (``y_target`` ``(B, *y_shape)``).
-            problem: supplies the network input/output maps and the physics.
+            problem: supplies the physics.
 
         Returns:
             ``J`` of shape ``(B·dy, nθ)`` (rows sample-major, columns in the order of
@@ -226,33 +228,28 @@ class HalfInverse(Method):
         params = {k: p.detach() for k, p in network.named_parameters() if p.requires_grad}
         fixed = {k: p.detach() for k, p in network.named_parameters() if not p.requires_grad}
         fixed.update(dict(network.named_buffers()))
-        inputs = problem.network_input(batch)
         condition = batch.condition
 
         def per_sample(
-            theta: dict[str, torch.Tensor],
-            inp: torch.Tensor,
-            y_target: torch.Tensor,
-            cond: torch.Tensor | None,
+            theta: dict[str, torch.Tensor], y_target: torch.Tensor, cond: torch.Tensor | None
         ) -> tuple[torch.Tensor, torch.Tensor]:
             one = Batch(y_target.unsqueeze(0), None, None if cond is None else cond.unsqueeze(0))
-            raw = functional_call(network, {**theta, **fixed}, (inp.unsqueeze(0),))
-            x = problem.network_output(raw, one)
+            x = functional_call(network, {**theta, **fixed}, (one,))
             y = run_physics(x, one.y_target, problem.physics(one)).squeeze(0)
             return y, y
 
-        in_dims = (None, 0, 0, None if condition is None else 0)
+        in_dims = (None, 0, None if condition is None else 0)
         jac_fn = vmap(
             jacrev(per_sample, has_aux=True), in_dims=in_dims, chunk_size=self.chunk_size
         )
         with torch.enable_grad():
             try:
-                jac, y = jac_fn(params, inputs, batch.y_target, condition)
+                jac, y = jac_fn(params, batch.y_target, condition)
             except RuntimeError as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
                 raise RuntimeError(
                     "HalfInverse could not form per-sample Jacobians with torch.func.vmap/"
-                    f"jacrev ({first}); the network, network_output and physics must run on "
+                    f"jacrev ({first}); the network, its adapter and the physics must run on "
                     "one sample at a time without data-dependent control flow or .item()"
                 ) from exc
         if y.is_complex():
@@ -271,7 +268,7 @@ class HalfInverse(Method):
 
         Args:
             batch: the mini-batch (``y_target`` ``(B, *y_shape)``).
-            problem: supplies the network input/output maps, physics and objective.
+            problem: supplies the physics and objective.
 
         Returns:
             ``({name: tensor shaped like the parameter}, L)`` with ``L`` a detached scalar
