@@ -127,3 +127,14 @@ def test_the_heat_network_pins_the_mean_of_its_prediction() -> None:
         x = net(batch)
     assert x.dtype == problem.dtype and x.shape == batch.y_target.shape
     torch.testing.assert_close(x.mean(dim=(1, 2)), batch.y_target.mean(dim=(1, 2)))
+
+
+def test_a_problem_whose_physics_is_the_same_for_every_batch_needs_only_forward() -> None:
+    class Cube(Problem):
+        def forward(self, x):
+            return x**3
+
+    physics = Cube().physics(_batch())
+    assert torch.equal(physics(torch.tensor([[2.0]])), torch.tensor([[8.0]]))
+    with pytest.raises(NotImplementedError, match="Bare defines neither physics nor forward"):
+        type("Bare", (Problem,), {})().physics(_batch())

@@ -213,10 +213,6 @@ class HeatProblem(Problem):
         self.min_count, self.max_count = min_count, max_count
         self.max_half_size = check_nonnegative_float("max_half_size", max_half_size)
 
-    def physics(self, batch: Batch) -> Physics:
-        """:meth:`forward`, the same for every batch."""
-        return self.forward
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = diffuse(x, amount)``: ``(B, X, Y) -> (B, X, Y)``, differentiable."""
         if tuple(x.shape[-2:]) != self.shape:

@@ -505,12 +505,7 @@ def _fmt(value: float) -> str:
 def _shard(batch: Batch, rank: int, world: int) -> Batch:
     """Rank ``rank``'s contiguous equal share of a global batch."""
     size = len(batch) // world
-    part = slice(rank * size, (rank + 1) * size)
-
-    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t[part]
-
-    return Batch(batch.y_target[part], cut(batch.x_true), cut(batch.condition))
+    return batch[rank * size : (rank + 1) * size]
 
 
 def _batch_to(batch: Batch, device: torch.device) -> Batch:
