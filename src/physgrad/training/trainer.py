@@ -324,8 +324,8 @@ class Trainer:
             self._calibration = heldout_batch(self.problem, len(self.heldout), CALIBRATION_SEED)
         scored = self.network
         if self._calibration is not None:
-            scored = with_precise_batchnorm(
-                self.network, _whole, self._calibration, device=self.device
+            scored = with_precise_batchnorm(  # the adapted network is fed the batch itself
+                self.network, lambda batch: batch, self._calibration, device=self.device
             )
         was_training = self.network.training
         scored.eval()
@@ -510,10 +510,6 @@ def _shard(batch: Batch, rank: int, world: int) -> Batch:
 
 def _batch_to(batch: Batch, device: torch.device) -> Batch:
     return batch if batch.y_target.device == device else batch.to(device)
-
-
-def _whole(batch: Batch) -> Batch:
-    return batch  # an adapted network is fed the batch itself
 
 
 def _module_device(module: nn.Module) -> torch.device:
