@@ -35,7 +35,8 @@ def condition(batch: Any) -> torch.Tensor:
 
 
 class _Adapter:
-    """The two hooks of :func:`adapt`; the batch waits between them for ``output``."""
+    """The two hooks of :func:`adapt`; the batch waits between them for ``output`` (so one
+    network is not called from several threads at once)."""
 
     def __init__(self, inputs: Inputs, output: Output | None):
         self.inputs, self.output = inputs, output
