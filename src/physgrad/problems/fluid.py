@@ -1,21 +1,12 @@
 """Incompressible fluid inverse problem (paper §3.4 / B.5): find ``v0`` from marker keyframes.
 
-Following the authors' SIP ``fluid/train_fluid.py``:
-
-* ``x = v0``: the initial velocity at the cell centres, ``(B, 2, ny, nx)`` (length / time; the
-  default domain is 64 x 64 cells on 128 x 128 length units, ``dx = 2``);
-* ``condition = m0``: the initial marker ``(B, ny, nx)``, known per sample;
-  :meth:`FluidProblem.physics` binds it, so the physics is ``v0 -> marker_T`` through the
-  8-step staggered (MAC) simulator (:class:`~physgrad.physics.fluid.FluidSimulator`);
-* ``y* = marker_T`` of the ground-truth run (centred grid, no initial projection, as the
-  authors' ``generate_example``), ``(B, ny, nx)``;
-* objective: the authors' match loss, PhiFlow's ``frequency_loss(P(x) - y*, n=1,
-  frequency_falloff=80, ignore_mean=True)`` per sample (dimensionless marker units).
-
-The physical gradient comes from the authors' domain-specific estimator
-(:class:`ReverseSimEstimator`, their ``estimate_v0``): it fits only the coarse part of the flow
-(uniform drift + one Gaussian vortex) from a forward simulation of the prediction and a reverse
-simulation from ``marker_T``.
+Following the authors' SIP ``fluid/train_fluid.py``: :class:`FluidProblem` infers the initial
+velocity ``x = v0`` ``(B, 2, ny, nx)`` from the known initial marker ``condition = m0`` and the
+final one ``y* = marker_T`` ``(B, ny, nx)`` of the 8-step staggered (MAC) simulator (the
+ground truth from a centred grid without initial projection, as the authors'
+``generate_example``), scored by PhiFlow's ``frequency_loss``. Its physical gradient is the
+authors' reverse-simulation estimator (:class:`ReverseSimEstimator`, their ``estimate_v0``),
+which fits only the coarse flow (uniform drift + one Gaussian vortex).
 """
 
 from __future__ import annotations
