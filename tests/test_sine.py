@@ -68,7 +68,7 @@ def _heldout_median_error(method: str, seed: int, iterations: int) -> float:
     trainer.train(iterations)
     heldout = problem.sample(1024, torch.Generator().manual_seed(12_345))
     with torch.no_grad():
-        x = trainer.network(problem.network_input(heldout))
+        x = trainer.network(heldout)
     return float(problem.metrics(x, heldout)["y_l1"].median())
 
 

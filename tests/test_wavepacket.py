@@ -46,8 +46,6 @@ def test_sample_shapes_ranges_dtype_and_seed_determinism():
     assert torch.equal(again.y_target, batch.y_target) and torch.equal(again.x_true, batch.x_true)
     other = problem.sample(500, torch.Generator().manual_seed(4))
     assert not torch.equal(other.x_true, batch.x_true)
-    net_in = problem.network_input(batch)
-    assert net_in.dtype == torch.float32 and net_in.shape == (500, LENGTH)
 
 
 def test_physics_matches_a_direct_numpy_evaluation_and_is_differentiable():

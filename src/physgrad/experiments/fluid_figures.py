@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from physgrad._validation import check_choice, check_positive_int
 from physgrad.core import InverseSolver, Physics
 from physgrad.experiments.base import SCALES, Experiment, Result
-from physgrad.experiments.fluid import FLUID
+from physgrad.experiments.fluid import FLUID, marker_pair
 from physgrad.experiments.paper import paper_numbers
 from physgrad.experiments.runner import (
     Comparison,
@@ -123,7 +123,7 @@ def fluid_examples(
     ]
     with torch.no_grad():
         for name, net in nets.items():
-            v0 = problem.network_output(net(problem.network_input(batch)), batch)
+            v0 = net(batch)
             markers, _ = problem.simulator.simulate(ex.marker0, v0, record=True)  # type: ignore[misc]
             m = problem.metrics(v0, batch)
             note = f"L={float(m['objective'][0]):.3g}, v0_l1={float(m['v0_l1'][0]):.3g}"
@@ -504,7 +504,7 @@ def held_out_errors(
     batch = problem.sample(examples, torch.Generator().manual_seed(HELD_OUT_SEED))
     with torch.no_grad():
         guesses = {
-            name: problem.network_output(net(problem.network_input(batch)), batch)
+            name: net(batch)
             for name, net in nets.items()
         }
         guesses["drift guess"] = drift_guess(batch, problem)
@@ -574,14 +574,14 @@ def table1(
     networks = Table(["network", "inference time / example", "v0_err", "v0_l1"])
     target, pg_prediction = None, None
     with torch.no_grad():
-        inputs = problem.network_input(batch)
+        inputs = marker_pair(batch)
         for name, net in nets.items():
             times = []
             for _ in range(5):
                 t0 = time.perf_counter()
                 raw = net(inputs)
                 times.append((time.perf_counter() - t0) / examples)
-            prediction = problem.network_output(raw, batch)
+            prediction = raw
             m = problem.metrics(prediction, batch)
             err, raw_err = float(m["v0_err"].mean()), float(m["v0_l1"].mean())
             if name == "pg-reverse-sim":

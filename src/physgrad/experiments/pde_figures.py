@@ -48,7 +48,7 @@ def predict(
     with torch.no_grad():
         for start in range(0, len(batch), chunk):
             sub = _slice(batch, slice(start, start + chunk))
-            outs.append(problem.network_output(network(problem.network_input(sub)), sub))
+            outs.append(network(sub))
     return torch.cat(outs)
 
 

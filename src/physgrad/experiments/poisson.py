@@ -46,7 +46,7 @@ from physgrad.experiments.base import (
 )
 from physgrad.experiments.runner import Comparison
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
-from physgrad.nets import UNet, single_channel
+from physgrad.nets import UNet, adapt, single_channel
 from physgrad.problems.base import Batch
 from physgrad.problems.poisson import PoissonProblem, gd_stable_lr
 from physgrad.training.methods import Physical, Unsupervised
@@ -66,7 +66,7 @@ SINGLE_ADAM_LR = 0.1
 def poisson_network(levels: int = 4, filters: int = 16) -> UNet:
     """PhiFlow ``u_net(1, 1)``, 37,697 parameters, fed ``y*`` ``(B, X, Y)``, returning ``x``
     ``(B, X, Y)`` (its channel axis added and removed by :func:`~physgrad.nets.single_channel`)."""
-    return single_channel(UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros"))
+    return adapt(single_channel(UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros")))
 
 
 _adam = OptimizerSpec("adam", ADAM_LR)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_same_batch, check_tensor
 from physgrad.core import reduce_batch, run_physics, sum_per_sample
 from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
-from physgrad.nets import MLP
+from physgrad.nets import MLP, adapt
+from physgrad.nets.adapters import condition
 from physgrad.problems.base import Batch, Problem
 from physgrad.problems.sine import SineProblem, nearest_minimum
 from physgrad.training.hig import HalfInverse
@@ -62,6 +63,11 @@ class ClampedL1Backprop(Method):
         return surrogate - surrogate.detach() + value.detach().to(x.dtype)
 
 
+def sine_network(hidden: Sequence[int] = (10, 20, 10), activation: str = "relu") -> MLP:
+    """The paper's MLP 1-10-20-10-1, fed ``a`` ``(B, 1)`` (float32), returning ``x`` ``(B, 1)``."""
+    return adapt(MLP(1, 1, hidden=hidden, activation=activation), inputs=condition)
+
+
 _adam = OptimizerSpec("adam", LR)
 _adam_decay = OptimizerSpec("adam", LR, tenfold_steps=5000)
 """At a constant learning rate Adam on sin(a/x) keeps oscillating late in training: every
@@ -81,7 +87,7 @@ SINE = register(
             "paper": Scale(iterations=20_000, batch_size=1000),
         },
         problem=SineProblem,
-        network=functools.partial(MLP, 1, 1, hidden=(10, 20, 10)),
+        network=sine_network,
         methods={
             # Labels from the nearest-minimum solver started at x0 = 1, as the paper.
             "supervised": MethodSpec(

@@ -200,12 +200,6 @@ def _float64(batch: Batch) -> Batch:
     return Batch(cast(batch.y_target), cast(batch.x_true), batch.condition)  # type: ignore[arg-type]
 
 
-def _select(batch: Batch, index: slice) -> Batch:
-    cond = None if batch.condition is None else batch.condition[index]
-    x_true = None if batch.x_true is None else batch.x_true[index]
-    return Batch(batch.y_target[index], x_true, cond)
-
-
 def _iterate(
     step: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, n_iter: int
 ) -> list[torch.Tensor]:
@@ -224,7 +218,7 @@ def _per_example(
     condition), each padded with its last point to ``n_iter + 1``, stacked ``(B, *x_shape)``."""
     per_example = []
     for b in range(len(batch)):
-        example = _select(batch, slice(b, b + 1))
+        example = batch[b : b + 1]
         trace = list(solver.iterates(x0[b : b + 1], example.y_target,
                                      problem.physics(example)))[: n_iter + 1]
         per_example.append(trace + [trace[-1]] * (n_iter + 1 - len(trace)))

@@ -155,7 +155,7 @@ def wavepacket_figures(
         if checkpoint.exists():
             with torch.no_grad():
                 net = trained_network(experiment, checkpoint)
-                predictions[m] = net(problem.network_input(batch)).double()
+                predictions[m] = net(batch.y_target.float()).double()
 
     noise_floor = 0.5 * problem.length * problem.noise_std**2
     lbfgs_x = torch.tensor([baseline["xi0_fit"], baseline["amp_fit"]], dtype=torch.float64).T
