@@ -38,8 +38,7 @@ def scores(path: Path) -> dict[str, object]:
     metric = exp.metrics[0]
 
     def score(net: torch.nn.Module) -> float:
-        predict = lambda b: problem.network_output(net(problem.network_input(b)), b)  # noqa: E731
-        return evaluate(problem, predict, heldout)[metric]
+        return evaluate(problem, net, heldout)[metric]  # the experiment's net takes the batch
 
     calibration = heldout_batch(problem, exp.heldout, CALIBRATION_SEED)
     return {
@@ -49,7 +48,7 @@ def scores(path: Path) -> dict[str, object]:
         "eval (running stats)": score(network.eval()),
         "train mode (held-out chunk stats)": score(copy.deepcopy(network).train()),
         "eval, re-estimated stats": score(
-            with_precise_batchnorm(network, problem.network_input, calibration)
+            with_precise_batchnorm(network, lambda batch: batch, calibration)
         ),
     }
 

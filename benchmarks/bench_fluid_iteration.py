@@ -36,6 +36,7 @@ import fluid_previous
 import torch
 
 from physgrad.experiments import get_experiment
+from physgrad.nets.adapters import network_input
 from physgrad.problems.fluid import FluidProblem
 from physgrad.training.trainer import Trainer
 
@@ -112,7 +113,7 @@ def main() -> None:
         }
         net = exp.network()
         optimizer = torch.optim.Adam(net.parameters(), lr=0.005)
-        inputs = problem.network_input(problem.sample(batch_size, torch.Generator()))
+        inputs = network_input(net, problem.sample(batch_size, torch.Generator()))
 
         def network_step(
             net: torch.nn.Module = net,

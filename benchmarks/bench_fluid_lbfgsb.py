@@ -2,10 +2,10 @@
 
 Usage: ``python benchmarks/bench_fluid_lbfgsb.py [--iters 100] [--examples 4] [--out DIR]``.
 
-Runs :func:`physgrad.report.fluid_figures.lbfgsb_vs_gd` (GD with η = 1 and scipy L-BFGS-B,
+Runs :func:`physgrad.experiments.fluid_figures.lbfgsb_vs_gd` (GD with η = 1 and scipy L-BFGS-B,
 both from the drift guess, ``--iters`` iterations, on ``--examples`` problems of seed 0) and
 writes ``DIR/lbfgsb.json`` (the curves) and ``DIR/README.md`` with the command, a small table
-and the sentence :func:`~physgrad.report.fluid_figures.lbfgsb_sentence` generates from the
+and the sentence :func:`~physgrad.experiments.fluid_figures.lbfgsb_sentence` generates from the
 JSON. ``--from-json`` regenerates the README from a committed JSON without running anything.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from physgrad.report.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
+from physgrad.experiments.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
 
 
 def readme(result: dict, command: str) -> str:

@@ -36,6 +36,7 @@ from collections.abc import Callable
 import torch
 
 from physgrad.experiments import get_experiment
+from physgrad.nets.adapters import network_input
 from physgrad.physics.fluid import (
     centered_to_staggered,
     energy,
@@ -62,7 +63,7 @@ def phases(problem: FluidProblem, batch_size: int) -> dict[str, Callable[[], obj
     batch = problem.sample(batch_size, generator)
     net = exp.network()
     optimizer = torch.optim.Adam(net.parameters(), lr=0.005)
-    inputs = problem.network_input(batch)
+    inputs = network_input(net, batch)
     sim, domain = problem.simulator, problem.domain
     m0, v0 = sample_initial_state(batch_size, generator, domain, sim.time, dtype=problem.dtype)
     estimator = problem.solvers(batch)["reverse-sim"]

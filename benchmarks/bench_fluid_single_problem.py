@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
-from physgrad.report.fluid_figures import single_problem_fluid
+from physgrad.experiments.base import Result
+from physgrad.experiments.fluid_figures import single_problem_fluid
+from physgrad.report.figures import render
 
 
 def first_at_or_below(curve: list[float], level: float) -> int | None:
@@ -61,6 +63,7 @@ def main() -> None:
     print(f"\nGD after {len(result['objective']['GD']) - 1}: objective "
           f"{result['objective']['GD'][-1]:.4g}, v0_err {result['v0_err']['GD'][-1]:.4g}, "
           f"v0_l1 {result['v0_l1']['GD'][-1]:.4g}")
+    render(Result(figures={result["path"].name: result["figure"]}), out)
     print(f"wrote {result['path']}")
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from physgrad.experiments import get_experiment
-from physgrad.report.pde_figures import TEST_SEED, predict
+from physgrad.experiments.pde_figures import TEST_SEED, predict
 from physgrad.training import Trainer
 
 METHODS = ("adam", "pg-lbfgs", "pg-lbfgsb")

@@ -30,6 +30,7 @@ import torch
 
 from physgrad.experiments import get_experiment
 from physgrad.nets import UNet
+from physgrad.nets.adapters import network_input
 from physgrad.nets.reference import ReferenceUNet
 from physgrad.training import Trainer
 
@@ -61,9 +62,9 @@ def variants(name: str) -> tuple[int, dict[str, Callable[[], None]]]:
     batch = exp.scales.get("long", exp.scales["cpu"]).batch_size
     problem = exp.problem()
     sample = problem.sample(batch, torch.Generator().manual_seed(0))
-    x = problem.network_input(sample)
     torch.manual_seed(0)
     net = exp.network()
+    x = network_input(net, sample)
     unet = isinstance(net, UNet)
     out = {}
     if unet:

@@ -35,6 +35,7 @@ import torch
 
 from physgrad.experiments import get_experiment
 from physgrad.experiments.runner import initial_weights, run_method, trained_network
+from physgrad.nets.adapters import network_input
 from physgrad.problems.sine import SineProblem
 from physgrad.training.checkpoint import atomic_write
 from physgrad.training.trainer import History, TrainingDiverged
@@ -60,7 +61,7 @@ def heldout_errors(network: torch.nn.Module, size: int, seed: int) -> dict[str, 
     problem = SineProblem()
     batch = problem.sample(size, torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        x = network(problem.network_input(batch))
+        x = network(network_input(network, batch))
         m = problem.metrics(x, batch)
     out = {}
     for key in ("y_l1", "x_dist"):

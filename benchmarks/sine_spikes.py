@@ -35,6 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from physgrad.experiments import get_experiment
+from physgrad.nets.adapters import network_input
 from physgrad.problems.sine import nearest_minimum
 from physgrad.training import Trainer
 from physgrad.training.checkpoint import atomic_write
@@ -65,7 +66,7 @@ def main() -> None:
     trainer = Trainer(problem, exp.network(), spec.method(), spec.optimizer,
                       batch_size=args.batch_size, seed=args.seed, progress=False)
     held = problem.sample(args.heldout, torch.Generator().manual_seed(HELDOUT_SEED))
-    inputs = problem.network_input(held)
+    inputs = network_input(trainer.network, held)
     errors = np.empty((args.iterations, args.heldout), dtype=np.float64)
     index = np.empty((args.iterations, args.heldout), dtype=np.float64)
     for it in range(args.iterations):

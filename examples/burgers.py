@@ -13,6 +13,7 @@ import torch
 
 from physgrad.experiments import compare_methods
 from physgrad.problems.custom import FunctionProblem
+from physgrad.report.figures import render
 from physgrad.solvers import LBFGS
 from physgrad.training import Physical, Unsupervised
 
@@ -52,6 +53,7 @@ def main(smoke: bool = False, out: str | None = None, iterations: int = 300):
     methods = {"Adam": Unsupervised, "Adam + PG (L-BFGS)": lambda: Physical(LBFGS(steps=8))}
     result = compare_methods(problem, Residual, methods, out or "runs/burgers" + "-smoke" * smoke,
                              iterations=5 if smoke else iterations, batch_size=32)
+    render(result)  # curves.png: the comparison carries its figures as data
     print(result.markdown_table(), f"\ncurves: {result.out / 'curves.png'}")
     return result
 

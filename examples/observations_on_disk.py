@@ -15,6 +15,7 @@ import torch
 
 from physgrad.experiments import compare_methods
 from physgrad.problems.custom import ObservationsProblem
+from physgrad.report.figures import render
 from physgrad.solvers import GaussNewton
 from physgrad.training import Physical, Unsupervised
 
@@ -49,6 +50,7 @@ def main(smoke: bool = False, out: str | None = None, iterations: int = 600):
     result = compare_methods(problem, network, methods, out, iterations=5 if smoke else iterations,
                              batch_size=64)  # no ground truth: only y-space metrics exist
     print(result.markdown_table(), f"\ncurves: {result.out / 'curves.png'}")
+    render(result)  # curves.png: the comparison carries its figures as data
     return result
 
 

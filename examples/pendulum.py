@@ -11,6 +11,7 @@ import torch
 
 from physgrad.experiments import compare_methods
 from physgrad.problems.custom import FunctionProblem
+from physgrad.report.figures import render
 from physgrad.solvers import GaussNewton
 from physgrad.training import Physical, Unsupervised
 
@@ -51,6 +52,7 @@ def main(smoke: bool = False, out: str | None = None, iterations: int = 400):
                "Adam + PG (Gauss-Newton)": lambda: Physical(GaussNewton(damping=1e-3), clip=0.1)}
     result = compare_methods(problem, network, methods, out or "runs/pendulum" + "-smoke" * smoke,
                              iterations=5 if smoke else iterations, batch_size=32)
+    render(result)  # curves.png: the comparison carries its figures as data
     print(result.markdown_table(), f"\ncurves: {result.out / 'curves.png'}")
     return result
 

@@ -18,6 +18,7 @@ except ImportError:  # one line instead of a traceback
 from physgrad.experiments import compare_methods
 from physgrad.interop import phiflow_physics
 from physgrad.problems.custom import FunctionProblem
+from physgrad.report.figures import render
 from physgrad.solvers import LBFGS
 from physgrad.training import Physical, Unsupervised
 
@@ -57,6 +58,7 @@ def main(smoke: bool = False, out: str | None = None, iterations: int = 150):
     methods = {"Adam": Unsupervised, "Adam + PG (L-BFGS)": lambda: Physical(LBFGS(steps=4))}
     result = compare_methods(problem, network, methods, out or "runs/phiflow" + "-smoke" * smoke,
                              iterations=3 if smoke else iterations, batch_size=16, lr=3e-3)
+    render(result)  # curves.png: the comparison carries its figures as data
     print(result.markdown_table(), f"\ncurves: {result.out / 'curves.png'}")
     return result
 

@@ -11,6 +11,7 @@ import torch
 from physgrad.experiments import compare_methods
 from physgrad.problems.base import Batch, Problem
 from physgrad.problems.custom import FunctionProblem, ObservationsProblem, load_problem
+from physgrad.report.figures import render
 from physgrad.solvers import Analytic, GaussNewton
 from physgrad.training import Physical, Supervised, Trainer, Unsupervised
 
@@ -226,6 +227,7 @@ def test_compare_methods_writes_table_and_curves(tmp_path):
         problem, lambda: torch.nn.Linear(2, 2),
         {"Adam": (Unsupervised, adam), "PG": (lambda: Physical(GaussNewton()), adam)},
         tmp_path, iterations=3, batch_size=4)
+    assert render(result) == [tmp_path / "curves.png"]  # the runner returns it as data
     assert (tmp_path / "curves.png").is_file() and (tmp_path / "results.md").is_file()
     assert "final y_l2" in result.markdown_table()  # no ground truth: x_l1 dropped
 

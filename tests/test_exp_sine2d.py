@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from physgrad.experiments import compare, get_experiment
-from physgrad.experiments.exp import plot_predictions, predictions
+from physgrad.experiments.exp import predictions
 from physgrad.experiments.sine2d import L1Physical, final_x_dist, make_experiment, sweep
 from physgrad.problems.base import Batch
 from physgrad.problems.exp import ExpNewton, ExpProblem, exp_newton_step, sign_update
@@ -21,6 +21,7 @@ from physgrad.problems.sine2d import (
     transform,
     untransform,
 )
+from physgrad.report.figures import render
 from physgrad.solvers import Newton
 
 DT = torch.float64
@@ -182,10 +183,11 @@ def test_exp_experiment_smoke_and_prediction_figure(tmp_path):
     assert list(c.histories) == ["gd", "adam", "rescaled", "newton"]
     for h in c.histories.values():
         assert len(h) == 30 and all(math.isfinite(v) for v in h["x_l1"])
-    x_star, preds = predictions(tmp_path, points=50)
-    assert x_star.shape == (50,) and set(preds) == set(c.histories)
-    path = plot_predictions(tmp_path)
-    assert path == tmp_path / "predictions.png" and path.stat().st_size > 10_000
+    made = predictions(tmp_path, points=50)  # keyed by label
+    assert made.x_star.shape == (50,) and len(made.predictions) == len(c.histories)
+    assert set(predictions(tmp_path, ["gd"]).predictions) == {"SGD"}
+    assert [p.name for p in render(c)] == ["curves.png", "predictions.png"]
+    assert (tmp_path / "predictions.png").stat().st_size > 10_000
     with pytest.raises(ValueError, match="no trained exp methods"):
         predictions(tmp_path / "empty")
 
@@ -193,6 +195,7 @@ def test_exp_experiment_smoke_and_prediction_figure(tmp_path):
 def test_sine2d_experiment_smoke(tmp_path):
     exp = get_experiment("sine2d")
     c = compare(exp, None, tmp_path, scale="smoke", progress=False)
+    render(c)
     assert list(c.histories) == ["pg-newton", "adam", "sgd", "rmsprop"]
     for h in c.histories.values():
         assert all(math.isfinite(v) for v in h["x_dist"] + h["y_l2"])
@@ -203,8 +206,10 @@ def test_sine2d_experiment_smoke(tmp_path):
 
 
 def test_sweep_writes_figure_and_table(tmp_path):
-    result = sweep(tmp_path, iterations=10, methods=("pg-newton", "sgd"), xis=(1, 4),
-                   angles=(0, 30), angle_sweep_xi=4, progress=False)
+    made = sweep(tmp_path, iterations=10, methods=("pg-newton", "sgd"), xis=(1, 4),
+                 angles=(0, 30), angle_sweep_xi=4, progress=False)
+    assert render(made, tmp_path)[0] == tmp_path / "sweep.png"
+    result = made.figures["sweep.png"].values
     assert result["xi"]["points"] == [1, 4] and len(result["angle"]["values"]["sgd"]) == 2
     # (xi 4, angle 0) is shared by both panels: relative value = absolute / xi
     assert result["xi"]["values"]["sgd"][1] == pytest.approx(result["angle"]["values"]["sgd"][0]

@@ -10,7 +10,8 @@ import torch
 
 from physgrad.core import physical_gradient_loss
 from physgrad.experiments.base import get_experiment
-from physgrad.experiments.fluid import fluid_network
+from physgrad.experiments.fluid import fluid_network, marker_pair
+from physgrad.experiments.fluid_figures import fluid_examples
 from physgrad.experiments.runner import compare
 from physgrad.physics.fluid import center_of_mass, centered_to_staggered, frequency_loss
 from physgrad.problems.base import Batch
@@ -22,7 +23,7 @@ from physgrad.problems.fluid import (
     swirl_norm,
     uniform_plus_vortex,
 )
-from physgrad.report.fluid_figures import plot_fluid_examples
+from physgrad.report.figures import render
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_problem_shapes_and_objective(problem: FluidProblem, batch: Batch) -> No
     assert batch.y_target.shape == (3, 64, 64)
     assert batch.x_true is not None and batch.x_true.shape == (3, 2, 64, 64)
     assert batch.condition is not None and batch.condition.shape == (3, 64, 64)
-    inp = problem.network_input(batch)
+    inp = marker_pair(batch)
     assert inp.shape == (3, 2, 64, 64) and inp.dtype == torch.float32
     torch.testing.assert_close(inp[:, 1], batch.y_target)
     y = problem.physics(batch)(batch.x_true)
@@ -90,7 +91,7 @@ def test_authors_v0_error_scores_what_the_simulator_sees(
 @pytest.mark.parametrize("method", ["adam", "pg-reverse-sim"])
 def test_metrics_reuse_the_training_forward_simulation(method: str, batch: Batch) -> None:
     problem = FluidProblem()
-    x = fluid_network()(problem.network_input(batch))
+    x = fluid_network()(batch)
     get_experiment("fluid").methods[method].method().loss(x, batch, problem)
     assert problem._forward_cache.recall(x.detach(), batch.condition) is not None
     reused = problem.metrics(x.detach(), batch)
@@ -161,8 +162,12 @@ def test_bad_inputs(problem: FluidProblem, batch: Batch) -> None:
         problem.physics(Batch(batch.y_target, batch.x_true, None))
     with pytest.raises(ValueError, match="condition"):
         problem.physics(Batch(batch.y_target, batch.x_true, batch.condition[:, :32]))
-    with pytest.raises(ValueError, match="network output"):
-        problem.network_output(torch.zeros(3, 1, 64, 64), batch)
+    wrong = fluid_network()
+    wrong.outc = torch.nn.Conv2d(16, 1, 1)  # one output channel: refused, naming the shape
+    with pytest.raises(ValueError, match=r"network output must have shape \(3, 2, 64, 64\)"):
+        wrong(batch)
+    with pytest.raises(ValueError, match="condition = m0"):
+        fluid_network()(Batch(batch.y_target, batch.x_true, None))
     with pytest.raises(ValueError, match="marker0"):
         ReverseSimEstimator(torch.zeros(2, 32, 32))
     solver = problem.solvers(batch)["reverse-sim"]
@@ -174,11 +179,12 @@ def test_bad_inputs(problem: FluidProblem, batch: Batch) -> None:
     with pytest.raises(TypeError):
         FluidProblem(domain=64)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
-        plot_fluid_examples(Path("/nonexistent/fluid-run"))
+        fluid_examples(Path("/nonexistent/fluid-run"))
 
 
 def test_smoke_compare_and_figures(tmp_path: Path) -> None:
     comparison = compare(get_experiment("fluid"), out=tmp_path, scale="smoke", progress=False)
+    render(comparison)
     assert set(comparison.histories) == {"adam", "pg-reverse-sim"}
     for method in ("adam", "pg-reverse-sim"):
         header = (tmp_path / method / "metrics.csv").read_text().splitlines()[0]
@@ -203,12 +209,12 @@ def test_smoke_compare_and_figures(tmp_path: Path) -> None:
 def test_held_out_errors_score_a_zero_network_like_v0_zero():
     import torch
 
+    from physgrad.experiments.fluid_figures import held_out_errors
     from physgrad.problems.fluid import FluidProblem
-    from physgrad.report.fluid_figures import held_out_errors
 
-    class Zero(torch.nn.Module):
-        def forward(self, inputs):
-            return torch.zeros(inputs.shape[0], 2, *inputs.shape[2:])
+    class Zero(torch.nn.Module):  # takes the batch, as the experiment's adapted network
+        def forward(self, batch):
+            return torch.zeros(len(batch), 2, *batch.y_target.shape[1:])
 
     errors = held_out_errors({"zero": Zero()}, FluidProblem(), examples=3)
     assert set(errors) == {"zero", "drift guess", "v0 = 0"}
@@ -218,7 +224,7 @@ def test_held_out_errors_score_a_zero_network_like_v0_zero():
 
 
 def test_lbfgsb_check_and_its_sentence():
-    from physgrad.report.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
+    from physgrad.experiments.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
 
     result = lbfgsb_vs_gd(2, examples=2)
     for name in ("GD", "L-BFGS-B"):

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from physgrad.experiments.heat import pinned_mean
 from physgrad.physics.heat import Heat, diffuse, heat_log_kernel, inv_diffuse
 from physgrad.problems.base import Batch
 from physgrad.problems.heat import (
@@ -171,20 +172,20 @@ def test_soft_rectangles_data() -> None:
     assert bool((rows.sum(dim=1) <= 9).all())
 
 
-def test_heat_problem_sample_and_network_output() -> None:
+def test_heat_problem_sample_and_the_networks_pinned_mean() -> None:
     prob = HeatProblem()
     assert prob.shape == (64, 64) and prob.dtype == F64 and prob.amount == 8.0
     batch = prob.sample(4, _gen(7))
     torch.testing.assert_close(batch.y_target, diffuse(batch.x_true))
     raw = torch.randn(4, 64, 64, generator=_gen(8), requires_grad=True)  # float32 net output
-    x = prob.network_output(raw, batch)
+    x = pinned_mean(raw, batch)
     assert x.shape == (4, 64, 64) and x.dtype == F64
     torch.testing.assert_close(x.mean(dim=(1, 2)), batch.y_target.mean(dim=(1, 2)))
     torch.testing.assert_close(x.mean(dim=(1, 2)), batch.x_true.mean(dim=(1, 2)))
     x.sum().backward()
     assert raw.grad is not None and bool(torch.isfinite(raw.grad).all())
     with pytest.raises(ValueError, match="does not match the observations"):
-        prob.network_output(torch.zeros(4, 32, 32), batch)
+        pinned_mean(torch.zeros(4, 32, 32), batch)
     assert set(prob.solvers(batch)) == {"inverse"}
     assert isinstance(Batch(batch.y_target), Batch)
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from physgrad.experiments import get_experiment
+from physgrad.nets import adapt
 from physgrad.problems import Batch, Problem
 from physgrad.training import Trainer
 from physgrad.training.hig import HalfInverse, half_inverse_direction
@@ -27,13 +28,11 @@ class LinearProblem(Problem):
         y = torch.randn(batch_size, 4, generator=generator, dtype=self.dtype)
         return Batch(y_target=y, condition=u)
 
-    def network_input(self, batch):
-        return batch.condition
-
 
 def _linear_net():
+    """Fed the known input ``u`` in float64 (its factory's adapter, not the problem's)."""
     torch.manual_seed(1)
-    return nn.Linear(3, 2).double()
+    return adapt(nn.Linear(3, 2).double(), inputs=lambda batch: batch.condition)
 
 
 def _closed_form_step(net, batch, eta, reduction):
@@ -160,7 +159,7 @@ def test_a_small_step_on_sine_descends_as_its_first_order_model_predicts():
 
         def objective(net=net, batch=batch):
             with torch.no_grad():
-                x = problem.network_output(net(problem.network_input(batch)), batch)
+                x = net(batch)
                 y = problem.physics(batch)(x)
                 return float(problem.objective(y, batch.y_target).mean())
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from physgrad.report.sine_updates import UPDATES, update_directions, update_directions_figure
+from physgrad.experiments.sine import UPDATES, update_directions
+from physgrad.report.sine_updates import update_directions_figure
 
 # points away from the singularities of the Newton / inverse-gradient steps
 X = torch.tensor([0.15, 0.3, 0.45, 1.0, 1.7], dtype=torch.float64)
@@ -62,19 +63,21 @@ def test_fig9_is_written(tmp_path):
 
 def test_solver_comparison_figure_and_single_problem_solutions(tmp_path):
     from physgrad.experiments import get_experiment
-    from physgrad.report.pde_figures import (
+    from physgrad.experiments.pde_figures import (
         SOLVERS,
         TEST_SEED,
         single_problem_solutions,
-        solver_comparison_figure,
+        solver_comparison,
     )
+    from physgrad.report.pde_figures import draw_solver_comparison
     from physgrad.training.checkpoint import save_checkpoint
 
     exp = get_experiment("heat")
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "adam" / "checkpoint.pt",
                     {"experiment": "heat", "model": exp.network().state_dict()})
-    path = solver_comparison_figure(exp, tmp_path, examples=(1,), n_iter=2)
+    path = draw_solver_comparison(solver_comparison(exp, tmp_path, examples=(1,), n_iter=2),
+                                  tmp_path / "solvers_vs_networks.png")
     assert path == tmp_path / "solvers_vs_networks.png"
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert "| GD (2 it., x0 = 0) |" in path.with_suffix(".md").read_text()

@@ -107,3 +107,12 @@ def test_log_axis_has_several_readable_labels(lo: float, hi: float) -> None:
     for text in shown:  # plain numbers, no mathtext powers
         assert "$" not in text
         assert math.isfinite(float(text))
+
+
+def test_render_refuses_figure_data_without_a_renderer(tmp_path):
+    from physgrad.experiments.base import Result
+    from physgrad.report.figures import render
+
+    with pytest.raises(TypeError, match="no renderer for figure 'x.png' of type dict"):
+        render(Result(figures={"x.png": {}}), tmp_path)
+    assert not (tmp_path / "x.png").exists()

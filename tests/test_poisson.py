@@ -197,7 +197,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         poisson_solve(torch.ones(2, 5, 4, dtype=torch.int64))
     with pytest.raises(TypeError, match="complex64"):
         poisson_solve(torch.ones(2, 5, 4, dtype=torch.complex64))
-    with pytest.raises(ValueError, match=r"shape \(batch, \*2 spatial dims\), got shape \(5, 4\)"):
+    with pytest.raises(ValueError, match=r"shape \(batch, X, Y\), got shape \(5, 4\)"):
         poisson_solve(torch.ones(5, 4))
     with pytest.raises(ValueError, match="rtol must be >= 0, got -1.0"):
         poisson_solve(x, "cg", -1.0)

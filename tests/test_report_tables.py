@@ -10,14 +10,14 @@ import torch
 
 from physgrad.cli import main
 from physgrad.experiments.base import Experiment, Result, get_experiment
-from physgrad.experiments.runner import Comparison
-from physgrad.problems.heat import HeatProblem
-from physgrad.report.fluid_figures import (
+from physgrad.experiments.fluid_figures import (
     solver_reach,
     table1,
     training_comparison,
     training_rows,
 )
+from physgrad.experiments.runner import Comparison
+from physgrad.problems.heat import HeatProblem
 from physgrad.report.paper_numbers import (
     PAPER_NUMBERS,
     PaperNumber,

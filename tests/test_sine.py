@@ -9,6 +9,7 @@ import torch
 from physgrad.experiments import compare, get_experiment
 from physgrad.experiments.sine import ClampedL1Backprop
 from physgrad.problems.sine import SineProblem, nearest_minimum
+from physgrad.report.figures import render
 from physgrad.training import Trainer
 
 DT = torch.float64
@@ -67,7 +68,7 @@ def _heldout_median_error(method: str, seed: int, iterations: int) -> float:
     trainer.train(iterations)
     heldout = problem.sample(1024, torch.Generator().manual_seed(12_345))
     with torch.no_grad():
-        x = trainer.network(problem.network_input(heldout))
+        x = trainer.network(heldout)
     return float(problem.metrics(x, heldout)["y_l1"].median())
 
 
@@ -86,8 +87,8 @@ def test_pg_with_the_analytic_inverse_beats_adam_over_seeds():
 
 
 def test_compare_writes_the_curves_and_the_table(tmp_path):
-    compare(get_experiment("sine"), ["adam", "pg-analytic"], tmp_path, iterations=20,
-            batch_size=50, progress=False)
+    render(compare(get_experiment("sine"), ["adam", "pg-analytic"], tmp_path, iterations=20,
+                   batch_size=50, progress=False))
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     assert "pg-analytic" in (tmp_path / "results.md").read_text()
 

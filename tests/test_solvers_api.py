@@ -371,7 +371,7 @@ def test_single_problem_curves_equal_the_hand_written_loops_they_replaced():
 
 
 def test_fluid_single_problem_gd_equals_the_hand_written_loop():
-    from physgrad.report.fluid_figures import drift_guess, single_problem_fluid
+    from physgrad.experiments.fluid_figures import drift_guess, single_problem_fluid
 
     result = single_problem_fluid(2, examples=1)
     problem = fluid_problem.FluidProblem()  # the fluid experiment's (unconfigured)

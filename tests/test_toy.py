@@ -10,14 +10,19 @@ import pytest
 import torch
 
 from physgrad.experiments import toy
+from physgrad.report.plots import plot_toy
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("toy")
     start = time.perf_counter()
-    res = toy.run_toy(out, show_progress=True)
-    res["seconds"] = time.perf_counter() - start
+    trajs = toy.toy_trajectories(show_progress=True)
+    figure = plot_toy(trajs, out / "toy_trajectories.png")
+    res = {"seconds": time.perf_counter() - start, "figure": figure,
+           "trajectories": {"flow": trajs.flow, "fixed": trajs.fixed},
+           "final": {k: tuple(v[-1]) for k, v in trajs.flow.items()},
+           "final_fixed": {k: tuple(v[-1]) for k, v in trajs.fixed.items()}}
     res["out_dir"] = out
     return res
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from physgrad.nets.adapters import observations
 from physgrad.problems import Batch, Problem
 from physgrad.solvers import GaussNewton
 from physgrad.training import (
@@ -275,8 +276,8 @@ def test_precise_batchnorm_leaves_the_network_untouched_and_is_deterministic():
     net = _bn_net().train()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     calibration = heldout_batch(Cubic(), 100, CALIBRATION_SEED)
-    a = with_precise_batchnorm(net, Cubic().network_input, calibration, chunk=25)
-    b = with_precise_batchnorm(net, Cubic().network_input, calibration, chunk=25)
+    a = with_precise_batchnorm(net, observations, calibration, chunk=25)
+    b = with_precise_batchnorm(net, observations, calibration, chunk=25)
     assert net.training and a is not net and not a.training
     for key, value in net.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -289,9 +290,9 @@ def test_precise_batchnorm_statistics_are_the_exact_average_of_the_chunk_statist
 
     net = _bn_net()
     calibration = heldout_batch(Cubic(), 60, CALIBRATION_SEED)
-    est = with_precise_batchnorm(net, Cubic().network_input, calibration, chunk=20)
+    est = with_precise_batchnorm(net, observations, calibration, chunk=20)
     with torch.no_grad():
-        hidden = net[0](Cubic().network_input(calibration))  # the layer before the batch norm
+        hidden = net[0](observations(calibration))  # the layer before the batch norm
     chunks = hidden.split(20)
     mean = torch.stack([c.mean(0) for c in chunks]).mean(0)
     var = torch.stack([c.var(0, unbiased=True) for c in chunks]).mean(0)
@@ -303,7 +304,7 @@ def test_precise_batchnorm_is_the_identity_without_batchnorm():
     from physgrad.training.evaluation import heldout_batch, with_precise_batchnorm
 
     net = _net()
-    assert with_precise_batchnorm(net, Cubic().network_input, heldout_batch(Cubic(), 8)) is net
+    assert with_precise_batchnorm(net, observations, heldout_batch(Cubic(), 8)) is net
 
 
 def test_heldout_scores_of_a_batchnorm_network_use_re_estimated_statistics(tmp_path):
@@ -319,10 +320,10 @@ def test_heldout_scores_of_a_batchnorm_network_use_re_estimated_statistics(tmp_p
     scored = trainer(heldout=_heldout(), eval_every=4)
     assert scored.train(12)["x_l1"] == plain["x_l1"]
     calibration = heldout_batch(Cubic(), 50, CALIBRATION_SEED)
-    precise = with_precise_batchnorm(scored.network, Cubic().network_input, calibration)
+    precise = with_precise_batchnorm(scored.network, observations, calibration)
     batch = _heldout()
     with torch.no_grad():
-        inputs = Cubic().network_input(batch)
+        inputs = observations(batch)
         expected = (precise(inputs) - batch.x_true).abs().sum(-1).mean().item()
         scored.network.eval()
         stale = (scored.network(inputs) - batch.x_true).abs().sum(-1).mean().item()

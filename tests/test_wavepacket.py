@@ -46,8 +46,6 @@ def test_sample_shapes_ranges_dtype_and_seed_determinism():
     assert torch.equal(again.y_target, batch.y_target) and torch.equal(again.x_true, batch.x_true)
     other = problem.sample(500, torch.Generator().manual_seed(4))
     assert not torch.equal(other.x_true, batch.x_true)
-    net_in = problem.network_input(batch)
-    assert net_in.dtype == torch.float32 and net_in.shape == (500, LENGTH)
 
 
 def test_physics_matches_a_direct_numpy_evaluation_and_is_differentiable():
@@ -102,7 +100,8 @@ def test_lbfgs_baseline_summary():
 
 
 def test_experiment_runs_at_smoke_scale_and_makes_its_figures(tmp_path):
-    from physgrad.report.wavepacket_plots import wavepacket_figures
+    from physgrad.experiments.wavepacket_figures import wavepacket_figures
+    from physgrad.report.figures import render
 
     exp = get_experiment("wavepacket")
     assert exp.metrics[0] == "objective" and {"adam", "pg-gauss-newton", "pg-lbfgs"} <= set(
@@ -114,13 +113,15 @@ def test_experiment_runs_at_smoke_scale_and_makes_its_figures(tmp_path):
         h = c.histories[name]
         assert len(h) == 3 and all(np.isfinite(h["objective"]))
         assert {"xi0_mae", "amp_mae"} <= set(h.columns)
-    assert (tmp_path / "results.md").exists() and (tmp_path / "curves.png").exists()
+    assert (tmp_path / "results.md").exists()
+    assert {"curves.png", "fig8_curves.png"} <= set(c.result.figures)
 
-    paths = wavepacket_figures(c, tmp_path / "figs", n=6, solver="torch",
-                               methods=["adam", "pg-lbfgs"])
-    for key in ("fig8", "fig1", "error_vs_xi0"):
-        assert paths[key].stat().st_size > 10_000, key
-    assert "L-BFGS-B" in paths["summary"].read_text()
+    made = wavepacket_figures(c, tmp_path / "figs", n=6, solver="torch",
+                              methods=["adam", "pg-lbfgs"])
+    for path in render(made, tmp_path / "figs"):
+        assert path.stat().st_size > 10_000, path
+    assert set(made.figures) == {"fig8_curves.png", "fig1_example.png", "error_vs_xi0.png"}
+    assert "L-BFGS-B" in (tmp_path / "figs" / "wavepacket.md").read_text()
     assert (tmp_path / "figs" / "lbfgs_baseline.json").exists()
 
 

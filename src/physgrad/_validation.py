@@ -44,6 +44,21 @@ def check_tensor(name: str, value: object, *, min_dim: int = 1) -> torch.Tensor:
     return value
 
 
+def check_field(name: str, x: object, ndim: int) -> torch.Tensor:
+    """A real float tensor with at least one batch dim and ``ndim`` non-empty spatial dims."""
+    check_positive_int("ndim", ndim)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a real floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < ndim + 1:
+        space = ", ".join("XYZ"[:ndim]) if ndim <= 3 else f"*{ndim} spatial dims"
+        raise ValueError(f"{name} must have shape (batch, {space}), got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    return x
+
+
 def check_finite(name: str, value: torch.Tensor) -> torch.Tensor:
     """Raise if ``value`` holds NaN or inf; the message says how many entries are bad."""
     finite = torch.isfinite(value)

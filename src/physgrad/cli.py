@@ -278,6 +278,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import FigureExperiment
     from physgrad.experiments.runner import initial_weights, method_optimizer, run_method
+    from physgrad.report.figures import render
 
     data = _config_data(args)
     config = RunConfig.from_dict(data, source=args.config or "the command line")
@@ -286,8 +287,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if isinstance(exp, FigureExperiment):
         _check_out(out)
         with _locked(out):
-            result = exp.make(out, config.scale, not args.quiet)
-        print(f"{exp.name}: wrote {result.figures[0] if result.figures else out}")
+            drawn = render(exp.make(out, config.scale, not args.quiet), out)
+        print(f"{exp.name}: wrote {drawn[0] if drawn else out}")
         return 0
     method = config.method or exp.method_names()[0]
     exp.check_method(method)
@@ -320,7 +321,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from physgrad.experiments.runner import compare, compare_seeds, method_optimizer, seeds_table
+    from physgrad.experiments.base import Result
+    from physgrad.experiments.runner import (
+        compare,
+        compare_seeds,
+        method_optimizer,
+        seeds_figures,
+        seeds_table,
+    )
+    from physgrad.report.figures import render
 
     data = _config_data(args)
     config = RunConfig.from_dict(data, source=args.config or "the command line")
@@ -359,10 +368,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             run_config.save(run_dir / "config.yaml")
         if seeds:
             comparisons = compare_seeds(exp, methods, out, seeds, options=options)
+            for c in comparisons:
+                render(c)
+            render(Result(seeds_figures(comparisons)), out)
             print(seeds_table(comparisons))
             print(f"\nwrote {out / 'seeds.png'} and {out / 'results.md'}")
             return 0
         comparison = compare(exp, methods, out, seed=training.seed, options=options)
+        render(comparison)
     print(comparison.markdown_table())
     print("\n" + comparison.legend())
     print(f"\nwrote {comparison.out / 'curves.png'} and {comparison.out / 'results.md'}")
@@ -539,6 +552,7 @@ def _locked(*folders: Path) -> Iterator[None]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import get_experiment
     from physgrad.experiments.runner import compare
+    from physgrad.report.figures import render
 
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {args.iters}")
@@ -562,6 +576,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         batch_size=1000,
         progress=not args.quiet,
     )
+    render(comparison)
     print(comparison.markdown_table())
     gain = comparison.ratio("pg-analytic")
     print(
@@ -579,6 +594,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _demo_heat(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import get_experiment
     from physgrad.experiments.runner import compare
+    from physgrad.report.figures import render
 
     print(
         "physgrad demo heat: recover a 64x64 initial temperature x from y = heat(x, t nu = 8)\n"
@@ -598,6 +614,7 @@ def _demo_heat(args: argparse.Namespace) -> int:
         batch_size=16,
         progress=not args.quiet,
     )
+    render(comparison)
     print(comparison.markdown_table())
     gain = comparison.ratio("pg-inverse")
     print(

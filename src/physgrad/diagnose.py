@@ -1,23 +1,12 @@
 """Look at a physics before training on it: ``physgrad.diagnose(problem)`` / ``physgrad diagnose``.
 
-On a small sample of the problem (seconds, not a training run) it measures what decides
-whether physical gradients (PG) can pay off, and says which methods to compare first:
-
-1. **finite and differentiable**: the physics and its Jacobian are finite, the Jacobian agrees
-   with central finite differences, and whether forward-mode AD works (``Newton`` and
-   ``GaussNewton`` need it);
-2. **scale disparity** (what PG removes): the spread of the Jacobian's singular values within
-   each sample (condition number), of the sensitivities of the individual unknowns (column
-   norms), and of the largest singular value across samples;
-3. **multimodality**: from other samples' solutions as starts (where an untrained network
-   points), does a local solver come back to the true ``x`` or end in another exact solution
-   or in a local minimum? Where it often does not, a local solver's step can point away from
-   the answer the network should learn;
-4. **cost**: one step of each generic solver relative to one physics call on the batch;
-5. a **recommendation**: which methods (CLI names) to compare first, with the reasons.
-
-The thresholds are rules of thumb, checked against the measured comparisons of the built-in
-experiments in ``docs/own-physics.md`` ("Diagnose first"). They do not replace the comparison.
+On a small sample of the problem (seconds) it measures whether the physics is finite and
+differentiable (and forward-mode AD works), its scale disparity (condition number,
+sensitivity spread, spread across samples: what PG removes), its multimodality (does a local
+solver started from other samples' solutions come back to ``x``?) and the cost of a PG step,
+and recommends which methods to compare first. The thresholds are rules of thumb, checked
+against the built-in experiments in docs/own-physics.md ("Diagnose it"); they do not replace
+the comparison.
 """
 
 from __future__ import annotations
@@ -66,33 +55,33 @@ class Diagnosis:
     x_size: int
     y_size: int
     finite: bool
-    forward_mode: bool
-    gradient_error: float | None
+    forward_mode: bool = False
+    gradient_error: float | None = None
     """Median relative difference between ``J v`` and a central finite difference."""
-    jacobian_samples: int
-    condition_is_lower_bound: bool
+    jacobian_samples: int = 0
+    condition_is_lower_bound: bool = False
     """True when J was too large and only a random sketch of it was examined."""
-    condition_median: float | None
-    condition_max: float | None
-    sensitivity_spread: float | None
+    condition_median: float | None = None
+    condition_max: float | None = None
+    sensitivity_spread: float | None = None
     """Median over samples of the ratio of the largest to the smallest column norm of J."""
-    across_samples_spread: float | None
+    across_samples_spread: float | None = None
     """Ratio of the largest to the smallest per-sample top singular value."""
-    starts: int
-    found_x: float | None
+    starts: int = 0
+    found_x: float | None = None
     """Fraction of solver starts that came back to the sample's ``x``."""
-    other_solution: float | None
+    other_solution: float | None = None
     """Fraction that reached the same objective at another ``x`` behind a barrier (another
     minimum: a multimodal inverse, e.g. a mirrored elbow)."""
-    flat_valley: float | None
+    flat_valley: float | None = None
     """Fraction that reached the same objective at another ``x`` joined to it by a flat valley
     (the data do not determine x there: an ill-posed, e.g. diffusive, inverse)."""
-    local_minimum: float | None
+    local_minimum: float | None = None
     """Fraction that stopped at a higher objective with a vanished gradient (a local minimum)."""
-    not_converged: float | None
+    not_converged: float | None = None
     """Fraction still at a higher objective and still moving after the solver's steps (slow,
     e.g. ill-conditioned with L-BFGS; says nothing about minima)."""
-    multistart_solver: str
+    multistart_solver: str = ""
     step_cost: dict[str, float] = field(default_factory=dict)
     """One solver call per PG step (started at other samples' x, as early in training), in
     units of one physics call on the same batch."""
@@ -184,15 +173,8 @@ def diagnose(
     with torch.no_grad():
         y = run_physics(x, y_target, physics)
     finite = bool(torch.isfinite(y).all())
-    d = Diagnosis(
-        samples=batch, x_size=x[0].numel(), y_size=y[0].numel(), finite=finite,
-        forward_mode=False, gradient_error=None, jacobian_samples=0,
-        condition_is_lower_bound=False, condition_median=None,
-        condition_max=None, sensitivity_spread=None, across_samples_spread=None,
-        starts=min(starts, batch - 1), found_x=None, other_solution=None, flat_valley=None,
-        local_minimum=None, not_converged=None,
-        multistart_solver="", domain_solvers=domain,
-    )
+    d = Diagnosis(samples=batch, x_size=x[0].numel(), y_size=y[0].numel(), finite=finite,
+                  starts=min(starts, batch - 1), domain_solvers=domain)
     if finite:
         _jacobian_checks(d, physics, x, y_target)
         _multistart(d, loss, physics, x, y_target)

@@ -122,12 +122,20 @@ class Scale:
     batch_size: int
 
 
+FigureData = object
+"""What one figure shows, as plain values (a dataclass of tensors, arrays, histories, numbers):
+each type has one renderer in :data:`physgrad.report.figures.RENDERERS`, which draws it to a
+PNG. Experiments compute figure data; only the report (and the CLI through it) draws."""
+
+
 @dataclass
 class Result:
     """What an experiment (or a training experiment's figure hook) made, as values a report
-    renders: figure files, its headline table and further titled markdown sections."""
+    renders: figures (as data), its headline table and further titled markdown sections."""
 
-    figures: list[Path] = field(default_factory=list)
+    figures: dict[str, FigureData] = field(default_factory=dict)
+    """PNG file name in the experiment's (comparison's) folder -> :data:`FigureData`;
+    :func:`physgrad.report.figures.render` draws them there."""
     table: str = ""
     """Markdown table (figure-only experiments; a comparison's own table comes from it)."""
     sections: dict[str, str] = field(default_factory=dict)
@@ -192,8 +200,8 @@ class Experiment:
 class FigureExperiment:
     """A registered experiment that only makes a figure (e.g. ``toy``): nothing is trained.
 
-    ``make(out_dir, scale, progress)`` writes its files into ``out_dir`` and returns the
-    :class:`Result` (figures, table) a report shows.
+    ``make(out_dir, scale, progress)`` writes its data files into ``out_dir`` and returns the
+    :class:`Result` (figure data, table) a report shows and renders into ``out_dir``.
     """
 
     name: str

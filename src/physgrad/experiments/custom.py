@@ -64,7 +64,7 @@ def default_network(problem: Problem) -> nn.Module:
             f"problem {problem.name!r} has no x_true to size a default network; "
             "pass --network module:function"
         )
-    n_in = math.prod(problem.network_input(batch).shape[1:])
+    n_in = batch.y_target[0].numel()
     x_shape = tuple(batch.x_true.shape[1:])
     return nn.Sequential(
         nn.Flatten(), MLP(n_in, math.prod(x_shape), hidden=(64, 64)), nn.Unflatten(1, x_shape)

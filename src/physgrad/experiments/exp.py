@@ -10,18 +10,19 @@ authors' ``loss.sum.backward()``). Methods, as the authors' runs:
 - ``newton``: target ``x + min(|g/H|, 0.1) sign(-g)`` ("Newton Clipped"), SGD lr 1e-2;
 - ``supervised``: ``1/2 (x - x*)²`` ("Ground Truth"), SGD lr 1e-2 (not in the default set).
 
-After :func:`~physgrad.experiments.compare`, :func:`plot_predictions` draws the paper's
-"predicted x vs x*" figure from the comparison folder.
+After :func:`~physgrad.experiments.compare`, :func:`predictions` computes the paper's
+"predicted x vs x*" figure from the comparison folder (the figure hook returns it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
 from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.nets import MLP
 from physgrad.problems.exp import X_RANGE, ExpProblem
@@ -78,22 +79,30 @@ EXP = register(
 )
 
 
+@dataclass
+class ExpPredictions:
+    """Figure data of the paper's exp figure (``predictions.png``, drawn by
+    :func:`physgrad.report.scale_invariance.plot_exp_predictions`): ``x*`` ``(N,)`` and per
+    method label its predicted ``x`` ``(N,)`` (float64)."""
+
+    x_star: torch.Tensor
+    predictions: dict[str, torch.Tensor]
+
+
 def predictions(
     comparison_dir: Path | str,
     methods: Iterable[str] | None = None,
     points: int = 1000,
     *,
     experiment: Experiment | None = None,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Predicted ``x`` of each trained method on ``x* = linspace(-12, 0, points)``.
+) -> ExpPredictions:
+    """Predicted ``x`` of each trained method on ``x* = linspace(-12, 0, points)``: the
+    paper's exp figure as data.
 
     Loads ``comparison_dir/<method>/checkpoint.pt`` (written by ``compare``/``run``) for every
     method in ``methods`` (default: every method folder with a checkpoint, in the
     experiment's order). ``experiment``: the (configured) ``exp`` experiment whose network
     the checkpoints hold (default: the registered one).
-
-    Returns:
-        ``x*`` of shape ``(points,)`` and ``{method: x_pred (points,)}`` (float64).
     """
     experiment = experiment or EXP
     root = Path(comparison_dir)
@@ -109,27 +118,10 @@ def predictions(
         experiment.check_method(name)
         net = trained_network(experiment, root / name / "checkpoint.pt")
         with torch.no_grad():
-            out[name] = net(y).squeeze(-1).double()
-    return x_star, out
+            out[experiment.methods[name].label] = net(y).squeeze(-1).double()
+    return ExpPredictions(x_star, out)
 
 
-def plot_predictions(
-    comparison_dir: Path | str,
-    path: Path | str | None = None,
-    methods: Iterable[str] | None = None,
-    *,
-    experiment: Experiment | None = None,
-) -> Path:
-    """The paper's exp figure: predicted ``x`` vs ``x*`` per method (identity dashed), next to
-    ``|x - x*|`` on a log axis. Writes ``path`` (default ``comparison_dir/predictions.png``).
-    """
-    from physgrad.report.scale_invariance import plot_exp_predictions
-
-    x_star, preds = predictions(comparison_dir, methods, experiment=experiment)
-    labels = {(experiment or EXP).methods[m].label: p for m, p in preds.items()}
-    target = Path(path) if path is not None else Path(comparison_dir) / "predictions.png"
-    return plot_exp_predictions(x_star, labels, target)
-
-
-def _predictions_figure(comparison: Comparison) -> None:
-    plot_predictions(comparison.out, experiment=comparison.experiment)
+def _predictions_figure(comparison: Comparison) -> Result:
+    figure = predictions(comparison.out, experiment=comparison.experiment)
+    return Result(figures={"predictions.png": figure})

@@ -35,9 +35,12 @@ the iterated reverse-simulation estimator on one example).
 
 from __future__ import annotations
 
+import torch
+
 from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
 from physgrad.experiments.runner import Comparison
-from physgrad.nets import UNet
+from physgrad.nets import UNet, adapt
+from physgrad.problems.base import Batch
 from physgrad.problems.fluid import FluidProblem
 from physgrad.training.methods import Physical, Unsupervised
 from physgrad.training.optimizers import OptimizerSpec
@@ -50,15 +53,31 @@ CPU_BATCH = 64
 
 def fluid_network(levels: int = 5, filters: int = 16) -> UNet:
     """PhiFlow ``u_net(2, 2, levels=5, filters=16)``, circular padding:
-    ``(B, 2, 64, 64) -> (B, 2, 64, 64)``, 49,570 parameters."""
-    return UNet(2, 2, levels=levels, filters=filters, padding_mode="circular")
+    ``(B, 2, 64, 64) -> (B, 2, 64, 64)``, 49,570 parameters; fed a batch it sees
+    :func:`marker_pair` and returns ``v0`` (its shape checked)."""
+    network = UNet(2, 2, levels=levels, filters=filters, padding_mode="circular")
+    return adapt(network, inputs=marker_pair, output=_checked_v0)
+
+
+def marker_pair(batch: Batch) -> torch.Tensor:
+    """The fluid network's input ``stack(m0, mT)``: ``(B, 2, ny, nx)`` float32."""
+    if batch.condition is None:
+        raise ValueError("fluid batches need condition = m0 (B, ny, nx)")
+    return torch.stack([batch.condition, batch.y_target], dim=1).float()
+
+
+def _checked_v0(raw: torch.Tensor, batch: Batch) -> torch.Tensor:
+    expected = (len(batch), 2, *batch.y_target.shape[1:])
+    if tuple(raw.shape) != expected:
+        raise ValueError(f"network output must have shape {expected}, got {tuple(raw.shape)}")
+    return raw
 
 
 _adam = OptimizerSpec("adam", ADAM_LR)
 
 
 def _figures(comparison: Comparison) -> Result:
-    from physgrad.report.fluid_figures import fluid_figures
+    from physgrad.experiments.fluid_figures import fluid_figures
 
     return fluid_figures(comparison)
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from physgrad.experiments.base import (
     Experiment,
     FigureExperiment,
@@ -41,9 +43,9 @@ from physgrad.experiments.base import (
 )
 from physgrad.experiments.runner import Comparison
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
-from physgrad.nets import UNet, single_channel
+from physgrad.nets import UNet, adapt, single_channel
 from physgrad.problems.base import Batch
-from physgrad.problems.heat import HeatInverse, HeatProblem
+from physgrad.problems.heat import HeatInverse, HeatProblem, fix_mean
 from physgrad.solvers import LBFGS, ScipyLBFGSB
 from physgrad.training.methods import Physical, Unsupervised
 from physgrad.training.optimizers import OptimizerSpec
@@ -63,8 +65,22 @@ SINGLE_ABS_NOISE = 1e-8
 
 def heat_network(levels: int = 4, filters: int = 16) -> UNet:
     """PhiFlow ``u_net(1, 1)`` with circular padding, fed ``y*`` ``(B, X, Y)``, returning
-    ``(B, X, Y)`` (its channel axis added and removed by :func:`~physgrad.nets.single_channel`)."""
-    return single_channel(UNet(1, 1, levels=levels, filters=filters, padding_mode="circular"))
+    ``(B, X, Y)`` (its channel axis added and removed by :func:`~physgrad.nets.single_channel`);
+    fed a batch, its prediction's mean is pinned to the observation's (:func:`pinned_mean`)."""
+    network = UNet(1, 1, levels=levels, filters=filters, padding_mode="circular")
+    return adapt(single_channel(network), output=pinned_mean)
+
+
+def pinned_mean(raw: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """``x``: the raw output ``(B, X, Y)`` with each sample's mean set to that of ``y*``
+    (diffusion keeps the mean), in the problem dtype, differentiable w.r.t. ``raw``. The
+    authors used the ground truth's mean, the same number since ``mean(y*) = mean(x*)``."""
+    if tuple(raw.shape) != tuple(batch.y_target.shape):
+        raise ValueError(
+            f"network output shape {tuple(raw.shape)} does not match the observations "
+            f"{tuple(batch.y_target.shape)}"
+        )
+    return fix_mean(raw, batch.y_target)
 
 
 _adam = OptimizerSpec("adam", ADAM_LR)
@@ -155,7 +171,7 @@ def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Re
         f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
         "![curves](single_problem.png)\n"
     )
-    return Result(figures=[out_dir / "single_problem.png"], table=curves.markdown_table())
+    return Result(figures={"single_problem.png": curves}, table=curves.markdown_table())
 
 
 HEAT_OPTIM = register(
@@ -168,9 +184,12 @@ HEAT_OPTIM = register(
 )
 
 
-def _reconstructions(comparison: Comparison) -> None:
-    from physgrad.report.pde_figures import reconstruction_figure, solver_comparison_figure
+def _reconstructions(comparison: Comparison) -> Result:
+    from physgrad.experiments.pde_figures import reconstructions, solver_comparison
 
     exp, out = comparison.experiment, comparison.out
-    reconstruction_figure(exp, out)
-    solver_comparison_figure(exp, out, n_iter=5 if comparison.scale == "smoke" else 100)
+    n_iter = 5 if comparison.scale == "smoke" else 100
+    return Result(figures={
+        "reconstructions.png": reconstructions(exp, out),
+        "solvers_vs_networks.png": solver_comparison(exp, out, n_iter=n_iter),
+    })

@@ -46,7 +46,7 @@ from physgrad.experiments.base import (
 )
 from physgrad.experiments.runner import Comparison
 from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
-from physgrad.nets import UNet, single_channel
+from physgrad.nets import UNet, adapt, single_channel
 from physgrad.problems.base import Batch
 from physgrad.problems.poisson import PoissonProblem, gd_stable_lr
 from physgrad.training.methods import Physical, Unsupervised
@@ -66,7 +66,7 @@ SINGLE_ADAM_LR = 0.1
 def poisson_network(levels: int = 4, filters: int = 16) -> UNet:
     """PhiFlow ``u_net(1, 1)``, 37,697 parameters, fed ``y*`` ``(B, X, Y)``, returning ``x``
     ``(B, X, Y)`` (its channel axis added and removed by :func:`~physgrad.nets.single_channel`)."""
-    return single_channel(UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros"))
+    return adapt(single_channel(UNet(1, 1, levels=levels, filters=filters, padding_mode="zeros")))
 
 
 _adam = OptimizerSpec("adam", ADAM_LR)
@@ -150,7 +150,7 @@ def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Re
         f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
         "![curves](single_problem.png)\n"
     )
-    return Result(figures=[out_dir / "single_problem.png"], table=curves.markdown_table())
+    return Result(figures={"single_problem.png": curves}, table=curves.markdown_table())
 
 
 POISSON_OPTIM = register(
@@ -163,9 +163,12 @@ POISSON_OPTIM = register(
 )
 
 
-def _reconstructions(comparison: Comparison) -> None:
-    from physgrad.report.pde_figures import reconstruction_figure, solver_comparison_figure
+def _reconstructions(comparison: Comparison) -> Result:
+    from physgrad.experiments.pde_figures import reconstructions, solver_comparison
 
     exp, out = comparison.experiment, comparison.out
-    reconstruction_figure(exp, out)
-    solver_comparison_figure(exp, out, n_iter=5 if comparison.scale == "smoke" else 100)
+    n_iter = 5 if comparison.scale == "smoke" else 100
+    return Result(figures={
+        "reconstructions.png": reconstructions(exp, out),
+        "solvers_vs_networks.png": solver_comparison(exp, out, n_iter=n_iter),
+    })

@@ -43,6 +43,31 @@ from physgrad.training.trainer import History, Trainer
 
 
 @dataclass
+class LearningCurves:
+    """Figure data (``curves.png``): one panel per metric, per method label its training
+    :class:`History` (or several seeds' list: mean with the min-max band) and, when recorded,
+    a row of held-out scores (:func:`physgrad.report.plots.plot_learning_curves`)."""
+
+    histories: dict[str, History | list[History]]
+    metrics: tuple[str, ...]
+    smoothing: int
+    log_y: bool
+    title: str
+    heldout: dict[str, History | list[History]] = field(default_factory=dict)
+
+
+@dataclass
+class SeedGrid:
+    """Figure data (``seeds.png``): one panel per seed, ``runs[seed][label] -> History``
+    (:func:`physgrad.report.plots.plot_seed_grid`, as the paper's Fig. 10)."""
+
+    runs: dict[int, dict[str, History]]
+    metric: str
+    smoothing: int
+    log_y: bool
+
+
+@dataclass
 class Comparison:
     """Histories of several methods trained from the same initial weights on the same data."""
 
@@ -425,8 +450,9 @@ def compare(
     ``options`` (or single ``fields`` such as ``scale="smoke"``) say how long, where and how
     (see :class:`~physgrad.experiments.base.RunOptions`); ``seed`` is this comparison's.
     Writes ``out/init.pt``, ``out/<method>/{metrics.csv,checkpoint.pt,summary.json}``,
-    ``out/curves.png``, ``out/results.md`` and ``out/results.json``, then runs the
-    experiment's figure hook with the comparison.
+    ``out/results.md`` and ``out/results.json``, then runs the experiment's figure hook with
+    the comparison. The figures (``curves.png``, the hook's) come back as data in
+    ``comparison.result``: :func:`physgrad.report.figures.render` draws them into ``out``.
     """
     if not isinstance(experiment, Experiment):
         raise ValueError(f"experiment {experiment.name!r} has no training methods to compare")
@@ -471,11 +497,9 @@ def compare_seeds(
     options: RunOptions | None = None,
     **fields: Any,
 ) -> list[Comparison]:
-    """:func:`compare` once per seed into ``out/seed<S>``, then a per-seed grid of learning
-    curves (``out/seeds.png``, like the paper's Fig. 10) and a mean ± std table
-    (``out/results.md``)."""
-    from physgrad.report.plots import plot_learning_curves, plot_seed_grid
-
+    """:func:`compare` once per seed into ``out/seed<S>``, then a mean ± std table
+    (``out/results.md``) that links ``curves.png`` and ``seeds.png``, whose data
+    :func:`seeds_figures` gives (the caller renders them)."""
     if not seeds:
         raise ValueError("no seeds given")
     opts = options_with(options, **fields)
@@ -486,24 +510,6 @@ def compare_seeds(
     ]
     if rank_and_world()[0] != 0:
         return comparisons
-    labels = {m: experiment.methods[m].label for m in comparisons[0].histories}
-    plot_seed_grid(
-        {c.seed: {labels[m]: h for m, h in c.histories.items()} for c in comparisons},
-        metric=experiment.metrics[0],
-        smoothing=experiment.smoothing,
-        log_y=experiment.log_y,
-        path=out / "seeds.png",
-    )
-    plot_learning_curves(  # mean over seeds with the min-max band
-        {labels[m]: [c.histories[m] for c in comparisons] for m in labels},
-        metrics=experiment.metrics,
-        smoothing=experiment.smoothing,
-        log_y=experiment.log_y,
-        title=f"{experiment.name}: mean and range over seeds {', '.join(map(str, seeds))}",
-        path=out / "curves.png",
-        heldout={labels[m]: [c.heldout.get(m) for c in comparisons] for m in labels
-                 if all(c.heldout.get(m) is not None for c in comparisons)},
-    )
     table = seeds_table(comparisons)
     text = (
         f"# {experiment.name} over seeds {', '.join(map(str, seeds))} ({experiment.paper})\n\n"
@@ -514,6 +520,27 @@ def compare_seeds(
     )
     write_text(out / "results.md", text)
     return comparisons
+
+
+def seeds_figures(comparisons: list[Comparison]) -> dict[str, LearningCurves | SeedGrid]:
+    """The figure data of :func:`compare_seeds`: ``seeds.png`` (one panel per seed) and
+    ``curves.png`` (mean over seeds with the min-max band)."""
+    experiment = comparisons[0].experiment
+    labels = {m: experiment.methods[m].label for m in comparisons[0].histories}
+    seeds = ", ".join(str(c.seed) for c in comparisons)
+    return {
+        "seeds.png": SeedGrid(
+            {c.seed: {labels[m]: h for m, h in c.histories.items()} for c in comparisons},
+            experiment.metrics[0], experiment.smoothing, experiment.log_y,
+        ),
+        "curves.png": LearningCurves(
+            {labels[m]: [c.histories[m] for c in comparisons] for m in labels},
+            experiment.metrics, experiment.smoothing, experiment.log_y,
+            f"{experiment.name}: mean and range over seeds {seeds}",
+            {labels[m]: [c.heldout[m] for c in comparisons] for m in labels
+             if all(c.heldout.get(m) is not None for c in comparisons)},
+        ),
+    }
 
 
 def compare_methods(
@@ -534,9 +561,10 @@ def compare_methods(
     """Train each method from the same initial weights on the same data; write curves + table.
 
     A thin wrapper around :func:`compare`: the first method is the
-    baseline of the table. Writes ``out/curves.png``, ``out/results.md``, ``out/results.json``
-    and one folder per method (metrics.csv, checkpoint.pt, summary.json). Runs always start
-    afresh: an old ``out/init.pt`` is replaced.
+    baseline of the table. Writes ``out/results.md``, ``out/results.json`` and one folder per
+    method (metrics.csv, checkpoint.pt, summary.json); ``physgrad.report.figures.render(
+    comparison)`` draws ``out/curves.png``. Runs always start afresh: an old ``out/init.pt``
+    is replaced.
 
     Args:
         problem: the problem to train on.
@@ -631,21 +659,15 @@ def seeds_table(comparisons: list[Comparison]) -> str:
 
 
 def write_comparison(comparison: Comparison) -> None:
-    """Learning-curve PNG, markdown table and JSON summary of a comparison, then the
-    experiment's figure hook, whose :class:`~physgrad.experiments.base.Result` is kept in
-    ``comparison.result``."""
-    from physgrad.report.plots import plot_learning_curves
-
+    """Markdown table and JSON summary of a comparison, then the experiment's figure hook;
+    ``comparison.result`` gets the learning curves (``curves.png``) and what the hook made
+    (:class:`~physgrad.experiments.base.Result`), as data the caller renders."""
     exp, out = comparison.experiment, comparison.out
     labels = {m: exp.methods[m].label for m in comparison.histories}
-    plot_learning_curves(
+    curves = LearningCurves(
         {labels[m]: h for m, h in comparison.histories.items()},
-        metrics=exp.metrics,
-        smoothing=exp.smoothing,
-        log_y=exp.log_y,
-        title=f"{exp.name}: {exp.description}",
-        path=out / "curves.png",
-        heldout={labels[m]: h for m, h in comparison.heldout.items()},
+        exp.metrics, exp.smoothing, exp.log_y, f"{exp.name}: {exp.description}",
+        {labels[m]: h for m, h in comparison.heldout.items()},
     )
     table = comparison.markdown_table()
     text = (
@@ -657,8 +679,8 @@ def write_comparison(comparison: Comparison) -> None:
     )
     write_text(out / "results.md", text)
     write_text(out / "results.json", json.dumps(comparison.summary_rows(), indent=2, default=str))
-    if exp.figures is not None:
-        comparison.result = exp.figures(comparison) or Result()
+    made = (exp.figures(comparison) if exp.figures is not None else None) or Result()
+    comparison.result = dataclasses.replace(made, figures={"curves.png": curves, **made.figures})
 
 
 def _finished(

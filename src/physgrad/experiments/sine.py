@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_same_batch, check_tensor
 from physgrad.core import reduce_batch, run_physics, sum_per_sample
 from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
-from physgrad.nets import MLP
+from physgrad.nets import MLP, adapt
+from physgrad.nets.adapters import condition
 from physgrad.problems.base import Batch, Problem
-from physgrad.problems.sine import SineProblem
+from physgrad.problems.sine import SineProblem, nearest_minimum
 from physgrad.training.hig import HalfInverse
 from physgrad.training.methods import Method, Physical, Supervised, Unsupervised
 from physgrad.training.optimizers import OptimizerSpec
@@ -62,6 +63,11 @@ class ClampedL1Backprop(Method):
         return surrogate - surrogate.detach() + value.detach().to(x.dtype)
 
 
+def sine_network(hidden: Sequence[int] = (10, 20, 10), activation: str = "relu") -> MLP:
+    """The paper's MLP 1-10-20-10-1, fed ``a`` ``(B, 1)`` (float32), returning ``x`` ``(B, 1)``."""
+    return adapt(MLP(1, 1, hidden=hidden, activation=activation), inputs=condition)
+
+
 _adam = OptimizerSpec("adam", LR)
 _adam_decay = OptimizerSpec("adam", LR, tenfold_steps=5000)
 """At a constant learning rate Adam on sin(a/x) keeps oscillating late in training: every
@@ -81,7 +87,7 @@ SINE = register(
             "paper": Scale(iterations=20_000, batch_size=1000),
         },
         problem=SineProblem,
-        network=functools.partial(MLP, 1, 1, hidden=(10, 20, 10)),
+        network=sine_network,
         methods={
             # Labels from the nearest-minimum solver started at x0 = 1, as the paper.
             "supervised": MethodSpec(
@@ -135,3 +141,47 @@ SINE = register(
         smoothing=1000,
     )
 )
+
+
+UPDATES = ("supervised", "gd", "inverse-gradient", "newton", "pg")
+"""The methods of Fig. 9, top to bottom (the objective panel follows)."""
+
+
+def update_directions(x: torch.Tensor, a: float = 1.0) -> dict[str, torch.Tensor]:
+    """Unclipped update ``Δx`` of every Fig. 9 method at the points ``x``, from the solvers
+    the experiment trains with (:meth:`physgrad.problems.sine.SineProblem.solvers`; drawn by
+    :func:`physgrad.report.sine_updates.update_directions_figure`).
+
+    Args:
+        x: positions, shape ``(N,)``, nonzero; float64 recommended.
+        a: the problem parameter of ``sin(a/x)`` (> 0).
+
+    Returns:
+        ``{method: Δx}`` for the methods of :data:`UPDATES`, each of shape ``(N,)``, in the
+        units of ``x``; ``"gd"`` is ``-dP/dx`` (the direction for minimising ``P = sin(a/x)``;
+        units 1/x). Infinite steps (inverse gradient and Newton where a derivative vanishes)
+        come back as large finite values of the right sign.
+    """
+    if x.ndim != 1:
+        raise ValueError(f"x must have shape (N,), got {tuple(x.shape)}")
+    if a <= 0:
+        raise ValueError(f"a must be > 0, got {a}")
+    x = x.to(torch.float64)
+    column = x.reshape(-1, 1)
+    batch = Batch(y_target=-torch.ones_like(column), x_true=None,
+                  condition=torch.full_like(column, float(a)))
+    problem = SineProblem()
+    solvers = problem.solvers(batch)
+    physics = problem.physics(batch)
+    out = {}
+    with torch.no_grad():
+        out["supervised"] = nearest_minimum(torch.ones_like(column), batch.condition) - column
+        out["pg"] = solvers["analytic"](column, batch.y_target, physics) - column
+        out["inverse-gradient"] = (
+            solvers["inverse-gradient"](column, batch.y_target, physics) - column
+        )
+    out["newton"] = solvers["newton"](column, batch.y_target, physics).detach() - column
+    z = column.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(physics(z).sum(), z)
+    out["gd"] = -grad
+    return {m: out[m].reshape(-1) for m in UPDATES}

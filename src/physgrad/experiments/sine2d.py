@@ -22,6 +22,7 @@ import functools
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import torch
 from physgrad._validation import check_choice, check_positive_int
 from physgrad.core import InverseSolver, Reduction, sum_per_sample
 from physgrad.core import reduce_batch as _reduce
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
 from physgrad.nets import MLP
 from physgrad.problems.base import Batch, Problem
 from physgrad.problems.sine2d import Sine2DProblem
@@ -154,12 +155,12 @@ def sweep(
     angle_sweep_xi: float = 32.0,
     resume: bool = True,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> Result:
     """Train ``methods`` for every ``ξ`` (at ``θ = xi_sweep_angle``) and every ``θ`` (at
-    ``ξ = angle_sweep_xi``); write the scale-invariance figure.
+    ``ξ = angle_sweep_xi``): the scale-invariance figure's data.
 
-    Each setting is a comparison (as :func:`~physgrad.experiments.compare`: ``curves.png``,
-    ``results.md``, one folder per method) in ``out/xi<ξ>_angle<θ>``, with the same seed, so
+    Each setting is a comparison (as :func:`~physgrad.experiments.compare`: ``results.md``,
+    one folder per method) in ``out/xi<ξ>_angle<θ>``, with the same seed, so
     the same initial weights and target stream everywhere; finished runs are reused when
     ``resume`` (a folder holding longer runs is reused as is: use a fresh ``out`` for a
     shorter sweep). A run that diverges (NaN) is recorded as NaN and left out of the plot.
@@ -169,10 +170,12 @@ def sweep(
     authors' plot_sin.py). Cost: ``len(xis) + len(angles)``
     settings x ``len(methods)`` runs of ``iterations`` steps (about 1-3 ms a step on a CPU).
 
-    Writes ``out/sweep.png`` (log y), ``out/sweep.json`` and ``out/sweep.md``.
+    Writes ``out/sweep.json`` and ``out/sweep.md``.
 
     Returns:
-        ``{"xi": {"points": [...], "values": {method: [...]}}, "angle": {...}, ...}``.
+        The figures, for :func:`physgrad.report.figures.render` into ``out``: ``sweep.png``
+        (:class:`Sweep`, whose ``values`` are ``{"xi": {"points": [...], "values": {method:
+        [...]}}, "angle": {...}, ...}``) and each setting's ``curves.png``.
     """
     from physgrad.experiments.runner import (
         Comparison,
@@ -181,7 +184,6 @@ def sweep(
         write_comparison,
     )
     from physgrad.io import write_text
-    from physgrad.report.scale_invariance import plot_sweep
 
     check_positive_int("iterations", iterations)
     methods = list(methods)
@@ -193,6 +195,7 @@ def sweep(
         raise ValueError("nothing to sweep: xis and angles are both empty")
     out = Path(out)
     cache: dict[tuple[float, float], dict[str, float]] = {}
+    figures: dict[str, Any] = {}
 
     def final(xi: float, angle: float) -> dict[str, float]:
         key = (float(xi), float(angle))
@@ -214,7 +217,10 @@ def sweep(
                     if progress:
                         print(f"sine2d sweep xi={xi:g} angle={angle:g}: {m} diverged: {exc}")
             if histories:
-                write_comparison(Comparison(exp, histories, folder, iterations, seed))
+                comparison = Comparison(exp, histories, folder, iterations, seed)
+                write_comparison(comparison)
+                figures.update({f"{folder.name}/{name}": figure
+                                for name, figure in comparison.result.figures.items()})
             if progress:
                 vals = ", ".join(f"{m} {v:.3g}" for m, v in cache[key].items())
                 print(f"sine2d sweep xi={xi:g} angle={angle:g}: final x_dist {vals}", flush=True)
@@ -236,10 +242,17 @@ def sweep(
         f = final(angle_sweep_xi, angle)
         for m in methods:
             result["angle"]["values"][m].append(f[m])
-    plot_sweep(result, out / "sweep.png")
     write_text(out / "sweep.json", json.dumps(result, indent=2))
     write_text(out / "sweep.md", _sweep_markdown(result))
-    return result
+    return Result(figures={"sweep.png": Sweep(result), **figures})
+
+
+@dataclass
+class Sweep:
+    """Figure data of the scale-invariance sweep (``sweep.png``, drawn by
+    :func:`physgrad.report.scale_invariance.plot_sweep`): :func:`sweep`'s values."""
+
+    values: dict[str, Any]
 
 
 def _sweep_markdown(result: dict[str, Any]) -> str:

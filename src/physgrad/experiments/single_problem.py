@@ -31,14 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import InverseSolver, run_physics, sum_per_sample
+from physgrad.io import write_text
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import Adam, GradientDescent, ScipyLBFGSB
-from physgrad.training.checkpoint import atomic_write
 
 METHOD_ORDER = ("GD", "Adam", "L-BFGS-B", "Inverse")
 
@@ -57,6 +56,8 @@ class SingleProblemCurves:
         seconds: ``{method: wall-clock seconds for all iterations and examples}``.
         final: ``{method: x after the last iteration}``, each ``(examples, *x_shape)``
             float64 (not in the JSON; for reconstruction figures, paper Fig. 12).
+        title: the figure's title (not in the JSON). The curves are also the figure's data:
+            :func:`physgrad.report.plots.plot_single_problem_curves` draws them.
     """
 
     problem: str
@@ -67,13 +68,15 @@ class SingleProblemCurves:
     objective: dict[str, list[float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     final: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    title: str = ""
 
     @property
     def n_iter(self) -> int:
         return len(next(iter(self.x_l1.values()))) - 1
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in self.__dict__.items() if k != "final"}, indent=1)
+        shown = {k: v for k, v in self.__dict__.items() if k not in ("final", "title")}
+        return json.dumps(shown, indent=1)
 
     def markdown_table(self, at: tuple[int, ...] = (0, 1, 10, 100)) -> str:
         """``x_l1`` and objective of each method after the iterations ``at`` (if reached)."""
@@ -108,8 +111,8 @@ def single_problem_curves(
         problem: the inverse problem; its ``sample`` draws the examples and ``physics``
             (float64) evaluates ``P``. ``x`` has the shape of ``x_true``: ``(B, *x_shape)``.
         n_iter: iterations per method (>= 1).
-        out_path: if given, a PNG with two log-y panels (``‖x − x*‖₁`` and objective vs
-            iteration) is written there, and the numbers next to it as ``<stem>.json``.
+        out_path: if given, the figure's PNG path: the numbers are written next to it as
+            ``<stem>.json`` (the curves are the figure's data; the report draws them).
         gd_lr: gradient-descent step ``η`` (> 0).
         adam_lr: Adam learning rate on ``x`` (> 0), units of x per step.
         inverse: one step of the problem's inverse solver; default
@@ -149,7 +152,7 @@ def single_problem_curves(
             )
 
     x0 = torch.zeros_like(batch.x_true)
-    result = SingleProblemCurves(repr(problem), examples, seed)
+    result = SingleProblemCurves(repr(problem), examples, seed, title=title or problem.name)
     result.settings = {
         "GD": f"lr={gd_lr:.3g}",
         "Adam": f"lr={adam_lr:.3g}",
@@ -186,46 +189,8 @@ def single_problem_curves(
     finally:
         torch.set_num_threads(threads)
     if out_path is not None:
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        plot_single_problem_curves(result, out_path, title=title or problem.name)
-        text = result.to_json()
-        atomic_write(out_path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+        write_text(Path(out_path).with_suffix(".json"), result.to_json())
     return result
-
-
-def plot_single_problem_curves(
-    curves: SingleProblemCurves, path: Path | str, *, title: str = ""
-) -> Path:
-    """Two log-y panels: mean ``‖x − x*‖₁`` and mean objective vs optimisation iteration."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10.5, 4.0), constrained_layout=True)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    panels = (
-        (curves.x_l1, r"$\|x - x^*\|_1$ (sum over cells)"),
-        (curves.objective, r"objective $\frac{1}{2}\|P(x) - y^*\|_2^2$"),
-    )
-    for ax, (data, ylabel) in zip(axes, panels, strict=True):
-        for name, values in data.items():
-            v = np.asarray(values, dtype=float)
-            v = np.where(v > 0, v, np.nan)  # log axis: exact zeros are not drawable
-            label = f"{name} ({curves.settings.get(name, '')})"
-            ax.plot(np.arange(v.size), v, label=label, lw=1.6)
-        ax.set_yscale("log")
-        ax.set_xlabel("optimisation iteration")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(
-        f"{title}: single-problem optimisation from $x_0 = 0$, "
-        f"mean over {curves.examples} examples (seed {curves.seed})"
-    )
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    return path
 
 
 def _float64(batch: Batch) -> Batch:
@@ -233,12 +198,6 @@ def _float64(batch: Batch) -> Batch:
         return None if t is None else t.detach().to(torch.float64)
 
     return Batch(cast(batch.y_target), cast(batch.x_true), batch.condition)  # type: ignore[arg-type]
-
-
-def _select(batch: Batch, index: slice) -> Batch:
-    cond = None if batch.condition is None else batch.condition[index]
-    x_true = None if batch.x_true is None else batch.x_true[index]
-    return Batch(batch.y_target[index], x_true, cond)
 
 
 def _iterate(
@@ -259,7 +218,7 @@ def _per_example(
     condition), each padded with its last point to ``n_iter + 1``, stacked ``(B, *x_shape)``."""
     per_example = []
     for b in range(len(batch)):
-        example = _select(batch, slice(b, b + 1))
+        example = batch[b : b + 1]
         trace = list(solver.iterates(x0[b : b + 1], example.y_target,
                                      problem.physics(example)))[: n_iter + 1]
         per_example.append(trace + [trace[-1]] * (n_iter + 1 - len(trace)))

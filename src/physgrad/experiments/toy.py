@@ -21,13 +21,11 @@ circles of every method stay inside the plot and are visibly apart.
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from physgrad.solvers import Analytic, GradientDescent, Newton
 
@@ -41,7 +39,6 @@ FLOW_TOL = 0.005
 FLOW_MAX_STEPS = 1000
 """Solid lines: arc length per step, largest step size, stop radius around the minimum, and
 step limit (GD crawls along x2 = 0 near the end and is stopped by it)."""
-COLORS = {"GD": "tab:blue", "Newton": "tab:green", "PG": "tab:red"}
 
 Step = Callable[[torch.Tensor], torch.Tensor]
 
@@ -126,14 +123,22 @@ def flow(
     return torch.stack(points).numpy()
 
 
+@dataclass
+class ToyTrajectories:
+    """Figure data of Fig. 2a (``toy_trajectories.png``, drawn by
+    :func:`physgrad.report.plots.plot_toy`): per method (``"GD"``, ``"Newton"``, ``"PG"``)
+    the infinitesimal-step path ``flow`` (see :func:`flow`; its last point is where the
+    method ends) and the iterates ``fixed`` of the constant step sizes :data:`FIXED_LR`,
+    each ``(n, 2)``."""
+
+    flow: dict[str, np.ndarray]
+    fixed: dict[str, np.ndarray]
+
+
 def toy_trajectories(
     *, fixed_steps: int = FIXED_STEPS, show_progress: bool = False
-) -> dict[str, dict[str, np.ndarray]]:
-    """All trajectories: ``{"flow": {method: (n, 2)}, "fixed": {method: (fixed_steps+1, 2)}}``.
-
-    ``flow`` holds the infinitesimal-step paths (see :func:`flow`), ``fixed`` the iterates of
-    the constant step sizes :data:`FIXED_LR`. Methods: ``"GD"``, ``"Newton"``, ``"PG"``.
-    """
+) -> ToyTrajectories:
+    """Every method's trajectories from :data:`START` (``fixed_steps + 1`` fixed iterates)."""
     fixed = make_steps(FIXED_LR)
     directions = make_directions()
     names = list(FIXED_LR)
@@ -142,56 +147,8 @@ def toy_trajectories(
         from tqdm import tqdm
 
         iterator = tqdm(names, desc="toy trajectories")
-    result: dict[str, dict[str, np.ndarray]] = {"flow": {}, "fixed": {}}
+    result = ToyTrajectories({}, {})
     for name in iterator:
-        result["fixed"][name] = trajectory(fixed[name], fixed_steps)
-        result["flow"][name] = flow(directions[name])
+        result.fixed[name] = trajectory(fixed[name], fixed_steps)
+        result.flow[name] = flow(directions[name])
     return result
-
-
-def plot_toy(trajs: dict[str, dict[str, np.ndarray]], path: pathlib.Path) -> pathlib.Path:
-    """Draw the contours of ``L`` and the trajectories into ``path`` (PNG, headless)."""
-    fig = Figure(figsize=(6.0, 5.2), dpi=150)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    x1, x2 = np.meshgrid(np.linspace(-0.5, 3.5, 401), np.linspace(-0.5, 3.5, 401))
-    loss = x1**2 + x2**4
-    levels = np.logspace(-3, 2.5, 23)
-    ax.contour(x1, x2, loss, levels=levels, colors="0.7", linewidths=0.6)
-    for name in FIXED_LR:
-        color = COLORS[name]
-        flow, fixed = trajs["flow"][name], trajs["fixed"][name]
-        ax.plot(flow[:, 0], flow[:, 1], "-", color=color, lw=2, label=name)
-        ax.plot(fixed[:, 0], fixed[:, 1], "o", color=color, mfc="none", ms=6, mew=1.4)
-    ax.plot(*START, "k*", ms=11, label="start (3, 3)")
-    ax.plot(0, 0, "kx", ms=8, label="minimum")
-    ax.set_xlim(-0.5, 3.5)
-    ax.set_ylim(-0.5, 3.5)
-    ax.set_aspect("equal")
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    ax.set_title(r"Minimising $L=\|y\|^2$, $y=(x_1, x_2^2)$" + "\nlines: infinitesimal steps; "
-                 "circles: first 10 fixed steps", fontsize=10)
-    ax.legend(loc="lower right", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
-
-
-def run_toy(out_dir: pathlib.Path, *, show_progress: bool = False) -> dict:
-    """Reproduce Fig. 2a: write ``out_dir/toy_trajectories.png`` and return the results.
-
-    Returns:
-        ``{"figure": Path, "final": {method: (x1, x2)}, "final_fixed": {method: (x1, x2)},
-        "trajectories": {"flow"|"fixed": {method: (n, 2) array}}}``. ``final`` is the end of
-        the infinitesimal-step trajectory, ``final_fixed`` the 10th constant-step iterate.
-    """
-    trajs = toy_trajectories(show_progress=show_progress)
-    figure = plot_toy(trajs, pathlib.Path(out_dir) / "toy_trajectories.png")
-    return {
-        "figure": figure,
-        "final": {k: tuple(map(float, v[-1])) for k, v in trajs["flow"].items()},
-        "final_fixed": {k: tuple(map(float, v[-1])) for k, v in trajs["fixed"].items()},
-        "trajectories": trajs,
-    }

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from physgrad.experiments.base import FigureExperiment, Result, register
-from physgrad.experiments.toy import run_toy
+from physgrad.experiments.toy import toy_trajectories
 
 
 def _run(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
     del scale  # the figure costs well under a second at any scale
-    return Result(figures=[run_toy(Path(out_dir), show_progress=progress)["figure"]])
+    return Result(figures={"toy_trajectories.png": toy_trajectories(show_progress=progress)})
 
 
 TOY = register(

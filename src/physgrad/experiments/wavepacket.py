@@ -9,7 +9,7 @@ L-BFGS-B per example from the fixed guess ``(ξ0, A) = (128, 2)``, run to conver
 jointly on all examples, finds them everywhere.
 
 Figures (Fig. 8 with the L-BFGS-B level, Fig. 1 panel, error vs ``ξ0*``):
-:func:`physgrad.report.wavepacket_plots.wavepacket_figures`.
+:func:`physgrad.experiments.wavepacket_figures.wavepacket_figures`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from physgrad._validation import (
     check_positive_int,
     check_tensor,
 )
-from physgrad.experiments.base import Experiment, MethodSpec, Scale, register
+from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
 from physgrad.experiments.runner import Comparison
 from physgrad.nets import WavePacketNet
 from physgrad.problems.wavepacket import LENGTH, NOISE_STD, XI0_RANGE, WavePacketProblem
@@ -362,7 +362,7 @@ WAVEPACKET = register(
 _BASELINE_EXAMPLES = {"smoke": 16, "cpu": 500, "paper": 2000}
 
 
-def _figures(comparison: Comparison) -> None:
-    from physgrad.report.wavepacket_plots import wavepacket_figures
+def _figures(comparison: Comparison) -> Result:
+    from physgrad.experiments.wavepacket_figures import wavepacket_figures
 
-    wavepacket_figures(comparison, n=_BASELINE_EXAMPLES.get(comparison.scale, 500))
+    return wavepacket_figures(comparison, n=_BASELINE_EXAMPLES.get(comparison.scale, 500))

@@ -1,22 +1,10 @@
 """Use a PhiFlow simulation (torch backend) as a physgrad physics ``x (B, ...) -> y (B, ...)``.
 
-PhiFlow (``pip install physgrad[phiflow]``) computes on named-dimension ``phiml`` tensors and
-``Field`` objects; physgrad's solvers and losses call a physics on plain torch tensors whose
-first dimension is the batch. :func:`phiflow_physics` bridges the two: the leading batch
-dimension becomes a phiml *batch* dimension, the remaining dimensions get the names and types
-of ``x_dims`` (e.g. ``"y:s,x:s"`` for a scalar grid, ``"~vector:d=(x,y),y:s,x:s"`` for the
-values of a staggered velocity), and the result (a phiml ``Tensor`` or a ``Field``, whose
-``values`` are used) is turned back into a torch tensor in the order ``(batch, *y_dims)``.
-
-With the torch backend, phiml operations are torch operations on the wrapped tensors, so
-gradients (``torch.autograd``) flow through the PhiFlow code end to end, including PhiFlow's
-implicit gradients of linear solves. The function runs in phiml's torch backend, so tensors
-PhiFlow creates on its own are torch tensors as well. Forward-mode AD (``torch.func.jvp``
-under ``vmap``) fails in PhiFlow's interpolation (torch has no forward-mode
-``grid_sampler_2d``), so ``Newton``/``GaussNewton`` cannot differentiate PhiFlow advection:
-use reverse-mode solvers (``LBFGS``, ``GradientDescent``) for physical gradients.
-
-PhiFlow is imported lazily: importing this module never requires it.
+:func:`phiflow_physics` maps the leading torch dimension to a phiml batch dimension and the
+others to named dims, runs the function in phiml's torch backend (so gradients are plain torch
+autograd, PhiFlow's implicit gradients of linear solves included) and returns a torch tensor.
+Forward-mode AD fails in PhiFlow's interpolation: use reverse-mode solvers (``LBFGS``,
+``GradientDescent``). PhiFlow is imported lazily. Guide: docs/own-physics.md "PhiFlow interop".
 """
 
 from __future__ import annotations

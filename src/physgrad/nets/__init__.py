@@ -1,8 +1,8 @@
 """Network architectures of the paper: MLP (toy problems), PhiFlow's U-Net, wave-packet CNN."""
 
-from physgrad.nets.adapters import single_channel
+from physgrad.nets.adapters import adapt, single_channel, takes_batch
 from physgrad.nets.conv1d import WavePacketNet
 from physgrad.nets.mlp import MLP
 from physgrad.nets.unet import DoubleConv, UNet
 
-__all__ = ["MLP", "DoubleConv", "UNet", "WavePacketNet", "single_channel"]
+__all__ = ["MLP", "DoubleConv", "UNet", "WavePacketNet", "adapt", "single_channel", "takes_batch"]

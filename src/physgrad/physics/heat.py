@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from physgrad._validation import check_nonnegative_float
+from physgrad._validation import check_field, check_nonnegative_float
 
 DEFAULT_AMOUNT = 8.0
 """``ν·t`` of the paper's heat experiment (diffusivity 8, dt 1), in cells²."""
@@ -40,18 +40,6 @@ DEAD_ZONE = (0.5, 0.68)
 """Signal probabilities strictly inside this interval leave the mode unchanged. 0.68 ≈ the
 probability mass within one standard deviation: act (amplify) only when the evidence for
 signal is at least "1 sigma" (the authors' comment), never act on near-even odds."""
-
-
-def _check_grid(name: str, x: object) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a real floating-point tensor, got dtype {x.dtype}")
-    if x.dim() < 3:
-        raise ValueError(f"{name} must have shape (batch, X, Y), got shape {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
-    return x
 
 
 def heat_log_kernel(
@@ -91,7 +79,7 @@ def diffuse(x: torch.Tensor, amount: float = DEFAULT_AMOUNT) -> torch.Tensor:
         Temperature after time ``t``, shape/dtype of ``x``. Linear, differentiable (its adjoint
         is itself), conserves the mean exactly.
     """
-    _check_grid("x", x)
+    check_field("x", x, 2)
     amount = check_nonnegative_float("amount", amount)
     shape = (x.shape[-2], x.shape[-1])
     decay = torch.exp(-heat_log_kernel(shape, amount, x.dtype, x.device))
@@ -181,7 +169,7 @@ def inv_diffuse(
         ``dx`` with the shape/dtype of ``residual`` (no autograd needed; it is computed without
         gradient tracking), or ``(dx, p)``.
     """
-    _check_grid("residual", residual)
+    check_field("residual", residual, 2)
     amount = check_nonnegative_float("amount", amount)
     rel_noise = check_nonnegative_float("rel_noise", rel_noise)
     abs_noise = check_nonnegative_float("abs_noise", abs_noise)

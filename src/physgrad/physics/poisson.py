@@ -26,26 +26,15 @@ import math
 
 import torch
 
-from physgrad._validation import check_choice, check_nonnegative_float, check_positive_int
+from physgrad._validation import (
+    check_choice,
+    check_field,
+    check_nonnegative_float,
+    check_positive_int,
+)
 from physgrad.physics.linalg import CGResult, linear_solve
 
 POISSON_METHODS = ("dst", "cg")
-
-
-def _check_field(name: str, x: object, ndim: int) -> torch.Tensor:
-    """A real float tensor with at least one batch dim and ``ndim`` non-empty spatial dims."""
-    check_positive_int("ndim", ndim)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a real floating-point tensor, got dtype {x.dtype}")
-    if x.dim() < ndim + 1:
-        raise ValueError(
-            f"{name} must have shape (batch, *{ndim} spatial dims), got shape {tuple(x.shape)}"
-        )
-    if x.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
-    return x
 
 
 def dst1(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -106,7 +95,7 @@ def laplacian(y: torch.Tensor, ndim: int = 2) -> torch.Tensor:
     Returns:
         ``∇² y``, same shape/dtype (units of ``y`` per cell²). Differentiable.
     """
-    _check_field("y", y, ndim)
+    check_field("y", y, ndim)
     return _stencil(y, ndim, 1.0)
 
 
@@ -131,7 +120,7 @@ def poisson_solve_dst(x: torch.Tensor, ndim: int = 2) -> torch.Tensor:
     Returns:
         ``y`` with the shape and dtype of ``x`` (units of ``x`` × cell²).
     """
-    _check_field("x", x, ndim)
+    check_field("x", x, ndim)
     dims = list(range(x.dim() - ndim, x.dim()))
     spatial = tuple(x.shape[d] for d in dims)
     coeffs = x
@@ -169,7 +158,7 @@ def poisson_solve_cg(
     Returns:
         ``y`` with the shape and dtype of ``x`` (units of ``x`` × cell²), or ``(y, info)``.
     """
-    _check_field("x", x, ndim)
+    check_field("x", x, ndim)
     lead, spatial = x.shape[: x.dim() - ndim], x.shape[x.dim() - ndim :]
     flat = x.reshape(-1, *spatial)
 

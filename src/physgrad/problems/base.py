@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -29,10 +30,17 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         """The same batch on ``device``."""
-        def move(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(device)
+        return self._map(lambda t: t.to(device))
 
-        return Batch(self.y_target.to(device), move(self.x_true), move(self.condition))
+    def __getitem__(self, index: slice | Sequence[int] | torch.Tensor) -> Batch:
+        """The samples ``index`` selects (a slice, indices or a mask over the batch)."""
+        return self._map(lambda t: t[index])
+
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        def apply(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else fn(t)
+
+        return Batch(fn(self.y_target), apply(self.x_true), apply(self.condition))
 
     def __len__(self) -> int:
         return self.y_target.shape[0]
@@ -51,18 +59,29 @@ def _check_physics_signature(cls: type) -> None:
                                                                         "torch.Tensor")):
         raise TypeError(
             f"{cls.__name__}.physics({first.name}) maps x to y, but Problem.physics(batch) "
-            "returns the forward function: rename it to forward(self, x) and add "
-            "'def physics(self, batch): return self.forward' (docs/own-physics.md)"
+            "returns the forward function: rename it to forward(self, x) (docs/own-physics.md)"
         )
 
 
-class Problem:
-    """Base class for inverse problems. Subclasses implement :meth:`physics` and :meth:`sample`;
-    :meth:`objective`, :meth:`solvers` and :meth:`metrics` have defaults.
+def _check_no_network_methods(cls: type) -> None:
+    """Catch problems written when a Problem also mapped the network's input and output."""
+    for name in ("network_input", "network_output"):
+        if name in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}.{name} is no longer a Problem method: adapt the network in its "
+                f"factory instead, physgrad.nets.adapt(net, inputs=..., output=...) "
+                "(docs/own-physics.md)"
+            )
 
-    Everything else has a default: the objective is ``1/2 ||P(x) - y*||^2``, the network sees
-    ``y_target`` in float32 and its output is used as ``x`` unchanged, and the metrics are the
-    x-space and y-space errors the paper logs (``x_l1``, ``y_l1``, ``y_l2``).
+
+class Problem:
+    """Base class for inverse problems. Subclasses implement :meth:`physics` (or ``forward(x)``
+    for a physics that is the same for every batch) and :meth:`sample`; :meth:`objective`,
+    :meth:`solvers` and :meth:`metrics` have defaults.
+
+    The objective defaults to ``1/2 ||P(x) - y*||^2`` and the metrics to the x-space and
+    y-space errors the paper logs (``x_l1``, ``y_l1``, ``y_l2``). What a network is fed and how
+    its output becomes ``x`` is the network factory's business (:func:`physgrad.nets.adapt`).
     """
 
     name: str = "problem"
@@ -72,10 +91,12 @@ class Problem:
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         _check_physics_signature(cls)
+        _check_no_network_methods(cls)
 
     def physics(self, batch: Batch) -> Physics:
         """The forward process of this batch, ``x (B, *x_shape) -> y (B, *y_shape)``, as a
-        plain callable (with ``batch.condition`` bound, for problems that have one).
+        plain callable (with ``batch.condition`` bound, for problems that have one). Default:
+        the problem's ``forward(x)``, for a physics that is the same for every batch.
 
         Args:
             batch: the mini-batch (only its ``condition`` and size matter).
@@ -84,7 +105,10 @@ class Problem:
             A callable taking ``x`` ``(B, *x_shape)`` in the problem's ``dtype`` to ``y``
             ``(B, *y_shape)``, differentiable w.r.t. ``x``.
         """
-        raise NotImplementedError
+        forward = getattr(self, "forward", None)
+        if forward is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither physics nor forward")
+        return forward
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """Draw ``batch_size`` fresh problems using only ``generator`` for randomness.
@@ -115,31 +139,6 @@ class Problem:
         """Domain-specific inverse solvers by name for this batch (bound to its
         ``condition`` where they depend on it); empty if the problem has none."""
         return {}
-
-    def network_input(self, batch: Batch) -> torch.Tensor:
-        """What the network is fed: by default the observations, in float32 (the network's
-        dtype; the physics may run in float64).
-
-        Args:
-            batch: the mini-batch.
-
-        Returns:
-            The network input, batch first: by default ``y_target`` ``(B, *y_shape)`` as
-            float32.
-        """
-        return batch.y_target.float()
-
-    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Map the raw network output to ``x`` (e.g. enforce a conserved mean). Default: as is.
-
-        Args:
-            raw: the network output, batch first (by default already ``(B, *x_shape)``).
-            batch: the mini-batch it was predicted for.
-
-        Returns:
-            ``x`` ``(B, *x_shape)``, differentiable w.r.t. ``raw``.
-        """
-        return raw
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         """Per-sample metrics ``{name: (B,)}`` of a prediction ``x``, without gradients.

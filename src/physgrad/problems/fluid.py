@@ -1,21 +1,12 @@
 """Incompressible fluid inverse problem (paper §3.4 / B.5): find ``v0`` from marker keyframes.
 
-Following the authors' SIP ``fluid/train_fluid.py``:
-
-* ``x = v0``: the initial velocity at the cell centres, ``(B, 2, ny, nx)`` (length / time; the
-  default domain is 64 x 64 cells on 128 x 128 length units, ``dx = 2``);
-* ``condition = m0``: the initial marker ``(B, ny, nx)``, known per sample;
-  :meth:`FluidProblem.physics` binds it, so the physics is ``v0 -> marker_T`` through the
-  8-step staggered (MAC) simulator (:class:`~physgrad.physics.fluid.FluidSimulator`);
-* ``y* = marker_T`` of the ground-truth run (centred grid, no initial projection, as the
-  authors' ``generate_example``), ``(B, ny, nx)``;
-* objective: the authors' match loss, PhiFlow's ``frequency_loss(P(x) - y*, n=1,
-  frequency_falloff=80, ignore_mean=True)`` per sample (dimensionless marker units).
-
-The physical gradient comes from the authors' domain-specific estimator
-(:class:`ReverseSimEstimator`, their ``estimate_v0``): it fits only the coarse part of the flow
-(uniform drift + one Gaussian vortex) from a forward simulation of the prediction and a reverse
-simulation from ``marker_T``.
+Following the authors' SIP ``fluid/train_fluid.py``: :class:`FluidProblem` infers the initial
+velocity ``x = v0`` ``(B, 2, ny, nx)`` from the known initial marker ``condition = m0`` and the
+final one ``y* = marker_T`` ``(B, ny, nx)`` of the 8-step staggered (MAC) simulator (the
+ground truth from a centred grid without initial projection, as the authors'
+``generate_example``), scored by PhiFlow's ``frequency_loss``. Its physical gradient is the
+authors' reverse-simulation estimator (:class:`ReverseSimEstimator`, their ``estimate_v0``),
+which fits only the coarse flow (uniform drift + one Gaussian vortex).
 """
 
 from __future__ import annotations
@@ -290,8 +281,8 @@ class FluidProblem(Problem):
     """Infer the initial velocity ``v0`` of a periodic incompressible flow from ``(m0, mT)``.
 
     ``x = v0``: ``(B, 2, ny, nx)`` centred (length / time); ``condition = m0``: ``(B, ny, nx)``;
-    ``y = marker_T``: ``(B, ny, nx)`` (marker density, dimensionless). The network sees
-    ``stack(m0, mT)`` as ``(B, 2, ny, nx)`` float32 and outputs ``v0`` directly.
+    ``y = marker_T``: ``(B, ny, nx)`` (marker density, dimensionless). The experiment's
+    network sees ``stack(m0, mT)`` (:func:`physgrad.experiments.fluid.fluid_network`).
 
     Args:
         domain: the grid (default 64 x 64 cells on 128 x 128, ``dx = 2``).
@@ -362,20 +353,6 @@ class FluidProblem(Problem):
         """
         ex = generate_example(batch_size, generator, self.ground_truth, dtype=self.dtype)
         return Batch(y_target=ex.marker_t, x_true=ex.v0, condition=ex.marker0)
-
-    # ------------------------------------------------------------------ network
-
-    def network_input(self, batch: Batch) -> torch.Tensor:
-        """``stack(m0, mT)``: ``(B, 2, ny, nx)`` float32."""
-        m0 = self._marker0(batch)
-        return torch.stack([m0, batch.y_target], dim=1).float()
-
-    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """The network's ``(B, 2, ny, nx)`` output is ``v0`` (checked, unchanged)."""
-        expected = (len(batch), 2, *self.domain.shape)
-        if tuple(raw.shape) != expected:
-            raise ValueError(f"network output must have shape {expected}, got {tuple(raw.shape)}")
-        return raw
 
     # ------------------------------------------------------------------ solvers, metrics
 

@@ -4,7 +4,7 @@ Following the authors' code: 64×64 periodic grid of unit cells, ``ν·t = 8``, 
 ``x*`` is 4–10 soft (anti-aliased) rectangles of random size, position and strength;
 ``y* = diffuse(x*)``. The physical gradient comes from the noise-aware inverse
 :func:`~physgrad.physics.heat.inv_diffuse` (:class:`HeatInverse`). Diffusion conserves the mean,
-so :meth:`HeatProblem.network_output` pins the prediction's mean to the observation's.
+so the experiment's network pins its prediction's mean to the observation's (:func:`fix_mean`).
 """
 
 from __future__ import annotations
@@ -213,10 +213,6 @@ class HeatProblem(Problem):
         self.min_count, self.max_count = min_count, max_count
         self.max_half_size = check_nonnegative_float("max_half_size", max_half_size)
 
-    def physics(self, batch: Batch) -> Physics:
-        """:meth:`forward`, the same for every batch."""
-        return self.forward
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = diffuse(x, amount)``: ``(B, X, Y) -> (B, X, Y)``, differentiable."""
         if tuple(x.shape[-2:]) != self.shape:
@@ -239,20 +235,6 @@ class HeatProblem(Problem):
         with torch.no_grad():
             y_target = self.forward(x_true)
         return Batch(y_target=y_target, x_true=x_true)
-
-    def network_output(self, raw: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Pin the prediction's per-sample mean to the observation's (diffusion keeps the mean).
-
-        ``raw``: ``(B, X, Y)``. Returns ``(B, X, Y)`` in the problem dtype, differentiable
-        w.r.t. ``raw``. The authors used the ground truth's mean, which is the same number
-        since ``mean(y*) = mean(x*)``.
-        """
-        if tuple(raw.shape) != tuple(batch.y_target.shape):
-            raise ValueError(
-                f"network output shape {tuple(raw.shape)} does not match the observations "
-                f"{tuple(batch.y_target.shape)}"
-            )
-        return fix_mean(raw, batch.y_target)
 
     def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """``{"inverse": HeatInverse(amount)}``: one noise-aware inverse step."""

@@ -179,10 +179,6 @@ class PoissonProblem(Problem):
         """Number of grid dimensions (``len(shape)``)."""
         return len(self.shape)
 
-    def physics(self, batch: Batch) -> Physics:
-        """:meth:`forward`, the same for every batch."""
-        return self.forward
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = ∇⁻² x``: ``(B, *shape) -> (B, *shape)``, differentiable."""
         if tuple(x.shape[-self.ndim :]) != self.shape:

@@ -102,9 +102,9 @@ def _height(y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
 class SineProblem(Problem):
     """Find ``x`` with ``sin(a/x) = -1`` given ``a``; ``x``, ``y``: ``(B, 1)``; ``condition = a``.
 
-    The network is fed ``a`` (the observation ``y* = -1`` is the same for every sample).
-    Physics runs in float64. Metrics: the objective, ``y_l1 = |sin(a/x) + 1|`` and
-    ``x_dist = |x - x*|`` with ``x*`` the solution nearest to the prediction.
+    The experiment's network is fed ``a`` (``y* = -1`` is the same for every sample). Physics
+    runs in float64. Metrics: the objective, ``y_l1 = |sin(a/x) + 1|`` and ``x_dist = |x - x*|``
+    with ``x*`` the solution nearest to the prediction.
     """
 
     name = "sine"
@@ -131,10 +131,6 @@ class SineProblem(Problem):
         lo, hi = A_RANGE
         a = lo + (hi - lo) * torch.rand(batch_size, 1, generator=generator, dtype=self.dtype)
         return Batch(y_target=-torch.ones_like(a), x_true=None, condition=a)
-
-    def network_input(self, batch: Batch) -> torch.Tensor:
-        """The known parameter ``a`` ``(B, 1)`` as float32 (``y* = -1`` carries no information)."""
-        return batch.condition.float()
 
     def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """The paper's three sine solvers, bound to this batch's ``a``: ``"analytic"`` (nearest

@@ -263,10 +263,6 @@ class Sine2DProblem(Problem):
         self.xi, self.angle = _check_params(xi, angle)
         self.global_scale = check_nonnegative_float("global_scale", global_scale, positive=True)
 
-    def physics(self, batch: Batch) -> Physics:
-        """:meth:`forward`, the same for every batch."""
-        return self.forward
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:func:`sine2d_physics` with this problem's parameters: ``(B, 2) -> (B, 2)``."""
         if x.dim() != 2 or x.shape[-1] != 2:

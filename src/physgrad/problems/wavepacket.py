@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int, check_tensor
-from physgrad.core import InverseSolver, Physics
+from physgrad.core import InverseSolver
 from physgrad.nets.conv1d import A_OFFSET, XI_MAX, XI_MIN
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import LBFGS, GaussNewton, ScipyLBFGSB
@@ -105,10 +105,6 @@ class WavePacketProblem(Problem):
         self.length = check_positive_int("length", length)
         self.frequency = float(frequency)
         self.sigma = check_nonnegative_float("sigma", sigma, positive=True)
-
-    def physics(self, batch: Batch) -> Physics:
-        """:meth:`forward`, the same for every batch."""
-        return self.forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 2) -> (B, length)``: the noise-free packet of :func:`wave_packet`."""

@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from physgrad.experiments.single_problem import SingleProblemCurves
+from physgrad.experiments.toy import FIXED_LR, START, ToyTrajectories
 from physgrad.io import atomic_write
 from physgrad.training.smoothing import running_mean
 
@@ -263,3 +265,69 @@ def plot_seed_grid(
     fig.suptitle(f"running mean over {smoothing} mini-batches", fontsize=9)
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     return Path(path)
+
+
+def plot_single_problem_curves(
+    curves: SingleProblemCurves, path: Path | str, *, title: str = ""
+) -> Path:
+    """Two log-y panels: mean ``‖x − x*‖₁`` and mean objective vs optimisation iteration
+    (:class:`~physgrad.experiments.single_problem.SingleProblemCurves`; ``title`` default its
+    own)."""
+    fig = Figure(figsize=(10.5, 4.0), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    panels = (
+        (curves.x_l1, r"$\|x - x^*\|_1$ (sum over cells)"),
+        (curves.objective, r"objective $\frac{1}{2}\|P(x) - y^*\|_2^2$"),
+    )
+    for ax, (data, ylabel) in zip(axes, panels, strict=True):
+        for name, values in data.items():
+            v = np.asarray(values, dtype=float)
+            v = np.where(v > 0, v, np.nan)  # log axis: exact zeros are not drawable
+            label = f"{name} ({curves.settings.get(name, '')})"
+            ax.plot(np.arange(v.size), v, label=label, lw=1.6)
+        ax.set_yscale("log")
+        ax.set_xlabel("optimisation iteration")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"{title or curves.title}: single-problem optimisation from $x_0 = 0$, "
+        f"mean over {curves.examples} examples (seed {curves.seed})"
+    )
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    return path
+
+
+TOY_COLORS = {"GD": "tab:blue", "Newton": "tab:green", "PG": "tab:red"}
+
+
+def plot_toy(trajs: ToyTrajectories, path: Path) -> Path:
+    """Fig. 2a: the contours of ``L = x1^2 + x2^4`` and the trajectories into ``path``."""
+    fig = Figure(figsize=(6.0, 5.2), dpi=150)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x1, x2 = np.meshgrid(np.linspace(-0.5, 3.5, 401), np.linspace(-0.5, 3.5, 401))
+    loss = x1**2 + x2**4
+    levels = np.logspace(-3, 2.5, 23)
+    ax.contour(x1, x2, loss, levels=levels, colors="0.7", linewidths=0.6)
+    for name in FIXED_LR:
+        color = TOY_COLORS[name]
+        flow, fixed = trajs.flow[name], trajs.fixed[name]
+        ax.plot(flow[:, 0], flow[:, 1], "-", color=color, lw=2, label=name)
+        ax.plot(fixed[:, 0], fixed[:, 1], "o", color=color, mfc="none", ms=6, mew=1.4)
+    ax.plot(*START, "k*", ms=11, label="start (3, 3)")
+    ax.plot(0, 0, "kx", ms=8, label="minimum")
+    ax.set_xlim(-0.5, 3.5)
+    ax.set_ylim(-0.5, 3.5)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(r"Minimising $L=\|y\|^2$, $y=(x_1, x_2^2)$" + "\nlines: infinitesimal steps; "
+                 "circles: first 10 fixed steps", fontsize=10)
+    ax.legend(loc="lower right", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path

@@ -12,7 +12,6 @@ import html
 import json
 import os
 import platform
-import re
 import shlex
 import sys
 import time
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import markdown
 import torch
 
 import physgrad
@@ -28,6 +28,7 @@ from physgrad.experiments.base import (
     AnyExperiment,
     Experiment,
     FigureExperiment,
+    Result,
     RunOptions,
     list_experiments,
 )
@@ -36,11 +37,13 @@ from physgrad.experiments.runner import (
     compare,
     compare_seeds,
     options_with,
+    seeds_figures,
     seeds_table,
 )
 from physgrad.io import write_text
+from physgrad.report.figures import render
 from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_rows
-from physgrad.table import Table, inline_html
+from physgrad.table import Table
 
 
 def reproduce(
@@ -98,13 +101,14 @@ def reproduce(
         t0 = time.perf_counter()
         done = state.get(exp.name, {})
         finished = bool(opts.resume and done.get("finished") and done.get("scale") == scale
-                        and done.get("seeds") == seeds and "extra" in done)
+                        and done.get("seeds") == seeds and "figures" in done)
         if finished:
             print("      finished before: kept, figures not redrawn", flush=True)
         section = _run_one(exp, replace(opts, out=out / exp.name), done if finished else None)
         wall = time.perf_counter() - t0
         state[exp.name] = {"finished": True, "wall_s": done.get("wall_s", 0.0) + wall,
                            "scale": scale, "seeds": seeds, "extra": section["extra"],
+                           "figures": section["figures"],
                            **({"table": section["table"]} if not section["comparisons"] else {})}
         write_text(state_path, json.dumps(state, indent=2))
         sections.append((exp, section, state[exp.name]["wall_s"]))
@@ -118,30 +122,42 @@ def reproduce(
 def _run_one(
     exp: AnyExperiment, opts: RunOptions, finished: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Run one experiment into ``opts.out`` and return its report section. ``finished``: the
+    """Run one experiment into ``opts.out``, draw the figures its Results carry there and
+    return its report section (figures as paths relative to ``opts.out``). ``finished``: the
     state it recorded when it completed in an earlier invocation with these settings; its
     trainings are then only read back and its figure hook is not rerun (that hook costs
-    minutes for fluid): its tables come from that record."""
+    minutes for fluid): its tables and figure list come from that record."""
     out = opts.out
     if isinstance(exp, FigureExperiment):
-        table = finished["table"] if finished else exp.make(out, opts.scale, opts.progress).table
-        return {"figures": _figures(out), "table": table, "comparisons": [], "extra": []}
+        if finished:
+            return {"figures": finished["figures"], "table": finished["table"],
+                    "comparisons": [], "extra": []}
+        result = exp.make(out, opts.scale, opts.progress)
+        return {"figures": _names(render(result, out), out), "table": result.table,
+                "comparisons": [], "extra": []}
     if finished:
         exp = replace(exp, figures=None)
     if len(opts.seeds) > 1:
         comparisons = compare_seeds(exp, None, out, list(opts.seeds), options=opts)
-        figures = [out / "curves.png", out / "seeds.png", *(_figures(comparisons[0].out))]
+        drawn = [render(c) for c in comparisons]  # the report shows the first seed's
+        figures = _names(render(Result(seeds_figures(comparisons)), out), out)
+        figures += _names(drawn[0], out)
         table = seeds_table(comparisons)
     else:
         comparisons = [compare(exp, None, out, seed=opts.seed, options=opts)]
-        figures = _figures(out)
+        figures = _names(render(comparisons[0]), out)
         table = comparisons[0].markdown_table()
     return {
-        "figures": figures,
+        "figures": finished["figures"] if finished else figures,
         "table": table,
         "comparisons": comparisons,
         "extra": finished["extra"] if finished else _extra_tables(comparisons),
     }
+
+
+def _names(paths: list[Path], folder: Path) -> list[str]:
+    """The figures as paths relative to ``folder``, in name order (as the report lists them)."""
+    return sorted(p.relative_to(folder).as_posix() for p in paths)
 
 
 def _extra_tables(comparisons: list[Comparison]) -> list[str]:
@@ -153,10 +169,6 @@ def _extra_tables(comparisons: list[Comparison]) -> list[str]:
             seed = f" (seed {c.seed})" if len(comparisons) > 1 else ""
             blocks.append(f"### {title}{seed}\n{body}".strip())
     return blocks
-
-
-def _figures(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.png"))
 
 
 SMOKE_WARNING = (
@@ -231,7 +243,7 @@ def _report_markdown(sections, scale, seeds, device, command) -> str:
             lines += [block, ""]
         lines += [f"Wall time: {wall:.0f} s.", ""]
         for fig in section["figures"]:
-            lines += [f"![{exp.name}]({exp.name}/{_rel_to_exp(fig, exp.name)})", ""]
+            lines += [f"![{exp.name}]({exp.name}/{fig})", ""]
     if time_table:
         lines += [
             "## Time per training iteration (Fig. 14)",
@@ -296,50 +308,23 @@ def _time_table(sections) -> str:
     return table.markdown() if table.rows else ""
 
 
-def _rel_to_exp(fig: Path, name: str) -> str:
-    parts = Path(fig).parts
-    idx = len(parts) - 1 - parts[::-1].index(name) if name in parts else len(parts) - 1
-    return "/".join(parts[idx + 1 :])
+PAGE_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+    "img{max-width:100%}"
+    # the smoke warning (a quoted block): boxed so that nobody reads past it
+    "blockquote{border:3px solid #c00;background:#fee;padding:0.6em;margin:1em 0;"
+    "font-weight:bold}"
+)
 
 
 def markdown_to_html(text: str, title: str) -> str:
-    """A small Markdown subset (headings, lists, tables, images, code) to a standalone page."""
-    body: list[str] = []
-    table: list[str] = []
-
-    def flush_table() -> None:
-        if table:
-            body.append(Table.from_markdown(table).html())
-            table.clear()
-
-    for line in text.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush_table()
-        if line.startswith("> "):  # a warning: boxed so that nobody reads past it
-            body.append('<p style="border:3px solid #c00;background:#fee;padding:0.6em;'
-                        f'font-weight:bold">{inline_html(line[2:])}</p>')
-        elif m := re.match(r"(#+) (.*)", line):
-            level = len(m.group(1))
-            body.append(f"<h{level}>{inline_html(m.group(2))}</h{level}>")
-        elif m := re.fullmatch(r"!\[(.*?)\]\((.*?)\)", line.strip()):
-            alt, src = html.escape(m.group(1)), html.escape(m.group(2))
-            body.append(f'<p><img alt="{alt}" src="{src}" style="max-width:100%"></p>')
-        elif line.startswith("- "):
-            body.append(f"<ul><li>{inline_html(line[2:])}</li></ul>")
-        elif line.strip():
-            body.append(f"<p>{inline_html(line)}</p>")
-    flush_table()
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-    )
+    """Markdown with tables (the ``markdown`` package) as a standalone page."""
     head = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{style}</style></head><body>"
+        f"</title><style>{PAGE_STYLE}</style></head><body>"
     )
-    return head + "\n" + "\n".join(body) + "\n</body></html>\n"
+    return f"{head}\n{markdown.markdown(text, extensions=['tables'])}\n</body></html>\n"
 
 
 def command_line() -> str:

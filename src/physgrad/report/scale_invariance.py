@@ -4,28 +4,21 @@ the sine2d scale-invariance sweep. Headless (matplotlib object API, Agg canvas).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from physgrad.experiments.exp import ExpPredictions
+from physgrad.experiments.sine2d import Sweep
 from physgrad.io import atomic_write
 from physgrad.report.plots import method_colors, readable_log_axis
 
 
-def plot_exp_predictions(
-    x_star: torch.Tensor, predictions: dict[str, torch.Tensor], path: Path | str
-) -> Path:
+def plot_exp_predictions(data: ExpPredictions, path: Path | str) -> Path:
     """Left: predicted ``x`` vs ``x*`` per method with the identity dashed (the paper's exp
-    figure). Right: ``|x - x*|`` vs ``x*`` on a log axis.
-
-    Args:
-        x_star: ``(N,)`` ground truth on a grid (e.g. ``linspace(-12, 0, 1000)``).
-        predictions: legend label -> ``(N,)`` predicted ``x``.
-        path: PNG to write.
-    """
+    figure). Right: ``|x - x*|`` vs ``x*`` on a log axis."""
+    x_star, predictions = data.x_star, data.predictions
     if not predictions:
         raise ValueError("no predictions to plot")
     xs = np.asarray(x_star, dtype=float)
@@ -56,13 +49,14 @@ def plot_exp_predictions(
     return Path(path)
 
 
-def plot_sweep(result: dict[str, Any], path: Path | str) -> Path:
-    """The scale-invariance figure from :func:`physgrad.experiments.sine2d.sweep`'s result.
+def plot_sweep(sweep: Sweep, path: Path | str) -> Path:
+    """The scale-invariance figure from :func:`physgrad.experiments.sine2d.sweep`'s values.
 
     Left: final ``x_dist / ξ`` vs conditioning ``ξ`` (at fixed θ); right: final ``x_dist`` vs
     rotation ``θ`` in degrees (at fixed ξ); log y, one line per method; NaN (diverged) points
     are skipped. A panel whose point list is empty is left out.
     """
+    result = sweep.values
     panels = [k for k in ("xi", "angle") if result[k]["points"]]
     if not panels:
         raise ValueError("the sweep result has no points")

@@ -19,13 +19,10 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from physgrad.experiments.sine import UPDATES, update_directions
 from physgrad.io import atomic_write
-from physgrad.problems.base import Batch
-from physgrad.problems.sine import SineProblem, nearest_minimum
+from physgrad.problems.sine import nearest_minimum
 from physgrad.report.plots import method_color
-
-UPDATES = ("supervised", "gd", "inverse-gradient", "newton", "pg")
-"""The methods of Fig. 9, top to bottom (the objective panel follows)."""
 
 LABELS = {
     "supervised": "supervised (label from $x_0 = 1$)",
@@ -45,44 +42,6 @@ COLORS = {  # the colour of the sine experiment's method that uses each update
 
 CLIP = 1.0
 """The paper clips ``dL/dx`` (GD: ``dP/dx``) to ``[-1, 1]`` in training; drawn as a band."""
-
-
-def update_directions(x: torch.Tensor, a: float = 1.0) -> dict[str, torch.Tensor]:
-    """Unclipped update ``Δx`` of every Fig. 9 method at the points ``x``.
-
-    Args:
-        x: positions, shape ``(N,)``, nonzero; float64 recommended.
-        a: the problem parameter of ``sin(a/x)`` (> 0).
-
-    Returns:
-        ``{method: Δx}`` for the methods of :data:`UPDATES`, each of shape ``(N,)``, in the
-        units of ``x``; ``"gd"`` is ``-dP/dx`` (the direction for minimising ``P = sin(a/x)``;
-        units 1/x). Infinite steps (inverse gradient and Newton where a derivative vanishes)
-        come back as large finite values of the right sign.
-    """
-    if x.ndim != 1:
-        raise ValueError(f"x must have shape (N,), got {tuple(x.shape)}")
-    if a <= 0:
-        raise ValueError(f"a must be > 0, got {a}")
-    x = x.to(torch.float64)
-    column = x.reshape(-1, 1)
-    batch = Batch(y_target=-torch.ones_like(column), x_true=None,
-                  condition=torch.full_like(column, float(a)))
-    problem = SineProblem()
-    solvers = problem.solvers(batch)
-    physics = problem.physics(batch)
-    out = {}
-    with torch.no_grad():
-        out["supervised"] = nearest_minimum(torch.ones_like(column), batch.condition) - column
-        out["pg"] = solvers["analytic"](column, batch.y_target, physics) - column
-        out["inverse-gradient"] = (
-            solvers["inverse-gradient"](column, batch.y_target, physics) - column
-        )
-    out["newton"] = solvers["newton"](column, batch.y_target, physics).detach() - column
-    z = column.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(physics(z).sum(), z)
-    out["gd"] = -grad
-    return {m: out[m].reshape(-1) for m in UPDATES}
 
 
 def update_directions_figure(

@@ -122,7 +122,8 @@ def with_precise_batchnorm(
 
     Args:
         network: the network (left untouched: mode, statistics and weights).
-        inputs: ``batch -> network input`` (e.g. ``problem.network_input``).
+        inputs: ``batch -> what the network is called with`` (``lambda b: b`` for a network
+            adapted to take the batch, :func:`physgrad.nets.adapt`).
         calibration: problems from the training distribution, drawn once with
             :data:`CALIBRATION_SEED`; never the held-out set.
         chunk: problems per forward pass (the batch size of the statistics).

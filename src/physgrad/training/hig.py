@@ -1,62 +1,25 @@
 """Half-inverse gradients (HIG; Schnell, Holl & Thuerey, ICLR 2022) as a training method.
 
-HIG inverts the *joint* Jacobian of physics ∘ network, stacked over the mini-batch,
-
-    J = ∂y/∂θ  with rows (sample b, output component k),  shape (B·dy, nθ),
-
-``dy`` = number of entries of one sample's physics output ``y_b`` and ``nθ`` = number of
-trainable network parameters. With the thin SVD ``J = U diag(S) Vᵀ`` the update is
+With the thin SVD ``J = U diag(S) Vᵀ`` of the per-sample Jacobians of physics ∘ network,
+``J = ∂y/∂θ`` stacked over the batch (shape ``(B·dy, nθ)``, rows sample-major), the update is
 
     Δθ = −η · V diag(S^{-1/2}) Uᵀ · g,     g = ∂L/∂y  (flattened, length B·dy),
 
-where singular values ``S_i <= τ · max(S)`` are *dropped* (their ``S^{-1/2}`` set to 0, not
-clamped). This is the authors' ``gpinv(J, rcond=τ, kappa=0.5)`` followed by
-``tensordot(inv, g)`` and plain SGD (``tum-pbs/half-inverse-gradients``). With the default
-``½‖y − y*‖²`` objective, ``g = y − y*`` for ``reduction="sum"`` and ``(y − y*)/B`` for
-``reduction="mean"`` (the authors' oscillator code uses the batch mean of ``‖y − y*‖²``, i.e.
-twice that; their hyper-parameters: η = 1, τ = 1e-6 (oscillators), η = 0.5, τ = 1e-5
-(quantum dipole), η = 0.01, τ = 1e-5 (Poisson), always with SGD).
+with singular values ``S_i <= τ · max(S)`` dropped: the authors' ``gpinv(J, rcond=τ,
+kappa=0.5)`` then plain SGD (``tum-pbs/half-inverse-gradients``; their η = 1, τ = 1e-6 for
+the oscillators, η = 0.5, τ = 1e-5 for the quantum dipole, η = 0.01, τ = 1e-5 for Poisson).
+:class:`HalfInverse` needs the network itself (the Trainer hands it over through
+:meth:`Method.setup <physgrad.training.methods.Method.setup>`); its loss is a surrogate whose
+parameter gradient is ``-Δθ`` and whose value is the reduced objective, so SGD at lr 1 makes
+exactly the HIG step. By default the step is *limited*, scale-free: the output change it
+predicts, ``‖J Δθ‖``, may not exceed ``limit`` times the residual ``‖∂L_sum/∂y‖``, which keeps
+``η = 1`` stable without tuning (docs/own-physics.md, BENCHMARKS.md "half-inverse gradients").
 
-**How it fits the Method API.** The update needs the network itself (its per-sample
-Jacobian), not only the prediction ``x``. :class:`HalfInverse` therefore holds a reference to
-the network: the :class:`~physgrad.training.Trainer` hands it over through
-:meth:`Method.setup <physgrad.training.methods.Method.setup>` (so ``compare_methods``,
-``physgrad compare --problem`` and experiments need nothing extra); outside the Trainer give
-it to the constructor or to :meth:`HalfInverse.bind`.
-:meth:`HalfInverse.loss` computes ``-Δθ = η · V S^{-1/2} Uᵀ g`` and returns the surrogate
-``L + Σ_p ⟨p, stopgrad(-Δθ_p)⟩ − (the same, detached)``, whose parameter gradient is exactly
-``-Δθ``, so ``torch.optim.SGD(lr=1)`` makes exactly the HIG step (with ``SGD(lr)`` the step is
-``lr · Δθ``; other optimizers rescale it their own way). The surrogate's *value* is the reduced
-objective ``L``, so logged losses stay meaningful. Units: ``Δθ`` is in parameter units, ``g``
-in objective units per unit of y, ``S`` in units of y per unit of θ.
-
-**Cost and limits.** Per-sample Jacobians come from ``torch.func`` (``vmap`` over the batch of
-``jacrev`` of a per-sample ``functional_call`` of the network followed by the physics).
-Memory is O(B·dy·nθ) for J (in the network's dtype, float32 here; the SVD runs in that dtype
-too, as the authors' float32 TensorFlow code) plus the SVD's workspace; time is dominated by
-the SVD, O(B·dy·nθ·min(B·dy, nθ)). That limits HIG to small networks and small outputs:
-``sine`` (461 parameters, dy = 1, B = 1000: J is 1000 × 461) takes ~110 ms per step on one
-CPU thread (~24× Adam, ``benchmarks/bench_hig.py``); the ``heat`` U-Net (37,697 parameters,
-dy = 4096, BatchNorm) is out of reach (J alone: 9 GiB at batch 16).
-
-**Step size.** The update is linear in ``g`` and scales as ``S^{-1/2}`` with the Jacobian, so
-a fixed ``η`` depends on the loss reduction, the batch size and the problem's scales (on
-``sine`` with the batch mean at B = 1000, η = 100 without a limit reached y_l1 ~1e-8 on seeds
-5 and 6 but, like η = 10 and 30, collapsed onto x ≈ 0, where dP/dx explodes, on seeds 7 and 8;
-BENCHMARKS.md). The default therefore *limits* the step, scale-free: the change of the
-outputs it predicts, ``‖J Δθ‖``, may not exceed ``limit`` times the current residual
-``‖∂L_sum/∂y‖`` (``‖y − y*‖`` for the default objective), the batch's distance to its
-targets; a longer step is shortened to that length. It does not change the direction, only
-keeps the linearised update from overshooting, so ``η = 1`` with ``limit = 1`` is stable
-without tuning (tests/test_hig.py: a small ODE problem over several seeds).
-Requirements:
-
-- no BatchNorm (its batch statistics make samples depend on each other; per-sample Jacobians
-  are undefined): :meth:`bind` raises ``ValueError``;
-- ``problem.physics(batch)``, ``network_output`` and the network must be traceable by
-  ``torch.func.vmap`` on one sample at a time (a batch of size 1 with the sample's
-  ``condition``); no data-dependent Python control flow, no ``.item()``, no randomness;
-- real-valued physics outputs; one process (DistributedDataParallel is not supported).
+Cost: J takes O(B·dy·nθ) memory in the network's dtype (the SVD runs in it too, as the
+authors' float32 code) and its SVD dominates the time, so HIG suits small networks and
+outputs. Requirements: no BatchNorm (:meth:`HalfInverse.bind` raises ``ValueError``); the
+physics and the (adapted) network traceable by ``torch.func.vmap`` one sample at a time (no
+data-dependent control flow, ``.item()`` or randomness); real outputs; one process.
 """
 
 from __future__ import annotations
@@ -67,6 +30,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import NonFiniteError, Reduction, reduce_batch, run_physics
+from physgrad.nets.adapters import adapt, takes_batch
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.distributed import rank_and_world
 from physgrad.training.methods import Method
@@ -198,13 +162,14 @@ class HalfInverse(Method):
         self.bind(network)
 
     def bind(self, network: nn.Module) -> HalfInverse:
-        """Attach the network whose parameters HIG updates; returns ``self`` for chaining."""
+        """Attach the network whose parameters HIG updates (adapted with the defaults in place
+        unless it takes a batch already, as the Trainer does); returns ``self`` for chaining."""
         if not isinstance(network, nn.Module):
             raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
         check_no_batchnorm(network)
         if not any(p.requires_grad for p in network.parameters()):
             raise ValueError("network has no trainable parameters")
-        self.network = network
+        self.network = network if takes_batch(network) else adapt(network)
         return self
 
     # -- the update ----------------------------------------------------------------------
@@ -213,7 +178,7 @@ class HalfInverse(Method):
 
         Args:
             batch: the mini-batch (``y_target`` ``(B, *y_shape)``).
-            problem: supplies the network input/output maps and the physics.
+            problem: supplies the physics.
 
         Returns:
             ``J`` of shape ``(B·dy, nθ)`` (rows sample-major, columns in the order of
@@ -226,33 +191,28 @@ class HalfInverse(Method):
         params = {k: p.detach() for k, p in network.named_parameters() if p.requires_grad}
         fixed = {k: p.detach() for k, p in network.named_parameters() if not p.requires_grad}
         fixed.update(dict(network.named_buffers()))
-        inputs = problem.network_input(batch)
         condition = batch.condition
 
         def per_sample(
-            theta: dict[str, torch.Tensor],
-            inp: torch.Tensor,
-            y_target: torch.Tensor,
-            cond: torch.Tensor | None,
+            theta: dict[str, torch.Tensor], y_target: torch.Tensor, cond: torch.Tensor | None
         ) -> tuple[torch.Tensor, torch.Tensor]:
             one = Batch(y_target.unsqueeze(0), None, None if cond is None else cond.unsqueeze(0))
-            raw = functional_call(network, {**theta, **fixed}, (inp.unsqueeze(0),))
-            x = problem.network_output(raw, one)
+            x = functional_call(network, {**theta, **fixed}, (one,))
             y = run_physics(x, one.y_target, problem.physics(one)).squeeze(0)
             return y, y
 
-        in_dims = (None, 0, 0, None if condition is None else 0)
+        in_dims = (None, 0, None if condition is None else 0)
         jac_fn = vmap(
             jacrev(per_sample, has_aux=True), in_dims=in_dims, chunk_size=self.chunk_size
         )
         with torch.enable_grad():
             try:
-                jac, y = jac_fn(params, inputs, batch.y_target, condition)
+                jac, y = jac_fn(params, batch.y_target, condition)
             except RuntimeError as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
                 raise RuntimeError(
                     "HalfInverse could not form per-sample Jacobians with torch.func.vmap/"
-                    f"jacrev ({first}); the network, network_output and physics must run on "
+                    f"jacrev ({first}); the network, its adapter and the physics must run on "
                     "one sample at a time without data-dependent control flow or .item()"
                 ) from exc
         if y.is_complex():
@@ -271,7 +231,7 @@ class HalfInverse(Method):
 
         Args:
             batch: the mini-batch (``y_target`` ``(B, *y_shape)``).
-            problem: supplies the network input/output maps, physics and objective.
+            problem: supplies the physics and objective.
 
         Returns:
             ``({name: tensor shaped like the parameter}, L)`` with ``L`` a detached scalar

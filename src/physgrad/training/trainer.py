@@ -20,6 +20,7 @@ from torch import nn
 
 from physgrad._validation import check_device, check_positive_int
 from physgrad.core import NonFiniteError
+from physgrad.nets.adapters import adapt, takes_batch
 from physgrad.problems.base import Batch, Problem
 from physgrad.training.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from physgrad.training.distributed import mean_across_ranks, rank_and_world
@@ -85,7 +86,10 @@ class Trainer:
 
     Args:
         problem: the inverse problem (physics + data + metrics).
-        network: any ``nn.Module`` mapping ``problem.network_input(batch)`` to x.
+        network: an ``nn.Module`` called with the batch, adapted by its factory
+            (:func:`physgrad.nets.adapt`: what it is fed, how its output becomes x); a
+            network not adapted yet gets the default adapter in place (fed ``y*`` as float32,
+            its output used as x).
         method: how gradients are formed (:mod:`physgrad.training.methods`).
         optimizer: a factory ``params -> torch.optim.Optimizer``, e.g.
             ``lambda p: torch.optim.Adam(p, lr=1e-3)``.
@@ -143,7 +147,7 @@ class Trainer:
             raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
         self.checkpoint_every = checkpoint_every
         self.device = check_device(device) if device is not None else _module_device(network)
-        self.network = network.to(self.device)
+        self.network = (network if takes_batch(network) else adapt(network)).to(self.device)
         self.rank, self.world_size = rank_and_world()
         if self.batch_size % self.world_size:
             raise ValueError(
@@ -234,9 +238,8 @@ class Trainer:
 
     # -- training ------------------------------------------------------------------------
     def predict(self, batch: Batch) -> torch.Tensor:
-        """Network prediction ``x`` for a batch (with gradients).
-
-        ``problem.network_output(model(problem.network_input(batch)), batch)``.
+        """Network prediction ``x`` for a batch (with gradients): the adapted model called with
+        the batch.
 
         Args:
             batch: a mini-batch on the trainer's device.
@@ -244,10 +247,7 @@ class Trainer:
         Returns:
             ``x`` of shape ``(B, *x_shape)``, as the problem's physics expects it.
         """
-        return self._predict_with(self.model, batch)
-
-    def _predict_with(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        return self.problem.network_output(model(self.problem.network_input(batch)), batch)
+        return self.model(batch)
 
     def step(self) -> dict[str, float]:
         """One training iteration; returns the logged row."""
@@ -324,16 +324,13 @@ class Trainer:
             self._calibration = heldout_batch(self.problem, len(self.heldout), CALIBRATION_SEED)
         scored = self.network
         if self._calibration is not None:
-            scored = with_precise_batchnorm(
-                self.network, self.problem.network_input, self._calibration, device=self.device
+            scored = with_precise_batchnorm(  # the adapted network is fed the batch itself
+                self.network, lambda batch: batch, self._calibration, device=self.device
             )
         was_training = self.network.training
         scored.eval()
         try:
-            scores = evaluate(
-                self.problem, lambda b: self._predict_with(scored, b), self.heldout,
-                device=self.device,
-            )
+            scores = evaluate(self.problem, scored, self.heldout, device=self.device)
         finally:
             self.network.train(was_training)
         row = {"iteration": float(self.iteration), **scores}
@@ -508,12 +505,7 @@ def _fmt(value: float) -> str:
 def _shard(batch: Batch, rank: int, world: int) -> Batch:
     """Rank ``rank``'s contiguous equal share of a global batch."""
     size = len(batch) // world
-    part = slice(rank * size, (rank + 1) * size)
-
-    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t[part]
-
-    return Batch(batch.y_target[part], cut(batch.x_true), cut(batch.condition))
+    return batch[rank * size : (rank + 1) * size]
 
 
 def _batch_to(batch: Batch, device: torch.device) -> Batch:

@@ -1,0 +1,233 @@
+"""Heat and Poisson figures as data (paper Fig. 11 / 12); :mod:`physgrad.report.pde_figures`
+draws them.
+
+After ``physgrad compare poisson --out runs/poisson`` (or ``heat``), each method folder holds a
+``checkpoint.pt``; :func:`reconstructions` loads every method's final network and predicts a
+fixed test batch (seed 999999 by default, the authors' Poisson plot seed): per example
+``y*``, each method's simulated observation ``P(x)``, each method's prediction ``x`` and the
+ground truth ``x*``. :func:`solver_comparison` puts the single-problem solvers next to the
+networks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from physgrad.core import run_physics
+from physgrad.experiments.base import Experiment
+from physgrad.experiments.runner import trained_network
+from physgrad.io import write_text
+from physgrad.problems.base import Batch, Problem
+
+TEST_SEED = 999_999
+"""Test-batch seed of the authors' Poisson reconstruction plot."""
+
+
+def trained_methods(experiment: Experiment, comparison_dir: Path | str) -> list[str]:
+    """Methods of ``experiment`` with a ``checkpoint.pt`` in ``comparison_dir``, in the
+    experiment's method order."""
+    root = Path(comparison_dir)
+    return [m for m in experiment.methods if (root / m / "checkpoint.pt").exists()]
+
+
+def predict(
+    problem: Problem,
+    network: torch.nn.Module,
+    batch: Batch,
+    chunk: int = 32,
+) -> torch.Tensor:
+    """Network prediction ``x`` ``(B, *x_shape)`` for a batch, without gradients, in chunks
+    of ``chunk`` samples (batch norm in eval mode, so chunking does not change the result)."""
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(batch), chunk):
+            sub = _slice(batch, slice(start, start + chunk))
+            outs.append(network(sub))
+    return torch.cat(outs)
+
+
+@dataclass
+class Reconstructions:
+    """Figure data of Fig. 11 / 12 style reconstructions (``reconstructions.png``,
+    :func:`physgrad.report.pde_figures.draw_reconstructions`): per method label its
+    predictions ``x`` and observations ``P(x)`` on the shown test examples, and the truth."""
+
+    experiment: str
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]]
+    """Method label -> (``x``, ``P(x)``), each ``(examples, *field_shape)``."""
+    y_true: np.ndarray
+    x_true: np.ndarray
+    examples: list[int]
+    seed: int
+    iterations: str
+    """Training iterations of the shown networks (``"a/b"`` when they differ)."""
+    folder: str
+    """Name of the comparison folder (for the title)."""
+
+
+def reconstructions(
+    experiment: Experiment,
+    comparison_dir: Path | str,
+    *,
+    seed: int = TEST_SEED,
+    examples: Sequence[int] = (0, 1, 2),
+    methods: Sequence[str] | None = None,
+) -> Reconstructions:
+    """Each trained network's prediction on examples of the test batch, for a grid with one
+    row per example and columns ``y*``, ``P(x)`` per method, ``x`` per method, ``x*``.
+
+    Args:
+        experiment: a training experiment whose ``problem`` produces 2-D fields.
+        comparison_dir: folder with ``<method>/checkpoint.pt`` (from ``compare``).
+        seed: test-batch seed.
+        examples: which samples of the test batch to show (rows).
+        methods: methods to show (default: every method with a checkpoint).
+    """
+    root = Path(comparison_dir)
+    methods = list(methods) if methods is not None else trained_methods(experiment, root)
+    if not methods:
+        raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
+    examples = list(examples)
+    problem = experiment.problem()
+    batch = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
+    physics = problem.physics(batch)
+    preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for method in methods:
+        net = trained_network(experiment, root / method / "checkpoint.pt")
+        x = predict(problem, net, batch)
+        with torch.no_grad():
+            y = run_physics(x, batch.y_target, physics)
+        preds[experiment.methods[method].label] = (_np(x), _np(y))
+    return Reconstructions(experiment.name, preds, _np(batch.y_target),
+                           _np(batch.x_true), examples, seed,  # type: ignore[arg-type]
+                           _iterations(root, methods), root.name)
+
+
+SOLVERS = ("GD", "L-BFGS-B", "Inverse")
+"""Single-problem solvers shown next to the networks in :func:`solver_comparison_figure`."""
+
+
+def single_problem_solutions(
+    experiment: Experiment, batch: Batch, n_iter: int = 100
+) -> dict[str, torch.Tensor]:
+    """``x`` reached by each of :data:`SOLVERS` after ``n_iter`` iterations from ``x0 = 0``
+    on ``batch``, with the settings of the experiment's single-problem figure (Fig. 4b / 5b)
+    and the (configured) experiment's physics.
+
+    Returns:
+        ``{solver: x}``, each ``(B, *x_shape)`` float64.
+    """
+    from physgrad.experiments.heat import heat_single_problem
+    from physgrad.experiments.poisson import poisson_single_problem
+
+    single = {"heat": heat_single_problem, "poisson": poisson_single_problem}
+    if experiment.name not in single:
+        raise ValueError(f"no single-problem solvers for experiment {experiment.name!r}; "
+                         f"known: {sorted(single)}")
+    curves = single[experiment.name](n_iter, batch=batch, problem=experiment.problem())
+    return {name: curves.final[name] for name in SOLVERS}
+
+
+@dataclass
+class SolverComparison:
+    """Figure data of paper Fig. 12 (top) / Fig. 11 layout (``solvers_vs_networks.png``,
+    :func:`physgrad.report.pde_figures.draw_solver_comparison`): per column (single-problem
+    solver or network) its ``x`` and ``P(x)`` on the shown examples, and the truth."""
+
+    experiment: str
+    columns: dict[str, tuple[np.ndarray, np.ndarray]]
+    """Column title -> (``x``, ``P(x)``), each ``(len(examples), *field_shape)``."""
+    y_true: np.ndarray
+    x_true: np.ndarray
+    examples: list[int]
+    seed: int
+    iterations: str
+    folder: str
+
+
+def solver_comparison(
+    experiment: Experiment,
+    comparison_dir: Path | str,
+    *,
+    seed: int = TEST_SEED,
+    examples: Sequence[int] = (0, 1),
+    n_iter: int = 100,
+    methods: Sequence[str] | None = None,
+    table: Path | str | None = None,
+) -> SolverComparison:
+    """Paper Fig. 12 (top) / Fig. 11: per test example the observations ``y`` and solutions
+    ``x`` of the ground truth, the single-problem solvers GD, L-BFGS-B and the inverse solver
+    (``n_iter`` iterations each from ``x0 = 0``), then every trained network in
+    ``comparison_dir``. Their ``L1`` errors (sums over cells) are written to ``table``
+    (default ``comparison_dir/solvers_vs_networks.md``, next to the figure).
+
+    Args:
+        experiment: ``heat`` or ``poisson`` (the configured one).
+        comparison_dir: folder with ``<method>/checkpoint.pt`` (from ``compare``).
+        seed: test-batch seed.
+        examples: which samples of the test batch to show.
+        n_iter: iterations of each single-problem solver (paper: 100).
+        methods: networks to show (default: every method with a checkpoint).
+        table: Markdown file for the errors; it names the figure ``<its stem>.png``.
+    """
+    root = Path(comparison_dir)
+    methods = list(methods) if methods is not None else trained_methods(experiment, root)
+    if not methods:
+        raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
+    examples = list(examples)
+    problem = experiment.problem()
+    full = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
+    batch = _slice(full, examples)
+    physics = problem.physics(batch)
+    xs: dict[str, torch.Tensor] = {}
+    for solver, x in single_problem_solutions(experiment, batch, n_iter).items():
+        xs[f"{solver}\n({n_iter} it., $x_0 = 0$)"] = x
+    for method in methods:
+        net = trained_network(experiment, root / method / "checkpoint.pt")
+        xs[f"network:\n{experiment.methods[method].label}"] = predict(problem, net, batch)
+    columns = {}
+    with torch.no_grad():
+        for label, x in xs.items():
+            x = x.to(batch.y_target.dtype)
+            columns[label] = (_np(x), _np(run_physics(x, batch.y_target, physics)))
+    y_true, x_true = _np(batch.y_target), _np(batch.x_true)  # type: ignore[arg-type]
+    table = Path(table) if table is not None else root / "solvers_vs_networks.md"
+    figure = table.with_suffix(".png").name
+    lines = [f"# {experiment.name}: L1 errors of {figure} (test batch seed {seed})", "",
+             "| column | " + " | ".join(f"x_l1 #{b} | y_l1 #{b}" for b in examples) + " |",
+             "|---|" + "---|---|" * len(examples)]
+    for label, (x, y) in columns.items():
+        cells = [f"{np.abs(x[i] - x_true[i]).sum():.4g} | {np.abs(y[i] - y_true[i]).sum():.4g}"
+                 for i in range(len(examples))]
+        plain = label.replace("\n", " ").replace("$x_0 = 0$", "x0 = 0")
+        lines.append(f"| {plain} | " + " | ".join(cells) + " |")
+    write_text(table, "\n".join(lines) + "\n")
+    return SolverComparison(experiment.name, columns, y_true, x_true, examples, seed,
+                            _iterations(root, methods), root.name)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def _slice(batch: Batch, index: slice | list[int]) -> Batch:
+    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[index]
+
+    return Batch(batch.y_target[index], cut(batch.x_true), cut(batch.condition))
+
+
+def _iterations(root: Path, methods: Sequence[str]) -> str:
+    counts = set()
+    for m in methods:
+        summary = root / m / "summary.json"
+        if summary.exists():
+            counts.add(json.loads(summary.read_text()).get("iterations"))
+    return "/".join(str(c) for c in sorted(counts, key=str)) or "?"
+
