@@ -28,6 +28,7 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 from physgrad._validation import check_choice
+from physgrad.physics.fluid import kernel
 from physgrad.physics.fluid.grid import (
     Domain,
     _face_components,
@@ -252,10 +253,14 @@ class _FastAdvection(torch.autograd.Function):
         domain: Domain,
         mac_cormack: bool,
     ) -> torch.Tensor:
-        shift = _displacement(wx, wy, dt, domain)
-        out, state = _advect_fast(values, shift, mac_cormack, keep_state=True)
         ctx.dt, ctx.domain, ctx.mac_cormack = dt, domain, mac_cormack
-        ctx.state = state
+        ctx.fused = kernel.usable(values, wx, wy)
+        if ctx.fused:  # the compiled kernel recomputes what its backward needs
+            values, wx, wy = (t.contiguous() for t in (values, wx, wy))
+            out = kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)
+        else:
+            shift = _displacement(wx, wy, dt, domain)
+            out, ctx.state = _advect_fast(values, shift, mac_cormack, keep_state=True)
         ctx.save_for_backward(values, wx, wy, out)
         return out
 
@@ -272,6 +277,15 @@ class _FastAdvection(torch.autograd.Function):
                 *(next(grads) if need else None for need in needs),
                 None, None, None,
             )
+        if ctx.fused:
+            ny, nx = values.shape[1:]
+            dt, domain = ctx.dt, ctx.domain
+            grads = kernel.advect_backward(
+                values, wx, wy, dt / domain.dx, dt / domain.dy, ctx.mac_cormack,
+                grad.contiguous(), (2.0 * dt / (nx * domain.dx), 2.0 * dt / (ny * domain.dy)),
+                ctx.needs_input_grad[:3],
+            )
+            return (*grads, None, None, None)
         return (*_fast_advection_backward(ctx, grad, values, out), None, None, None)
 
 
@@ -372,6 +386,9 @@ def _advect_own_grid(
     mac_cormack = scheme == "mac_cormack"
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return _FastAdvection.apply(values, wx, wy, dt, domain, mac_cormack)
+    if kernel.usable(*tensors):
+        values, wx, wy = (t.detach().contiguous() for t in tensors)
+        return kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)
     with torch.no_grad():
         shift = _displacement(wx, wy, dt, domain)
         return _advect_fast(values, shift, mac_cormack, keep_state=False)[0]
