@@ -41,12 +41,6 @@
 #define T ADVECTION_REAL
 #define N_(f) ADVECTION_NAME(f)
 
-/* A bilinear sample position on the (ny + 1, nx + 1) periodically padded field. */
-typedef struct {
-    int64_t x0, y0; /* lower-left corner; -4 for NaN or far-off positions (out of bounds) */
-    T n, s, w, e;   /* distances to the corner's sides, as grid_sample names them */
-} N_(cell);
-
 /* Per-axis constants, in T as the torch path forms them. */
 typedef struct {
     int64_t nx, ny, width; /* width: row length of the working copies, nx + 2 */
@@ -76,39 +70,57 @@ static N_(grid) N_(make_grid)(int64_t ny, int64_t nx, T cx, T cy) {
 static inline T N_(vmin)(T a, T b) { return (a != a || b != b) ? (T)NAN : (a < b ? a : b); }
 static inline T N_(vmax)(T a, T b) { return (a != a || b != b) ? (T)NAN : (a > b ? a : b); }
 
-/* A floor()ed coordinate as an index; NaN or far off -> -4 (never in bounds). */
-static inline int64_t N_(index)(T f, int64_t size) {
-    return (f >= (T)-2 && f <= (T)(size + 1)) ? (int64_t)f : -4;
-}
+/* Bilinear sample positions of all points of a sample, structure of arrays (the arithmetic
+ * loops vectorise): the lower-left corner (x0, y0) on the padded field, -4 for NaN or
+ * far-off positions (never in bounds), and grid_sample's distances to the cell's sides. */
+typedef struct {
+    int32_t *x0, *y0;
+    T *n, *s, *w, *e;
+} N_(cells);
 
-/* _wrap_: p - n floor(p / n). */
-static inline T N_(wrap)(T p, T n) {
-    T turns = FLOOR(p / n) * n;
-    return p - turns;
-}
+/* Working arrays for one sample. */
+typedef struct {
+    N_(cells) back, fwd;
+    int32_t *block;          /* the limiter's 2 x 2 block: offset in a working copy, or -1 */
+    T *padded, *padded_sl;   /* working copies of the values and of the semi-Lagrangian field */
+    T *sl, *c0, *c1, *c2, *c3; /* semi-Lagrangian samples; gathered corner values */
+    void *memory;
+} N_(workspace);
 
-/* Index position -> grid coordinate -> grid_sample's unnormalised position. */
-static inline T N_(unnormalized)(T p, T two_over_n, T half_n) {
-    T g = p * two_over_n - (T)1;
-    return (g + (T)1) * half_n;
-}
-
-static inline void N_(locate)(const N_(grid) *g, T px, T py, N_(cell) *c) {
-    T x = N_(unnormalized)(px, g->two_nx, g->half_nx);
-    T y = N_(unnormalized)(py, g->two_ny, g->half_ny);
-    T xw = FLOOR(x), yn = FLOOR(y);
-    c->w = x - xw;
-    c->e = (T)1 - c->w;
-    c->n = y - yn;
-    c->s = (T)1 - c->n;
-    c->x0 = N_(index)(xw, g->nx + 1);
-    c->y0 = N_(index)(yn, g->ny + 1);
+static int N_(reserve)(N_(workspace) *s, const N_(grid) *g) {
+    size_t count = (size_t)(g->ny * g->nx), padded = (size_t)((g->ny + 2) * g->width);
+    size_t reals = 8 * count + 2 * padded + 5 * count, ints = 5 * count;
+    char *m = malloc(sizeof(T) * reals + sizeof(int32_t) * ints);
+    if (!m) return 0;
+    s->memory = m;
+    T *r = (T *)m;
+    N_(cells) *families[2] = {&s->back, &s->fwd};
+    for (int k = 0; k < 2; ++k) {
+        families[k]->n = r; r += count;
+        families[k]->s = r; r += count;
+        families[k]->w = r; r += count;
+        families[k]->e = r; r += count;
+    }
+    s->padded = r; r += padded;
+    s->padded_sl = r; r += padded;
+    s->sl = r; r += count;
+    s->c0 = r; r += count;
+    s->c1 = r; r += count;
+    s->c2 = r; r += count;
+    s->c3 = r; r += count;
+    int32_t *i = (int32_t *)r;
+    s->back.x0 = i; i += count;
+    s->back.y0 = i; i += count;
+    s->fwd.x0 = i; i += count;
+    s->fwd.y0 = i; i += count;
+    s->block = i;
+    return 1;
 }
 
 /* Working copy of a periodic (ny, nx) field: (ny + 2, nx + 2), the periodic row and column
- * appended (grid_sample's padded input) and then a row and column of zeros, so that the
- * four corners of any in-bounds cell are read without branches (a corner one past the
- * padded field is 0, as grid_sample's zeros padding). */
+ * appended (grid_sample's padded input), then a row and column of zeros, so that the four
+ * corners of any in-bounds cell are read without branches (a corner one past the padded
+ * field is 0, as grid_sample's zeros padding gives). */
 static void N_(pad)(const N_(grid) *g, const T *f, T *out) {
     int64_t ny = g->ny, nx = g->nx, width = g->width;
     for (int64_t r = 0; r <= ny + 1; ++r) {
@@ -124,142 +136,144 @@ static void N_(pad)(const N_(grid) *g, const T *f, T *out) {
     }
 }
 
-static inline int N_(inside)(int64_t y, int64_t x, const N_(grid) *g) {
+/* One axis of a trace: the wrapped index position p - n floor(p / n) of p = i + shift. */
+static inline T N_(wrapped)(T i, T shift, T n) {
+    T p = i + shift;
+    T turns = FLOOR(p / n) * n;
+    return p - turns;
+}
+
+/* grid coordinate p (2 / n) - 1, then grid_sample's unnormalised position (g + 1) n / 2 */
+static inline T N_(unnormalized)(T p, T two_over_n, T half_n) {
+    T g = p * two_over_n - (T)1;
+    return (g + (T)1) * half_n;
+}
+
+/* floor()ed coordinate -> corner index; NaN or outside [-2, limit] -> -4 */
+static inline int32_t N_(index)(T f, T limit) {
+    T safe = (f >= (T)-2 && f <= limit) ? f : (T)-4;
+    return (int32_t)safe;
+}
+
+/* Cells of row r traced back (forward = 0: p = i - dt w / dx) or forward; for the
+ * back-trace also the limiter's block, the corner floor(p) clamped to [0, n - 1]. (The
+ * torch path reads that block with a nearest-neighbour grid_sample at the grid coordinate
+ * corner (2 / (n - 1)) - 1, which gives back the same integer corner on any grid smaller
+ * than ~2^20.) */
+static __attribute__((noinline)) void N_(trace_row)(
+    int32_t nx, T j, T sign, const N_(grid) *g, const T *restrict u, const T *restrict v,
+    int32_t *restrict x0, int32_t *restrict y0, T *restrict n, T *restrict s,
+    T *restrict w, T *restrict e, int32_t *restrict block) {
+    /* restrict parameters and constants in locals: the loop vectorises */
+    const int32_t width = (int32_t)g->width;
+    const T xlimit = (T)(g->nx + 2), ylimit = (T)(g->ny + 2);
+    const T cx = g->cx, cy = g->cy, fnx = g->fnx, fny = g->fny;
+    const T two_nx = g->two_nx, two_ny = g->two_ny, half_nx = g->half_nx, half_ny = g->half_ny;
+    for (int32_t c = 0; c < nx; ++c) { /* int32: AVX2 converts it to T */
+        /* sign -1: i - sx == i + (-sx) exactly */
+        T sx = (u[c] * cx) * sign, sy = (v[c] * cy) * sign;
+        T px = N_(wrapped)((T)c, sx, fnx), py = N_(wrapped)(j, sy, fny);
+        T x = N_(unnormalized)(px, two_nx, half_nx);
+        T y = N_(unnormalized)(py, two_ny, half_ny);
+        T xw = FLOOR(x), yn = FLOOR(y);
+        T dw = x - xw, dn = y - yn;
+        w[c] = dw;
+        e[c] = (T)1 - dw;
+        n[c] = dn;
+        s[c] = (T)1 - dn;
+        x0[c] = N_(index)(xw, xlimit);
+        y0[c] = N_(index)(yn, ylimit);
+        if (block) {
+            T bx = FLOOR(px), by = FLOOR(py);
+            bx = bx < (T)0 ? (T)0 : bx;
+            bx = bx > fnx - (T)1 ? fnx - (T)1 : bx;
+            by = by < (T)0 ? (T)0 : by;
+            by = by > fny - (T)1 ? fny - (T)1 : by;
+            int valid = bx == bx && by == by;
+            int32_t ix = (int32_t)(valid ? bx : (T)0), iy = (int32_t)(valid ? by : (T)0);
+            block[c] = valid ? iy * width + ix : -1;
+        }
+    }
+}
+
+static void N_(trace)(const N_(grid) *g, const T *wx, const T *wy, int forward,
+                      N_(cells) *cells, int32_t *block) {
+    T sign = forward ? (T)1 : (T)-1;
+    for (int64_t r = 0; r < g->ny; ++r) {
+        int64_t base = r * g->nx;
+        N_(trace_row)((int32_t)g->nx, (T)r, sign, g, wx + base, wy + base, cells->x0 + base,
+                      cells->y0 + base, cells->n + base, cells->s + base, cells->w + base,
+                      cells->e + base, block ? block + base : NULL);
+    }
+}
+
+static inline int N_(inside)(const N_(grid) *g, int64_t y, int64_t x) {
     return x >= 0 && x <= g->nx && y >= 0 && y <= g->ny;
 }
 
-/* The four corner values nw, ne, sw, se from a working copy (zeros outside). */
-static inline void N_(corners)(const N_(grid) *g, const T *f, const N_(cell) *c, T v[4]) {
-    if (N_(inside)(c->y0, c->x0, g)) {
-        const T *base = f + c->y0 * g->width + c->x0;
-        v[0] = base[0];
-        v[1] = base[1];
-        v[2] = base[g->width];
-        v[3] = base[g->width + 1];
-        return;
-    }
-    for (int k = 0; k < 4; ++k) {
-        int64_t y = c->y0 + (k >> 1), x = c->x0 + (k & 1);
-        v[k] = N_(inside)(y, x, g) ? f[y * g->width + x] : (T)0;
-    }
-}
-
-static inline T N_(interpolate)(const T v[4], const N_(cell) *c) {
-    /* torch's kernel is built with FMA contraction: ((nw nw + ne ne) + sw sw) + se se with
-     * each later product fused */
-    T sum = FMA(v[1], c->s * c->w, v[0] * (c->s * c->e));
-    sum = FMA(v[2], c->n * c->e, sum);
-    return FMA(v[3], c->n * c->w, sum);
-}
-
-/* The cells of all points traced back (forward = 0) or forward along (wx, wy); for the
- * back-trace also the MacCormack limiter's block: the lower-left corner floor(position)
- * clamped to [0, n - 1], as an offset into a working copy (-1 for NaN positions). The torch
- * path reads that block with a nearest-neighbour grid_sample at (corner (2 / (n - 1)) - 1),
- * which returns the same integer corner for any grid smaller than ~2^20. */
-static void N_(trace)(const N_(grid) *g, const T *wx, const T *wy, int forward, N_(cell) *cells,
-                      int64_t *blocks) {
-    int64_t nx = g->nx, ny = g->ny;
-    for (int64_t r = 0; r < ny; ++r) {
-        T j = (T)r;
-        for (int64_t c = 0; c < nx; ++c) {
-            int64_t p = r * nx + c;
-            T i = (T)c;
-            T sx = wx[p] * g->cx, sy = wy[p] * g->cy;
-            T px = N_(wrap)(forward ? i + sx : i - sx, g->fnx);
-            T py = N_(wrap)(forward ? j + sy : j - sy, g->fny);
-            N_(locate)(g, px, py, &cells[p]);
-            if (blocks) {
-                T bx = FLOOR(px), by = FLOOR(py);
-                if (bx != bx || by != by) {
-                    blocks[p] = -1;
-                    continue;
-                }
-                if (bx < (T)0) bx = (T)0;
-                if (bx > g->fnx - (T)1) bx = g->fnx - (T)1;
-                if (by < (T)0) by = (T)0;
-                if (by > g->fny - (T)1) by = g->fny - (T)1;
-                blocks[p] = (int64_t)by * g->width + (int64_t)bx;
+/* The corner values nw, ne, sw, se of every cell from a working copy (0 outside). */
+static void N_(gather)(const N_(grid) *g, const T *f, const N_(cells) *cells, N_(workspace) *s) {
+    int64_t count = g->ny * g->nx, width = g->width;
+    for (int64_t p = 0; p < count; ++p) {
+        int64_t x = cells->x0[p], y = cells->y0[p];
+        if (N_(inside)(g, y, x)) {
+            const T *k = f + y * width + x;
+            s->c0[p] = k[0];
+            s->c1[p] = k[1];
+            s->c2[p] = k[width];
+            s->c3[p] = k[width + 1];
+        } else {
+            T *dst[4] = {s->c0, s->c1, s->c2, s->c3};
+            for (int q = 0; q < 4; ++q) {
+                int64_t yy = y + (q >> 1), xx = x + (q & 1);
+                dst[q][p] = N_(inside)(g, yy, xx) ? f[yy * width + xx] : (T)0;
             }
         }
     }
 }
 
-/* Semi-Lagrangian samples of a working copy at the cells. */
-static void N_(sample)(const N_(grid) *g, const T *f, const N_(cell) *cells, T *out) {
-    int64_t count = g->ny * g->nx;
+/* Bilinear interpolation of the gathered corners. torch's kernel is built with FMA
+ * contraction: ((nw nw + ne ne) + sw sw) + se se with each later product fused. */
+static void N_(interpolate)(int64_t count, const N_(cells) *c, const N_(workspace) *s, T *out) {
     for (int64_t p = 0; p < count; ++p) {
-        T v[4];
-        N_(corners)(g, f, &cells[p], v);
-        out[p] = N_(interpolate)(v, &cells[p]);
+        T sum = FMA(s->c1[p], c->s[p] * c->w[p], s->c0[p] * (c->s[p] * c->e[p]));
+        sum = FMA(s->c2[p], c->n[p] * c->e[p], sum);
+        out[p] = FMA(s->c3[p], c->n[p] * c->w[p], sum);
     }
 }
 
-/* MacCormack at point p: sl + (values - inv) / 2 clamped to the block's [min, max]; `keep`:
- * the limiter left it alone. `padded`: the values' working copy. */
-static inline T N_(limit)(const N_(grid) *g, const T *padded, T value, T sl, T inv,
-                          int64_t block, int *keep) {
-    T diff = value - inv;
-    T half = diff * (T)0.5;
-    T new_ = half + sl;
-    T lo = 0, hi = 0; /* NaN position: grid_sample's zeros padding */
-    if (block >= 0) {
-        const T *k = padded + block;
-        T a = k[0], b = k[1], c = k[g->width], d = k[g->width + 1];
-        lo = N_(vmin)(N_(vmin)(a, b), N_(vmin)(c, d));
-        hi = N_(vmax)(N_(vmax)(a, b), N_(vmax)(c, d));
-    }
-    *keep = new_ >= lo && new_ <= hi;
-    return N_(vmin)(N_(vmax)(new_, lo), hi);
-}
-
-typedef struct {
-    N_(cell) *back, *fwd;
-    int64_t *blocks;
-    T *padded, *padded_sl, *sl;
-} N_(workspace);
-
-static void N_(release)(N_(workspace) *s) {
-    free(s->back);
-    free(s->fwd);
-    free(s->blocks);
-    free(s->padded);
-    free(s->padded_sl);
-    free(s->sl);
-}
-
-static int N_(reserve)(N_(workspace) *s, const N_(grid) *g, int mac_cormack) {
-    size_t count = (size_t)(g->ny * g->nx), padded = (size_t)((g->ny + 2) * g->width);
-    s->back = malloc(sizeof(N_(cell)) * count);
-    s->fwd = mac_cormack ? malloc(sizeof(N_(cell)) * count) : NULL;
-    s->blocks = mac_cormack ? malloc(sizeof(int64_t) * count) : NULL;
-    s->padded = malloc(sizeof(T) * padded);
-    s->padded_sl = mac_cormack ? malloc(sizeof(T) * padded) : NULL;
-    s->sl = malloc(sizeof(T) * count);
-    int ok = s->back && s->padded && s->sl
-             && (!mac_cormack || (s->fwd && s->blocks && s->padded_sl));
-    if (!ok) N_(release)(s);
-    return ok;
-}
-
-/* Forward of one sample: sl always, MacCormack into `out` (or sl into `out`). Leaves the
- * cells, blocks and working copies in `s` for the backward. */
+/* Forward of one sample into `out`; `keep` (NULL: skip): the limiter left the point alone.
+ * Leaves the cells, blocks and working copies in `s` for the backward. */
 static void N_(forward_sample)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
-                               const T *wy, int mac_cormack, T *out, int *keep) {
-    int64_t count = g->ny * g->nx;
+                               const T *wy, int mac_cormack, T *out, int32_t *keep) {
+    int64_t count = g->ny * g->nx, width = g->width;
     N_(pad)(g, v, s->padded);
-    N_(trace)(g, wx, wy, 0, s->back, s->blocks);
-    N_(sample)(g, s->padded, s->back, mac_cormack ? s->sl : out);
+    N_(trace)(g, wx, wy, 0, &s->back, mac_cormack ? s->block : NULL);
+    N_(gather)(g, s->padded, &s->back, s);
+    N_(interpolate)(count, &s->back, s, mac_cormack ? s->sl : out);
     if (!mac_cormack) return;
     N_(pad)(g, s->sl, s->padded_sl);
-    N_(trace)(g, wx, wy, 1, s->fwd, NULL);
+    N_(trace)(g, wx, wy, 1, &s->fwd, NULL);
+    N_(gather)(g, s->padded_sl, &s->fwd, s);
+    N_(interpolate)(count, &s->fwd, s, out); /* inv */
+    /* the limiter's block, gathered into c0..c3 (zeros for NaN positions, as torch's
+     * nearest-neighbour read with zeros padding) */
     for (int64_t p = 0; p < count; ++p) {
-        T vals[4];
-        int kept;
-        N_(corners)(g, s->padded_sl, &s->fwd[p], vals);
-        T inv = N_(interpolate)(vals, &s->fwd[p]);
-        out[p] = N_(limit)(g, s->padded, v[p], s->sl[p], inv, s->blocks[p], &kept);
-        if (keep) keep[p] = kept;
+        int32_t b = s->block[p];
+        const T *k = s->padded + (b < 0 ? 0 : b);
+        s->c0[p] = b < 0 ? (T)0 : k[0];
+        s->c1[p] = b < 0 ? (T)0 : k[1];
+        s->c2[p] = b < 0 ? (T)0 : k[width];
+        s->c3[p] = b < 0 ? (T)0 : k[width + 1];
+    }
+    for (int64_t p = 0; p < count; ++p) {
+        T diff = v[p] - out[p];
+        T half = diff * (T)0.5;
+        T new_ = half + s->sl[p];
+        T lo = N_(vmin)(N_(vmin)(s->c0[p], s->c1[p]), N_(vmin)(s->c2[p], s->c3[p]));
+        T hi = N_(vmax)(N_(vmax)(s->c0[p], s->c1[p]), N_(vmax)(s->c2[p], s->c3[p]));
+        if (keep) keep[p] = new_ >= lo && new_ <= hi;
+        out[p] = N_(vmin)(N_(vmax)(new_, lo), hi);
     }
 }
 
@@ -269,50 +283,47 @@ int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, c
     if (batch <= 0 || count <= 0) return 0;
     N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
     N_(workspace) s;
-    if (!N_(reserve)(&s, &g, mac_cormack)) return 1;
+    if (!N_(reserve)(&s, &g)) return 1;
     for (int64_t b = 0; b < batch; ++b)
         N_(forward_sample)(&g, &s, values + b * count, wx + b * count, wy + b * count,
                            mac_cormack, out + b * count, NULL);
-    N_(release)(&s);
+    free(s.memory);
     return 0;
 }
 
-/* grid_sampler_2d_backward (bilinear, zeros padding, align_corners) of `gout` for the
- * working copy `f` sampled at `cells`: scatters into `acc` (a zeroed working-copy-shaped
- * array, NULL: skip; what falls on its zero row/column is grid_sample's masked-off corners)
- * in grid_sample's order -- vectors of `chunk` points, corner by corner -- and writes the
- * position gradients (NULL: skip). */
-static void N_(sample_backward)(const N_(grid) *g, const T *f, const N_(cell) *cells,
-                                const T *gout, int64_t chunk, T *acc, T *gpx, T *gpy) {
+/* grid_sampler_2d_backward (bilinear, zeros padding, align_corners) of `gout` at `cells`:
+ * scatters into `acc` (zeroed, working-copy shaped; what falls on its zero row/column are
+ * grid_sample's masked-off corners) in grid_sample's order -- vectors of `chunk` points,
+ * corner by corner. */
+static void N_(scatter)(const N_(grid) *g, const N_(cells) *c, const T *gout, int64_t chunk,
+                        T *acc) {
     int64_t count = g->ny * g->nx, width = g->width;
     for (int64_t start = 0; start < count; start += chunk) {
-        int64_t len = count - start < chunk ? count - start : chunk;
-        const N_(cell) *cs = cells + start;
-        const T *go = gout + start;
-        if (acc) {
-            for (int corner = 0; corner < 4; ++corner) {
-                int dx = corner & 1, dy = corner >> 1;
-                for (int64_t l = 0; l < len; ++l) {
-                    const N_(cell) *c = &cs[l];
-                    int64_t x = c->x0 + dx, y = c->y0 + dy;
-                    if (!N_(inside)(y, x, g)) continue;
-                    T weight = (dy ? c->n : c->s) * (dx ? c->w : c->e);
-                    acc[y * width + x] += weight * go[l];
-                }
+        int64_t end = count - start < chunk ? count : start + chunk;
+        for (int corner = 0; corner < 4; ++corner) {
+            int dx = corner & 1, dy = corner >> 1;
+            const T *wy = dy ? c->n : c->s, *wx = dx ? c->w : c->e;
+            for (int64_t p = start; p < end; ++p) {
+                int64_t x = c->x0[p] + dx, y = c->y0[p] + dy;
+                if (!N_(inside)(g, y, x)) continue;
+                acc[y * width + x] += (wy[p] * wx[p]) * gout[p];
             }
         }
-        if (gpx) {
-            for (int64_t l = 0; l < len; ++l) {
-                const N_(cell) *c = &cs[l];
-                T v[4];
-                N_(corners)(g, f, c, v);
-                /* gx = 0 + ((ne - nw) s + (se - sw) n) gOut, contracted as torch's */
-                T gx = FMA(FMA(v[3] - v[2], c->n, (v[1] - v[0]) * c->s), go[l], (T)0);
-                T gy = FMA(FMA(v[3] - v[1], c->w, (v[2] - v[0]) * c->e), go[l], (T)0);
-                gpx[start + l] = gx * g->half_nx;
-                gpy[start + l] = gy * g->half_ny;
-            }
-        }
+    }
+}
+
+/* The position gradients of that backward, from the corners gathered into c0..c3. */
+static void N_(position_grad)(const N_(grid) *g, const N_(cells) *c, const N_(workspace) *s,
+                              const T *gout, T *gpx, T *gpy) {
+    int64_t count = g->ny * g->nx;
+    for (int64_t p = 0; p < count; ++p) {
+        /* gx = 0 + ((ne - nw) s + (se - sw) n) gOut, contracted as torch's */
+        T gx = FMA(FMA(s->c3[p] - s->c2[p], c->n[p], (s->c1[p] - s->c0[p]) * c->s[p]),
+                   gout[p], (T)0);
+        T gy = FMA(FMA(s->c3[p] - s->c1[p], c->w[p], (s->c2[p] - s->c0[p]) * c->e[p]),
+                   gout[p], (T)0);
+        gpx[p] = gx * g->half_nx;
+        gpy[p] = gy * g->half_ny;
     }
 }
 
@@ -340,15 +351,15 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
     if (batch <= 0 || count <= 0) return 0;
     N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
     N_(workspace) s;
-    if (!N_(reserve)(&s, &g, mac_cormack)) return 1;
+    if (!N_(reserve)(&s, &g)) return 1;
     int need_w = g_wx || g_wy;
     /* out, g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two padded */
     T *buffer = malloc(sizeof(T) * (size_t)(8 * count + 2 * padded));
-    int *keep = malloc(sizeof(int) * (size_t)count);
+    int32_t *keep = malloc(sizeof(int32_t) * (size_t)count);
     if (!buffer || !keep) {
         free(buffer);
         free(keep);
-        N_(release)(&s);
+        free(s.memory);
         return 1;
     }
     T *out = buffer, *g_new = out + count, *g_bound = g_new + count, *g_sl = g_bound + count;
@@ -366,25 +377,33 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
                 g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
             }
             N_(zero)(acc_sl, padded);
-            N_(sample_backward)(&g, s.padded_sl, s.fwd, g_sl, chunk, acc_sl,
-                                need_w ? gfx : NULL, gfy);
+            N_(scatter)(&g, &s.fwd, g_sl, chunk, acc_sl);
+            if (need_w) {
+                N_(gather)(&g, s.padded_sl, &s.fwd, &s);
+                N_(position_grad)(&g, &s.fwd, &s, g_sl, gfx, gfy);
+            }
             N_(fold)(&g, acc_sl, g_sl);
             for (int64_t p = 0; p < count; ++p) g_sl[p] = g_sl[p] + g_new[p];
             g_sample = g_sl;
         }
-        if (g_values) N_(zero)(acc, padded);
-        N_(sample_backward)(&g, s.padded, s.back, g_sample, chunk, g_values ? acc : NULL,
-                            need_w ? gbx : NULL, gby);
+        if (g_values) {
+            N_(zero)(acc, padded);
+            N_(scatter)(&g, &s.back, g_sample, chunk, acc);
+        }
+        if (need_w) {
+            N_(gather)(&g, s.padded, &s.back, &s);
+            N_(position_grad)(&g, &s.back, &s, g_sample, gbx, gby);
+        }
         if (g_values) {
             T *gv = g_values + b * count;
             if (mac_cormack) {
                 /* _route_to_bound: where the limiter is active the result is one of the
                  * block's samples; its gradient goes to the first corner (order 00 01 10 11)
-                 * equal to it -- a nearest-neighbour scatter in point order, into its own
-                 * zeroed array (acc_sl, free now), then added. */
+                 * equal to it -- a nearest-neighbour scatter in point order into its own
+                 * zeroed array (acc_sl, free again), then added. */
                 N_(zero)(acc_sl, padded);
                 for (int64_t p = 0; p < count; ++p) {
-                    int64_t block = s.blocks[p];
+                    int32_t block = s.block[p];
                     if (block < 0) continue;
                     const T *k = s.padded + block;
                     int not00 = !(k[0] == out[p]), e01 = k[1] == out[p];
@@ -394,8 +413,8 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
                 for (int64_t q = 0; q < padded; ++q) acc[q] = acc[q] + acc_sl[q];
             }
             N_(fold)(&g, acc, gv);
-            if (mac_cormack)
-                for (int64_t p = 0; p < count; ++p) gv[p] = FMA(g_new[p], (T)0.5, gv[p]); /* add_(alpha=0.5) */
+            if (mac_cormack) /* add_(g_new, alpha=0.5): torch's vectorised add is an fma */
+                for (int64_t p = 0; p < count; ++p) gv[p] = FMA(g_new[p], (T)0.5, gv[p]);
         }
         if (need_w) {
             for (int64_t p = 0; p < count; ++p) {
@@ -408,7 +427,7 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
     }
     free(buffer);
     free(keep);
-    N_(release)(&s);
+    free(s.memory);
     return 0;
 }
 
