@@ -1,4 +1,4 @@
-"""The fused CPU advection kernel: ``advection_kernel.c``, compiled on first use, loaded with ctypes.
+"""The fused CPU advection kernel (``advection_kernel.c``): compiled on first use, ctypes-loaded.
 
 :mod:`physgrad.physics.fluid.advection` runs its semi-Lagrangian / MacCormack steps (forward
 and first-order backward) through this kernel when the tensors are contiguous-able float32 or
