@@ -66,9 +66,19 @@ static N_(grid) N_(make_grid)(int64_t ny, int64_t nx, T cx, T cy) {
     return g;
 }
 
-/* torch.minimum / torch.maximum (vectorised): NaN if either is NaN. */
-static inline T N_(vmin)(T a, T b) { return (a != a || b != b) ? (T)NAN : (a < b ? a : b); }
-static inline T N_(vmax)(T a, T b) { return (a != a || b != b) ? (T)NAN : (a > b ? a : b); }
+/* torch.minimum / torch.maximum: NaN if either is NaN (here that NaN, in torch an all-ones
+ * NaN: only the payload differs), else the vector instruction's choice. Written as selects
+ * so that the loops vectorise. */
+static inline T N_(vmin)(T a, T b) {
+    T r = a < b ? a : b;
+    r = b != b ? b : r;
+    return a != a ? a : r;
+}
+static inline T N_(vmax)(T a, T b) {
+    T r = a > b ? a : b;
+    r = b != b ? b : r;
+    return a != a ? a : r;
+}
 
 /* Bilinear sample positions of all points of a sample, structure of arrays (the arithmetic
  * loops vectorise): the lower-left corner (x0, y0) on the padded field, -4 for NaN or
@@ -82,6 +92,7 @@ typedef struct {
 typedef struct {
     N_(cells) back, fwd;
     int32_t *block;          /* the limiter's 2 x 2 block: offset in a working copy, or -1 */
+    int32_t *keep;           /* the limiter left the point alone */
     T *padded, *padded_sl;   /* working copies of the values and of the semi-Lagrangian field */
     T *sl, *c0, *c1, *c2, *c3; /* semi-Lagrangian samples; gathered corner values */
     void *memory;
@@ -89,7 +100,7 @@ typedef struct {
 
 static int N_(reserve)(N_(workspace) *s, const N_(grid) *g) {
     size_t count = (size_t)(g->ny * g->nx), padded = (size_t)((g->ny + 2) * g->width);
-    size_t reals = 8 * count + 2 * padded + 5 * count, ints = 5 * count;
+    size_t reals = 8 * count + 2 * padded + 5 * count, ints = 6 * count;
     char *m = malloc(sizeof(T) * reals + sizeof(int32_t) * ints);
     if (!m) return 0;
     s->memory = m;
@@ -113,7 +124,8 @@ static int N_(reserve)(N_(workspace) *s, const N_(grid) *g) {
     s->back.y0 = i; i += count;
     s->fwd.x0 = i; i += count;
     s->fwd.y0 = i; i += count;
-    s->block = i;
+    s->block = i; i += count;
+    s->keep = i;
     return 1;
 }
 
@@ -242,7 +254,24 @@ static void N_(interpolate)(int64_t count, const N_(cells) *c, const N_(workspac
     }
 }
 
-/* Forward of one sample into `out`; `keep` (NULL: skip): the limiter left the point alone.
+/* MacCormack: sl + (values - inv) / 2 clamped to [min, max] of the block's corners c0..c3;
+ * `out` holds inv on entry; `keep`: the limiter left the point alone. */
+static __attribute__((noinline)) void N_(limit)(
+    int64_t count, const T *restrict v, const T *restrict sl, const T *restrict c0,
+    const T *restrict c1, const T *restrict c2, const T *restrict c3, T *restrict out,
+    int32_t *restrict keep) {
+    for (int64_t p = 0; p < count; ++p) {
+        T diff = v[p] - out[p];
+        T half = diff * (T)0.5;
+        T new_ = half + sl[p];
+        T lo = N_(vmin)(N_(vmin)(c0[p], c1[p]), N_(vmin)(c2[p], c3[p]));
+        T hi = N_(vmax)(N_(vmax)(c0[p], c1[p]), N_(vmax)(c2[p], c3[p]));
+        keep[p] = (new_ >= lo) & (new_ <= hi);
+        out[p] = N_(vmin)(N_(vmax)(new_, lo), hi);
+    }
+}
+
+/* Forward of one sample into `out`; `keep`: the limiter left the point alone.
  * Leaves the cells, blocks and working copies in `s` for the backward. */
 static void N_(forward_sample)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
                                const T *wy, int mac_cormack, T *out, int32_t *keep) {
@@ -266,15 +295,7 @@ static void N_(forward_sample)(const N_(grid) *g, N_(workspace) *s, const T *v, 
         s->c2[p] = b < 0 ? (T)0 : k[width];
         s->c3[p] = b < 0 ? (T)0 : k[width + 1];
     }
-    for (int64_t p = 0; p < count; ++p) {
-        T diff = v[p] - out[p];
-        T half = diff * (T)0.5;
-        T new_ = half + s->sl[p];
-        T lo = N_(vmin)(N_(vmin)(s->c0[p], s->c1[p]), N_(vmin)(s->c2[p], s->c3[p]));
-        T hi = N_(vmax)(N_(vmax)(s->c0[p], s->c1[p]), N_(vmax)(s->c2[p], s->c3[p]));
-        if (keep) keep[p] = new_ >= lo && new_ <= hi;
-        out[p] = N_(vmin)(N_(vmax)(new_, lo), hi);
-    }
+    N_(limit)(count, v, s->sl, s->c0, s->c1, s->c2, s->c3, out, keep);
 }
 
 int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
@@ -286,7 +307,7 @@ int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, c
     if (!N_(reserve)(&s, &g)) return 1;
     for (int64_t b = 0; b < batch; ++b)
         N_(forward_sample)(&g, &s, values + b * count, wx + b * count, wy + b * count,
-                           mac_cormack, out + b * count, NULL);
+                           mac_cormack, out + b * count, s.keep);
     free(s.memory);
     return 0;
 }
@@ -355,13 +376,11 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
     int need_w = g_wx || g_wy;
     /* out, g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two padded */
     T *buffer = malloc(sizeof(T) * (size_t)(8 * count + 2 * padded));
-    int32_t *keep = malloc(sizeof(int32_t) * (size_t)count);
-    if (!buffer || !keep) {
-        free(buffer);
-        free(keep);
+    if (!buffer) {
         free(s.memory);
         return 1;
     }
+    int32_t *keep = s.keep;
     T *out = buffer, *g_new = out + count, *g_bound = g_new + count, *g_sl = g_bound + count;
     T *gfx = g_sl + count, *gfy = gfx + count, *gbx = gfy + count, *gby = gbx + count;
     T *acc = gby + count, *acc_sl = acc + padded;
@@ -426,7 +445,6 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
         }
     }
     free(buffer);
-    free(keep);
     free(s.memory);
     return 0;
 }
