@@ -41,20 +41,30 @@
 #define T ADVECTION_REAL
 #define N_(f) ADVECTION_NAME(f)
 
-/* Per-axis constants, in T as the torch path forms them. */
+/* Sizes and constants, in T as the torch path forms them. The working arrays hold
+ * grid_sample's padded field ((ny + 1, nx + 1): the periodic field with row and column 0
+ * repeated) inside a margin of zeros, two wide at the start and end of each axis, so that
+ * every corner a cell can name (the corner index clamped to [-2, n + 1]) is read and
+ * scattered without branches: a corner outside the padded field reads 0 and receives
+ * contributions that are never read, as grid_sample's zeros padding masks it. */
 typedef struct {
-    int64_t nx, ny, width; /* width: row length of the working copies, nx + 2 */
-    T fnx, fny;            /* sizes */
-    T two_nx, two_ny;      /* 2 / n (torch: sizes.reciprocal() * 2, the same bits) */
-    T half_nx, half_ny;    /* n / 2: grid_sample's scale on the padded field of n + 1 */
-    T cx, cy;              /* dt / dx, dt / dy */
+    int64_t nx, ny;
+    int64_t width;  /* row length of the working arrays: nx + 5 */
+    int64_t origin; /* offset of the padded field's (0, 0): 2 rows and 2 columns in */
+    int64_t size;   /* length of a working array: (ny + 5) * width */
+    T fnx, fny;         /* sizes */
+    T two_nx, two_ny;   /* 2 / n (torch: sizes.reciprocal() * 2, the same bits) */
+    T half_nx, half_ny; /* n / 2: grid_sample's scale on the padded field of n + 1 */
+    T cx, cy;           /* dt / dx, dt / dy */
 } N_(grid);
 
 static N_(grid) N_(make_grid)(int64_t ny, int64_t nx, T cx, T cy) {
     N_(grid) g;
     g.nx = nx;
     g.ny = ny;
-    g.width = nx + 2;
+    g.width = nx + 5;
+    g.origin = 2 * g.width + 2;
+    g.size = (ny + 5) * g.width;
     g.fnx = (T)nx;
     g.fny = (T)ny;
     g.two_nx = ((T)1 / g.fnx) * (T)2;
@@ -81,70 +91,68 @@ static inline T N_(vmax)(T a, T b) {
 }
 
 /* Bilinear sample positions of all points of a sample, structure of arrays (the arithmetic
- * loops vectorise): the lower-left corner (x0, y0) on the padded field, -4 for NaN or
- * far-off positions (never in bounds), and grid_sample's distances to the cell's sides. */
+ * loops vectorise): the offset of the lower-left corner in a working array, grid_sample's
+ * distances to the cell's sides, and the four corner values once gathered. */
 typedef struct {
-    int32_t *x0, *y0;
+    int32_t *corner;
     T *n, *s, *w, *e;
+    T *c[4]; /* nw, ne, sw, se */
 } N_(cells);
 
 /* Working arrays for one sample. */
 typedef struct {
     N_(cells) back, fwd;
-    int32_t *block;          /* the limiter's 2 x 2 block: offset in a working copy, or -1 */
-    int32_t *keep;           /* the limiter left the point alone */
-    T *padded, *padded_sl;   /* working copies of the values and of the semi-Lagrangian field */
-    T *sl, *c0, *c1, *c2, *c3; /* semi-Lagrangian samples; gathered corner values */
+    int32_t *block;        /* the limiter's 2 x 2 block: offset in a working array, or -1 */
+    int32_t *keep;         /* the limiter left the point alone */
+    T *padded, *padded_sl; /* working arrays of the values and of the semi-Lagrangian field */
+    T *sl;                 /* semi-Lagrangian samples */
+    T *k[4];               /* the block's corner values */
     void *memory;
 } N_(workspace);
 
 static int N_(reserve)(N_(workspace) *s, const N_(grid) *g) {
-    size_t count = (size_t)(g->ny * g->nx), padded = (size_t)((g->ny + 2) * g->width);
-    size_t reals = 8 * count + 2 * padded + 5 * count, ints = 6 * count;
-    char *m = malloc(sizeof(T) * reals + sizeof(int32_t) * ints);
+    size_t count = (size_t)(g->ny * g->nx), size = (size_t)g->size;
+    size_t reals = 2 * 8 * count + 2 * size + 5 * count, ints = 4 * count;
+    char *m = calloc(sizeof(T) * reals + sizeof(int32_t) * ints, 1); /* zero margins */
     if (!m) return 0;
     s->memory = m;
     T *r = (T *)m;
+    s->padded = r; r += size;
+    s->padded_sl = r; r += size;
     N_(cells) *families[2] = {&s->back, &s->fwd};
-    for (int k = 0; k < 2; ++k) {
-        families[k]->n = r; r += count;
-        families[k]->s = r; r += count;
-        families[k]->w = r; r += count;
-        families[k]->e = r; r += count;
+    for (int f = 0; f < 2; ++f) {
+        N_(cells) *c = families[f];
+        c->n = r; r += count;
+        c->s = r; r += count;
+        c->w = r; r += count;
+        c->e = r; r += count;
+        for (int q = 0; q < 4; ++q) {
+            c->c[q] = r;
+            r += count;
+        }
     }
-    s->padded = r; r += padded;
-    s->padded_sl = r; r += padded;
     s->sl = r; r += count;
-    s->c0 = r; r += count;
-    s->c1 = r; r += count;
-    s->c2 = r; r += count;
-    s->c3 = r; r += count;
+    for (int q = 0; q < 4; ++q) {
+        s->k[q] = r;
+        r += count;
+    }
     int32_t *i = (int32_t *)r;
-    s->back.x0 = i; i += count;
-    s->back.y0 = i; i += count;
-    s->fwd.x0 = i; i += count;
-    s->fwd.y0 = i; i += count;
+    s->back.corner = i; i += count;
+    s->fwd.corner = i; i += count;
     s->block = i; i += count;
     s->keep = i;
     return 1;
 }
 
-/* Working copy of a periodic (ny, nx) field: (ny + 2, nx + 2), the periodic row and column
- * appended (grid_sample's padded input), then a row and column of zeros, so that the four
- * corners of any in-bounds cell are read without branches (a corner one past the padded
- * field is 0, as grid_sample's zeros padding gives). */
+/* Writes the padded field of a periodic (ny, nx) field into a working array (the margins
+ * stay zero). */
 static void N_(pad)(const N_(grid) *g, const T *f, T *out) {
-    int64_t ny = g->ny, nx = g->nx, width = g->width;
-    for (int64_t r = 0; r <= ny + 1; ++r) {
-        T *row = out + r * width;
-        if (r > ny) {
-            for (int64_t c = 0; c < width; ++c) row[c] = 0;
-            continue;
-        }
+    int64_t ny = g->ny, nx = g->nx;
+    for (int64_t r = 0; r <= ny; ++r) {
+        T *row = out + g->origin + r * g->width;
         const T *src = f + (r == ny ? 0 : r) * nx;
         for (int64_t c = 0; c < nx; ++c) row[c] = src[c];
         row[nx] = src[0];
-        row[nx + 1] = 0;
     }
 }
 
@@ -161,24 +169,25 @@ static inline T N_(unnormalized)(T p, T two_over_n, T half_n) {
     return (g + (T)1) * half_n;
 }
 
-/* floor()ed coordinate -> corner index; NaN or outside [-2, limit] -> -4 */
+/* floor()ed coordinate -> corner index in [-2, limit]; NaN or outside -> -2 (then both the
+ * corner and its neighbour are out of bounds, as for grid_sample) */
 static inline int32_t N_(index)(T f, T limit) {
-    T safe = (f >= (T)-2 && f <= limit) ? f : (T)-4;
+    T safe = (f >= (T)-2 && f <= limit) ? f : (T)-2;
     return (int32_t)safe;
 }
 
-/* Cells of row r traced back (forward = 0: p = i - dt w / dx) or forward; for the
+/* Cells of row r traced back (sign -1: p = i - dt w / dx) or forward (+1); for the
  * back-trace also the limiter's block, the corner floor(p) clamped to [0, n - 1]. (The
  * torch path reads that block with a nearest-neighbour grid_sample at the grid coordinate
  * corner (2 / (n - 1)) - 1, which gives back the same integer corner on any grid smaller
  * than ~2^20.) */
 static __attribute__((noinline)) void N_(trace_row)(
     int32_t nx, T j, T sign, const N_(grid) *g, const T *restrict u, const T *restrict v,
-    int32_t *restrict x0, int32_t *restrict y0, T *restrict n, T *restrict s,
-    T *restrict w, T *restrict e, int32_t *restrict block) {
+    int32_t *restrict corner, T *restrict n, T *restrict s, T *restrict w, T *restrict e,
+    int32_t *restrict block) {
     /* restrict parameters and constants in locals: the loop vectorises */
     const int32_t width = (int32_t)g->width;
-    const T xlimit = (T)(g->nx + 2), ylimit = (T)(g->ny + 2);
+    const T xlimit = (T)(g->nx + 1), ylimit = (T)(g->ny + 1);
     const T cx = g->cx, cy = g->cy, fnx = g->fnx, fny = g->fny;
     const T two_nx = g->two_nx, two_ny = g->two_ny, half_nx = g->half_nx, half_ny = g->half_ny;
     for (int32_t c = 0; c < nx; ++c) { /* int32: AVX2 converts it to T */
@@ -193,17 +202,16 @@ static __attribute__((noinline)) void N_(trace_row)(
         e[c] = (T)1 - dw;
         n[c] = dn;
         s[c] = (T)1 - dn;
-        x0[c] = N_(index)(xw, xlimit);
-        y0[c] = N_(index)(yn, ylimit);
+        corner[c] = (N_(index)(yn, ylimit) + 2) * width + N_(index)(xw, xlimit) + 2;
         if (block) {
             T bx = FLOOR(px), by = FLOOR(py);
             bx = bx < (T)0 ? (T)0 : bx;
             bx = bx > fnx - (T)1 ? fnx - (T)1 : bx;
             by = by < (T)0 ? (T)0 : by;
             by = by > fny - (T)1 ? fny - (T)1 : by;
-            int valid = bx == bx && by == by;
+            int valid = (bx == bx) & (by == by);
             int32_t ix = (int32_t)(valid ? bx : (T)0), iy = (int32_t)(valid ? by : (T)0);
-            block[c] = valid ? iy * width + ix : -1;
+            block[c] = valid ? (iy + 2) * width + ix + 2 : -1;
         }
     }
 }
@@ -213,45 +221,45 @@ static void N_(trace)(const N_(grid) *g, const T *wx, const T *wy, int forward,
     T sign = forward ? (T)1 : (T)-1;
     for (int64_t r = 0; r < g->ny; ++r) {
         int64_t base = r * g->nx;
-        N_(trace_row)((int32_t)g->nx, (T)r, sign, g, wx + base, wy + base, cells->x0 + base,
-                      cells->y0 + base, cells->n + base, cells->s + base, cells->w + base,
+        N_(trace_row)((int32_t)g->nx, (T)r, sign, g, wx + base, wy + base,
+                      cells->corner + base, cells->n + base, cells->s + base, cells->w + base,
                       cells->e + base, block ? block + base : NULL);
     }
 }
 
-static inline int N_(inside)(const N_(grid) *g, int64_t y, int64_t x) {
-    return x >= 0 && x <= g->nx && y >= 0 && y <= g->ny;
+/* The corner values nw, ne, sw, se of every cell from a working array. */
+static __attribute__((noinline)) void N_(gather)(
+    int64_t count, int64_t width, const T *restrict f, const int32_t *restrict corner,
+    T *restrict c0, T *restrict c1, T *restrict c2, T *restrict c3) {
+    for (int64_t p = 0; p < count; ++p) {
+        const T *k = f + corner[p];
+        c0[p] = k[0];
+        c1[p] = k[1];
+        c2[p] = k[width];
+        c3[p] = k[width + 1];
+    }
 }
 
-/* The corner values nw, ne, sw, se of every cell from a working copy (0 outside). */
-static void N_(gather)(const N_(grid) *g, const T *f, const N_(cells) *cells, N_(workspace) *s) {
-    int64_t count = g->ny * g->nx, width = g->width;
-    for (int64_t p = 0; p < count; ++p) {
-        int64_t x = cells->x0[p], y = cells->y0[p];
-        if (N_(inside)(g, y, x)) {
-            const T *k = f + y * width + x;
-            s->c0[p] = k[0];
-            s->c1[p] = k[1];
-            s->c2[p] = k[width];
-            s->c3[p] = k[width + 1];
-        } else {
-            T *dst[4] = {s->c0, s->c1, s->c2, s->c3};
-            for (int q = 0; q < 4; ++q) {
-                int64_t yy = y + (q >> 1), xx = x + (q & 1);
-                dst[q][p] = N_(inside)(g, yy, xx) ? f[yy * width + xx] : (T)0;
-            }
-        }
-    }
+static void N_(gather_cells)(const N_(grid) *g, const T *f, N_(cells) *c) {
+    N_(gather)(g->ny * g->nx, g->width, f, c->corner, c->c[0], c->c[1], c->c[2], c->c[3]);
 }
 
 /* Bilinear interpolation of the gathered corners. torch's kernel is built with FMA
  * contraction: ((nw nw + ne ne) + sw sw) + se se with each later product fused. */
-static void N_(interpolate)(int64_t count, const N_(cells) *c, const N_(workspace) *s, T *out) {
+static __attribute__((noinline)) void N_(interpolate_arrays)(
+    int64_t count, const T *restrict n, const T *restrict s, const T *restrict w,
+    const T *restrict e, const T *restrict c0, const T *restrict c1, const T *restrict c2,
+    const T *restrict c3, T *restrict out) {
     for (int64_t p = 0; p < count; ++p) {
-        T sum = FMA(s->c1[p], c->s[p] * c->w[p], s->c0[p] * (c->s[p] * c->e[p]));
-        sum = FMA(s->c2[p], c->n[p] * c->e[p], sum);
-        out[p] = FMA(s->c3[p], c->n[p] * c->w[p], sum);
+        T sum = FMA(c1[p], s[p] * w[p], c0[p] * (s[p] * e[p]));
+        sum = FMA(c2[p], n[p] * e[p], sum);
+        out[p] = FMA(c3[p], n[p] * w[p], sum);
     }
+}
+
+static void N_(interpolate)(const N_(grid) *g, const N_(cells) *c, T *out) {
+    N_(interpolate_arrays)(g->ny * g->nx, c->n, c->s, c->w, c->e, c->c[0], c->c[1], c->c[2],
+                           c->c[3], out);
 }
 
 /* MacCormack: sl + (values - inv) / 2 clamped to [min, max] of the block's corners c0..c3;
@@ -271,31 +279,30 @@ static __attribute__((noinline)) void N_(limit)(
     }
 }
 
-/* Forward of one sample into `out`; `keep`: the limiter left the point alone.
- * Leaves the cells, blocks and working copies in `s` for the backward. */
+/* Forward of one sample into `out`, leaving the cells (with their corner values), blocks,
+ * `keep` and working arrays in `s` for the backward. */
 static void N_(forward_sample)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
-                               const T *wy, int mac_cormack, T *out, int32_t *keep) {
+                               const T *wy, int mac_cormack, T *out) {
     int64_t count = g->ny * g->nx, width = g->width;
     N_(pad)(g, v, s->padded);
     N_(trace)(g, wx, wy, 0, &s->back, mac_cormack ? s->block : NULL);
-    N_(gather)(g, s->padded, &s->back, s);
-    N_(interpolate)(count, &s->back, s, mac_cormack ? s->sl : out);
+    N_(gather_cells)(g, s->padded, &s->back);
+    N_(interpolate)(g, &s->back, mac_cormack ? s->sl : out);
     if (!mac_cormack) return;
     N_(pad)(g, s->sl, s->padded_sl);
     N_(trace)(g, wx, wy, 1, &s->fwd, NULL);
-    N_(gather)(g, s->padded_sl, &s->fwd, s);
-    N_(interpolate)(count, &s->fwd, s, out); /* inv */
-    /* the limiter's block, gathered into c0..c3 (zeros for NaN positions, as torch's
-     * nearest-neighbour read with zeros padding) */
+    N_(gather_cells)(g, s->padded_sl, &s->fwd);
+    N_(interpolate)(g, &s->fwd, out); /* inv */
+    /* the limiter's block (a NaN position reads zeros, as torch's nearest-neighbour read
+     * with zeros padding: offset 0 is in the margin) */
     for (int64_t p = 0; p < count; ++p) {
-        int32_t b = s->block[p];
-        const T *k = s->padded + (b < 0 ? 0 : b);
-        s->c0[p] = b < 0 ? (T)0 : k[0];
-        s->c1[p] = b < 0 ? (T)0 : k[1];
-        s->c2[p] = b < 0 ? (T)0 : k[width];
-        s->c3[p] = b < 0 ? (T)0 : k[width + 1];
+        const T *k = s->padded + (s->block[p] < 0 ? 0 : s->block[p]);
+        s->k[0][p] = k[0];
+        s->k[1][p] = k[1];
+        s->k[2][p] = k[width];
+        s->k[3][p] = k[width + 1];
     }
-    N_(limit)(count, v, s->sl, s->c0, s->c1, s->c2, s->c3, out, keep);
+    N_(limit)(count, v, s->sl, s->k[0], s->k[1], s->k[2], s->k[3], out, s->keep);
 }
 
 int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
@@ -307,50 +314,54 @@ int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, c
     if (!N_(reserve)(&s, &g)) return 1;
     for (int64_t b = 0; b < batch; ++b)
         N_(forward_sample)(&g, &s, values + b * count, wx + b * count, wy + b * count,
-                           mac_cormack, out + b * count, s.keep);
+                           mac_cormack, out + b * count);
     free(s.memory);
     return 0;
 }
 
 /* grid_sampler_2d_backward (bilinear, zeros padding, align_corners) of `gout` at `cells`:
- * scatters into `acc` (zeroed, working-copy shaped; what falls on its zero row/column are
- * grid_sample's masked-off corners) in grid_sample's order -- vectors of `chunk` points,
- * corner by corner. */
+ * scatters into `acc` (a zeroed working array; what lands in its margin is what
+ * grid_sample masks off) in grid_sample's order: vectors of `chunk` points, corner by
+ * corner. */
 static void N_(scatter)(const N_(grid) *g, const N_(cells) *c, const T *gout, int64_t chunk,
                         T *acc) {
     int64_t count = g->ny * g->nx, width = g->width;
     for (int64_t start = 0; start < count; start += chunk) {
         int64_t end = count - start < chunk ? count : start + chunk;
         for (int corner = 0; corner < 4; ++corner) {
-            int dx = corner & 1, dy = corner >> 1;
-            const T *wy = dy ? c->n : c->s, *wx = dx ? c->w : c->e;
-            for (int64_t p = start; p < end; ++p) {
-                int64_t x = c->x0[p] + dx, y = c->y0[p] + dy;
-                if (!N_(inside)(g, y, x)) continue;
-                acc[y * width + x] += (wy[p] * wx[p]) * gout[p];
-            }
+            int64_t shift = (corner >> 1) * width + (corner & 1);
+            const T *wy = (corner >> 1) ? c->n : c->s, *wx = (corner & 1) ? c->w : c->e;
+            for (int64_t p = start; p < end; ++p)
+                acc[c->corner[p] + shift] += (wy[p] * wx[p]) * gout[p];
         }
     }
 }
 
-/* The position gradients of that backward, from the corners gathered into c0..c3. */
-static void N_(position_grad)(const N_(grid) *g, const N_(cells) *c, const N_(workspace) *s,
-                              const T *gout, T *gpx, T *gpy) {
-    int64_t count = g->ny * g->nx;
+/* The position gradients of that backward, from the cells' corner values. */
+static __attribute__((noinline)) void N_(position_grad_arrays)(
+    int64_t count, T half_nx, T half_ny, const T *restrict n, const T *restrict s,
+    const T *restrict w, const T *restrict e, const T *restrict c0, const T *restrict c1,
+    const T *restrict c2, const T *restrict c3, const T *restrict gout, T *restrict gpx,
+    T *restrict gpy) {
     for (int64_t p = 0; p < count; ++p) {
         /* gx = 0 + ((ne - nw) s + (se - sw) n) gOut, contracted as torch's */
-        T gx = FMA(FMA(s->c3[p] - s->c2[p], c->n[p], (s->c1[p] - s->c0[p]) * c->s[p]),
-                   gout[p], (T)0);
-        T gy = FMA(FMA(s->c3[p] - s->c1[p], c->w[p], (s->c2[p] - s->c0[p]) * c->e[p]),
-                   gout[p], (T)0);
-        gpx[p] = gx * g->half_nx;
-        gpy[p] = gy * g->half_ny;
+        T gx = FMA(FMA(c3[p] - c2[p], n[p], (c1[p] - c0[p]) * s[p]), gout[p], (T)0);
+        T gy = FMA(FMA(c3[p] - c1[p], w[p], (c2[p] - c0[p]) * e[p]), gout[p], (T)0);
+        gpx[p] = gx * half_nx;
+        gpy[p] = gy * half_ny;
     }
 }
 
-/* _fold_periodic of the (ny + 1, nx + 1) part of a working-copy-shaped array. */
-static void N_(fold)(const N_(grid) *g, const T *padded, T *out) {
+static void N_(position_grad)(const N_(grid) *g, const N_(cells) *c, const T *gout, T *gpx,
+                              T *gpy) {
+    N_(position_grad_arrays)(g->ny * g->nx, g->half_nx, g->half_ny, c->n, c->s, c->w, c->e,
+                             c->c[0], c->c[1], c->c[2], c->c[3], gout, gpx, gpy);
+}
+
+/* _fold_periodic of the padded field in a working array. */
+static void N_(fold)(const N_(grid) *g, const T *acc, T *out) {
     int64_t ny = g->ny, nx = g->nx, width = g->width;
+    const T *padded = acc + g->origin;
     for (int64_t r = 0; r < ny; ++r)
         for (int64_t c = 0; c < nx; ++c) out[r * nx + c] = padded[r * width + c];
     for (int64_t r = 0; r < ny; ++r) out[r * nx] += padded[r * width + nx];
@@ -367,52 +378,46 @@ static void N_(zero)(T *a, int64_t n) {
 int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
                         const T *wy, T cx, T cy, int mac_cormack, const T *grad, T gcx, T gcy,
                         int64_t chunk, T *g_values, T *g_wx, T *g_wy) {
-    int64_t count = ny * nx, padded = (ny + 2) * (nx + 2);
+    int64_t count = ny * nx;
     if (chunk < 1) return 2;
     if (batch <= 0 || count <= 0) return 0;
     N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
+    int64_t size = g.size, width = g.width;
     N_(workspace) s;
     if (!N_(reserve)(&s, &g)) return 1;
     int need_w = g_wx || g_wy;
-    /* out, g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two padded */
-    T *buffer = malloc(sizeof(T) * (size_t)(8 * count + 2 * padded));
+    /* out, g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two working */
+    T *buffer = malloc(sizeof(T) * (size_t)(8 * count + 2 * size));
     if (!buffer) {
         free(s.memory);
         return 1;
     }
-    int32_t *keep = s.keep;
     T *out = buffer, *g_new = out + count, *g_bound = g_new + count, *g_sl = g_bound + count;
     T *gfx = g_sl + count, *gfy = gfx + count, *gbx = gfy + count, *gby = gbx + count;
-    T *acc = gby + count, *acc_sl = acc + padded;
+    T *acc = gby + count, *acc_sl = acc + size;
     for (int64_t b = 0; b < batch; ++b) {
         const T *v = values + b * count, *u = wx + b * count, *w = wy + b * count;
         const T *gr = grad + b * count;
         const T *g_sample = gr; /* what reaches the semi-Lagrangian samples */
-        N_(forward_sample)(&g, &s, v, u, w, mac_cormack, out, keep);
+        N_(forward_sample)(&g, &s, v, u, w, mac_cormack, out);
         if (mac_cormack) {
             for (int64_t p = 0; p < count; ++p) {
-                g_new[p] = gr[p] * (keep[p] ? (T)1 : (T)0);
+                g_new[p] = gr[p] * (s.keep[p] ? (T)1 : (T)0);
                 g_bound[p] = gr[p] - g_new[p];
                 g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
             }
-            N_(zero)(acc_sl, padded);
+            N_(zero)(acc_sl, size);
             N_(scatter)(&g, &s.fwd, g_sl, chunk, acc_sl);
-            if (need_w) {
-                N_(gather)(&g, s.padded_sl, &s.fwd, &s);
-                N_(position_grad)(&g, &s.fwd, &s, g_sl, gfx, gfy);
-            }
+            if (need_w) N_(position_grad)(&g, &s.fwd, g_sl, gfx, gfy);
             N_(fold)(&g, acc_sl, g_sl);
             for (int64_t p = 0; p < count; ++p) g_sl[p] = g_sl[p] + g_new[p];
             g_sample = g_sl;
         }
         if (g_values) {
-            N_(zero)(acc, padded);
+            N_(zero)(acc, size);
             N_(scatter)(&g, &s.back, g_sample, chunk, acc);
         }
-        if (need_w) {
-            N_(gather)(&g, s.padded, &s.back, &s);
-            N_(position_grad)(&g, &s.back, &s, g_sample, gbx, gby);
-        }
+        if (need_w) N_(position_grad)(&g, &s.back, g_sample, gbx, gby);
         if (g_values) {
             T *gv = g_values + b * count;
             if (mac_cormack) {
@@ -420,16 +425,15 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
                  * block's samples; its gradient goes to the first corner (order 00 01 10 11)
                  * equal to it -- a nearest-neighbour scatter in point order into its own
                  * zeroed array (acc_sl, free again), then added. */
-                N_(zero)(acc_sl, padded);
+                N_(zero)(acc_sl, size);
                 for (int64_t p = 0; p < count; ++p) {
                     int32_t block = s.block[p];
                     if (block < 0) continue;
-                    const T *k = s.padded + block;
-                    int not00 = !(k[0] == out[p]), e01 = k[1] == out[p];
-                    int dx = not00 && (e01 || k[g.width] != out[p]), dy = not00 && !e01;
-                    acc_sl[block + dy * g.width + dx] += g_bound[p];
+                    int not00 = !(s.k[0][p] == out[p]), e01 = s.k[1][p] == out[p];
+                    int dx = not00 && (e01 || s.k[2][p] != out[p]), dy = not00 && !e01;
+                    acc_sl[block + dy * width + dx] += g_bound[p];
                 }
-                for (int64_t q = 0; q < padded; ++q) acc[q] = acc[q] + acc_sl[q];
+                for (int64_t q = 0; q < size; ++q) acc[q] = acc[q] + acc_sl[q];
             }
             N_(fold)(&g, acc, gv);
             if (mac_cormack) /* add_(g_new, alpha=0.5): torch's vectorised add is an fma */
