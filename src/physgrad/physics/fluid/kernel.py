@@ -4,7 +4,9 @@
 and first-order backward) through this kernel when the tensors are contiguous-able float32 or
 float64 CPU tensors, and through its torch implementation otherwise. The kernel repeats the
 torch fast path operation by operation, so both give bitwise the same results on this
-machine kind (see :func:`kernel_status` and the tests).
+machine kind (x86-64, torch's CPU kernels built with FMA contraction and a grid sampler working
+on 32-byte vectors, as the official wheels; ``tests/test_fluid_advection_kernel.py`` checks it
+wherever it runs).
 
 Compiled once per source version with the system C compiler (``$CC``, else ``cc``/``gcc``)
 into ``$PHYSGRAD_KERNEL_CACHE`` (default ``$XDG_CACHE_HOME/physgrad/kernels`` or
@@ -143,10 +145,13 @@ def library() -> ctypes.CDLL | None:
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the kernel runs for these tensors: plain tensors, all on the CPU, one
-    float32/float64 dtype, and the library loaded."""
+    """Whether the kernel runs for these ``(N, ny, nx)`` tensors: plain tensors, all on the
+    CPU, one float32/float64 dtype, a grid whose working arrays have int32 offsets, and the
+    library loaded."""
     first = tensors[0]
     if first.dtype not in (torch.float32, torch.float64):
+        return False
+    if (first.shape[-2] + 5) * (first.shape[-1] + 5) >= 2**31:
         return False
     if any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors):
         return False
