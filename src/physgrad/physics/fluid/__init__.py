@@ -1,4 +1,4 @@
-"""Differentiable periodic 2D incompressible fluid (marker-and-cell grid), pure torch.
+"""Differentiable periodic 2D incompressible fluid (marker-and-cell grid) in torch.
 
 The forward model of the paper's fluid experiment (Holl et al., ICLR 2022, sec. 3.4 / B.5):
 a passive marker carried by an energy-conserving inviscid incompressible flow on a periodic
