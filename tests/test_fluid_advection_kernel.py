@@ -255,3 +255,27 @@ def test_concurrent_first_builds_leave_one_library(
     assert len(built) == 2 and built[0] == built[1]
     assert list(tmp_path.iterdir()) == [built[0]]
     kernel._declare(ctypes.CDLL(str(built[0])))
+
+
+def test_fluid_training_steps_are_bitwise_equal_with_and_without_kernel(
+    fused: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A training iteration of the fluid experiment (data generation, simulator or
+    reverse-simulation estimator, metrics, Adam) per method: the same network weights bit
+    for bit on either path."""
+    from physgrad.experiments import get_experiment
+    from physgrad.training.trainer import Trainer
+
+    exp = get_experiment("fluid")
+    weights = {}
+    for switch in ("1", "0"):
+        monkeypatch.setenv(kernel.DISABLE_VARIABLE, switch)
+        for method, spec in exp.methods.items():
+            torch.manual_seed(0)
+            net = exp.network()
+            trainer = Trainer(exp.problem(), net, spec.method(), spec.optimizer, batch_size=2,
+                              seed=0, progress=False)
+            trainer.step()
+            weights[switch, method] = torch.cat([p.detach().flatten() for p in net.parameters()])
+    for method in exp.methods:
+        assert_bitwise(weights["0", method], weights["1", method])
