@@ -1,12 +1,13 @@
-"""Time a full fluid training iteration against its network bound, for three versions of the code.
+"""Time a full fluid training iteration against its network bound, for several versions of the code.
 
-Usage: ``python benchmarks/bench_fluid_iteration.py [--batches 8,64] [--rounds 5] [--threads 1]``.
+Usage: ``python benchmarks/bench_fluid_iteration.py [--batches 8,64] [--rounds 5] [--threads 1]
+[--configurations previous,torch,kernel]``.
 
 For each batch size and each method of the ``fluid`` experiment (``adam``: backprop through the
 8-step simulator; ``pg-reverse-sim``: the authors' estimator) one :class:`~physgrad.training.
 Trainer` step is timed (process CPU time: data generation, prediction, loss, backward,
 optimizer step and the logged metrics), next to the *network bound*: the same U-Net's forward,
-backward and Adam step alone on the same batch. Three configurations run interleaved round by
+backward and Adam step alone on the same batch. The configurations run interleaved round by
 round in this one process, so load changes hit all alike:
 
 * ``original``: the advection before the first speed-up (four ``gather`` calls per bilinear
@@ -15,11 +16,15 @@ round in this one process, so load changes hit all alike:
 * ``previous``: the advection composed of autograd ops around ``grid_sample``
   (``fluid_previous.py``, a frozen copy), metrics reusing the training step's simulation, no
   batch chunks;
-* ``now``: the current code (in-place fast advection with its hand-written backward, CPU
-  batch chunks that fit the L2 cache, two-roll face means).
+* ``torch``: the current code with ``PHYSGRAD_NO_KERNEL=1`` (in-place torch fast advection
+  with its hand-written backward, CPU batch chunks that fit the L2 cache, two-roll face
+  means; ``now`` before the fused kernel);
+* ``kernel``: the current code as it runs by default on a CPU: the fused C advection kernel
+  (``physics/fluid/advection_kernel.c``, bitwise the same results as ``torch``).
 
-Everything else (pressure solve, data generator, network) is the current code in all three.
-Prints the median over rounds of seconds per iteration and the ratio to the network bound.
+Everything else (pressure solve, data generator, network) is the current code in all of them.
+Prints the median over rounds of seconds per iteration, the ratio to the network bound and
+the last two configurations' ratio.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import torch
 
 from physgrad.experiments import get_experiment
 from physgrad.nets.adapters import network_input
+from physgrad.physics.fluid import kernel
 from physgrad.problems.fluid import FluidProblem
 from physgrad.training.trainer import Trainer
 
@@ -54,16 +60,19 @@ class _NoCache:
         return None
 
 
-CONFIGURATIONS = ("original", "previous", "now")
+CONFIGURATIONS = ("original", "previous", "torch", "kernel")
 
 
 @contextmanager
 def configuration(name: str, problem: FluidProblem) -> Iterator[None]:
-    """Run the ``original``, ``previous`` or ``now`` code path inside the block."""
+    """Run the ``original``, ``previous``, ``torch`` or ``kernel`` code path inside the block."""
     saved = (
         advection._advect_own_grid, advection._face_components, simulate.CACHE_CHUNK_BYTES,
         problem._forward_cache,
     )
+    saved_switch = os.environ.get(kernel.DISABLE_VARIABLE)
+    if name != "kernel":
+        os.environ[kernel.DISABLE_VARIABLE] = "1"
     if name in ("original", "previous"):
         simulate.CACHE_CHUNK_BYTES = 1 << 62
         advection._face_components = fluid_previous.face_components
@@ -78,6 +87,10 @@ def configuration(name: str, problem: FluidProblem) -> Iterator[None]:
     finally:
         (advection._advect_own_grid, advection._face_components, simulate.CACHE_CHUNK_BYTES,
          problem._forward_cache) = saved
+        if saved_switch is None:
+            os.environ.pop(kernel.DISABLE_VARIABLE, None)
+        else:
+            os.environ[kernel.DISABLE_VARIABLE] = saved_switch
 
 
 def cpu_seconds(fn: Callable[[], object]) -> float:
@@ -91,15 +104,23 @@ def main() -> None:
     parser.add_argument("--batches", default="8,64", help="comma-separated batch sizes")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--configurations", default="previous,torch,kernel",
+                        help=f"comma-separated, from {','.join(CONFIGURATIONS)}")
     args = parser.parse_args()
+    configurations = args.configurations.split(",")
+    unknown = sorted(set(configurations) - set(CONFIGURATIONS))
+    if unknown or len(configurations) < 2:
+        parser.error(f"--configurations: at least two of {CONFIGURATIONS}, got {configurations}")
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpus={os.cpu_count()}, "
           f"load1={load:.2f}, rounds={args.rounds}")
+    print(kernel.kernel_status())
     exp = get_experiment("fluid")
-    print("| batch | method | " + " | ".join(f"{c}: s / it. (/ bound)" for c in CONFIGURATIONS)
-          + " | now / previous | network bound: s |")
-    print("|---|---|" + "---|" * len(CONFIGURATIONS) + "---|---|")
+    last, before = configurations[-1], configurations[-2]
+    print("| batch | method | " + " | ".join(f"{c}: s / it. (/ bound)" for c in configurations)
+          + f" | {last} / {before} | network bound: s |")
+    print("|---|---|" + "---|" * len(configurations) + "---|---|")
     for batch_size in (int(b) for b in args.batches.split(",")):
         problem = exp.problem()
         assert isinstance(problem, FluidProblem)
@@ -108,7 +129,7 @@ def main() -> None:
                 problem, exp.network(), spec.method(), spec.optimizer,
                 batch_size=batch_size, seed=0, progress=False,
             )
-            for config in CONFIGURATIONS
+            for config in configurations
             for method, spec in exp.methods.items()
         }
         net = exp.network()
@@ -136,9 +157,9 @@ def main() -> None:
             times["bound"].append(cpu_seconds(network_step))
         bound = statistics.median(times["bound"])
         for method in exp.methods:
-            medians = [statistics.median(times[(c, method)]) for c in CONFIGURATIONS]
+            medians = [statistics.median(times[(c, method)]) for c in configurations]
             cells = " | ".join(f"{m:.3f} ({m / bound:.2f}x)" for m in medians)
-            print(f"| {batch_size} | {method} | {cells} | {medians[2] / medians[1]:.2f} | "
+            print(f"| {batch_size} | {method} | {cells} | {medians[-1] / medians[-2]:.2f} | "
                   f"{bound:.3f} |", flush=True)
     print(f"load1 at the end: {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "")
 

@@ -22,6 +22,9 @@ trainer bookkeeping); a ``pg-reverse-sim`` iteration about bound + data + estima
 A second table splits one step of the training simulator (staggered grid, FFT projection)
 into its parts, without gradients and with forward + backward (the sum of ``(x ** 2).sum()``
 of the outputs as the loss).
+
+Advection runs the default path: the fused CPU kernel where it is available
+(``physgrad.physics.fluid.kernel_status()``), the torch path with ``PHYSGRAD_NO_KERNEL=1``.
 """
 
 from __future__ import annotations

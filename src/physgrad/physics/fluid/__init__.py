@@ -1,4 +1,4 @@
-"""Differentiable periodic 2D incompressible fluid (marker-and-cell grid), pure torch.
+"""Differentiable periodic 2D incompressible fluid (marker-and-cell grid) in torch.
 
 The forward model of the paper's fluid experiment (Holl et al., ICLR 2022, sec. 3.4 / B.5):
 a passive marker carried by an energy-conserving inviscid incompressible flow on a periodic
@@ -17,6 +17,10 @@ Where this differs from the authors' PhiFlow code (SIP ``fluid/train_fluid.py``)
   sample that is the bound (ties broken by corner order), a valid subgradient of min/max.
 * Ground-truth data (:func:`generate_example`) runs on the centred grid without an initial
   projection, as the authors do, with the centred projection solved by FFT.
+
+On the CPU, advection runs a fused C kernel (compiled on first use, bitwise the torch path's
+results); :func:`kernel_status` says whether it is in use, ``PHYSGRAD_NO_KERNEL=1`` turns it
+off (see :mod:`physgrad.physics.fluid.kernel`).
 """
 
 from physgrad.physics.fluid.advection import (
@@ -49,6 +53,7 @@ from physgrad.physics.fluid.grid import (
     staggered_to_centered,
     vorticity,
 )
+from physgrad.physics.fluid.kernel import kernel_status
 from physgrad.physics.fluid.pressure import (
     CGOptions,
     laplace_eigenvalues,
@@ -86,6 +91,7 @@ __all__ = [
     "generate_example",
     "gradient_centered",
     "gradient_to_faces",
+    "kernel_status",
     "laplace",
     "laplace_eigenvalues",
     "make_incompressible",

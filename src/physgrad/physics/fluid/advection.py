@@ -18,6 +18,11 @@ in-place passes into preallocated buffers and, for gradients, a hand-written bac
 (:class:`_FastAdvection`); :func:`sample_periodic` and :func:`_advect_own_grid_gather` are the
 equivalent gather-based versions (forward-mode AD, which ``grid_sample`` lacks, other
 ``torch.func`` transforms and second derivatives use them).
+
+On the CPU (float32/float64) plain evaluation and first derivatives run the fused C kernel of
+:mod:`physgrad.physics.fluid.kernel` instead of :func:`_advect_fast` and its backward: the
+same operations in the same order in a few passes per sample, bitwise the same results.
+Other devices and dtypes, ``PHYSGRAD_NO_KERNEL=1`` or a missing compiler use the torch path.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 from physgrad._validation import check_choice
+from physgrad.physics.fluid import kernel
 from physgrad.physics.fluid.grid import (
     Domain,
     _face_components,
@@ -239,7 +245,9 @@ class _FastAdvection(torch.autograd.Function):
     clamped it *is* one of the four source samples (the bound), so its derivative goes to that
     sample, the first corner (order 00, 01, 10, 11) equal to it. Higher derivatives
     (``create_graph=True``) recompute the step with :func:`_advect_own_grid_gather` and
-    differentiate that (same values to rounding, twice differentiable).
+    differentiate that (same values to rounding, twice differentiable). On the CPU the fused
+    kernel (:mod:`physgrad.physics.fluid.kernel`) computes the forward and the first-order
+    backward (bitwise the same), recomputing in the backward what it needs.
     """
 
     @staticmethod
@@ -252,10 +260,16 @@ class _FastAdvection(torch.autograd.Function):
         domain: Domain,
         mac_cormack: bool,
     ) -> torch.Tensor:
-        shift = _displacement(wx, wy, dt, domain)
-        out, state = _advect_fast(values, shift, mac_cormack, keep_state=True)
         ctx.dt, ctx.domain, ctx.mac_cormack = dt, domain, mac_cormack
-        ctx.state = state
+        ctx.fused = kernel.usable(values, wx, wy)
+        if ctx.fused:  # the compiled kernel recomputes what its backward needs
+            out = kernel.advect(
+                *(t.contiguous() for t in (values, wx, wy)),
+                dt / domain.dx, dt / domain.dy, mac_cormack,
+            )
+        else:
+            shift = _displacement(wx, wy, dt, domain)
+            out, ctx.state = _advect_fast(values, shift, mac_cormack, keep_state=True)
         ctx.save_for_backward(values, wx, wy, out)
         return out
 
@@ -272,6 +286,16 @@ class _FastAdvection(torch.autograd.Function):
                 *(next(grads) if need else None for need in needs),
                 None, None, None,
             )
+        if ctx.fused:
+            ny, nx = values.shape[1:]
+            dt, domain = ctx.dt, ctx.domain
+            grads = kernel.advect_backward(
+                *(t.contiguous() for t in (values, wx, wy)),
+                dt / domain.dx, dt / domain.dy, ctx.mac_cormack,
+                grad.contiguous(), (2.0 * dt / (nx * domain.dx), 2.0 * dt / (ny * domain.dy)),
+                ctx.needs_input_grad[:3],
+            )
+            return (*grads, None, None, None)
         return (*_fast_advection_backward(ctx, grad, values, out), None, None, None)
 
 
@@ -357,8 +381,9 @@ def _advect_own_grid(
 ) -> torch.Tensor:
     """Advect ``values (N, ny, nx)`` with the velocity ``(wx, wy)`` sampled at its own points.
 
-    Plain evaluation and first derivatives run :func:`_advect_fast` (fused ``grid_sample``
-    kernels, in-place passes; :class:`_FastAdvection` for gradients). Forward-mode AD
+    Plain evaluation and first derivatives run the fused CPU kernel where it applies, else
+    :func:`_advect_fast` (fused ``grid_sample`` kernels, in-place passes;
+    :class:`_FastAdvection` for gradients). Forward-mode AD
     (``torch.func.jvp``, which ``grid_sample`` lacks) and other ``torch.func`` transforms use
     the gather-based :func:`_advect_own_grid_gather` (same values to rounding).
     """
@@ -372,6 +397,9 @@ def _advect_own_grid(
     mac_cormack = scheme == "mac_cormack"
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return _FastAdvection.apply(values, wx, wy, dt, domain, mac_cormack)
+    if kernel.usable(*tensors):
+        values, wx, wy = (t.detach().contiguous() for t in tensors)
+        return kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)
     with torch.no_grad():
         shift = _displacement(wx, wy, dt, domain)
         return _advect_fast(values, shift, mac_cormack, keep_state=False)[0]

@@ -1,0 +1,458 @@
+/* Fused CPU kernel for the periodic semi-Lagrangian / MacCormack advection of
+ * physgrad.physics.fluid.advection: the forward and the first-order backward of
+ * `_advect_fast` / `_fast_advection_backward`, a few passes over each sample instead of ~35
+ * elementwise torch passes over the batch.
+ *
+ * It repeats the torch fast path operation by operation so that the results are bitwise
+ * those of the torch path: positions wrapped with p - n floor(p / n), turned into
+ * grid_sample's align_corners grid coordinate p (2 / n) - 1 and back with (g + 1) n / 2,
+ * the grid sampler's bilinear weights, its zeros padding, its summation order with the
+ * products fused (fma) exactly where torch's build contracts them, and the scatter order of
+ * its backward (vectors of `chunk` points, corner by corner). Everything else must round as
+ * written: compile with -ffp-contract=off and without -ffast-math. Single-threaded.
+ *
+ * Built by kernel.py with the system C compiler; this file includes itself once per dtype
+ * (float -> *_f32, double -> *_f64).
+ */
+#ifndef ADVECTION_REAL
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define ADVECTION_REAL float
+#define ADVECTION_NAME(f) f##_f32
+#define FLOOR floorf
+#define FMA fmaf
+#include __FILE__
+#undef ADVECTION_REAL
+#undef ADVECTION_NAME
+#undef FLOOR
+#undef FMA
+
+#define ADVECTION_REAL double
+#define ADVECTION_NAME(f) f##_f64
+#define FLOOR floor
+#define FMA fma
+#include __FILE__
+
+#else /* body, once per dtype */
+
+#define T ADVECTION_REAL
+#define N_(f) ADVECTION_NAME(f)
+
+/* Sizes and constants, in T as the torch path forms them. The working arrays hold
+ * grid_sample's padded field ((ny + 1, nx + 1): the periodic field with row and column 0
+ * repeated) inside a margin of zeros, two wide at the start and end of each axis, so that
+ * every corner a cell can name (the corner index clamped to [-2, n + 1]) is read and
+ * scattered without branches: a corner outside the padded field reads 0 and receives
+ * contributions that are never read, as grid_sample's zeros padding masks it. */
+typedef struct {
+    int64_t nx, ny;
+    int64_t width;  /* row length of the working arrays: nx + 5 */
+    int64_t origin; /* offset of the padded field's (0, 0): 2 rows and 2 columns in */
+    int64_t size;   /* length of a working array: (ny + 5) * width */
+    T fnx, fny;         /* sizes */
+    T two_nx, two_ny;   /* 2 / n (torch: sizes.reciprocal() * 2, the same bits) */
+    T half_nx, half_ny; /* n / 2: grid_sample's scale on the padded field of n + 1 */
+    T cx, cy;           /* dt / dx, dt / dy */
+} N_(grid);
+
+static N_(grid) N_(make_grid)(int64_t ny, int64_t nx, T cx, T cy) {
+    N_(grid) g;
+    g.nx = nx;
+    g.ny = ny;
+    g.width = nx + 5;
+    g.origin = 2 * g.width + 2;
+    g.size = (ny + 5) * g.width;
+    g.fnx = (T)nx;
+    g.fny = (T)ny;
+    g.two_nx = ((T)1 / g.fnx) * (T)2;
+    g.two_ny = ((T)1 / g.fny) * (T)2;
+    g.half_nx = g.fnx / (T)2;
+    g.half_ny = g.fny / (T)2;
+    g.cx = cx;
+    g.cy = cy;
+    return g;
+}
+
+/* torch.minimum / torch.maximum: NaN if either is NaN (here that NaN, in torch an all-ones
+ * NaN: only the payload differs), else the vector instruction's choice. Written as selects
+ * so that the loops vectorise. */
+static inline T N_(vmin)(T a, T b) {
+    T r = a < b ? a : b;
+    r = b != b ? b : r;
+    return a != a ? a : r;
+}
+static inline T N_(vmax)(T a, T b) {
+    T r = a > b ? a : b;
+    r = b != b ? b : r;
+    return a != a ? a : r;
+}
+
+/* Bilinear sample positions of all points of a sample, structure of arrays (the arithmetic
+ * loops vectorise): the offset of the lower-left corner in a working array, grid_sample's
+ * distances to the cell's sides, and the four corner values once gathered. */
+typedef struct {
+    int32_t *corner;
+    T *n, *s, *w, *e;
+    T *c[4]; /* nw, ne, sw, se */
+} N_(cells);
+
+/* Working arrays for one sample. */
+typedef struct {
+    N_(cells) back, fwd;
+    int32_t *block;        /* the limiter's 2 x 2 block: offset in a working array, or -1 */
+    int32_t *keep;         /* the limiter left the point alone */
+    T *padded, *padded_sl; /* working arrays of the values and of the semi-Lagrangian field */
+    T *sl;                 /* semi-Lagrangian samples */
+    T *k[4];               /* the block's corner values */
+    void *memory;
+} N_(workspace);
+
+static int N_(reserve)(N_(workspace) *s, const N_(grid) *g) {
+    size_t count = (size_t)(g->ny * g->nx), size = (size_t)g->size;
+    size_t reals = 2 * 8 * count + 2 * size + 5 * count, ints = 4 * count;
+    char *m = calloc(sizeof(T) * reals + sizeof(int32_t) * ints, 1); /* zero margins */
+    if (!m) return 0;
+    s->memory = m;
+    T *r = (T *)m;
+    s->padded = r; r += size;
+    s->padded_sl = r; r += size;
+    N_(cells) *families[2] = {&s->back, &s->fwd};
+    for (int f = 0; f < 2; ++f) {
+        N_(cells) *c = families[f];
+        c->n = r; r += count;
+        c->s = r; r += count;
+        c->w = r; r += count;
+        c->e = r; r += count;
+        for (int q = 0; q < 4; ++q) {
+            c->c[q] = r;
+            r += count;
+        }
+    }
+    s->sl = r; r += count;
+    for (int q = 0; q < 4; ++q) {
+        s->k[q] = r;
+        r += count;
+    }
+    int32_t *i = (int32_t *)r;
+    s->back.corner = i; i += count;
+    s->fwd.corner = i; i += count;
+    s->block = i; i += count;
+    s->keep = i;
+    return 1;
+}
+
+/* Writes the padded field of a periodic (ny, nx) field into a working array (the margins
+ * stay zero). */
+static void N_(pad)(const N_(grid) *g, const T *f, T *out) {
+    int64_t ny = g->ny, nx = g->nx;
+    for (int64_t r = 0; r <= ny; ++r) {
+        T *row = out + g->origin + r * g->width;
+        const T *src = f + (r == ny ? 0 : r) * nx;
+        for (int64_t c = 0; c < nx; ++c) row[c] = src[c];
+        row[nx] = src[0];
+    }
+}
+
+/* One axis of a trace: the wrapped index position p - n floor(p / n) of p = i + shift. */
+static inline T N_(wrapped)(T i, T shift, T n) {
+    T p = i + shift;
+    T turns = FLOOR(p / n) * n;
+    return p - turns;
+}
+
+/* grid coordinate p (2 / n) - 1, then grid_sample's unnormalised position (g + 1) n / 2 */
+static inline T N_(unnormalized)(T p, T two_over_n, T half_n) {
+    T g = p * two_over_n - (T)1;
+    return (g + (T)1) * half_n;
+}
+
+/* floor()ed coordinate -> corner index in [-2, limit]; NaN or outside -> -2 (then both the
+ * corner and its neighbour are out of bounds, as for grid_sample) */
+static inline int32_t N_(index)(T f, T limit) {
+    T safe = (f >= (T)-2 && f <= limit) ? f : (T)-2;
+    return (int32_t)safe;
+}
+
+/* Cells of row r traced back (sign -1: p = i - dt w / dx) or forward (+1); for the
+ * back-trace also the limiter's block, the corner floor(p) clamped to [0, n - 1]. (The
+ * torch path reads that block with a nearest-neighbour grid_sample at the grid coordinate
+ * corner (2 / (n - 1)) - 1, which gives back the same integer corner on any grid smaller
+ * than ~2^20.) */
+static __attribute__((noinline)) void N_(trace_row)(
+    int32_t nx, T j, T sign, const N_(grid) *g, const T *restrict u, const T *restrict v,
+    int32_t *restrict corner, T *restrict n, T *restrict s, T *restrict w, T *restrict e,
+    int32_t *restrict block) {
+    /* restrict parameters and constants in locals: the loop vectorises */
+    const int32_t width = (int32_t)g->width;
+    const T xlimit = (T)(g->nx + 1), ylimit = (T)(g->ny + 1);
+    const T cx = g->cx, cy = g->cy, fnx = g->fnx, fny = g->fny;
+    const T two_nx = g->two_nx, two_ny = g->two_ny, half_nx = g->half_nx, half_ny = g->half_ny;
+    for (int32_t c = 0; c < nx; ++c) { /* int32: AVX2 converts it to T */
+        /* sign -1: i - sx == i + (-sx) exactly */
+        T sx = (u[c] * cx) * sign, sy = (v[c] * cy) * sign;
+        T px = N_(wrapped)((T)c, sx, fnx), py = N_(wrapped)(j, sy, fny);
+        T x = N_(unnormalized)(px, two_nx, half_nx);
+        T y = N_(unnormalized)(py, two_ny, half_ny);
+        T xw = FLOOR(x), yn = FLOOR(y);
+        T dw = x - xw, dn = y - yn;
+        w[c] = dw;
+        e[c] = (T)1 - dw;
+        n[c] = dn;
+        s[c] = (T)1 - dn;
+        corner[c] = (N_(index)(yn, ylimit) + 2) * width + N_(index)(xw, xlimit) + 2;
+        if (block) {
+            T bx = FLOOR(px), by = FLOOR(py);
+            bx = bx < (T)0 ? (T)0 : bx;
+            bx = bx > fnx - (T)1 ? fnx - (T)1 : bx;
+            by = by < (T)0 ? (T)0 : by;
+            by = by > fny - (T)1 ? fny - (T)1 : by;
+            int valid = (bx == bx) & (by == by);
+            int32_t ix = (int32_t)(valid ? bx : (T)0), iy = (int32_t)(valid ? by : (T)0);
+            block[c] = valid ? (iy + 2) * width + ix + 2 : -1;
+        }
+    }
+}
+
+static void N_(trace)(const N_(grid) *g, const T *wx, const T *wy, int forward,
+                      N_(cells) *cells, int32_t *block) {
+    T sign = forward ? (T)1 : (T)-1;
+    for (int64_t r = 0; r < g->ny; ++r) {
+        int64_t base = r * g->nx;
+        N_(trace_row)((int32_t)g->nx, (T)r, sign, g, wx + base, wy + base,
+                      cells->corner + base, cells->n + base, cells->s + base, cells->w + base,
+                      cells->e + base, block ? block + base : NULL);
+    }
+}
+
+/* The corner values nw, ne, sw, se of every cell from a working array. */
+static __attribute__((noinline)) void N_(gather)(
+    int64_t count, int64_t width, const T *restrict f, const int32_t *restrict corner,
+    T *restrict c0, T *restrict c1, T *restrict c2, T *restrict c3) {
+    for (int64_t p = 0; p < count; ++p) {
+        const T *k = f + corner[p];
+        c0[p] = k[0];
+        c1[p] = k[1];
+        c2[p] = k[width];
+        c3[p] = k[width + 1];
+    }
+}
+
+static void N_(gather_cells)(const N_(grid) *g, const T *f, N_(cells) *c) {
+    N_(gather)(g->ny * g->nx, g->width, f, c->corner, c->c[0], c->c[1], c->c[2], c->c[3]);
+}
+
+/* Bilinear interpolation of the gathered corners. torch's kernel is built with FMA
+ * contraction: ((nw nw + ne ne) + sw sw) + se se with each later product fused. */
+static __attribute__((noinline)) void N_(interpolate_arrays)(
+    int64_t count, const T *restrict n, const T *restrict s, const T *restrict w,
+    const T *restrict e, const T *restrict c0, const T *restrict c1, const T *restrict c2,
+    const T *restrict c3, T *restrict out) {
+    for (int64_t p = 0; p < count; ++p) {
+        T sum = FMA(c1[p], s[p] * w[p], c0[p] * (s[p] * e[p]));
+        sum = FMA(c2[p], n[p] * e[p], sum);
+        out[p] = FMA(c3[p], n[p] * w[p], sum);
+    }
+}
+
+static void N_(interpolate)(const N_(grid) *g, const N_(cells) *c, T *out) {
+    N_(interpolate_arrays)(g->ny * g->nx, c->n, c->s, c->w, c->e, c->c[0], c->c[1], c->c[2],
+                           c->c[3], out);
+}
+
+/* MacCormack: sl + (values - inv) / 2 clamped to [min, max] of the block's corners c0..c3;
+ * `out` holds inv on entry; `keep`: the limiter left the point alone. */
+static __attribute__((noinline)) void N_(limit)(
+    int64_t count, const T *restrict v, const T *restrict sl, const T *restrict c0,
+    const T *restrict c1, const T *restrict c2, const T *restrict c3, T *restrict out,
+    int32_t *restrict keep) {
+    for (int64_t p = 0; p < count; ++p) {
+        T diff = v[p] - out[p];
+        T half = diff * (T)0.5;
+        T new_ = half + sl[p];
+        T lo = N_(vmin)(N_(vmin)(c0[p], c1[p]), N_(vmin)(c2[p], c3[p]));
+        T hi = N_(vmax)(N_(vmax)(c0[p], c1[p]), N_(vmax)(c2[p], c3[p]));
+        keep[p] = (new_ >= lo) & (new_ <= hi);
+        out[p] = N_(vmin)(N_(vmax)(new_, lo), hi);
+    }
+}
+
+/* Forward of one sample into `out`, leaving the cells (with their corner values), blocks,
+ * `keep` and working arrays in `s` for the backward. */
+static void N_(forward_sample)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
+                               const T *wy, int mac_cormack, T *out) {
+    int64_t count = g->ny * g->nx, width = g->width;
+    N_(pad)(g, v, s->padded);
+    N_(trace)(g, wx, wy, 0, &s->back, mac_cormack ? s->block : NULL);
+    N_(gather_cells)(g, s->padded, &s->back);
+    N_(interpolate)(g, &s->back, mac_cormack ? s->sl : out);
+    if (!mac_cormack) return;
+    N_(pad)(g, s->sl, s->padded_sl);
+    N_(trace)(g, wx, wy, 1, &s->fwd, NULL);
+    N_(gather_cells)(g, s->padded_sl, &s->fwd);
+    N_(interpolate)(g, &s->fwd, out); /* inv */
+    /* the limiter's block (a NaN position reads zeros, as torch's nearest-neighbour read
+     * with zeros padding: offset 0 is in the margin) */
+    for (int64_t p = 0; p < count; ++p) {
+        const T *k = s->padded + (s->block[p] < 0 ? 0 : s->block[p]);
+        s->k[0][p] = k[0];
+        s->k[1][p] = k[1];
+        s->k[2][p] = k[width];
+        s->k[3][p] = k[width + 1];
+    }
+    N_(limit)(count, v, s->sl, s->k[0], s->k[1], s->k[2], s->k[3], out, s->keep);
+}
+
+int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
+                       const T *wy, T cx, T cy, int mac_cormack, T *out) {
+    int64_t count = ny * nx;
+    if (batch <= 0 || count <= 0) return 0;
+    N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
+    N_(workspace) s;
+    if (!N_(reserve)(&s, &g)) return 1;
+    for (int64_t b = 0; b < batch; ++b)
+        N_(forward_sample)(&g, &s, values + b * count, wx + b * count, wy + b * count,
+                           mac_cormack, out + b * count);
+    free(s.memory);
+    return 0;
+}
+
+/* grid_sampler_2d_backward (bilinear, zeros padding, align_corners) of `gout` at `cells`:
+ * scatters into `acc` (a zeroed working array; what lands in its margin is what
+ * grid_sample masks off) in grid_sample's order: vectors of `chunk` points, corner by
+ * corner. */
+static void N_(scatter)(const N_(grid) *g, const N_(cells) *c, const T *gout, int64_t chunk,
+                        T *acc) {
+    int64_t count = g->ny * g->nx, width = g->width;
+    for (int64_t start = 0; start < count; start += chunk) {
+        int64_t end = count - start < chunk ? count : start + chunk;
+        for (int corner = 0; corner < 4; ++corner) {
+            int64_t shift = (corner >> 1) * width + (corner & 1);
+            const T *wy = (corner >> 1) ? c->n : c->s, *wx = (corner & 1) ? c->w : c->e;
+            for (int64_t p = start; p < end; ++p)
+                acc[c->corner[p] + shift] += (wy[p] * wx[p]) * gout[p];
+        }
+    }
+}
+
+/* The position gradients of that backward, from the cells' corner values. */
+static __attribute__((noinline)) void N_(position_grad_arrays)(
+    int64_t count, T half_nx, T half_ny, const T *restrict n, const T *restrict s,
+    const T *restrict w, const T *restrict e, const T *restrict c0, const T *restrict c1,
+    const T *restrict c2, const T *restrict c3, const T *restrict gout, T *restrict gpx,
+    T *restrict gpy) {
+    for (int64_t p = 0; p < count; ++p) {
+        /* gx = 0 + ((ne - nw) s + (se - sw) n) gOut, contracted as torch's */
+        T gx = FMA(FMA(c3[p] - c2[p], n[p], (c1[p] - c0[p]) * s[p]), gout[p], (T)0);
+        T gy = FMA(FMA(c3[p] - c1[p], w[p], (c2[p] - c0[p]) * e[p]), gout[p], (T)0);
+        gpx[p] = gx * half_nx;
+        gpy[p] = gy * half_ny;
+    }
+}
+
+static void N_(position_grad)(const N_(grid) *g, const N_(cells) *c, const T *gout, T *gpx,
+                              T *gpy) {
+    N_(position_grad_arrays)(g->ny * g->nx, g->half_nx, g->half_ny, c->n, c->s, c->w, c->e,
+                             c->c[0], c->c[1], c->c[2], c->c[3], gout, gpx, gpy);
+}
+
+/* _fold_periodic of the padded field in a working array. */
+static void N_(fold)(const N_(grid) *g, const T *acc, T *out) {
+    int64_t ny = g->ny, nx = g->nx, width = g->width;
+    const T *padded = acc + g->origin;
+    for (int64_t r = 0; r < ny; ++r)
+        for (int64_t c = 0; c < nx; ++c) out[r * nx + c] = padded[r * width + c];
+    for (int64_t r = 0; r < ny; ++r) out[r * nx] += padded[r * width + nx];
+    for (int64_t c = 0; c < nx; ++c) out[c] += padded[ny * width + c];
+    out[0] += padded[ny * width + nx];
+}
+
+static void N_(zero)(T *a, int64_t n) {
+    for (int64_t q = 0; q < n; ++q) a[q] = 0;
+}
+
+/* First-order gradients of advect_forward for `grad`; NULL outputs are skipped. gcx, gcy:
+ * 2 dt / (n dx), d grid / d w per axis. `chunk`: grid_sample's vector width in elements. */
+int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
+                        const T *wy, T cx, T cy, int mac_cormack, const T *grad, T gcx, T gcy,
+                        int64_t chunk, T *g_values, T *g_wx, T *g_wy) {
+    int64_t count = ny * nx;
+    if (chunk < 1) return 2;
+    if (batch <= 0 || count <= 0) return 0;
+    N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
+    int64_t size = g.size, width = g.width;
+    N_(workspace) s;
+    if (!N_(reserve)(&s, &g)) return 1;
+    int need_w = g_wx || g_wy;
+    /* out, g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two working */
+    T *buffer = malloc(sizeof(T) * (size_t)(8 * count + 2 * size));
+    if (!buffer) {
+        free(s.memory);
+        return 1;
+    }
+    T *out = buffer, *g_new = out + count, *g_bound = g_new + count, *g_sl = g_bound + count;
+    T *gfx = g_sl + count, *gfy = gfx + count, *gbx = gfy + count, *gby = gbx + count;
+    T *acc = gby + count, *acc_sl = acc + size;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *v = values + b * count, *u = wx + b * count, *w = wy + b * count;
+        const T *gr = grad + b * count;
+        const T *g_sample = gr; /* what reaches the semi-Lagrangian samples */
+        N_(forward_sample)(&g, &s, v, u, w, mac_cormack, out);
+        if (mac_cormack) {
+            for (int64_t p = 0; p < count; ++p) {
+                g_new[p] = gr[p] * (s.keep[p] ? (T)1 : (T)0);
+                g_bound[p] = gr[p] - g_new[p];
+                g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
+            }
+            N_(zero)(acc_sl, size);
+            N_(scatter)(&g, &s.fwd, g_sl, chunk, acc_sl);
+            if (need_w) N_(position_grad)(&g, &s.fwd, g_sl, gfx, gfy);
+            N_(fold)(&g, acc_sl, g_sl);
+            for (int64_t p = 0; p < count; ++p) g_sl[p] = g_sl[p] + g_new[p];
+            g_sample = g_sl;
+        }
+        if (g_values) {
+            N_(zero)(acc, size);
+            N_(scatter)(&g, &s.back, g_sample, chunk, acc);
+        }
+        if (need_w) N_(position_grad)(&g, &s.back, g_sample, gbx, gby);
+        if (g_values) {
+            T *gv = g_values + b * count;
+            if (mac_cormack) {
+                /* _route_to_bound: where the limiter is active the result is one of the
+                 * block's samples; its gradient goes to the first corner (order 00 01 10 11)
+                 * equal to it -- a nearest-neighbour scatter in point order into its own
+                 * zeroed array (acc_sl, free again), then added. */
+                N_(zero)(acc_sl, size);
+                for (int64_t p = 0; p < count; ++p) {
+                    int32_t block = s.block[p];
+                    if (block < 0) continue;
+                    int not00 = !(s.k[0][p] == out[p]), e01 = s.k[1][p] == out[p];
+                    int dx = not00 && (e01 || s.k[2][p] != out[p]), dy = not00 && !e01;
+                    acc_sl[block + dy * width + dx] += g_bound[p];
+                }
+                for (int64_t q = 0; q < size; ++q) acc[q] = acc[q] + acc_sl[q];
+            }
+            N_(fold)(&g, acc, gv);
+            if (mac_cormack) /* add_(g_new, alpha=0.5): torch's vectorised add is an fma */
+                for (int64_t p = 0; p < count; ++p) gv[p] = FMA(g_new[p], (T)0.5, gv[p]);
+        }
+        if (need_w) {
+            for (int64_t p = 0; p < count; ++p) {
+                T dx = mac_cormack ? gfx[p] - gbx[p] : -gbx[p];
+                T dy = mac_cormack ? gfy[p] - gby[p] : -gby[p];
+                if (g_wx) g_wx[b * count + p] = dx * gcx;
+                if (g_wy) g_wy[b * count + p] = dy * gcy;
+            }
+        }
+    }
+    free(buffer);
+    free(s.memory);
+    return 0;
+}
+
+#undef T
+#undef N_
+#endif

@@ -1,0 +1,223 @@
+"""The fused CPU advection kernel (``advection_kernel.c``): compiled on first use, ctypes-loaded.
+
+:mod:`physgrad.physics.fluid.advection` runs its semi-Lagrangian / MacCormack steps (forward
+and first-order backward) through this kernel when the tensors are contiguous-able float32 or
+float64 CPU tensors, and through its torch implementation otherwise. The kernel repeats the
+torch fast path operation by operation, so both give bitwise the same results on this
+machine kind (x86-64, torch's CPU kernels built with FMA contraction and a grid sampler working
+on 32-byte vectors, as the official wheels; ``tests/test_fluid_advection_kernel.py`` checks it
+wherever it runs).
+
+Compiled once per source version with the system C compiler (``$CC``, else ``cc``/``gcc``)
+into ``$PHYSGRAD_KERNEL_CACHE`` (default ``$XDG_CACHE_HOME/physgrad/kernels`` or
+``~/.cache/physgrad/kernels``), the library named by a hash of the source and the flags;
+written to a temporary file and renamed, so concurrent first uses are safe. No compiler, a
+failed compile or ``PHYSGRAD_NO_KERNEL=1`` select the torch path silently; the reason is in
+:func:`kernel_status` and in one debug-level log line.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("advection_kernel.c")
+# No floating-point contraction or fast-math: the kernel's own fma() calls sit exactly where
+# torch's grid sampler has them, everything else must round as written. -fno-trapping-math
+# (ignore floating-point exception flags) changes no value; it lets the loops vectorise.
+FLAGS = (
+    "-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-std=c99", "-fPIC",
+    "-shared",
+)
+DISABLE_VARIABLE = "PHYSGRAD_NO_KERNEL"
+# grid_sample's CPU kernel works on 32-byte vectors; its backward scatters vector by vector
+TORCH_VECTOR_BYTES = 32
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+_load_error: str | None = None
+_loaded = False
+
+
+def cache_directory() -> Path:
+    """Where compiled kernels are kept (per user)."""
+    explicit = os.environ.get("PHYSGRAD_KERNEL_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "physgrad" / "kernels"
+
+
+def _machine_flags() -> tuple[str, ...]:
+    """Vector and fma instructions where this x86-64 CPU has them: speed only, the results
+    are the same (fma() is exact either way, contraction stays off)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return ()
+    try:
+        cpu = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return ()
+    return ("-mavx2", "-mfma") if "avx2" in cpu and "fma" in cpu else ()
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def _build(compiler: str) -> Path:
+    """Compile the kernel unless this source/flags version is already in the cache."""
+    source = SOURCE.read_bytes()
+    flags = (*FLAGS, *_machine_flags())
+    key = hashlib.sha256(source + repr((compiler, flags)).encode()).hexdigest()[:16]
+    directory = cache_directory()
+    target = directory / f"advection-{key}.so"
+    if target.exists():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    os.close(handle)
+    try:
+        result = subprocess.run(
+            [compiler, *flags, "-o", temporary, str(SOURCE), "-lm"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{compiler} exited with {result.returncode}: {result.stderr.strip()[-500:]}"
+            )
+        os.replace(temporary, target)  # atomic: a concurrent build renames an equal file
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def _declare(library: ctypes.CDLL) -> None:
+    i64, ptr, flag = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+        forward = getattr(library, f"advect_forward_{suffix}")
+        forward.argtypes = [i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr]
+        forward.restype = flag
+        backward = getattr(library, f"advect_backward_{suffix}")
+        backward.argtypes = [
+            i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, real, real, i64, ptr, ptr, ptr,
+        ]
+        backward.restype = flag
+
+
+def _load() -> None:
+    global _library, _load_error, _loaded
+    with _lock:
+        if _loaded:
+            return
+        try:
+            compiler = _compiler()
+            if compiler is None:
+                raise RuntimeError("no C compiler found (set CC)")
+            library = ctypes.CDLL(str(_build(compiler)))
+            _declare(library)
+            _library = library
+            _log.debug("fused advection kernel loaded from %s", library._name)
+        except Exception as error:  # any failure means the torch path, never a crash
+            _load_error = f"{type(error).__name__}: {error}"
+            _log.debug("fused advection kernel unavailable, using torch: %s", _load_error)
+        _loaded = True
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel library, or ``None`` when disabled or unavailable."""
+    if os.environ.get(DISABLE_VARIABLE) == "1":
+        return None
+    if not _loaded:
+        _load()
+    return _library
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the kernel runs for these ``(N, ny, nx)`` tensors: plain tensors, all on the
+    CPU, one float32/float64 dtype, a grid whose working arrays have int32 offsets, and the
+    library loaded."""
+    first = tensors[0]
+    if first.dtype not in (torch.float32, torch.float64):
+        return False
+    if (first.shape[-2] + 5) * (first.shape[-1] + 5) >= 2**31:
+        return False
+    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors):
+        return False
+    if any(type(t) not in (torch.Tensor, torch.nn.Parameter) for t in tensors):
+        return False  # tensor subclasses (fake, meta-like wrappers) have no plain data
+    return library() is not None
+
+
+def kernel_status() -> str:
+    """One line: whether advection runs the fused kernel, and why not if it doesn't.
+
+    Loads (compiles on first use) the kernel if that has not happened yet.
+    """
+    if os.environ.get(DISABLE_VARIABLE) == "1":
+        return f"torch path: disabled by {DISABLE_VARIABLE}=1"
+    lib = library()
+    if lib is None:
+        return f"torch path: kernel unavailable ({_load_error})"
+    return f"fused kernel: {lib._name} (CPU float32/float64; other devices use torch)"
+
+
+def _suffix(dtype: torch.dtype) -> str:
+    return "f32" if dtype == torch.float32 else "f64"
+
+
+def _check(code: int, what: str) -> None:
+    if code != 0:
+        raise MemoryError(f"fused advection kernel: {what} failed (code {code})")
+
+
+def advect(
+    values: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
+    cx: float, cy: float, mac_cormack: bool,
+) -> torch.Tensor:
+    """Advected ``values (N, ny, nx)`` for the velocity ``(wx, wy)`` (each ``(N, ny, nx)``,
+    contiguous, same dtype) sampled at the field's points; ``cx, cy`` are ``dt / dx`` and
+    ``dt / dy`` (index units per velocity unit)."""
+    lib = library()
+    assert lib is not None
+    n, ny, nx = values.shape
+    out = torch.empty_like(values, memory_format=torch.contiguous_format)
+    code = getattr(lib, f"advect_forward_{_suffix(values.dtype)}")(
+        n, ny, nx, values.data_ptr(), wx.data_ptr(), wy.data_ptr(), cx, cy,
+        int(mac_cormack), out.data_ptr(),
+    )
+    _check(code, "forward")
+    return out
+
+
+def advect_backward(
+    values: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
+    cx: float, cy: float, mac_cormack: bool, grad: torch.Tensor,
+    grid_scales: tuple[float, float], needs: tuple[bool, bool, bool],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients ``(values, wx, wy)`` of :func:`advect` for the output gradient ``grad
+    (N, ny, nx)`` (contiguous); ``grid_scales``: ``2 dt / (n dx)`` per axis; ``needs``: which
+    of the three to compute (the others are ``None``)."""
+    lib = library()
+    assert lib is not None
+    n, ny, nx = values.shape
+    outputs = [torch.empty_like(values) if need else None for need in needs]
+    chunk = TORCH_VECTOR_BYTES // values.element_size()
+    code = getattr(lib, f"advect_backward_{_suffix(values.dtype)}")(
+        n, ny, nx, values.data_ptr(), wx.data_ptr(), wy.data_ptr(), cx, cy,
+        int(mac_cormack), grad.data_ptr(), grid_scales[0], grid_scales[1], chunk,
+        *(None if t is None else t.data_ptr() for t in outputs),
+    )
+    _check(code, "backward")
+    return outputs[0], outputs[1], outputs[2]
