@@ -369,6 +369,39 @@ def fluid_speed() -> dict[str, str]:
     return {"rows": "\n".join(rows)}
 
 
+def fluid_kernel_speed() -> dict[str, str]:
+    """BENCHMARKS' fused-kernel tables from the raw outputs: ``rows`` (s / iteration and
+    ratio to the network bound of the previous, torch and kernel paths, kernel / torch, the
+    bound) and ``phases`` (each phase's CPU ms and share of the bound, per batch)."""
+    speed = ROOT / "docs" / "results" / "fluid-speed"
+    rows = []
+    for cells in markdown_rows(speed / "bench_fluid_iteration-kernel.txt")[1:]:
+        batch, method, *timed, kernel_vs_torch, bound = cells
+        parts = []
+        for cell in timed:
+            seconds, ratio = cell.split(" (")
+            parts += [seconds, ratio.rstrip(")").replace("x", "×")]
+        parts[-1] = f"**{parts[-1]}**"
+        rows.append(f"| {batch} | {method} | " + " | ".join(parts)
+                    + f" | {kernel_vs_torch} | {bound} s |")
+    phase = {(r[0], r[1]): (float(r[2]), r[3])
+             for r in markdown_rows(speed / "bench_fluid_phases-kernel.txt") if r[0] != "batch"}
+    speeds = {(r[0], r[1]): r[4].split("(")[1].rstrip("x)")
+              for r in markdown_rows(speed / "bench_fluid_iteration-kernel.txt")[1:]}
+    lines = []
+    for batch in ("8", "64"):
+        def ms(name: str, b: str = batch) -> str:
+            return f"{phase[(b, name)][0]:.0f} ms ({phase[(b, name)][1]})"
+        init = phase[(batch, "data: initial state")]
+        truth = phase[(batch, "data: ground-truth run")]
+        data_share = f"{(init[0] + truth[0]) / phase[(batch, 'network bound')][0]:.2f}"
+        lines.append(f"| {batch} | {ms('network bound')} | {init[0]:.0f} + {truth[0]:.0f} ms "
+                     f"({data_share}) | {ms('physics forward + backward')} | "
+                     f"{ms('reverse-sim estimator')} | {speeds[(batch, 'adam')]}× / "
+                     f"{speeds[(batch, 'pg-reverse-sim')]}× |")
+    return {"rows": "\n".join(rows), "phases": "\n".join(lines)}
+
+
 def sine2d_sweep() -> dict[str, str]:
     """The sine2d scale-invariance sweep over seeds (``docs/results/sine2d-sweep``), computed by
     ``benchmarks/sine2d_sweep_seeds.py``'s ``summary`` from every seed's ``sweep.json``; also
@@ -818,6 +851,8 @@ paper 2.3× at 200) |
     Quote("BENCHMARKS.md", "| {cold} |", speed_compile),
     Quote("BENCHMARKS.md", "| {warm} |", speed_compile),
     Quote("BENCHMARKS.md", "{rows}", fluid_speed),
+    Quote("BENCHMARKS.md", "{rows}", fluid_kernel_speed),
+    Quote("BENCHMARKS.md", "{phases}", fluid_kernel_speed),
     Quote("docs/results/sine2d-sweep/README.md", "{readme}", sine2d_sweep),
     Quote("docs/experiments/sine2d.md", "{sentence}", sine2d_sweep),
     Quote("BENCHMARKS.md", "{sentence}", sine2d_sweep),
