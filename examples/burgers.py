@@ -48,11 +48,11 @@ class Residual(torch.nn.Sequential):
         return y + super().forward(y)
 
 
-def main(smoke: bool = False, out: str | None = None, iterations: int = 300):
+def main(smoke: bool = False, out: str | None = None, iterations: int = 300, seed: int = 0):
     problem = FunctionProblem(physics, sampler, name="burgers")
     methods = {"Adam": Unsupervised, "Adam + PG (L-BFGS)": lambda: Physical(LBFGS(steps=8))}
     result = compare_methods(problem, Residual, methods, out or "runs/burgers" + "-smoke" * smoke,
-                             iterations=5 if smoke else iterations, batch_size=32)
+                             iterations=5 if smoke else iterations, batch_size=32, seed=seed)
     render(result)  # curves.png: the comparison carries its figures as data
     print(result.markdown_table(), f"\ncurves: {result.out / 'curves.png'}")
     return result

@@ -39,7 +39,7 @@ def write_observations(path: Path, n: int = 2048, seed: int = 0) -> Path:
     return path
 
 
-def main(smoke: bool = False, out: str | None = None, iterations: int = 600):
+def main(smoke: bool = False, out: str | None = None, iterations: int = 600, seed: int = 0):
     out = Path(out or "runs/observations" + "-smoke" * smoke)
     problem = ObservationsProblem(physics, write_observations(out / "spectra.pt"), name="lines")
     def network():
@@ -48,7 +48,7 @@ def main(smoke: bool = False, out: str | None = None, iterations: int = 600):
     methods = {"Adam": Unsupervised,  # PG is clipped: GN steps from far-off guesses can be huge
                "Adam + PG (Gauss-Newton)": lambda: Physical(GaussNewton(damping=1e-3), clip=0.1)}
     result = compare_methods(problem, network, methods, out, iterations=5 if smoke else iterations,
-                             batch_size=64)  # no ground truth: only y-space metrics exist
+                             batch_size=64, seed=seed)  # no ground truth: y-space metrics only
     print(result.markdown_table(), f"\ncurves: {result.out / 'curves.png'}")
     render(result)  # curves.png: the comparison carries its figures as data
     return result

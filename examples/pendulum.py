@@ -46,12 +46,12 @@ def network() -> torch.nn.Module:  # softplus: L and c come out positive (0.7 at
     return torch.nn.Sequential(*layers, torch.nn.Softplus())
 
 
-def main(smoke: bool = False, out: str | None = None, iterations: int = 400):
+def main(smoke: bool = False, out: str | None = None, iterations: int = 400, seed: int = 0):
     problem = FunctionProblem(physics, sampler, name="pendulum", dtype=torch.float64)
     methods = {"Adam": Unsupervised,  # PG is clipped: GN steps from far-off guesses can be huge
                "Adam + PG (Gauss-Newton)": lambda: Physical(GaussNewton(damping=1e-3), clip=0.1)}
     result = compare_methods(problem, network, methods, out or "runs/pendulum" + "-smoke" * smoke,
-                             iterations=5 if smoke else iterations, batch_size=32)
+                             iterations=5 if smoke else iterations, batch_size=32, seed=seed)
     render(result)  # curves.png: the comparison carries its figures as data
     print(result.markdown_table(), f"\ncurves: {result.out / 'curves.png'}")
     return result
