@@ -1031,23 +1031,34 @@ def diagnose_cost() -> dict[str, str]:
 
 @cache
 def arm() -> dict[str, str]:
-    """``docs/results/multimodal-arm`` (one seed): held-out wrapped joint-angle error per
-    method (``adam``, ``gn``, ``lbfgs``, ``sup``), Adam / L-BFGS PG (``lbfgs_ratio``), the
-    range of the final held-out y_l2 (``y_l2``) and of the elbow joint's share of the angle
-    error (``elbow``), and the run's length (``iters``)."""
+    """``docs/results/multimodal-arm`` (seed 0 in the folder itself, further seeds in
+    ``seed<N>/``): over the seeds, the median held-out wrapped joint-angle error per method
+    (``adam``, ``gn``, ``lbfgs``, ``sup``), Adam / method per seed as a geometric mean [95%
+    interval] (``gn_ratio``, ``lbfgs_ratio``, ``sup_ratio``), the range of every final held-out
+    y_l2 (``y_l2``) and of the elbow joint's share of the angle error (``elbow``), ``n``
+    (seeds), ``seeds`` ("0–4") and ``iters`` (the runs' length)."""
     methods = {"adam": "adam", "gn": "adam-pg-gauss-newton", "lbfgs": "adam-pg-l-bfgs",
                "sup": "supervised"}
-    rows = {r["method"]: r for r in json.loads((ARM / "results.json").read_text())}
-    out = {k: f"{rows[m]['held-out x_l1']:.2f}" for k, m in methods.items()}
-    out["lbfgs_ratio"] = f"{rows['adam-pg-l-bfgs']['held-out adam / method']:.2f}×"
-    last = {}
-    for m in methods.values():
-        with (ARM / f"{m}-heldout.csv").open(newline="") as f:
-            last[m] = list(csv.DictReader(f))[-1]
-    y = sorted(float(r["y_l2"]) for r in last.values())
-    elbow = sorted(float(r["x_err_1"]) / float(r["x_l1"]) for r in last.values())
+    folders = {0: ARM, **{int(d.name[4:]): d for d in ARM.glob("seed*") if d.is_dir()}}
+    held = {k: [] for k in methods}
+    last = []
+    for seed in sorted(folders):
+        rows = {r["method"]: r for r in json.loads((folders[seed] / "results.json").read_text())}
+        for k, m in methods.items():
+            held[k].append(rows[m]["held-out x_l1"])
+            with (folders[seed] / f"{m}-heldout.csv").open(newline="") as f:
+                last.append(list(csv.DictReader(f))[-1])
+    out = {k: f"{statistics.median(v):.2f}" for k, v in held.items()}
+    for k in ("gn", "lbfgs", "sup"):
+        out[f"{k}_ratio"] = _with_interval([a / b for a, b in zip(held["adam"], held[k],
+                                                                  strict=True)], log=True)
+    y = sorted(float(r["y_l2"]) for r in last)
+    elbow = sorted(float(r["x_err_1"]) / float(r["x_l1"]) for r in last)
+    iters = {int(float(r["iteration"])) for r in last}
+    assert len(iters) == 1, f"the arm runs differ in length: {iters}"
     out.update(y_l2=f"{y[0]:.3f}–{y[-1]:.3f}", elbow=f"{elbow[0]:.0%}–{elbow[-1]:.0%}",
-               iters=str(int(float(last["adam"]["iteration"]))))
+               iters=str(iters.pop()), n=str(len(folders)),
+               seeds=f"{min(folders)}–{max(folders)}")
     return out
 
 
@@ -1127,11 +1138,11 @@ OWN_PHYSICS_QUOTES = [
          "held-out x error (median of 3 seeds) Gauss-Newton PG {gn}, Adam {adam}, in each of "
          "three systems of units", "yes (modest at 400 iterations)", units_map),
     _row("robot arm", "robot arm",
-         "one seed: held-out joint-angle error Adam {adam}, Gauss-Newton PG {gn}, L-BFGS PG "
-         "{lbfgs}, supervised {sup}; every y error small "
-         "([multimodal-arm](results/multimodal-arm/results.md))",
-         "yes: Gauss-Newton PG no better than Adam, L-BFGS PG {lbfgs_ratio} on this seed; labels "
-         "that fix the elbow best", arm),
+         "held-out joint-angle error, median of {n} seeds: Adam {adam}, Gauss-Newton PG {gn}, "
+         "L-BFGS PG {lbfgs}, supervised {sup}; every y error small "
+         "([multimodal-arm](results/multimodal-arm/seeds.md))",
+         "partly: the multimodality reason holds (Adam / Gauss-Newton PG {gn_ratio}), \"may help "
+         "a little\" does not (Adam / L-BFGS PG {lbfgs_ratio})", arm),
     Quote("docs/own-physics.md",
           "(the pendulum example: condition number {d_cond}; over {n} seeds PG is {ratio} times "
           "more accurate per iteration at {cpu}× the CPU time per iteration, so at equal CPU "
@@ -1145,12 +1156,13 @@ OWN_PHYSICS_QUOTES = [
           "elsewhere in a valley of equally good poses in {d_valley}.",
           lambda: diagnose("robot arm")),
     Quote("docs/own-physics.md",
-          "Measured on one seed (`benchmarks/multimodal_arm.py`, seed 0, {iters} iterations, "
-          "batch 32, held-out wrapped joint-angle error via `x_error`, "
-          "[results](results/multimodal-arm/results.md)): Adam {adam}, Adam + Gauss-Newton PG "
-          "{gn}, Adam + L-BFGS PG {lbfgs}, supervised on the true angles {sup}, while every "
-          "method's pose error is small (held-out y_l2 {y_l2}); the elbow joint carries "
-          "{elbow} of the angle error.", arm),
+          "Measured over {n} seeds (`benchmarks/multimodal_arm.py --seed S`, seeds {seeds}, "
+          "{iters} iterations, batch 32, held-out wrapped joint-angle error via `x_error`, "
+          "[results](results/multimodal-arm/seeds.md)), medians: Adam {adam}, Adam + "
+          "Gauss-Newton PG {gn}, Adam + L-BFGS PG {lbfgs}, supervised on the true angles {sup}; "
+          "Adam / method per seed (geometric mean, 95% interval): Gauss-Newton PG {gn_ratio}, "
+          "L-BFGS PG {lbfgs_ratio}, supervised {sup_ratio}. Every method's pose error is small "
+          "(held-out y_l2 {y_l2}); the elbow joint carries {elbow} of the angle error.", arm),
     Quote("docs/own-physics.md",
           "from other samples' stiffnesses {d_solver} came back in {d_back} of the starts, "
           "stopped in a local minimum (gradient gone, objective higher) in {d_local} and was "
