@@ -36,7 +36,13 @@ from pathlib import Path
 from physgrad.experiments import get_experiment
 from physgrad.report.paper_numbers import PAPER_NUMBERS, format_values, verdict
 
-CHECKPOINTS = (100, 500, 1000, 2000, 3000, 5000, 10000)
+CHECKPOINTS = (100, 500, 600, 1000, 2000, 3000, 5000, 10000)
+"""Iterations tabulated where some run was scored there (600: the fluid ``cpu`` scale)."""
+
+
+def checkpoints(runs: Runs) -> list[int]:
+    """The :data:`CHECKPOINTS` at which at least one run was scored."""
+    return [n for n in CHECKPOINTS if any(n in scores for scores in runs.values())]
 
 Runs = dict[tuple[str, str], dict[int, float]]
 
@@ -81,10 +87,11 @@ def seeds_with(runs: Runs, n: int, *methods: str) -> list[str]:
 
 
 def per_seed_table(runs: Runs, baseline: str) -> list[str]:
-    lines = ["| seed | method | last iteration | " + " | ".join(f"@{n:,}" for n in CHECKPOINTS)
-             + " |", "|---|---|---|" + "---|" * len(CHECKPOINTS)]
+    columns = checkpoints(runs)
+    lines = ["| seed | method | last iteration | " + " | ".join(f"@{n:,}" for n in columns)
+             + " |", "|---|---|---|" + "---|" * len(columns)]
     for (seed, method), scores in runs.items():
-        cells = [f"{scores[n]:.4g}" if n in scores else "" for n in CHECKPOINTS]
+        cells = [f"{scores[n]:.4g}" if n in scores else "" for n in columns]
         lines.append(f"| {seed} | {method} | {max(scores):,} | " + " | ".join(cells) + " |")
     return lines
 
@@ -93,7 +100,7 @@ def across_seeds_table(runs: Runs, baseline: str, methods: list[str], metric: st
     lines = [f"| method | N | seeds | {baseline} / method held-out {metric} at N | "
              f"iterations to reach {baseline}'s held-out {metric} at N |", "|---|---|---|---|---|"]
     for method in methods:
-        for n in CHECKPOINTS:
+        for n in checkpoints(runs):
             seeds = seeds_with(runs, n, baseline, method)
             if not seeds:
                 continue
