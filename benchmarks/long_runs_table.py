@@ -123,8 +123,9 @@ def reach_text(values: list[float | None]) -> str:
 
 
 def paper_claims_table(experiment: str, runs: Runs, baseline: str, metric: str) -> list[str]:
-    """The paper's statements at a training length against ours at that length, or at the
-    longest one every seed reached (the row says when that is shorter than the paper's)."""
+    """The paper's statements at a training length against ours at that length, or else at
+    the longest earlier evaluation that the most seeds reached (the row says when that is
+    shorter than the paper's; a verdict needs three seeds there)."""
     lines = []
     for number in PAPER_NUMBERS:
         if number.experiment != experiment or number.at is None:
@@ -132,11 +133,12 @@ def paper_claims_table(experiment: str, runs: Runs, baseline: str, metric: str) 
         if number.kind not in ("ratio", "reach"):
             continue
         method = number.method
-        lengths = [n for n in (*CHECKPOINTS, number.at)
-                   if n <= number.at and seeds_with(runs, n, baseline, method)]
+        scored = {n for (_, m), scores in runs.items() if m == method for n in scores}
+        lengths = [n for n in scored
+                   if 0 < n <= number.at and seeds_with(runs, n, baseline, method)]
         if not lengths:
             continue
-        n = max(lengths)
+        n = max(lengths, key=lambda k: (len(seeds_with(runs, k, baseline, method)), k))
         seeds = seeds_with(runs, n, baseline, method)
         if number.kind == "ratio":
             values: list[float | None] = [
