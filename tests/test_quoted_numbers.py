@@ -853,13 +853,6 @@ paper 2.3× at 200) |
         "{cadence}; paper: 138 against Adam at 10k)",
         heat_long,
     ),
-    Quote(
-        "README.md",
-        "Poisson at batch 32 for 5,000 iterations ({n} seeds) ends with Adam's held-out error "
-        "{ratio} times Adam + PG's (paper: 10× at 5k, batch 128); Adam + PG reaches Adam's "
-        "5,000-iteration error by iteration {reach} (scored {cadence})",
-        lambda: long_claim("poisson", 5000),
-    ),
     Quote("BENCHMARKS.md", "{rows}", speed_step_table),
     Quote("BENCHMARKS.md", "{rows}", speed_small_table),
     Quote(
