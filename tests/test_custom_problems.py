@@ -1,12 +1,12 @@
 """FunctionProblem / ObservationsProblem / load_problem, their errors, and the three examples."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import load_script
 
 from physgrad.experiments import compare_methods
 from physgrad.problems.base import Batch, Problem
@@ -40,10 +40,7 @@ def not_a_problem():
 
 
 def _load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py", f"example_{name}")
 
 
 # -- FunctionProblem ------------------------------------------------------------------------

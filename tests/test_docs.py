@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -181,11 +182,7 @@ def test_every_tensor_callable_documents_its_shapes():
 
 
 def _load_hook(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"_docs_hook_{name}", DOCS / "hooks" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(DOCS / "hooks" / f"{name}.py", f"_docs_hook_{name}")
     return module
 
 

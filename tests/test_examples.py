@@ -1,17 +1,15 @@
 """The README's quickstart example runs and learns (small iteration count)."""
 
-import importlib.util
 import statistics
 from pathlib import Path
+
+from helpers import load_script
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py")
 
 
 def test_quickstart_learns_with_and_without_physical_gradients():

@@ -1,20 +1,16 @@
 """docs/results/long/STATUS.md is what benchmarks/long_runs_table.py makes of the committed runs."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = ROOT / "docs" / "results" / "long"
 
 
 def _table_module():
-    spec = importlib.util.spec_from_file_location(
-        "long_runs_table", ROOT / "benchmarks" / "long_runs_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/long_runs_table.py")
 
 
 def _text(markdown: str) -> list[str]:

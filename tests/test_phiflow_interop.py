@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import load_script
 
 from physgrad.physics.fluid import (
     Domain,
@@ -346,9 +347,7 @@ def test_phiflow_smoke_example_runs(tmp_path, capsys):
     """examples/phiflow_smoke.py in smoke mode: both methods train, table and curves written."""
     pytest.importorskip("phi", reason="phiflow not installed")
     path = Path(__file__).resolve().parents[1] / "examples" / "phiflow_smoke.py"
-    spec = importlib.util.spec_from_file_location("phiflow_smoke", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script(path)
     result = example.main(smoke=True, out=str(tmp_path))
     assert (tmp_path / "curves.png").is_file()
     assert len(result.histories) == 2 and all(len(h) == 3 for h in result.histories.values())

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 from physgrad.experiments.runner import final_value, iterations_to_reach, value_at
 from physgrad.report.seed_stats import (
@@ -406,12 +407,7 @@ def sine2d_sweep() -> dict[str, str]:
     """The sine2d scale-invariance sweep over seeds (``docs/results/sine2d-sweep``), computed by
     ``benchmarks/sine2d_sweep_seeds.py``'s ``summary`` from every seed's ``sweep.json``; also
     ``sentence`` (its full sentence) and ``tables`` (its README, regenerated)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "sine2d_sweep_seeds", ROOT / "benchmarks" / "sine2d_sweep_seeds.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/sine2d_sweep_seeds.py")
     results = module.load(ROOT / "docs" / "results" / "sine2d-sweep")
     values = module.summary(results)
     return {**values, "sentence": module.SENTENCE.format(**values),
@@ -489,13 +485,7 @@ def speed_compile() -> dict[str, str]:
 @cache
 @cache
 def _long_runs_table():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "long_runs_table", ROOT / "benchmarks" / "long_runs_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/long_runs_table.py")
 
 
 def long_claim(experiment: str, n: int, method: str = "pg-inverse",
