@@ -88,7 +88,8 @@ def oscillator_chain() -> FunctionProblem:
     return FunctionProblem(physics, sampler, name="oscillator-chain", dtype=torch.float64)
 
 
-def _example(name: str):
+def load_example(name: str):
+    """The module ``examples/<name>.py`` (the examples are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(f"_ex_{name}", ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -107,14 +108,14 @@ def cases(tmp: Path) -> dict[str, tuple]:
     out["sine"] = (sine, x, "no ground truth (many x solve sin(a/x) = -1): x ~ U[0.1, 1.1) "
                    "with targets sin(a/x)")
     del batch
-    pend = _example("pendulum")
+    pend = load_example("pendulum")
     out["pendulum (example)"] = (
         FunctionProblem(pend.physics, pend.sampler, name="pendulum", dtype=torch.float64),
         None, "")
-    burg = _example("burgers")
+    burg = load_example("burgers")
     out["burgers (example)"] = (FunctionProblem(burg.physics, burg.sampler, name="burgers"),
                                 None, "")
-    obs = _example("observations_on_disk")
+    obs = load_example("observations_on_disk")
     lo, hi = torch.tensor([0.5, -0.5, 0.05]), torch.tensor([2.0, 0.5, 0.3])
     x = (lo + (hi - lo) * torch.rand(8, 3, generator=torch.Generator().manual_seed(1))).double()
     out["observations (example)"] = (

@@ -20,7 +20,6 @@ every run) and, having nothing else, scores 256 rows drawn from that same file: 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from diagnose_validation import load_example
 
 from physgrad.experiments.runner import Comparison, final_value
 from physgrad.stats import interval
@@ -41,15 +41,6 @@ EXAMPLES = {  # script -> what the table calls it
     "burgers": "Burgers",
     "observations_on_disk": "observations on disk",
 }
-
-
-def load_example(name: str):
-    """The module ``examples/<name>.py`` (the examples are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"_ex_{name}", ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def record(result: Comparison) -> dict[str, dict]:

@@ -34,6 +34,7 @@ import math
 from pathlib import Path
 
 from physgrad.experiments import get_experiment
+from physgrad.io import atomic_write
 from physgrad.report.paper_numbers import PAPER_NUMBERS, format_values, verdict
 
 CHECKPOINTS = (100, 500, 600, 1000, 2000, 3000, 5000, 10000)
@@ -205,7 +206,7 @@ def figure(exp_dir: Path, runs: Runs, metric: str, labels: dict[str, str], log_y
     fig.suptitle(f"{exp_dir.name}: held-out {metric} during training", fontsize=10)
     fig.tight_layout()
     path = exp_dir / "heldout-long.png"
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
     return path
 

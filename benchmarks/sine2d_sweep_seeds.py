@@ -23,6 +23,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from physgrad.io import atomic_write, write_text
+
 PANELS = {"xi": ("x_dist / ξ", "ξ", "θ = {angle:g}°"), "angle": ("x_dist", "θ (degrees)",
                                                                  "ξ = {xi:g}")}
 
@@ -145,7 +147,7 @@ def figure(results: list[dict[str, Any]], path: Path) -> None:
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(f"sine2d scale invariance: median over {len(results)} seeds (line) and range "
                  f"(band), {first['iterations']:,} iterations per setting", fontsize=9)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 
 
@@ -157,7 +159,7 @@ def main() -> None:
     if not root.is_dir():
         parser.error(f"--root {args.root!r} is not a folder")
     results = load(root)
-    (root / "README.md").write_text(markdown(results))
+    write_text(root / "README.md", markdown(results))
     figure(results, root / "sweep-seeds.png")
     print(f"wrote {root / 'README.md'} and {root / 'sweep-seeds.png'} ({len(results)} seeds)")
 

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from physgrad.experiments.fluid_figures import FluidExamples, FluidSingleProblem  # noqa: E402
+from physgrad.io import atomic_write  # noqa: E402
 
 FRAMES = (0, 2, 4, 6, 8)
 """Recorded frames shown in Fig. 13: ``t = 0, 0.5, 1, 1.5, 2`` for ``dt = 0.25``."""
@@ -55,7 +56,7 @@ def draw_fluid_examples(data: FluidExamples, path: Path | str) -> Path:
         fontsize=8,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return Path(path)
 
@@ -82,6 +83,6 @@ def draw_fluid_single_problem(data: FluidSingleProblem, path: Path | str) -> Pat
         fontsize=9,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return Path(path)

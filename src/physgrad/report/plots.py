@@ -328,6 +328,5 @@ def plot_toy(trajs: ToyTrajectories, path: Path) -> Path:
                  "circles: first 10 fixed steps", fontsize=10)
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
     return path
