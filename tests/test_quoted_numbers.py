@@ -361,13 +361,18 @@ def fluid_speed() -> dict[str, str]:
     rows = []
     for cells in markdown_rows(raw)[1:]:  # without the header
         batch, method, *timed, _, bound = cells
-        parts = []
-        for cell in timed:
-            seconds, ratio = cell.split(" (")
-            parts += [seconds, ratio.rstrip(")").replace("x", "×")]
-        parts[-1] = f"**{parts[-1]}**"
-        rows.append(f"| {batch} | {method} | " + " | ".join(parts) + f" | {bound} s |")
+        rows.append(f"| {batch} | {method} | " + " | ".join(_timed(timed)) + f" | {bound} s |")
     return {"rows": "\n".join(rows)}
+
+
+def _timed(cells: list[str]) -> list[str]:
+    """Raw cells like ``0.217 (3.03x)`` as seconds and ratio cells, the last ratio in bold."""
+    parts = []
+    for cell in cells:
+        seconds, ratio = cell.split(" (")
+        parts += [seconds, ratio.rstrip(")").replace("x", "×")]
+    parts[-1] = f"**{parts[-1]}**"
+    return parts
 
 
 def fluid_kernel_speed() -> dict[str, str]:
@@ -375,20 +380,15 @@ def fluid_kernel_speed() -> dict[str, str]:
     ratio to the network bound of the previous, torch and kernel paths, kernel / torch, the
     bound) and ``phases`` (each phase's CPU ms and share of the bound, per batch)."""
     speed = ROOT / "docs" / "results" / "fluid-speed"
-    rows = []
+    rows, speeds = [], {}
     for cells in markdown_rows(speed / "bench_fluid_iteration-kernel.txt")[1:]:
         batch, method, *timed, kernel_vs_torch, bound = cells
-        parts = []
-        for cell in timed:
-            seconds, ratio = cell.split(" (")
-            parts += [seconds, ratio.rstrip(")").replace("x", "×")]
-        parts[-1] = f"**{parts[-1]}**"
+        parts = _timed(timed)
+        speeds[(batch, method)] = parts[-1].strip("*")  # the kernel's ratio to the bound
         rows.append(f"| {batch} | {method} | " + " | ".join(parts)
                     + f" | {kernel_vs_torch} | {bound} s |")
     phase = {(r[0], r[1]): (float(r[2]), r[3])
              for r in markdown_rows(speed / "bench_fluid_phases-kernel.txt") if r[0] != "batch"}
-    speeds = {(r[0], r[1]): r[4].split("(")[1].rstrip("x)")
-              for r in markdown_rows(speed / "bench_fluid_iteration-kernel.txt")[1:]}
     lines = []
     for batch in ("8", "64"):
         def ms(name: str, b: str = batch) -> str:
@@ -398,8 +398,8 @@ def fluid_kernel_speed() -> dict[str, str]:
         data_share = f"{(init[0] + truth[0]) / phase[(batch, 'network bound')][0]:.2f}"
         lines.append(f"| {batch} | {ms('network bound')} | {init[0]:.0f} + {truth[0]:.0f} ms "
                      f"({data_share}) | {ms('physics forward + backward')} | "
-                     f"{ms('reverse-sim estimator')} | {speeds[(batch, 'adam')]}× / "
-                     f"{speeds[(batch, 'pg-reverse-sim')]}× |")
+                     f"{ms('reverse-sim estimator')} | {speeds[(batch, 'adam')]} / "
+                     f"{speeds[(batch, 'pg-reverse-sim')]} |")
     return {"rows": "\n".join(rows), "phases": "\n".join(lines)}
 
 
