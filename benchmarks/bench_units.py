@@ -8,9 +8,11 @@ systems of units: ``P(x) = t · f(x / s)`` with ``(s, t)`` in ``{(1, 1), (0.01, 
 network itself is the same in every system of units and only the solver can differ), trained
 with Adam (lr 1e-3, batch 32) for ``--iterations`` iterations from the same initial weights
 per seed. Reported: the held-out x-error in the units of
-``(s, t) = (1, 1)``, i.e. ``mean |x / s - x*|`` over 512 fixed test problems, median over seeds.
+``(s, t) = (1, 1)``, i.e. ``mean |x / s - x*|`` over 512 fixed test problems: the median over
+seeds and every seed's value (``per_seed`` in ``results.json``), and on how many seeds each
+method is below Adam in every system of units.
 
-    python benchmarks/bench_units.py --out docs/results/own-physics-units   # ~5 min, 1 thread
+    python benchmarks/bench_units.py --seeds 0,1,2,3,4 --out docs/results/own-physics-units
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from pathlib import Path
 
 import torch
 
+from physgrad.io import write_text
 from physgrad.nets import MLP
 from physgrad.solvers import LBFGS, GaussNewton, Newton
 from physgrad.training import Physical, Unsupervised
 from physgrad.training.methods import Method
 
 UNITS = [(1.0, 1.0), (1e-2, 1e2), (1e2, 1e-2)]
+
+
+def unit_name(s: float, t: float) -> str:
+    return f"s={s:g}, t={t:g}"
 
 
 def base_physics(x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +101,8 @@ def main() -> None:
     rows = []
     start = time.process_time()
     for name in methods():
-        row = {"method": name}
+        row: dict = {"method": name}
+        per_seed = {}
         for s, t in UNITS:
             errors = []
             for seed in seeds:
@@ -102,26 +110,34 @@ def main() -> None:
                     errors.append(train(methods()[name], s, t, seed, args.iterations))
                 except Exception:  # noqa: BLE001 - a diverged run counts as inf
                     errors.append(float("inf"))
-            row[f"s={s:g}, t={t:g}"] = statistics.median(errors)
+            row[unit_name(s, t)] = statistics.median(errors)
+            per_seed[unit_name(s, t)] = errors
+        row["per_seed"] = per_seed
         rows.append(row)
         print(row, flush=True)
-    header = list(rows[0])
+    adam = rows[0]["per_seed"]
+    units = [unit_name(s, t) for s, t in UNITS]
+    header = ["method", *units, "seeds below Adam in every system"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        lines.append("| " + " | ".join(
-            row[k] if isinstance(row[k], str) else f"{row[k]:.3g}" for k in header) + " |")
+        errors = row["per_seed"]
+        below = sum(all(errors[u][i] < adam[u][i] for u in units) for i in range(len(seeds)))
+        row["seeds_below_adam"] = below
+        cells = [f"{row[u]:.3g} [{min(errors[u]):.3g}, {max(errors[u]):.3g}]" for u in units]
+        lines.append(f"| {row['method']} | " + " | ".join(cells)
+                     + f" | {'–' if row is rows[0] else f'{below} of {len(seeds)}'} |")
     table = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     cpu = time.process_time() - start
     text = (
         "# Held-out x-error in three systems of units (bench_units.py)\n\n"
         f"`python benchmarks/bench_units.py --iterations {args.iterations} --seeds {args.seeds}`"
-        f", {cpu:.0f} s CPU. x-error `mean |x/s - x*|` on 512 test problems, median over "
-        f"seeds {args.seeds}; P(x) = t f(x/s), x = s MLP(y/t) with a float32 MLP (64, 64), "
+        f", {cpu:.0f} s CPU. x-error `mean |x/s - x*|` on 512 test problems, median [min, max] "
+        f"over seeds {args.seeds}; P(x) = t f(x/s), x = s MLP(y/t) with a float32 MLP (64, 64), "
         "Adam lr 1e-3, batch 32.\n\n" + table + "\n"
     )
-    (args.out / "results.md").write_text(text)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
+    write_text(args.out / "results.md", text)
+    write_text(args.out / "results.json", json.dumps(rows, indent=2))
     print(table)
 
 

@@ -237,8 +237,11 @@ def report(root: Path, baseline: str, figures: bool) -> str:
                 *across_seeds_table(runs, baseline, methods, metric), ""]
         claims = paper_claims_table(exp_dir.name, runs, baseline, metric)
         if claims:
+            ours, paper = exp.scales["long"].batch_size, exp.scales["paper"].batch_size
+            batches = (f"batch {ours} as in the paper" if ours == paper
+                       else f"batch {ours} here, {paper} in the paper")
             out += ["The paper's statements at a training length against ours (verdict rule as "
-                    "in the report; needs >= 3 seeds; batch 32 here, 128 in the paper):", "",
+                    f"in the report; needs >= 3 seeds; {batches}):", "",
                     *claims, ""]
         if figures:
             labels = {m: exp.methods[m].label for m in exp.methods}

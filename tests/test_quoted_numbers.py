@@ -475,6 +475,26 @@ def speed_prose() -> dict[str, str]:
             "lbfgs": f"{lbfgs:.1f}"}
 
 
+def pde_throughput() -> dict[str, str]:
+    """``docs/results/speed/bench_pde_throughput.txt``: both tables verbatim, the PG
+    iterations' cost relative to Adam (``inv_low``/``inv_high`` over heat and Poisson's
+    pg-inverse, ``lbfgs`` for heat's pg-lbfgs) and DST / CG over every grid, dtype and pass."""
+    text = (SPEED / "bench_pde_throughput.txt").read_text()
+    physics, iterations = (t for t in text.split("\n\n") if t.startswith("|"))
+    rows = markdown_rows(SPEED / "bench_pde_throughput.txt")
+    rate = {(r[0], r[1], r[2]): (float(r[3].replace(",", "")), float(r[4].replace(",", "")))
+            for r in rows if r[0].startswith("poisson (")}
+    speedups = [dst / cg for (name, grid, dtype), pair in rate.items() if "DST" in name
+                for dst, cg in zip(pair, rate[("poisson (CG, rtol 1e-5)", grid, dtype)],
+                                   strict=True)]
+    ratio = {(r[0], r[1]): float(r[4]) for r in rows if r[0] in _BIG}
+    inverse = sorted(ratio[(e, "pg-inverse")] for e in _BIG)
+    return {"physics": physics.strip(), "iterations": iterations.strip(),
+            "inv_low": f"{inverse[0]:.2f}", "inv_high": f"{inverse[1]:.2f}",
+            "lbfgs": f"{ratio[('heat', 'pg-lbfgs')]:.1f}",
+            "dst_low": f"{min(speedups):.0f}", "dst_high": f"{max(speedups):.0f}"}
+
+
 def speed_compile() -> dict[str, str]:
     """The two rows of BENCHMARKS' ``--compile`` table, cell for cell from the raw outputs."""
     cold = markdown_rows(SPEED / "bench_compile_cold.txt")[1]
@@ -482,7 +502,6 @@ def speed_compile() -> dict[str, str]:
     return {"cold": " | ".join(cold[1:]), "warm": " | ".join(warm[1:])}
 
 
-@cache
 @cache
 def _long_runs_table():
     return load_script("benchmarks/long_runs_table.py")
@@ -892,6 +911,13 @@ paper 2.3× at 200) |
         "{xi_low}…{xi_high} while Adam's grows {adam_growth}-fold (median of {seeds} seeds",
         sine2d_sweep,
     ),
+    Quote("BENCHMARKS.md",
+          "{physics}\n\n{iterations}\n\nPer iteration, the physical gradients of Poisson and "
+          "heat (inverse solvers) cost {inv_low}–{inv_high}× Adam's backprop through the physics "
+          "(the paper: < 10% more); 32 L-BFGS steps per iteration cost {lbfgs}×. The DST solve "
+          "is {dst_low}–{dst_high}× faster than CG (rtol 1e-5) on these grids, forward or "
+          "forward + backward (not interleaved, so only the order of magnitude is safe).",
+          pde_throughput),
 ]
 
 
@@ -1095,18 +1121,25 @@ def arm() -> dict[str, str]:
 def units_map() -> dict[str, str]:
     """``docs/results/own-physics-units/results.json`` (medians over seeds): each method's
     held-out x error over the three systems of units, one value when they agree to 3 digits,
-    else the range: ``adam``, ``gn``, ``newton``, ``lbfgs``, ``gn_old``, ``newton_old``."""
+    else the range: ``adam``, ``gn``, ``newton``, ``lbfgs``, ``gn_old``, ``newton_old``; for
+    each but Adam ``<name>_below`` (on how many of the ``n`` seeds it is below Adam in every
+    system)."""
     rows = {r["method"]: r for r in json.loads(UNITS.read_text())}
 
     def span(method: str) -> str:
-        values = sorted({f"{v:.3g}" for k, v in rows[method].items() if k != "method"},
+        values = sorted({f"{v:.3g}" for k, v in rows[method].items() if k.startswith("s=")},
                         key=float)
         return values[0] if len(values) == 1 else f"{values[0]}–{values[-1]}"
 
     names = {"adam": "adam", "gn": "gn default", "newton": "newton default",
              "lbfgs": "lbfgs(8) default", "gn_old": "gn old (damping 1e-4 abs)",
              "newton_old": "newton old (damping 0)"}
-    return {k: span(m) for k, m in names.items()}
+    seeds = {len(v) for r in rows.values() for v in r["per_seed"].values()}
+    assert len(seeds) == 1, f"the runs differ in their number of seeds: {seeds}"
+    n = seeds.pop()
+    below = {f"{k}_below": f"{rows[m]['seeds_below_adam']} of {n}"
+             for k, m in names.items() if k != "adam"}
+    return {**{k: span(m) for k, m in names.items()}, **below, "n": str(n)}
 
 
 def sine_heldout_spread() -> dict[str, str]:
@@ -1165,8 +1198,9 @@ OWN_PHYSICS_QUOTES = [
          "at {cpu}× Adam's CPU time per iteration; at equal CPU time {equal}", "yes",
          _example("observations_on_disk")),
     _row("badly-scaled map", "badly-scaled map",
-         "held-out x error (median of 3 seeds) Gauss-Newton PG {gn}, Adam {adam}, in each of "
-         "three systems of units", "yes (modest at 400 iterations)", units_map),
+         "held-out x error (median of {n} seeds) Gauss-Newton PG {gn}, Adam {adam}, in each of "
+         "three systems of units; PG below Adam in all three on {gn_below} seeds",
+         "yes (modest at 400 iterations)", units_map),
     _row("robot arm", "robot arm",
          "held-out joint-angle error, median of {n} seeds: Adam {adam}, Gauss-Newton PG {gn}, "
          "L-BFGS PG {lbfgs}, supervised {sup}; every y error small "
@@ -1199,10 +1233,19 @@ OWN_PHYSICS_QUOTES = [
           "still far off in {d_slow}. Its conditioning is benign ({d_cond})",
           lambda: diagnose("oscillator chain")),
     Quote("BENCHMARKS.md",
-          "the default `GaussNewton()` gives {gn} in all three systems, `Newton()` {newton}, "
-          "`LBFGS(steps=8)` {lbfgs} and Adam {adam}; the previous defaults gave {gn_old} "
-          "(Gauss-Newton, absolute damping 1e-4) and {newton_old} (Newton, damping 0).",
-          units_map),
+          "held-out `mean |x/s − x*|`, median of seeds 0–{last} "
+          "([table](docs/results/own-physics-units/results.md), with each method's range over "
+          "seeds): the default `GaussNewton()` gives {gn} in all three systems (below Adam in "
+          "all three on {gn_below} seeds), `Newton()` {newton} ({newton_below}), "
+          "`LBFGS(steps=8)` {lbfgs} ({lbfgs_below}) and Adam {adam}; the previous defaults gave "
+          "{gn_old} (Gauss-Newton, absolute damping 1e-4; {gn_old_below}) and {newton_old} "
+          "(Newton, damping 0; {newton_old_below}).",
+          lambda: {**units_map(), "last": str(int(units_map()["n"]) - 1)}),
+    Quote("docs/own-physics.md",
+          "with a unit-normalised network, the held-out x-error of `GaussNewton()` is {gn} in "
+          "all three (median of {n} seeds; below Adam's {adam} in all three on {gn_below} "
+          "seeds); the old defaults gave {gn_old} (Gauss-Newton, absolute damping 1e-4) and "
+          "{newton_old} (Newton, damping 0).", units_map),
     Quote("BENCHMARKS.md", "{rows}", examples_table),
     Quote("BENCHMARKS.md",
           "Per iteration Adam + PG is a little more accurate on the pendulum ({pendulum_ratio}, "
