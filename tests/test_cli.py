@@ -43,6 +43,15 @@ def test_run_and_resume(tmp_path, capsys):
     assert len(lines) == 61  # header + 60 iterations, none repeated
 
 
+def test_progress_line_shows_the_experiments_headline_metric(tmp_path, capsys):
+    """Piped output gets a plain progress line with the loss and the experiment's first
+    metric (wavepacket: the objective; a fluid run would show v0_err, not x_l1)."""
+    assert main(["run", "wavepacket", "--method", "adam", "--scale", "smoke", "--iters", "3",
+                 "--out", str(tmp_path)]) == 0
+    line = next(x for x in capsys.readouterr().err.splitlines() if "iteration 3/3" in x)
+    assert re.search(r"loss \S+ objective \S+ \(", line), line
+
+
 def test_compare_writes_curves_table_and_json(tmp_path, capsys):
     assert main(["compare", "sine", "--methods", "adam,pg-analytic", "--scale", "smoke",
                  "--out", str(tmp_path), "--quiet"]) == 0

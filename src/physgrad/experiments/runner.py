@@ -422,6 +422,7 @@ def run_method(
         heldout=heldout_batch(problem, heldout) if heldout else None,
         eval_every=max(1, iterations // 50) if eval_every is None else eval_every,
         compile=opts.compile,
+        shown=("loss", experiment.metrics[0]),
     )
     if opts.resume:
         _resume(trainer, experiment, method)

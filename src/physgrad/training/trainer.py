@@ -109,6 +109,7 @@ class Trainer:
             (column ``iteration`` = number of training steps done, then the problem's metrics).
         compile: run the network through ``torch.compile`` (minutes of compilation up front,
             then faster steps; worth it for long runs only, see BENCHMARKS.md).
+        shown: the logged columns the progress line shows (those the run logs).
 
     Logged per iteration: ``loss``, the problem's metrics of the prediction on the training
     batch, ``step_time`` (wall-clock seconds of the whole iteration: data, network, physics,
@@ -134,6 +135,7 @@ class Trainer:
         heldout: Batch | None = None,
         eval_every: int = 0,
         compile: bool = False,
+        shown: Sequence[str] = ("loss", "x_l1"),
     ):
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be a physgrad Problem, got {type(problem).__name__}")
@@ -169,6 +171,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.writes = self.rank == 0 and self.run_dir is not None
         self.progress = progress and self.rank == 0
+        self.shown = tuple(shown)
         self.trackers = check_trackers(trackers)
         self.meta = {"method": method.name, **(meta or {})}
         self.history = History()
@@ -357,6 +360,7 @@ class Trainer:
             initial=self.iteration,
             enabled=self.progress,
             desc=self.meta["method"],
+            shown=self.shown,
         )
         self._evaluate_if_due(eval_file, trackers, final=False)
         stop = _StopRequest()
@@ -541,10 +545,10 @@ class _Progress:
     every :attr:`every_s` seconds and at the end, so long runs show they are alive."""
 
     every_s = 30.0
-    shown = ("loss", "x_l1")
 
-    def __init__(self, total: int, initial: int, enabled: bool, desc: str):
-        self.total, self.done, self.desc = total, initial, desc
+    def __init__(self, total: int, initial: int, enabled: bool, desc: str,
+                 shown: Sequence[str]):
+        self.total, self.done, self.desc, self.shown = total, initial, desc, shown
         self.enabled = enabled
         self.bar: Any = None
         self.start = self.last = time.monotonic()
