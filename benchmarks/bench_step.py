@@ -7,7 +7,7 @@ alike), CPU time per step of:
 - ``network step``: the experiment's network alone, forward + MSE to random data +
   backward + Adam on the network input of a real batch: the network bound;
 - for U-Net experiments also ``plain torch step``: the same U-Net shape written the
-  straightforward way (:class:`physgrad.nets.reference.ReferenceUNet`: ``nn.Conv2d`` with
+  straightforward way (``ReferenceUNet`` of ``benchmarks/reference_unet.py``: ``nn.Conv2d`` with
   torch's circular or zero padding, BatchNorm, bilinear upsampling, default memory format);
 - every default method's full training iteration (``Trainer.step``: data, network, physics,
   solver, backward, Adam, finiteness checks, metrics); for U-Net experiments with physgrad's
@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable
 
 import torch
+from reference_unet import ReferenceUNet
 
 from physgrad.experiments import get_experiment
 from physgrad.nets import UNet
 from physgrad.nets.adapters import network_input
-from physgrad.nets.reference import ReferenceUNet
 from physgrad.training import Trainer
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import load_script
 
 from physgrad.nets import MLP, DoubleConv, UNet, WavePacketNet
 from physgrad.nets.circular import circular_pad
 from physgrad.nets.conv1d import XI_MAX, XI_MIN
-from physgrad.nets.reference import ReferenceUNet
+
+ReferenceUNet = load_script("benchmarks/reference_unet.py").ReferenceUNet
 
 
 def n_params(module: torch.nn.Module) -> int:

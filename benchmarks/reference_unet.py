@@ -4,7 +4,8 @@ Written the way one would first write PhiFlow's ``u_net`` in torch: ``nn.Conv2d`
 ``padding_mode="circular"`` or zeros, ``BatchNorm2d``, max pooling, bilinear upsampling, the
 default memory format. :class:`~physgrad.nets.UNet` must give the same outputs and gradients
 with the same weights (tests/test_nets.py) and be faster (benchmarks/bench_step.py); the
-state dicts of the two are interchangeable.
+state dicts of the two are interchangeable. Only the test and the benchmark use it, so it lives
+beside the benchmark rather than in the package.
 """
 
 from __future__ import annotations
