@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import load_script
 
 from physgrad.experiments.sine import UPDATES, update_directions
 from physgrad.report.sine_updates import update_directions_figure
@@ -95,10 +96,14 @@ def test_solver_comparison_figure_and_single_problem_solutions(tmp_path):
 
 # -- wavepacket: L-BFGS-B divergence rate -------------------------------------------------
 
+DIVERGENCE = "benchmarks/bench_wavepacket_divergence.py"
+
 
 def test_closed_form_lbfgsb_matches_the_autograd_one():
-    from physgrad.experiments.wavepacket import fit_lbfgs, fit_lbfgsb_closed_form
+    from physgrad.experiments.wavepacket import fit_lbfgs
     from physgrad.problems.wavepacket import WavePacketProblem
+
+    fit_lbfgsb_closed_form = load_script(DIVERGENCE).fit_lbfgsb_closed_form
 
     problem = WavePacketProblem(noise_std=1.0)
     batch = problem.sample(6, torch.Generator().manual_seed(3))
@@ -112,8 +117,7 @@ def test_closed_form_lbfgsb_matches_the_autograd_one():
 def test_divergence_rate_interval_is_exact_binomial():
     from scipy.stats import binomtest
 
-    from physgrad.experiments.wavepacket import divergence_rate
-
+    divergence_rate = load_script(DIVERGENCE).divergence_rate
     r = divergence_rate(20, seed=0, noise_std=1.0, steps=50)
     for key in ("diverged", "left_grid", "nonfinite"):
         k = r[key]["count"]
