@@ -37,12 +37,15 @@ from physgrad.experiments.base import (
     Experiment,
     FigureExperiment,
     MethodSpec,
-    Result,
     Scale,
     register,
 )
-from physgrad.experiments.runner import Comparison
-from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
+from physgrad.experiments.pde_figures import pde_figures
+from physgrad.experiments.single_problem import (
+    SingleProblemCurves,
+    single_problem_curves,
+    single_problem_figure,
+)
 from physgrad.nets import UNet, adapt, single_channel
 from physgrad.problems.base import Batch
 from physgrad.problems.heat import HeatInverse, HeatProblem, fix_mean
@@ -125,9 +128,7 @@ HEAT = register(
         baseline="adam",
         metrics=("x_l1", "y_l2"),
         smoothing=64,
-        # Fig. 11/12: reconstructions of a fixed test batch by every trained method, and
-        # by the single-problem solvers
-        figures=lambda comparison: _reconstructions(comparison),
+        figures=pde_figures,
     )
 )
 
@@ -161,35 +162,12 @@ def heat_single_problem(
     )
 
 
-def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
-    del progress  # a few seconds
-    n_iter = 10 if scale == "smoke" else 100
-    out_dir = Path(out_dir)
-    curves = heat_single_problem(n_iter, out_dir / "single_problem.png")
-    (out_dir / "results.md").write_text(
-        f"# heat-optim (Fig. 5b)\n\nMean over {curves.examples} examples, seed "
-        f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
-        "![curves](single_problem.png)\n"
-    )
-    return Result(figures={"single_problem.png": curves}, table=curves.markdown_table())
-
-
 HEAT_OPTIM = register(
     FigureExperiment(
         name="heat-optim",
         description="heat 64x64 single problems: GD, Adam, L-BFGS-B, noise-aware inverse",
         paper="Sec. 3.3, B.4, Fig. 5b",
-        make=_run_single,
+        make=single_problem_figure("heat-optim (Fig. 5b)", heat_single_problem),
     )
 )
 
-
-def _reconstructions(comparison: Comparison) -> Result:
-    from physgrad.experiments.pde_figures import reconstructions, solver_comparison
-
-    exp, out = comparison.experiment, comparison.out
-    n_iter = 5 if comparison.scale == "smoke" else 100
-    return Result(figures={
-        "reconstructions.png": reconstructions(exp, out),
-        "solvers_vs_networks.png": solver_comparison(exp, out, n_iter=n_iter),
-    })

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from physgrad.core import run_physics
-from physgrad.experiments.base import Experiment
-from physgrad.experiments.runner import trained_network
+from physgrad.experiments.base import Experiment, Result
+from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.io import write_text
 from physgrad.problems.base import Batch, Problem
 
@@ -210,6 +210,18 @@ def solver_comparison(
     write_text(table, "\n".join(lines) + "\n")
     return SolverComparison(experiment.name, columns, y_true, x_true, examples, seed,
                             _iterations(root, methods), root.name)
+
+
+def pde_figures(comparison: Comparison) -> Result:
+    """The ``heat`` and ``poisson`` figure hook (Fig. 11 / 12): the trained networks'
+    :func:`reconstructions` of a fixed test batch and the :func:`solver_comparison` with the
+    single-problem solvers (5 iterations at smoke scale, else 100)."""
+    exp, out = comparison.experiment, comparison.out
+    n_iter = 5 if comparison.scale == "smoke" else 100
+    return Result(figures={
+        "reconstructions.png": reconstructions(exp, out),
+        "solvers_vs_networks.png": solver_comparison(exp, out, n_iter=n_iter),
+    })
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

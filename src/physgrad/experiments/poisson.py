@@ -40,12 +40,15 @@ from physgrad.experiments.base import (
     Experiment,
     FigureExperiment,
     MethodSpec,
-    Result,
     Scale,
     register,
 )
-from physgrad.experiments.runner import Comparison
-from physgrad.experiments.single_problem import SingleProblemCurves, single_problem_curves
+from physgrad.experiments.pde_figures import pde_figures
+from physgrad.experiments.single_problem import (
+    SingleProblemCurves,
+    single_problem_curves,
+    single_problem_figure,
+)
 from physgrad.nets import UNet, adapt, single_channel
 from physgrad.problems.base import Batch
 from physgrad.problems.poisson import PoissonProblem, gd_stable_lr
@@ -101,9 +104,7 @@ POISSON = register(
         metrics=("x_l1", "y_l2"),
         smoothing=64,
         ratio_at=(60, 100),
-        # Fig. 11/12: reconstructions of a fixed test batch by every trained method, and
-        # by the single-problem solvers
-        figures=lambda comparison: _reconstructions(comparison),
+        figures=pde_figures,
     )
 )
 
@@ -140,35 +141,12 @@ def poisson_single_problem(
     )
 
 
-def _run_single(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
-    del progress  # a few seconds
-    n_iter = 10 if scale == "smoke" else 100
-    out_dir = Path(out_dir)
-    curves = poisson_single_problem(n_iter, out_dir / "single_problem.png")
-    (out_dir / "results.md").write_text(
-        f"# poisson-optim (Fig. 4b)\n\nMean over {curves.examples} examples, seed "
-        f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
-        "![curves](single_problem.png)\n"
-    )
-    return Result(figures={"single_problem.png": curves}, table=curves.markdown_table())
-
-
 POISSON_OPTIM = register(
     FigureExperiment(
         name="poisson-optim",
         description="Poisson 80x60 single problems: GD, Adam, L-BFGS-B, analytic inverse",
         paper="Sec. 3.2, B.3, Fig. 4b",
-        make=_run_single,
+        make=single_problem_figure("poisson-optim (Fig. 4b)", poisson_single_problem),
     )
 )
 
-
-def _reconstructions(comparison: Comparison) -> Result:
-    from physgrad.experiments.pde_figures import reconstructions, solver_comparison
-
-    exp, out = comparison.experiment, comparison.out
-    n_iter = 5 if comparison.scale == "smoke" else 100
-    return Result(figures={
-        "reconstructions.png": reconstructions(exp, out),
-        "solvers_vs_networks.png": solver_comparison(exp, out, n_iter=n_iter),
-    })

@@ -35,6 +35,7 @@ import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import InverseSolver, run_physics, sum_per_sample
+from physgrad.experiments.base import Result
 from physgrad.io import write_text
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import Adam, GradientDescent, ScipyLBFGSB
@@ -191,6 +192,27 @@ def single_problem_curves(
     if out_path is not None:
         write_text(Path(out_path).with_suffix(".json"), result.to_json())
     return result
+
+
+def single_problem_figure(
+    title: str, solve: Callable[[int, Path], SingleProblemCurves]
+) -> Callable[[Path, str, bool], Result]:
+    """The ``make`` of a single-problem figure experiment (``heat-optim``, ``poisson-optim``):
+    ``solve(n_iter, png_path)`` for 10 iterations at smoke scale, else 100, and a
+    ``results.md`` titled ``title`` with the curves' table."""
+
+    def make(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
+        del progress  # a few seconds
+        out_dir = Path(out_dir)
+        curves = solve(10 if scale == "smoke" else 100, out_dir / "single_problem.png")
+        (out_dir / "results.md").write_text(
+            f"# {title}\n\nMean over {curves.examples} examples, seed "
+            f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
+            "![curves](single_problem.png)\n"
+        )
+        return Result(figures={"single_problem.png": curves}, table=curves.markdown_table())
+
+    return make
 
 
 def _float64(batch: Batch) -> Batch:
