@@ -224,7 +224,10 @@ def test_held_out_errors_score_a_zero_network_like_v0_zero():
 
 
 def test_lbfgsb_check_and_its_sentence():
-    from physgrad.experiments.fluid_figures import lbfgsb_sentence, lbfgsb_vs_gd
+    from helpers import load_script
+
+    study = load_script("benchmarks/bench_fluid_lbfgsb.py")
+    lbfgsb_sentence, lbfgsb_vs_gd = study.lbfgsb_sentence, study.lbfgsb_vs_gd
 
     result = lbfgsb_vs_gd(2, examples=2)
     for name in ("GD", "L-BFGS-B"):
