@@ -12,13 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from physgrad.experiments.fluid_figures import FluidExamples, FluidSingleProblem  # noqa: E402
-from physgrad.io import atomic_write  # noqa: E402
+from physgrad.experiments.fluid_figures import FluidExamples, FluidSingleProblem
+from physgrad.report.plots import new_figure, save_png
 
 FRAMES = (0, 2, 4, 6, 8)
 """Recorded frames shown in Fig. 13: ``t = 0, 0.5, 1, 1.5, 2`` for ``dt = 0.25``."""
@@ -31,7 +26,8 @@ def draw_fluid_examples(data: FluidExamples, path: Path | str) -> Path:
     rows, vort, pts, ext = data.rows, data.vorticity, data.points, data.extent
     vmax = float(vort[0].abs().max()) or 1.0  # the ground truth's range; networks may clip
     ncol = 1 + len(FRAMES)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.2 * ncol, 2.35 * len(rows)), squeeze=False)
+    fig = new_figure((2.2 * ncol, 2.35 * len(rows)))
+    axes = fig.subplots(len(rows), ncol, squeeze=False)
     s = slice(None, None, 4)
     for r, ((label, v0, markers, note), w) in enumerate(zip(rows, vort, strict=True)):
         ax = axes[r, 0]
@@ -56,14 +52,13 @@ def draw_fluid_examples(data: FluidExamples, path: Path | str) -> Path:
         fontsize=8,
     )
     fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path, dpi=110)
 
 
 def draw_fluid_single_problem(data: FluidSingleProblem, path: Path | str) -> Path:
     """Fig. 6b into ``path``: frequency loss and ``v0_err`` against the iteration, log-log."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig = new_figure((9, 3.4))
+    axes = fig.subplots(1, 2)
     for ax, key, ylab in zip(
         axes, ("objective", "v0_err"), ("frequency loss", "v0 error (authors', per cell)"),
         strict=True,
@@ -83,6 +78,4 @@ def draw_fluid_single_problem(data: FluidSingleProblem, path: Path | str) -> Pat
         fontsize=9,
     )
     fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path, dpi=110)

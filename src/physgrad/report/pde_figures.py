@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -16,6 +15,7 @@ from physgrad.experiments.pde_figures import (
     SolverComparison,
 )
 from physgrad.io import atomic_write
+from physgrad.report.plots import new_figure, save_png
 
 
 def draw_reconstructions(data: Reconstructions, path: Path | str) -> Path:
@@ -27,8 +27,7 @@ def draw_reconstructions(data: Reconstructions, path: Path | str) -> Path:
     y_true, x_true = data.y_true, data.x_true
 
     ncols = 2 + 2 * len(labels)
-    fig = Figure(figsize=(2.35 * ncols, 2.35 * len(examples) + 0.6), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(2.35 * ncols, 2.35 * len(examples) + 0.6), constrained_layout=True)
     axes = fig.subplots(len(examples), ncols, squeeze=False)
     for row, b in enumerate(examples):
         y_panels = [("$y^*$", y_true[b], None)] + [
@@ -59,10 +58,7 @@ def draw_reconstructions(data: Reconstructions, path: Path | str) -> Path:
         f"training iterations ({data.folder})",
         fontsize=10,
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    return path
+    return save_png(fig, path, dpi=100)
 
 
 def draw_solver_comparison(data: SolverComparison, path: Path | str) -> Path:
@@ -73,9 +69,8 @@ def draw_solver_comparison(data: SolverComparison, path: Path | str) -> Path:
     y_true, x_true = data.y_true, data.x_true
 
     ncols = 1 + len(columns)
-    fig = Figure(figsize=(2.2 * ncols + 0.8, 2.35 * 2 * len(examples) + 0.6),
-                 constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(2.2 * ncols + 0.8, 2.35 * 2 * len(examples) + 0.6),
+                     constrained_layout=True)
     axes = fig.subplots(2 * len(examples), ncols, squeeze=False)
     for i, b in enumerate(examples):
         for r, (kind, truth, index) in enumerate((("y", y_true[i], 1), ("x", x_true[i], 0))):
@@ -105,13 +100,10 @@ def draw_solver_comparison(data: SolverComparison, path: Path | str) -> Path:
         f"{data.iterations} training iterations ({data.folder})",
         fontsize=10,
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _save_palette_png(fig, path, dpi=68)
-    return path
+    return _save_palette_png(fig, Path(path), dpi=68)
 
 
-def _save_palette_png(fig: Figure, path: Path, dpi: int) -> None:
+def _save_palette_png(fig: Figure, path: Path, dpi: int) -> Path:
     """Save as a 128-colour PNG: noisy fields compress badly in RGB (3x larger files), and
     viridis panels plus text need no more colours."""
     buffer = io.BytesIO()
@@ -119,3 +111,4 @@ def _save_palette_png(fig: Figure, path: Path, dpi: int) -> None:
     buffer.seek(0)
     image = Image.open(buffer).convert("RGB").quantize(colors=128)
     atomic_write(path, lambda tmp: image.save(tmp, format="png", optimize=True))
+    return path

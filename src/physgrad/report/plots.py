@@ -105,6 +105,21 @@ def method_colors(labels: Iterable[str]) -> dict[str, str]:
     return colors
 
 
+def new_figure(figsize: tuple[float, float], **kwargs: Any) -> Figure:
+    """A headless figure: matplotlib's object API on the Agg canvas (no pyplot state)."""
+    fig = Figure(figsize=figsize, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig: Figure, path: Path | str, dpi: float | None = None) -> Path:
+    """Write ``fig`` as a PNG to ``path`` through :func:`~physgrad.io.atomic_write` (``dpi``
+    ``None``: the figure's own); returns the path."""
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    return path
+
+
 def _tick_text(value: float, _pos: object = None) -> str:
     return f"{value:.3g}".replace("e+0", "e").replace("e-0", "e-")
 
@@ -160,8 +175,7 @@ def plot_learning_curves(
     """
     scored = {k: v for k, v in (heldout or {}).items() if _has(v, metrics)}
     rows = 2 if scored else 1
-    fig = Figure(figsize=(5.2 * len(metrics), 3.8 * rows), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(5.2 * len(metrics), 3.8 * rows), constrained_layout=True)
     grid = fig.subplots(rows, len(metrics), squeeze=False)
     colors = method_colors([*histories, *scored])
     if scored:
@@ -182,8 +196,7 @@ def plot_learning_curves(
             ax.set_title("training batches", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    return Path(path)
+    return save_png(fig, path, dpi=120)
 
 
 def _has(hist: object, metrics: Sequence[str]) -> bool:
@@ -244,8 +257,7 @@ def plot_seed_grid(
     seeds = list(runs)
     cols = min(2, len(seeds))
     rows = (len(seeds) + cols - 1) // cols
-    fig = Figure(figsize=(5.2 * cols, 3.6 * rows), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(5.2 * cols, 3.6 * rows), constrained_layout=True)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     colors = method_colors(label for per_seed in runs.values() for label in per_seed)
     for ax, seed in zip(axes, seeds, strict=False):
@@ -263,8 +275,7 @@ def plot_seed_grid(
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="best")
     fig.suptitle(f"running mean over {smoothing} mini-batches", fontsize=9)
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    return Path(path)
+    return save_png(fig, path, dpi=120)
 
 
 def plot_single_problem_curves(
@@ -273,8 +284,7 @@ def plot_single_problem_curves(
     """Two log-y panels: mean ``‖x − x*‖₁`` and mean objective vs optimisation iteration
     (:class:`~physgrad.experiments.single_problem.SingleProblemCurves`; ``title`` default its
     own)."""
-    fig = Figure(figsize=(10.5, 4.0), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(10.5, 4.0), constrained_layout=True)
     axes = fig.subplots(1, 2)
     panels = (
         (curves.x_l1, r"$\|x - x^*\|_1$ (sum over cells)"),
@@ -295,9 +305,7 @@ def plot_single_problem_curves(
         f"{title or curves.title}: single-problem optimisation from $x_0 = 0$, "
         f"mean over {curves.examples} examples (seed {curves.seed})"
     )
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    return path
+    return save_png(fig, path, dpi=110)
 
 
 TOY_COLORS = {"GD": "tab:blue", "Newton": "tab:green", "PG": "tab:red"}
@@ -305,8 +313,7 @@ TOY_COLORS = {"GD": "tab:blue", "Newton": "tab:green", "PG": "tab:red"}
 
 def plot_toy(trajs: ToyTrajectories, path: Path) -> Path:
     """Fig. 2a: the contours of ``L = x1^2 + x2^4`` and the trajectories into ``path``."""
-    fig = Figure(figsize=(6.0, 5.2), dpi=150)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(6.0, 5.2), dpi=150)
     ax = fig.add_subplot()
     x1, x2 = np.meshgrid(np.linspace(-0.5, 3.5, 401), np.linspace(-0.5, 3.5, 401))
     loss = x1**2 + x2**4
@@ -328,5 +335,4 @@ def plot_toy(trajs: ToyTrajectories, path: Path) -> Path:
                  "circles: first 10 fixed steps", fontsize=10)
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    return path
+    return save_png(fig, path)

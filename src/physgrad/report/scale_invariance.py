@@ -6,13 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from physgrad.experiments.exp import ExpPredictions
 from physgrad.experiments.sine2d import Sweep
-from physgrad.io import atomic_write
-from physgrad.report.plots import method_colors, readable_log_axis
+from physgrad.report.plots import method_colors, new_figure, readable_log_axis, save_png
 
 
 def plot_exp_predictions(data: ExpPredictions, path: Path | str) -> Path:
@@ -22,8 +19,7 @@ def plot_exp_predictions(data: ExpPredictions, path: Path | str) -> Path:
     if not predictions:
         raise ValueError("no predictions to plot")
     xs = np.asarray(x_star, dtype=float)
-    fig = Figure(figsize=(10.0, 4.0), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(10.0, 4.0), constrained_layout=True)
     ax, ax_err = fig.subplots(1, 2)
     ax.plot(xs, xs, "--", color="grey", lw=1.0, label="identity ($x = x^*$)")
     colors = method_colors(predictions)
@@ -45,8 +41,7 @@ def plot_exp_predictions(data: ExpPredictions, path: Path | str) -> Path:
     ax_err.set_ylabel(r"$|x - x^*|$")
     ax_err.set_title("absolute error", fontsize=10)
     ax_err.grid(True, which="major", alpha=0.3)
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    return Path(path)
+    return save_png(fig, path, dpi=120)
 
 
 def plot_sweep(sweep: Sweep, path: Path | str) -> Path:
@@ -60,8 +55,7 @@ def plot_sweep(sweep: Sweep, path: Path | str) -> Path:
     panels = [k for k in ("xi", "angle") if result[k]["points"]]
     if not panels:
         raise ValueError("the sweep result has no points")
-    fig = Figure(figsize=(5.2 * len(panels), 4.0), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(5.2 * len(panels), 4.0), constrained_layout=True)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     labels = result.get("labels", {})
     methods = result["methods"]
@@ -89,6 +83,5 @@ def plot_sweep(sweep: Sweep, path: Path | str) -> Path:
         f"{result['iterations']} iterations (batch {result['batch_size']}, seed {result['seed']})",
         fontsize=9,
     )
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    return Path(path)
+    return save_png(fig, path, dpi=120)
 

@@ -14,12 +14,10 @@ import re
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from physgrad.experiments.sine import SINE
-from physgrad.io import atomic_write, write_text
-from physgrad.report.plots import method_color, readable_log_axis
+from physgrad.io import write_text
+from physgrad.report.plots import method_color, new_figure, readable_log_axis, save_png
 from physgrad.report.seed_stats import markdown_table, per_seed, read_rows, summarise
 
 METHOD_ORDER = ("adam", "adam-clip-dp", "adam-clip-dl", "pg-analytic", "pg-inverse-gradient",
@@ -87,8 +85,7 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
     rows = read_rows(runs_by_length(folder)[iterations])
     methods = [m for m in methods_in(rows) if m != "adam" and m not in DECAY]
     sine = SINE.methods
-    fig = Figure(figsize=(4.2 * len(METRICS), 4.2), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(4.2 * len(METRICS), 4.2), constrained_layout=True)
     axes = fig.subplots(1, len(METRICS), sharey=True)
     rng = np.random.default_rng(0)  # horizontal jitter only
     for ax, metric in zip(axes, METRICS, strict=True):
@@ -113,8 +110,7 @@ def ratio_figure(folder: Path, iterations: int, path: Path) -> Path:
     axes[-1].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"sin(a/x), {iterations:,} iterations, batch 1000: per-seed ratio "
                  f"(> 1: more accurate than Adam; bar: median)", fontsize=10)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    return path
+    return save_png(fig, path, dpi=90)
 
 
 README_HEAD = """# sin(a/x): final error over seeds

@@ -16,13 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from physgrad.experiments.sine import UPDATES, update_directions
-from physgrad.io import atomic_write
 from physgrad.problems.sine import nearest_minimum
-from physgrad.report.plots import method_color
+from physgrad.report.plots import method_color, new_figure, save_png
 
 LABELS = {
     "supervised": "supervised (label from $x_0 = 1$)",
@@ -70,8 +67,7 @@ def update_directions_figure(
     x = torch.logspace(np.log10(lo), np.log10(hi), points, dtype=torch.float64)
     updates = {m: v.numpy() for m, v in update_directions(x, a).items()}
     xs = x.numpy()
-    fig = Figure(figsize=(7.5, 12.5), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(7.5, 12.5), constrained_layout=True)
     axes = fig.subplots(len(UPDATES) + 1, 1, sharex=True)
     minima = nearest_minimum(x.reshape(-1, 1), torch.full((points, 1), float(a))).unique()
     minima = minima[(minima >= lo) & (minima <= hi)].numpy()
@@ -100,10 +96,7 @@ def update_directions_figure(
     ax.grid(True, alpha=0.25)
     fig.suptitle(f"Update directions for minimising sin(a/x), a = {a:g} (paper Fig. 9); "
                  "dotted: minima", fontsize=10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    return path
+    return save_png(fig, path, dpi=90)
 
 
 def main(argv: list[str] | None = None) -> int:

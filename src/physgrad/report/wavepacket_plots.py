@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from physgrad.experiments.wavepacket_figures import (
     PacketFits,
@@ -18,9 +16,8 @@ from physgrad.experiments.wavepacket_figures import (
     TrainingVsBaseline,
     log_smooth,
 )
-from physgrad.io import atomic_write
 from physgrad.problems.wavepacket import INITIAL_GUESS
-from physgrad.report.plots import method_colors, readable_log_axis
+from physgrad.report.plots import method_colors, new_figure, readable_log_axis, save_png
 
 LBFGS_COLOR = "#8c564b"
 """Colour of the L-BFGS-B fits in every figure (networks use their method colour)."""
@@ -36,8 +33,7 @@ def plot_fig8(data: TrainingVsBaseline, path: Path) -> Path:
     baseline's means as horizontal lines (L-BFGS-B and random guessing) and the noise floor."""
     histories, baseline, noise_floor = data.histories, data.baseline, data.noise_floor
     metrics = ("objective", "xi0_mae", "amp_mae")
-    fig = Figure(figsize=(15.0, 4.8), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(15.0, 4.8), constrained_layout=True)
     axes = fig.subplots(1, 3)
     colors = method_colors(histories)
     for ax, metric in zip(axes, metrics, strict=True):
@@ -63,8 +59,7 @@ def plot_fig8(data: TrainingVsBaseline, path: Path) -> Path:
     fig.legend(handles, names, fontsize=8, loc="outside lower center", ncol=4)
     fig.suptitle("wave-packet fit (B.1, Fig. 8): running mean over the last 20% of iterations; "
                  "lines: L-BFGS-B and random-guess levels on held-out examples", fontsize=10)
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    return Path(path)
+    return save_png(fig, path, dpi=120)
 
 
 def plot_example(data: PacketFits, path: Path) -> Path:
@@ -74,8 +69,7 @@ def plot_example(data: PacketFits, path: Path) -> Path:
     y_target, x_true, truth, fits = data.y_target, data.x_true, data.truth.numpy(), data.fits
     xi = np.arange(truth.shape[-1])
     rows = len(fits)
-    fig = Figure(figsize=(10.0, 2.2 * rows + 0.6), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(10.0, 2.2 * rows + 0.6), constrained_layout=True)
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
     palette = method_colors(label for label in fits if not label.startswith("L-BFGS"))
     colors = [LBFGS_COLOR if label.startswith("L-BFGS") else palette[label] for label in fits]
@@ -94,8 +88,7 @@ def plot_example(data: PacketFits, path: Path) -> Path:
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, fontsize=8, loc="outside upper center", ncol=3)
     axes[-1].set_xlabel("ξ (sample index); dotted: initial guess ξ0 = 128")
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    return Path(path)
+    return save_png(fig, path, dpi=120)
 
 
 def plot_error_vs_position(data: PositionErrors, path: Path) -> Path:
@@ -109,8 +102,7 @@ def plot_error_vs_position(data: PositionErrors, path: Path) -> Path:
     centres = 0.5 * (edges[1:] + edges[:-1])
     series = {f"L-BFGS-B ({baseline['solver']})": np.asarray(baseline["xi0_fit"], dtype=float)}
     series.update(network_fits)
-    fig = Figure(figsize=(14.0, 4.4), constrained_layout=True)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(14.0, 4.4), constrained_layout=True)
     ax_err, ax_frac = fig.subplots(1, 2)
     colors = [LBFGS_COLOR, *method_colors(network_fits).values()]
     for color, (label, xi_fit) in zip(colors, series.items(), strict=True):
@@ -136,5 +128,4 @@ def plot_error_vs_position(data: PositionErrors, path: Path) -> Path:
         f"{100 * baseline['converged']:.1f}%, diverged {100 * baseline['diverged']:.2f}%",
         fontsize=10,
     )
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    return Path(path)
+    return save_png(fig, path, dpi=120)
