@@ -549,6 +549,19 @@ def _locked(*folders: Path) -> Iterator[None]:
             os.close(fd)  # releases the lock
 
 
+DEMO_INTRO = {
+    "sine": "physgrad demo: learn x with sin(a/x) = -1 for a ~ U[0.1, 10.1) (paper Sec. 3.1).\n"
+    "Same network, same init, same data; only the gradient fed to Adam differs:\n"
+    "  Adam            backprop of |sin(a/x) + 1| through the physics, dL/dx clamped\n"
+    "                  to [-1, 1] (the paper's B.2 baseline)\n"
+    "  Adam + PG       physical gradient from the analytic inverse (nearest solution)\n",
+    "heat": "physgrad demo heat: recover a 64x64 initial temperature x from y = heat(x, t nu = 8)\n"
+    "(paper Sec. 3.3). A U-Net (37,697 parameters), same init and data for both:\n"
+    "  Adam            backprop through the diffusion (high frequencies vanish from it)\n"
+    "  Adam + PG       physical gradient from the noise-aware inverse solver\n",
+}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import get_experiment
     from physgrad.experiments.runner import compare
@@ -556,74 +569,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {args.iters}")
-    if args.problem == "heat":
-        return _demo_heat(args)
-    print(
-        "physgrad demo: learn x with sin(a/x) = -1 for a ~ U[0.1, 10.1) (paper Sec. 3.1).\n"
-        "Same network, same init, same data; only the gradient fed to Adam differs:\n"
-        "  Adam            backprop of |sin(a/x) + 1| through the physics, dL/dx clamped\n"
-        "                  to [-1, 1] (the paper's B.2 baseline)\n"
-        "  Adam + PG       physical gradient from the analytic inverse (nearest solution)\n"
-    )
+    sine = args.problem == "sine"
+    print(DEMO_INTRO[args.problem])
     start = time.perf_counter()
-    # a shorter running mean than the paper's 1000 batches suits a 4000-iteration run
-    sine = dataclasses.replace(get_experiment("sine"), smoothing=200)
+    if sine:
+        # a shorter running mean than the paper's 1000 batches suits a 4000-iteration run
+        exp = dataclasses.replace(get_experiment("sine"), smoothing=200)
+        pg, iterations, batch_size = "pg-analytic", 4000, 1000
+    else:
+        # 64 held-out problems instead of 256: scoring them (with batch-norm statistics
+        # re-estimated on as many calibration problems) every 4 iterations would otherwise
+        # cost more than training
+        exp = dataclasses.replace(get_experiment("heat"), smoothing=32, heldout=64)
+        pg, iterations, batch_size = "pg-inverse", 200, 16
     comparison = compare(
-        sine,
-        ["adam", "pg-analytic"],
-        Path(args.out or "runs/demo-sine"),
-        iterations=args.iters or 4000,
-        batch_size=1000,
+        exp,
+        ["adam", pg],
+        Path(args.out or f"runs/demo-{args.problem}"),
+        iterations=args.iters or iterations,
+        batch_size=batch_size,
         progress=not args.quiet,
     )
     render(comparison)
     print(comparison.markdown_table())
-    gain = comparison.ratio("pg-analytic")
-    print(
-        f"\nOn this one seed Adam + PG ends {gain:.3g}x more accurate than Adam (|sin(a/x) + 1|,"
-        f" running mean over the last 200 batches; {time.perf_counter() - start:.0f} s).\n"
-        "This is one draw, not a result: training on sin(a/x) is chaotic, and the ratio of a\n"
-        "single seed changes by orders of magnitude with the seed, and even with the machine\n"
-        "(the order of float additions). The claim is the distribution over 20 seeds in\n"
-        "docs/results/sine-seeds/README.md (made by benchmarks/sine_seeds.py)."
-    )
+    gain, seconds = comparison.ratio(pg), time.perf_counter() - start
+    if sine:
+        print(
+            f"\nOn this one seed Adam + PG ends {gain:.3g}x more accurate than Adam "
+            f"(|sin(a/x) + 1|, running mean over the last 200 batches; {seconds:.0f} s).\n"
+            "This is one draw, not a result: training on sin(a/x) is chaotic, and the ratio of a\n"
+            "single seed changes by orders of magnitude with the seed, and even with the machine\n"
+            "(the order of float additions). The claim is the distribution over 20 seeds in\n"
+            "docs/results/sine-seeds/README.md (made by benchmarks/sine_seeds.py)."
+        )
+    else:
+        print(
+            f"\nOn this one seed Adam + PG ends {gain:.3g}x more accurate than Adam (||x - x*||_1, "
+            f"running\nmean over the last 32 batches; {seconds:.0f} s). This is one draw: the "
+            f"ratio moves with the seed.\n{_heat_seed_evidence()}"
+        )
     print(f"learning curves: {comparison.out / 'curves.png'}")
-    return 0
-
-
-def _demo_heat(args: argparse.Namespace) -> int:
-    from physgrad.experiments.base import get_experiment
-    from physgrad.experiments.runner import compare
-    from physgrad.report.figures import render
-
-    print(
-        "physgrad demo heat: recover a 64x64 initial temperature x from y = heat(x, t nu = 8)\n"
-        "(paper Sec. 3.3). A U-Net (37,697 parameters), same init and data for both:\n"
-        "  Adam            backprop through the diffusion (high frequencies vanish from it)\n"
-        "  Adam + PG       physical gradient from the noise-aware inverse solver\n"
-    )
-    start = time.perf_counter()
-    # 64 held-out problems instead of 256: scoring them (with batch-norm statistics re-estimated
-    # on as many calibration problems) every 4 iterations would otherwise cost more than training
-    heat = dataclasses.replace(get_experiment("heat"), smoothing=32, heldout=64)
-    comparison = compare(
-        heat,
-        ["adam", "pg-inverse"],
-        Path(args.out or "runs/demo-heat"),
-        iterations=args.iters or 200,
-        batch_size=16,
-        progress=not args.quiet,
-    )
-    render(comparison)
-    print(comparison.markdown_table())
-    gain = comparison.ratio("pg-inverse")
-    print(
-        f"\nOn this one seed Adam + PG ends {gain:.3g}x more accurate than Adam (||x - x*||_1, "
-        f"running\nmean over the last 32 batches; {time.perf_counter() - start:.0f} s). This is "
-        f"one draw: the ratio moves with the seed.\n{_heat_seed_evidence()}"
-    )
-    print(f"learning curves: {comparison.out / 'curves.png'}")
-    print(f"reconstructions: {comparison.out / 'reconstructions.png'}")
+    if not sine:
+        print(f"reconstructions: {comparison.out / 'reconstructions.png'}")
     return 0
 
 
