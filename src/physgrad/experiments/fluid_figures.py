@@ -34,7 +34,7 @@ from physgrad.experiments.runner import (
     iterations_to_reach,
     load_comparison,
     running_mean,
-    trained_network,
+    trained_networks,
     value_at,
 )
 from physgrad.io import write_text
@@ -57,11 +57,6 @@ def _problem(experiment: Experiment) -> FluidProblem:
     if not isinstance(problem, FluidProblem):
         raise TypeError(f"the fluid experiment's problem is a {type(problem).__name__}")
     return problem
-
-
-def _networks(experiment: Experiment, out: Path, methods: Sequence[str]) -> dict[str, Any]:
-    paths = {name: out / name / "checkpoint.pt" for name in methods}
-    return {name: trained_network(experiment, p) for name, p in paths.items() if p.exists()}
 
 
 def _labels(experiment: Experiment, methods: Sequence[str]) -> dict[str, str]:
@@ -110,7 +105,7 @@ def fluid_examples(
     if not out.is_dir():
         raise FileNotFoundError(f"comparison folder {out} does not exist")
     methods = list(experiment.methods) if methods is None else methods
-    nets = _networks(experiment, out, methods)
+    nets = trained_networks(experiment, out, methods)
     if not nets:
         raise FileNotFoundError(f"no <method>/checkpoint.pt found in {out} for {list(methods)}")
     labels = _labels(experiment, list(nets))

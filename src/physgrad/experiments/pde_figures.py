@@ -24,6 +24,7 @@ from physgrad.experiments.base import Experiment, Result
 from physgrad.experiments.runner import Comparison, trained_network
 from physgrad.io import write_text
 from physgrad.problems.base import Batch, Problem
+from physgrad.table import Table
 
 TEST_SEED = 999_999
 """Test-batch seed of the authors' Poisson reconstruction plot."""
@@ -199,15 +200,13 @@ def solver_comparison(
     y_true, x_true = _np(batch.y_target), _np(batch.x_true)  # type: ignore[arg-type]
     table = Path(table) if table is not None else root / "solvers_vs_networks.md"
     figure = table.with_suffix(".png").name
-    lines = [f"# {experiment.name}: L1 errors of {figure} (test batch seed {seed})", "",
-             "| column | " + " | ".join(f"x_l1 #{b} | y_l1 #{b}" for b in examples) + " |",
-             "|---|" + "---|---|" * len(examples)]
+    errors = Table(["column", *(f"{v}_l1 #{b}" for b in examples for v in "xy")])
     for label, (x, y) in columns.items():
-        cells = [f"{np.abs(x[i] - x_true[i]).sum():.4g} | {np.abs(y[i] - y_true[i]).sum():.4g}"
-                 for i in range(len(examples))]
-        plain = label.replace("\n", " ").replace("$x_0 = 0$", "x0 = 0")
-        lines.append(f"| {plain} | " + " | ".join(cells) + " |")
-    write_text(table, "\n".join(lines) + "\n")
+        errors.add(label.replace("\n", " ").replace("$x_0 = 0$", "x0 = 0"),
+                   *(f"{np.abs(v[i] - truth[i]).sum():.4g}" for i in range(len(examples))
+                     for v, truth in ((x, x_true), (y, y_true))))
+    write_text(table, f"# {experiment.name}: L1 errors of {figure} (test batch seed {seed})\n\n"
+               f"{errors.markdown()}\n")
     return SolverComparison(experiment.name, columns, y_true, x_true, examples, seed,
                             _iterations(root, methods), root.name)
 

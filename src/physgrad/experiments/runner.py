@@ -85,9 +85,8 @@ class Comparison:
     def networks(self, methods: Iterable[str] | None = None) -> dict[str, torch.nn.Module]:
         """The trained network of each of ``methods`` (default: the compared ones) that has
         a ``<method>/checkpoint.pt`` in :attr:`out`, in eval mode."""
-        names = self.histories if methods is None else methods
-        paths = {m: self.out / m / "checkpoint.pt" for m in names}
-        return {m: trained_network(self.experiment, p) for m, p in paths.items() if p.exists()}
+        return trained_networks(self.experiment, self.out,
+                                self.histories if methods is None else methods)
 
     def ratio(self, method: str) -> float:
         """The baseline's final headline metric divided by ``method``'s (> 1: ``method`` is
@@ -346,6 +345,15 @@ def trained_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.
     network = experiment.network()
     network.load_state_dict(data["model"])
     return network.eval()
+
+
+def trained_networks(
+    experiment: Experiment, out: Path | str, methods: Iterable[str]
+) -> dict[str, torch.nn.Module]:
+    """:func:`trained_network` of each of ``methods`` that has a ``<method>/checkpoint.pt`` in
+    ``out``."""
+    paths = {m: Path(out) / m / "checkpoint.pt" for m in methods}
+    return {m: trained_network(experiment, p) for m, p in paths.items() if p.exists()}
 
 
 def options_with(options: RunOptions | None, **fields: Any) -> RunOptions:

@@ -39,6 +39,7 @@ from physgrad.experiments.base import Result
 from physgrad.io import write_text
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import Adam, GradientDescent, ScipyLBFGSB
+from physgrad.table import Table
 
 METHOD_ORDER = ("GD", "Adam", "L-BFGS-B", "Inverse")
 
@@ -82,13 +83,11 @@ class SingleProblemCurves:
     def markdown_table(self, at: tuple[int, ...] = (0, 1, 10, 100)) -> str:
         """``x_l1`` and objective of each method after the iterations ``at`` (if reached)."""
         its = [i for i in at if i <= self.n_iter]
-        head = ["method"] + [f"x_l1 @{i}" for i in its] + [f"objective @{i}" for i in its]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        table = Table(["method", *(f"x_l1 @{i}" for i in its), *(f"objective @{i}" for i in its)])
         for name in self.x_l1:
-            cells = [f"{self.x_l1[name][i]:.3g}" for i in its]
-            cells += [f"{self.objective[name][i]:.3g}" for i in its]
-            lines.append("| " + " | ".join([name, *cells]) + " |")
-        return "\n".join(lines)
+            table.add(name, *(f"{self.x_l1[name][i]:.3g}" for i in its),
+                      *(f"{self.objective[name][i]:.3g}" for i in its))
+        return table.markdown()
 
 
 def single_problem_curves(

@@ -211,30 +211,29 @@ def _summary_markdown(
     problem: WavePacketProblem,
 ) -> str:
     tol = baseline.get("converged_tol", CONVERGED_TOL)
-    header = "| fit | found (\\|ξ0 − ξ0*\\| < {tol:g}) | diverged | objective | ξ0 MAE | A MAE |"
-    lines = [header.format(tol=tol), "|---|---|---|---|---|---|"]
+    table = Table(["fit", f"found (\\|ξ0 − ξ0*\\| < {tol:g})", "diverged", "objective",
+                   "ξ0 MAE", "A MAE"])
 
-    def row(name: str, found: float, div: float, obj: float, xi: float, amp: float) -> str:
-        return (f"| {name} | {100 * found:.1f}% | {100 * div:.2f}% | {obj:.3g} | {xi:.3g} | "
-                f"{amp:.3g} |")
+    def row(name: str, found: float, div: float, obj: float, xi: float, amp: float) -> None:
+        table.add(name, f"{100 * found:.1f}%", f"{100 * div:.2f}%", f"{obj:.3g}", f"{xi:.3g}",
+                  f"{amp:.3g}")
 
-    lines.append(row(f"L-BFGS-B ({baseline['solver']}, from (128, 2))", baseline["converged"],
-                     baseline["diverged"], baseline["objective"], baseline["xi0_mae"],
-                     baseline["amp_mae"]))
+    row(f"L-BFGS-B ({baseline['solver']}, from (128, 2))", baseline["converged"],
+        baseline["diverged"], baseline["objective"], baseline["xi0_mae"], baseline["amp_mae"])
     for m, x in predictions.items():
         metrics = problem.metrics(x, batch)
         found = float((metrics["xi0_mae"] < tol).double().mean())
         div = float(diverged(x).double().mean())
-        lines.append(row(labels[m], found, div, float(metrics["objective"].mean()),
-                         float(metrics["xi0_mae"].mean()), float(metrics["amp_mae"].mean())))
+        row(labels[m], found, div, float(metrics["objective"].mean()),
+            float(metrics["xi0_mae"].mean()), float(metrics["amp_mae"].mean()))
     r = baseline["random"]
-    lines.append(f"| random guess | – | – | {r['objective']:.3g} | {r['xi0_mae']:.3g} | "
-                 f"{r['amp_mae']:.3g} |")
+    table.add("random guess", "–", "–", f"{r['objective']:.3g}", f"{r['xi0_mae']:.3g}",
+              f"{r['amp_mae']:.3g}")
     return (
         f"# wavepacket: L-BFGS-B vs trained networks\n\n{baseline['n']} held-out examples "
         f"(seed {baseline['seed']}, noise std {baseline['noise_std']:g}); L-BFGS-B run to "
         f"convergence (at most {baseline['steps']} iterations, {baseline['seconds']:.0f} s). "
         f"Networks: final weights of each method. L-BFGS-B means exclude diverged fits.\n\n"
-        + "\n".join(lines)
+        + table.markdown()
         + "\n"
     )
