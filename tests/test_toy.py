@@ -17,7 +17,7 @@ from physgrad.report.plots import plot_toy
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("toy")
     start = time.perf_counter()
-    trajs = toy.toy_trajectories(show_progress=True)
+    trajs = toy.toy_trajectories()
     figure = plot_toy(trajs, out / "toy_trajectories.png")
     res = {"seconds": time.perf_counter() - start, "figure": figure,
            "trajectories": {"flow": trajs.flow, "fixed": trajs.fixed},

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from physgrad.experiments.base import FigureExperiment, Result, register
 from physgrad.solvers import Analytic, GradientDescent, Newton
 
 START = (3.0, 3.0)
@@ -135,20 +137,25 @@ class ToyTrajectories:
     fixed: dict[str, np.ndarray]
 
 
-def toy_trajectories(
-    *, fixed_steps: int = FIXED_STEPS, show_progress: bool = False
-) -> ToyTrajectories:
+def toy_trajectories(*, fixed_steps: int = FIXED_STEPS) -> ToyTrajectories:
     """Every method's trajectories from :data:`START` (``fixed_steps + 1`` fixed iterates)."""
-    fixed = make_steps(FIXED_LR)
-    directions = make_directions()
-    names = list(FIXED_LR)
-    iterator = names
-    if show_progress:
-        from tqdm import tqdm
+    fixed, directions = make_steps(FIXED_LR), make_directions()
+    return ToyTrajectories(
+        flow={name: flow(directions[name]) for name in FIXED_LR},
+        fixed={name: trajectory(fixed[name], fixed_steps) for name in FIXED_LR},
+    )
 
-        iterator = tqdm(names, desc="toy trajectories")
-    result = ToyTrajectories({}, {})
-    for name in iterator:
-        result.fixed[name] = trajectory(fixed[name], fixed_steps)
-        result.flow[name] = flow(directions[name])
-    return result
+
+def _make(out_dir: Path, scale: str = "cpu", progress: bool = False) -> Result:
+    del out_dir, scale, progress  # the figure costs well under a second at any scale
+    return Result(figures={"toy_trajectories.png": toy_trajectories()})
+
+
+TOY = register(
+    FigureExperiment(
+        name="toy",
+        description="L = ||y||^2, y = (x1, x2^2): GD, Newton and PG trajectories from (3, 3)",
+        paper="Sec. 2, Fig. 2a",
+        make=_make,
+    )
+)
