@@ -75,6 +75,11 @@ def check_same_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
         )
 
 
+def check_callable(name: str, value: object) -> None:
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+
+
 def check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}")

@@ -19,6 +19,7 @@ from physgrad.config import (
     OptimizerConfig,
     RunConfig,
     RunOptions,
+    TrainingConfig,
     apply_overrides,
     configure_experiment,
     load_config_file,
@@ -339,12 +340,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         config = _restore(config, _flat(data), out / "config.yaml")
         exp, config = _experiment(config, trains=True)
     methods = config.methods or list(exp.default_methods)
-    sc = exp.scale(config.scale)
-    training = dataclasses.replace(
-        config.training,
-        iterations=config.training.iterations or sc.iterations,
-        batch_size=config.training.batch_size or sc.batch_size,
-    )
+    training = _sized(exp, config)
     config = dataclasses.replace(config, methods=methods, out=str(out), training=training)
     options = _options(args, exp, config, methods)
     seeds = config.seeds
@@ -396,19 +392,21 @@ def _out_dir(config: RunConfig, exp: Any) -> Path:
     return Path(config.out if config.out is not None else f"runs/{exp.name}")
 
 
+def _sized(exp: Any, config: RunConfig, **changes: Any) -> TrainingConfig:
+    """``config.training`` with the scale's length and batch size where it sets none (and
+    ``changes`` applied)."""
+    sc, t = exp.scale(config.scale), config.training
+    return dataclasses.replace(t, iterations=t.iterations or sc.iterations,
+                               batch_size=t.batch_size or sc.batch_size, **changes)
+
+
 def _resolved(exp: Any, config: RunConfig, method: str, out: Path, seed: int) -> RunConfig:
     """The config one method's run folder records: every value resolved (the scale's length
     and batch, the method's optimizer, the device), so it repeats the run exactly."""
     from physgrad.experiments.runner import method_optimizer
     from physgrad.training.optimizers import OptimizerSpec, learning_rate
 
-    sc = exp.scale(config.scale)
-    training = dataclasses.replace(
-        config.training,
-        iterations=config.training.iterations or sc.iterations,
-        batch_size=config.training.batch_size or sc.batch_size,
-        seed=seed,
-    )
+    training = _sized(exp, config, seed=seed)
     used = method_optimizer(exp, method, dataclasses.asdict(config.optimizer))
     if isinstance(used, OptimizerSpec):
         optimizer = OptimizerConfig(**used.record())

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad._validation import check_nonnegative_float
+from physgrad._validation import check_callable, check_nonnegative_float
 from physgrad.experiments.base import (
     Experiment,
     MethodSpec,
@@ -607,10 +607,10 @@ def compare_methods(
     adam = OptimizerSpec("adam", lr)
     for label, entry in methods.items():
         method, optimizer = entry if isinstance(entry, tuple) else (entry, None)
-        _check_callable(f"method factory of {label!r}", method)
+        check_callable(f"method factory of {label!r}", method)
         if optimizer is None:  # the method's own optimizer (HIG: SGD lr 1), else Adam
             optimizer = getattr(method(), "optimizer", None) or adam
-        _check_callable(f"optimizer factory of {label!r}", optimizer)
+        check_callable(f"optimizer factory of {label!r}", optimizer)
         key = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or "method"
         if key in specs:
             raise ValueError(f"method labels {label!r} and {specs[key].label!r} clash as folders")
@@ -634,11 +634,6 @@ def compare_methods(
     out = Path(out)
     (out / "init.pt").unlink(missing_ok=True)  # a fresh start: the network may have changed
     return compare(experiment, list(specs), out, seed=seed, progress=progress)
-
-
-def _check_callable(name: str, value: object) -> None:
-    if not callable(value):
-        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
 
 
 def seeds_table(comparisons: list[Comparison]) -> str:

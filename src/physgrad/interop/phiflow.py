@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from physgrad._validation import check_callable
 from physgrad.core import Physics
 
 INSTALL_HINT = "PhiFlow interop needs phiflow: pip install physgrad[phiflow]"
@@ -254,8 +255,7 @@ def phiflow_physics(
         physics = phiflow_physics(shift, "y:s,x:s")   # (B, ny, nx) -> (B, ny, nx)
     """
     math = require_phiflow()
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    check_callable("fn", fn)
     if not isinstance(batch_dim, str) or not batch_dim.isidentifier():
         raise ValueError(f"batch_dim must be a dimension name, got {batch_dim!r}")
     if precision not in (None, 16, 32, 64):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from physgrad._validation import check_finite, check_positive_int
+from physgrad._validation import check_callable, check_finite, check_positive_int
 from physgrad.core import InverseSolver, Objective, Physics, squared_error
 from physgrad.problems.base import Batch, Problem
 
@@ -40,11 +40,6 @@ MAX_NAMED_COMPONENTS = 16
 """Up to this many unknowns per sample each get their own ``x_err_<name>`` metric by default."""
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-def _check_callable(name: str, value: object) -> None:
-    if not callable(value):
-        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
 
 
 def _check_solvers(solvers: dict[str, InverseSolver] | None) -> dict[str, InverseSolver]:
@@ -88,11 +83,11 @@ class _CallableProblem(Problem):
         x_error: XError | None = None,
         x_names: Sequence[str] | None = None,
     ):
-        _check_callable("physics", physics)
+        check_callable("physics", physics)
         if objective is not None:
-            _check_callable("objective", objective)
+            check_callable("objective", objective)
         if x_error is not None:
-            _check_callable("x_error", x_error)
+            check_callable("x_error", x_error)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         self._physics = physics
@@ -201,7 +196,7 @@ class FunctionProblem(_CallableProblem):
             physics, objective=objective, solvers=solvers, name=name, dtype=dtype,
             x_error=x_error, x_names=x_names,
         )
-        _check_callable("sampler", sampler)
+        check_callable("sampler", sampler)
         self._sampler = sampler
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
