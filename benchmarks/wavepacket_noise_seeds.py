@@ -1,7 +1,9 @@
-"""The wave packet at a higher noise level, over several training seeds: networks vs L-BFGS-B.
+"""The wave packet over several training seeds at one noise level: networks vs L-BFGS-B.
 
-The paper's noise level is illegible in our copy of the text, so BENCHMARKS.md shows how the
-comparison moves with it. For each seed this runs
+Adam and Adam + PG (Gauss-Newton), the two main methods of the experiment, at the default noise
+std 0.1 (docs/results/wavepacket-seeds) and at 1.0 (docs/results/wavepacket-noise: the paper's
+noise level is illegible in our copy of the text, so BENCHMARKS.md shows how the comparison
+moves with it). For each seed this runs
 
     physgrad --threads 1 compare wavepacket --scale cpu --methods adam,pg-gauss-newton \\
         --set problem.noise_std=SIGMA --seed S --out ROOT/seed<S> --resume --quiet
