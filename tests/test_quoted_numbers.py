@@ -451,6 +451,23 @@ def exp_page() -> dict[str, str]:
     return {r["method"]: f"{r['held-out x_l1']:.3g}" for r in rows}
 
 
+def exp_seeds() -> dict[str, str]:
+    """``docs/results/exp-seeds`` (``physgrad compare exp --seeds 0,1,2,3,4``), recomputed from
+    each run's ``heldout.csv``: per method the final held-out x_l1 (mean and 95% interval over
+    seeds), ``n`` seeds, and gd's over newton's per seed (``ratio``, geometric)."""
+    root = ROOT / "docs" / "results" / "exp-seeds"
+    seeds = sorted(p for p in root.glob("seed*") if p.is_dir())
+
+    def final(seed: Path, method: str) -> float:
+        with open(seed / method / "heldout.csv", newline="") as fh:
+            return float(list(csv.DictReader(fh))[-1]["x_l1"])
+
+    out = {m: _with_interval([final(s, m) for s in seeds])
+           for m in ("gd", "adam", "rescaled", "newton")}
+    ratio = _with_interval([final(s, "gd") / final(s, "newton") for s in seeds], log=True)
+    return {**out, "ratio": ratio, "n": str(len(seeds))}
+
+
 @cache
 def fluid_speed() -> dict[str, str]:
     """BENCHMARKS' fluid iteration table, row by row from the benchmark's raw markdown output
@@ -1031,6 +1048,14 @@ paper 2.3× at 200) |
           "L-BFGS-B's (median {adam_xi} for Adam, {pg_xi} for Adam + PG, against {lb_xi}); the "
           "Gauss-Newton PG network's running mean passes L-BFGS-B's ξ₀ error {xi_ratio} times "
           "sooner than Adam's", wavepacket_noise),
+    Quote("BENCHMARKS.md",
+          "Over {n} seeds (`physgrad compare exp --scale cpu --seeds 0,1,2,3,4`, "
+          "[data](docs/results/exp-seeds/results.md)): held-out x_l1 of the final networks gd "
+          "{gd}, adam {adam}, rescaled {rescaled}, newton-PG {newton} (mean and 95% interval); "
+          "gd / newton-PG {ratio}.", exp_seeds),
+    Quote("docs/experiments/exp.md",
+          "Over {n} seeds ([data](../results/exp-seeds/results.md)): GD {gd}, Adam {adam}, "
+          "rescaled {rescaled}, Newton PG {newton} (mean and 95% interval).", exp_seeds),
 ]
 
 
