@@ -100,10 +100,29 @@ def laplace_eigenvalues(
     return ly.unsqueeze(-1) + lx
 
 
+_INVERSE_EIGENVALUES: dict[tuple[Domain, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _inverse_eigenvalues(domain: Domain, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``1 / laplace_eigenvalues`` (0 for the constant mode), ``(ny, nx // 2 + 1)``.
+
+    Kept per domain, dtype and device (a simulation step projects once per batch chunk: ~15
+    small ops each time otherwise); only plain tensors are kept (not those made under a fake
+    or inference mode).
+    """
+    key = (domain, dtype, torch.device(device))
+    inv = _INVERSE_EIGENVALUES.get(key)
+    if inv is None:
+        eig = laplace_eigenvalues(domain, dtype, device)
+        inv = torch.where(eig == 0, torch.zeros_like(eig), 1.0 / torch.where(eig == 0, 1.0, eig))
+        if type(inv) is torch.Tensor and not inv.is_inference() and len(_INVERSE_EIGENVALUES) < 64:
+            _INVERSE_EIGENVALUES[key] = inv
+    return inv
+
+
 def _inverse_laplace_fft(rhs: torch.Tensor, domain: Domain) -> torch.Tensor:
     """Zero-mean ``p`` with ``laplace(p) = rhs - mean(rhs)``; ``rhs (B, ny, nx)``."""
-    eig = laplace_eigenvalues(domain, rhs.dtype, rhs.device)
-    inv = torch.where(eig == 0, torch.zeros_like(eig), 1.0 / torch.where(eig == 0, 1.0, eig))
+    inv = _inverse_eigenvalues(domain, rhs.dtype, rhs.device)
     return torch.fft.irfft2(torch.fft.rfft2(rhs) * inv, s=domain.shape)
 
 
