@@ -53,6 +53,7 @@ typedef struct {
     int64_t origin; /* offset of the padded field's (0, 0): 2 rows and 2 columns in */
     int64_t size;   /* length of a working array: (ny + 5) * width */
     T fnx, fny;         /* sizes */
+    T inv_nx, inv_ny;   /* 1 / n where that is exact (n a power of two), else 0 */
     T two_nx, two_ny;   /* 2 / n (torch: sizes.reciprocal() * 2, the same bits) */
     T half_nx, half_ny; /* n / 2: grid_sample's scale on the padded field of n + 1 */
     T cx, cy;           /* dt / dx, dt / dy */
@@ -67,6 +68,8 @@ static N_(grid) N_(make_grid)(int64_t ny, int64_t nx, T cx, T cy) {
     g.size = (ny + 5) * g.width;
     g.fnx = (T)nx;
     g.fny = (T)ny;
+    g.inv_nx = (nx & (nx - 1)) == 0 ? (T)1 / g.fnx : (T)0;
+    g.inv_ny = (ny & (ny - 1)) == 0 ? (T)1 / g.fny : (T)0;
     g.two_nx = ((T)1 / g.fnx) * (T)2;
     g.two_ny = ((T)1 / g.fny) * (T)2;
     g.half_nx = g.fnx / (T)2;
@@ -113,12 +116,13 @@ typedef struct {
 static int N_(reserve)(N_(workspace) *s, const N_(grid) *g) {
     size_t count = (size_t)(g->ny * g->nx), size = (size_t)g->size;
     size_t reals = 2 * 8 * count + 2 * size + 5 * count, ints = 4 * count;
-    char *m = calloc(sizeof(T) * reals + sizeof(int32_t) * ints, 1); /* zero margins */
+    char *m = malloc(sizeof(T) * reals + sizeof(int32_t) * ints);
     if (!m) return 0;
     s->memory = m;
     T *r = (T *)m;
     s->padded = r; r += size;
     s->padded_sl = r; r += size;
+    for (size_t q = 0; q < 2 * size; ++q) s->padded[q] = 0; /* zero margins */
     N_(cells) *families[2] = {&s->back, &s->fwd};
     for (int f = 0; f < 2; ++f) {
         N_(cells) *c = families[f];
@@ -156,10 +160,12 @@ static void N_(pad)(const N_(grid) *g, const T *f, T *out) {
     }
 }
 
-/* One axis of a trace: the wrapped index position p - n floor(p / n) of p = i + shift. */
-static inline T N_(wrapped)(T i, T shift, T n) {
+/* One axis of a trace: the wrapped index position p - n floor(p / n) of p = i + shift.
+ * inv_n: 1 / n when that is exact (then p * inv_n is p / n, bit for bit, and cheaper), else
+ * 0 (divide). */
+static inline T N_(wrapped)(T i, T shift, T n, T inv_n) {
     T p = i + shift;
-    T turns = FLOOR(p / n) * n;
+    T turns = FLOOR(inv_n != (T)0 ? p * inv_n : p / n) * n;
     return p - turns;
 }
 
@@ -189,11 +195,12 @@ static __attribute__((noinline)) void N_(trace_row)(
     const int32_t width = (int32_t)g->width;
     const T xlimit = (T)(g->nx + 1), ylimit = (T)(g->ny + 1);
     const T cx = g->cx, cy = g->cy, fnx = g->fnx, fny = g->fny;
+    const T inv_nx = g->inv_nx, inv_ny = g->inv_ny;
     const T two_nx = g->two_nx, two_ny = g->two_ny, half_nx = g->half_nx, half_ny = g->half_ny;
     for (int32_t c = 0; c < nx; ++c) { /* int32: AVX2 converts it to T */
         /* sign -1: i - sx == i + (-sx) exactly */
         T sx = (u[c] * cx) * sign, sy = (v[c] * cy) * sign;
-        T px = N_(wrapped)((T)c, sx, fnx), py = N_(wrapped)(j, sy, fny);
+        T px = N_(wrapped)((T)c, sx, fnx, inv_nx), py = N_(wrapped)(j, sy, fny, inv_ny);
         T x = N_(unnormalized)(px, two_nx, half_nx);
         T y = N_(unnormalized)(py, two_ny, half_ny);
         T xw = FLOOR(x), yn = FLOOR(y);
@@ -305,6 +312,44 @@ static void N_(forward_sample)(const N_(grid) *g, N_(workspace) *s, const T *v, 
     N_(limit)(count, v, s->sl, s->k[0], s->k[1], s->k[2], s->k[3], out, s->keep);
 }
 
+/* forward_sample's values when no backward follows: the same operations on the same
+ * numbers, a row at a time (the cells of a row are written and read back while they are in
+ * the L1 cache; only the limiter's blocks are kept for the whole sample). */
+static void N_(forward_rows)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
+                             const T *wy, int mac_cormack, T *out) {
+    int64_t ny = g->ny, nx = g->nx, width = g->width;
+    N_(cells) *c = &s->back;
+    T *sl = mac_cormack ? s->sl : out;
+    N_(pad)(g, v, s->padded);
+    for (int64_t r = 0; r < ny; ++r) {
+        int64_t base = r * nx;
+        N_(trace_row)((int32_t)nx, (T)r, (T)-1, g, wx + base, wy + base, c->corner, c->n, c->s,
+                      c->w, c->e, mac_cormack ? s->block + base : NULL);
+        N_(gather)(nx, width, s->padded, c->corner, c->c[0], c->c[1], c->c[2], c->c[3]);
+        N_(interpolate_arrays)(nx, c->n, c->s, c->w, c->e, c->c[0], c->c[1], c->c[2], c->c[3],
+                               sl + base);
+    }
+    if (!mac_cormack) return;
+    N_(pad)(g, s->sl, s->padded_sl);
+    for (int64_t r = 0; r < ny; ++r) {
+        int64_t base = r * nx;
+        N_(trace_row)((int32_t)nx, (T)r, (T)1, g, wx + base, wy + base, c->corner, c->n, c->s,
+                      c->w, c->e, NULL);
+        N_(gather)(nx, width, s->padded_sl, c->corner, c->c[0], c->c[1], c->c[2], c->c[3]);
+        N_(interpolate_arrays)(nx, c->n, c->s, c->w, c->e, c->c[0], c->c[1], c->c[2], c->c[3],
+                               out + base); /* inv */
+        for (int64_t p = 0; p < nx; ++p) {
+            const T *k = s->padded + (s->block[base + p] < 0 ? 0 : s->block[base + p]);
+            s->k[0][p] = k[0];
+            s->k[1][p] = k[1];
+            s->k[2][p] = k[width];
+            s->k[3][p] = k[width + 1];
+        }
+        N_(limit)(nx, v + base, sl + base, s->k[0], s->k[1], s->k[2], s->k[3], out + base,
+                  s->keep);
+    }
+}
+
 int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
                        const T *wy, T cx, T cy, int mac_cormack, T *out) {
     int64_t count = ny * nx;
@@ -313,8 +358,8 @@ int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, c
     N_(workspace) s;
     if (!N_(reserve)(&s, &g)) return 1;
     for (int64_t b = 0; b < batch; ++b)
-        N_(forward_sample)(&g, &s, values + b * count, wx + b * count, wy + b * count,
-                           mac_cormack, out + b * count);
+        N_(forward_rows)(&g, &s, values + b * count, wx + b * count, wy + b * count,
+                         mac_cormack, out + b * count);
     free(s.memory);
     return 0;
 }
