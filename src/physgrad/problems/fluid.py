@@ -135,14 +135,19 @@ def _vector_length(v: torch.Tensor) -> torch.Tensor:
     """``torch.linalg.vector_norm(v, dim=1)`` of a ``(B, 2, ny, nx)`` field, ``(B, ny, nx)``:
     the same bits, ~50x faster on the CPU.
 
-    The CPU norm forms ``a a + b b`` in ``v``'s dtype and takes a correctly rounded square
-    root; torch's vectorised ``sqrt`` is off by one ulp on ~0.7% of the values, numpy's is
-    correctly rounded (``tests/test_fluid.py`` checks the bits). Other devices call the norm.
+    For float32 and float64 the CPU norm forms ``a a + b b`` in ``v``'s dtype and takes a
+    correctly rounded square root; torch's vectorised ``sqrt`` is off by one ulp on ~0.7% of
+    the values, numpy's is correctly rounded (``tests/test_fluid_bitwise.py`` checks the
+    bits). Other dtypes and devices call the norm.
     """
-    if v.device.type != "cpu":
-        return torch.linalg.vector_norm(v, dim=1)
-    a, b = v.unbind(1)
-    return torch.from_numpy(numpy.sqrt((a * a + b * b).numpy()))
+    plain = v.device.type == "cpu" and v.dtype in (torch.float32, torch.float64)
+    if plain and not v.requires_grad:
+        a, b = v.unbind(1)
+        try:
+            return torch.from_numpy(numpy.sqrt((a * a + b * b).numpy()))
+        except (RuntimeError, TypeError):  # no plain storage (torch.func, subclasses)
+            pass
+    return torch.linalg.vector_norm(v, dim=1)
 
 
 class _ForwardCache:
