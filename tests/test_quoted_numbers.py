@@ -1412,3 +1412,28 @@ OWN_PHYSICS_QUOTES = [
                          ids=lambda q: f"{q.document}:{q.template[:40]}")
 def test_own_physics_quotes_what_its_data_gives(quote: Quote):
     test_document_quotes_what_its_data_gives(quote)
+
+
+# --------------------------------------------------------------------- fluid: same bits, less work
+
+
+def fluid_bitwise_speed() -> dict[str, str]:
+    """BENCHMARKS' before/after table of the bitwise fluid speed-ups, row by row from
+    ``bench_fluid_versions.py``'s raw output (s / iteration and ratio to the bound before and
+    after, after / before, both bounds)."""
+    raw = ROOT / "docs" / "results" / "fluid-speed" / "bench_fluid_versions-bitwise.txt"
+    rows = []
+    for cells in markdown_rows(raw)[1:]:  # without the header
+        batch, method, *timed, after_vs_before, bounds = cells
+        rows.append(f"| {batch} | {method} | " + " | ".join(_timed(timed))
+                    + f" | {after_vs_before} | {bounds} s |")
+    return {"rows": "\n".join(rows)}
+
+
+FLUID_BITWISE_QUOTES = [Quote("BENCHMARKS.md", "{rows}", fluid_bitwise_speed)]
+
+
+@pytest.mark.parametrize("quote", FLUID_BITWISE_QUOTES,
+                         ids=lambda q: f"{q.document}:{q.template[:40]}")
+def test_fluid_bitwise_speed_quotes_what_its_data_gives(quote: Quote):
+    test_document_quotes_what_its_data_gives(quote)
