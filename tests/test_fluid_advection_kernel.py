@@ -279,3 +279,25 @@ def test_fluid_training_steps_are_bitwise_equal_with_and_without_kernel(
             weights[switch, method] = torch.cat([p.detach().flatten() for p in net.parameters()])
     for method in exp.methods:
         assert_bitwise(weights["0", method], weights["1", method])
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("shape", [(3, 2, 12, 16), (2, 2, 13, 11), (1, 2, 2, 5), (2, 2, 2, 2)])
+def test_kernel_stencils_are_bitwise_the_torch_code(
+    fused: None, monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, shape: tuple[int, ...]
+) -> None:
+    """The face means and the centring of a staggered field without autograd (compiled) and
+    with it (torch ops, unchanged): the same bits, NaN and infinities included."""
+    from physgrad.physics.fluid import grid
+
+    velocity = torch.randn(*shape, generator=torch.Generator().manual_seed(7), dtype=dtype)
+    velocity[0, 0, 0, 0], velocity[-1, 1, -1, -1] = float("nan"), float("inf")
+    fused_results = (*grid._face_components(velocity), grid.staggered_to_centered(velocity))
+    graph = velocity.clone().requires_grad_(True)
+    recorded = (*grid._face_components(graph), grid.staggered_to_centered(graph))
+    assert all(t.grad_fn is not None for t in recorded)  # the graph path is the torch code
+    monkeypatch.setenv(kernel.DISABLE_VARIABLE, "1")
+    reference = (*grid._face_components(velocity), grid.staggered_to_centered(velocity))
+    for got, graph_result, expected in zip(fused_results, recorded, reference, strict=True):
+        assert_bitwise(got, expected)
+        assert_bitwise(graph_result, expected)

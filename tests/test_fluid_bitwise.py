@@ -20,6 +20,7 @@ from physgrad.physics.fluid import (
     generate_example,
     laplace_eigenvalues,
 )
+from physgrad.physics.fluid import grid as grid_module
 from physgrad.physics.fluid import pressure as pressure_module
 from physgrad.problems import fluid as fluid_module
 from physgrad.problems.base import Batch
@@ -93,6 +94,7 @@ def _previous_solve(
 
 
 def _previous_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grid_module, "_fused", lambda velocity: False)  # torch stencils
     monkeypatch.setattr(pressure_module, "_inverse_laplace_fft", _previous_inverse_laplace_fft)
     monkeypatch.setattr(FluidProblem, "sample", _previous_sample)
     monkeypatch.setattr(ReverseSimEstimator, "_solve", _previous_solve)

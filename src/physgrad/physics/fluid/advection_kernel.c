@@ -498,6 +498,57 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
     return 0;
 }
 
+/* grid.py's _face_components of staggered velocities (batch, 2, ny, nx) without autograd:
+ * wx = (u, u at the y-faces), wy = (v at the x-faces, v), each (batch, 2, ny, nx). The same
+ * operations as the torch code: pair sums v + v[i-1] and u + u[i+1], then 0.25 * (pair +
+ * the neighbouring row's pair). */
+int N_(face_components)(int64_t batch, int64_t ny, int64_t nx, const T *velocity, T *wx,
+                        T *wy) {
+    int64_t count = ny * nx;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *u = velocity + 2 * b * count, *v = u + count;
+        T *u_at_x = wx + 2 * b * count, *u_at_y = u_at_x + count;
+        T *v_at_x = wy + 2 * b * count, *v_at_y = v_at_x + count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, below = (j == 0 ? ny - 1 : j - 1) * nx;
+            int64_t above = (j == ny - 1 ? 0 : j + 1) * nx;
+            /* the periodic neighbours i - 1 of column 0 and i + 1 of column nx - 1 apart, so
+             * that the loops vectorise */
+            v_at_x[row] = (T)0.25 * ((v[row] + v[row + nx - 1]) + (v[above] + v[above + nx - 1]));
+            for (int64_t i = 1; i < nx; ++i)
+                v_at_x[row + i] = (T)0.25 * ((v[row + i] + v[row + i - 1])
+                                             + (v[above + i] + v[above + i - 1]));
+            for (int64_t i = 0; i < nx - 1; ++i)
+                u_at_y[row + i] = (T)0.25 * ((u[row + i] + u[row + i + 1])
+                                             + (u[below + i] + u[below + i + 1]));
+            u_at_y[row + nx - 1] = (T)0.25 * ((u[row + nx - 1] + u[row])
+                                              + (u[below + nx - 1] + u[below]));
+            for (int64_t i = 0; i < nx; ++i) {
+                u_at_x[row + i] = u[row + i];
+                v_at_y[row + i] = v[row + i];
+            }
+        }
+    }
+    return 0;
+}
+
+/* grid.py's staggered_to_centered without autograd: 0.5 (u + u[i+1]), 0.5 (v + v[j+1]). */
+int N_(staggered_to_centered)(int64_t batch, int64_t ny, int64_t nx, const T *velocity,
+                              T *out) {
+    int64_t count = ny * nx;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *u = velocity + 2 * b * count, *v = u + count;
+        T *cx = out + 2 * b * count, *cy = cx + count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, above = (j == ny - 1 ? 0 : j + 1) * nx;
+            for (int64_t i = 0; i < nx - 1; ++i) cx[row + i] = (T)0.5 * (u[row + i] + u[row + i + 1]);
+            cx[row + nx - 1] = (T)0.5 * (u[row + nx - 1] + u[row]);
+            for (int64_t i = 0; i < nx; ++i) cy[row + i] = (T)0.5 * (v[row + i] + v[above + i]);
+        }
+    }
+    return 0;
+}
+
 #undef T
 #undef N_
 #endif

@@ -20,8 +20,10 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.autograd.forward_ad as forward_ad
 
 from physgrad._validation import check_finite, check_tensor
+from physgrad.physics.fluid import kernel
 
 
 @dataclass(frozen=True)
@@ -176,8 +178,24 @@ def centered_to_staggered(velocity: torch.Tensor) -> torch.Tensor:
     return torch.stack([0.5 * (_xm(cx) + cx), 0.5 * (_ym(cy) + cy)], dim=1)
 
 
+def _fused(velocity: torch.Tensor) -> bool:
+    """Whether a stencil of ``velocity (B, 2, ny, nx)`` runs the compiled kernel: no graph to
+    record, no ``torch.func`` transform or forward-mode tangent, a plain float32/float64 CPU
+    tensor (:func:`physgrad.physics.fluid.kernel.usable`). The kernel does the torch code's
+    operations in its order: the same bits."""
+    if velocity.dim() != 4 or velocity.shape[1] != 2:
+        return False
+    if torch.is_grad_enabled() and velocity.requires_grad:
+        return False
+    if torch._C._functorch.is_functorch_wrapped_tensor(velocity):
+        return False
+    return forward_ad.unpack_dual(velocity).tangent is None and kernel.usable(velocity)
+
+
 def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
     """Average a staggered field to the cell centres: ``(B, 2, ny, nx) -> (B, 2, ny, nx)``."""
+    if _fused(velocity):
+        return kernel.staggered_to_centered(velocity.contiguous())
     u, v = velocity.unbind(1)
     return torch.stack([0.5 * (u + _xp(u)), 0.5 * (v + _yp(v))], dim=1)
 
@@ -200,6 +218,8 @@ def staggered_at_faces(velocity: torch.Tensor) -> torch.Tensor:
 def _face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(wx, wy)``, each ``(B, 2, ny, nx)``: the x and y velocity component at the x-faces
     (``[:, 0]``) and at the y-faces (``[:, 1]``); see :func:`staggered_at_faces`."""
+    if _fused(velocity):
+        return kernel.face_components(velocity.contiguous())
     u, v = velocity.unbind(1)
     # the four-point means as two pair sums (two rolls instead of four)
     v_pairs = v + _xm(v)

@@ -114,6 +114,10 @@ def _declare(library: ctypes.CDLL) -> None:
             i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, real, real, i64, ptr, ptr, ptr,
         ]
         backward.restype = flag
+        for name in ("face_components", "staggered_to_centered"):
+            stencil = getattr(library, f"{name}_{suffix}")
+            stencil.argtypes = [i64, i64, i64, *(ptr,) * (3 if name == "face_components" else 2)]
+            stencil.restype = flag
 
 
 def _load() -> None:
@@ -221,3 +225,31 @@ def advect_backward(
     )
     _check(code, "backward")
     return outputs[0], outputs[1], outputs[2]
+
+
+def face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`physgrad.physics.fluid.grid._face_components` of a contiguous staggered
+    ``velocity (B, 2, ny, nx)`` without autograd: ``(wx, wy)``, each ``(B, 2, ny, nx)``."""
+    lib = library()
+    assert lib is not None
+    b, _, ny, nx = velocity.shape
+    wx, wy = torch.empty_like(velocity), torch.empty_like(velocity)
+    code = getattr(lib, f"face_components_{_suffix(velocity.dtype)}")(
+        b, ny, nx, velocity.data_ptr(), wx.data_ptr(), wy.data_ptr()
+    )
+    _check(code, "face components")
+    return wx, wy
+
+
+def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
+    """:func:`physgrad.physics.fluid.grid.staggered_to_centered` of a contiguous staggered
+    ``velocity (B, 2, ny, nx)`` without autograd: ``(B, 2, ny, nx)``."""
+    lib = library()
+    assert lib is not None
+    b, _, ny, nx = velocity.shape
+    out = torch.empty_like(velocity)
+    code = getattr(lib, f"staggered_to_centered_{_suffix(velocity.dtype)}")(
+        b, ny, nx, velocity.data_ptr(), out.data_ptr()
+    )
+    _check(code, "staggered_to_centered")
+    return out
