@@ -286,18 +286,37 @@ def test_fluid_training_steps_are_bitwise_equal_with_and_without_kernel(
 def test_kernel_stencils_are_bitwise_the_torch_code(
     fused: None, monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, shape: tuple[int, ...]
 ) -> None:
-    """The face means and the centring of a staggered field without autograd (compiled) and
-    with it (torch ops, unchanged): the same bits, NaN and infinities included."""
-    from physgrad.physics.fluid import grid
+    """Face means, centring, both divergences and both projections (FFT and CG, staggered and
+    centred) without autograd (compiled stencils) and with it (torch ops, unchanged): the same
+    bits as the torch code, on cells that are not squares, NaN and infinities included."""
+    from physgrad.physics.fluid import grid, pressure
 
+    domain = Domain(shape[3], shape[2], 1.5 * shape[3], 0.7 * shape[2])
     velocity = torch.randn(*shape, generator=torch.Generator().manual_seed(7), dtype=dtype)
-    velocity[0, 0, 0, 0], velocity[-1, 1, -1, -1] = float("nan"), float("inf")
-    fused_results = (*grid._face_components(velocity), grid.staggered_to_centered(velocity))
-    graph = velocity.clone().requires_grad_(True)
-    recorded = (*grid._face_components(graph), grid.staggered_to_centered(graph))
-    assert all(t.grad_fn is not None for t in recorded)  # the graph path is the torch code
+
+    def stencils(v: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            *grid._face_components(v), grid.staggered_to_centered(v),
+            grid.divergence(v, domain), grid.divergence_centered(v, domain),
+            *pressure._make_incompressible(v, domain, "fft", None, None),
+            *pressure._make_incompressible(v, domain, "cg", None, pressure.CGOptions()),
+            *pressure._make_incompressible_centered(v, domain),
+        ]
+
+    finite = stencils(velocity)
+    graph = stencils(velocity.clone().requires_grad_(True))
+    assert all(t.grad_fn is not None for t in graph)  # the graph path is the torch code
+    special = velocity.clone()
+    special[0, 0, 0, 0], special[-1, 1, -1, -1] = float("nan"), float("inf")
+    special_results = [*grid._face_components(special), grid.staggered_to_centered(special),
+                       grid.divergence(special, domain), grid.divergence_centered(special, domain)]
     monkeypatch.setenv(kernel.DISABLE_VARIABLE, "1")
-    reference = (*grid._face_components(velocity), grid.staggered_to_centered(velocity))
-    for got, graph_result, expected in zip(fused_results, recorded, reference, strict=True):
+    for got, graph_result, expected in zip(finite, graph, stencils(velocity), strict=True):
         assert_bitwise(got, expected)
         assert_bitwise(graph_result, expected)
+    special_reference = [
+        *grid._face_components(special), grid.staggered_to_centered(special),
+        grid.divergence(special, domain), grid.divergence_centered(special, domain),
+    ]
+    for got, expected in zip(special_results, special_reference, strict=True):
+        assert_bitwise(got, expected)

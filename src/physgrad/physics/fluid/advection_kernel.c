@@ -549,6 +549,59 @@ int N_(staggered_to_centered)(int64_t batch, int64_t ny, int64_t nx, const T *ve
     return 0;
 }
 
+/* grid.py's divergence (centred = 0: (u[i+1] - u[i]) / sx + (v[j+1] - v[j]) / sy, sx = dx)
+ * and divergence_centered (1: (u[i+1] - u[i-1]) / sx + (v[j+1] - v[j-1]) / sy, sx = 2 dx)
+ * of (batch, 2, ny, nx) fields without autograd, into (batch, ny, nx). */
+int N_(divergence)(int64_t batch, int64_t ny, int64_t nx, const T *velocity, T sx, T sy,
+                   int centred, T *out) {
+    int64_t count = ny * nx;
+    if (nx < 2) return 2;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *u = velocity + 2 * b * count, *v = u + count;
+        T *d = out + b * count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, above = (j == ny - 1 ? 0 : j + 1) * nx;
+            int64_t low = centred ? (j == 0 ? ny - 1 : j - 1) * nx : row; /* v's lower term */
+            const T *ur = u + row;
+            /* u's lower term: u[i - 1] (centred) or u[i]; upper: u[i + 1], periodic */
+            d[row] = (ur[1 % nx] - ur[centred ? nx - 1 : 0]) / sx
+                     + (v[above] - v[low]) / sy;
+            for (int64_t i = 1; i < nx - 1; ++i)
+                d[row + i] = (ur[i + 1] - ur[centred ? i - 1 : i]) / sx
+                             + (v[above + i] - v[low + i]) / sy;
+            d[row + nx - 1] = (ur[0] - ur[centred ? nx - 2 : nx - 1]) / sx
+                              + (v[above + nx - 1] - v[low + nx - 1]) / sy;
+        }
+    }
+    return 0;
+}
+
+/* pressure.py's velocity - gradient_to_faces(p) (centred = 0: u - (p[i] - p[i-1]) / sx,
+ * v - (p[j] - p[j-1]) / sy) and velocity - gradient_centered(p) (1: u - (p[i+1] - p[i-1]) /
+ * sx, v - (p[j+1] - p[j-1]) / sy) without autograd; p (batch, ny, nx). */
+int N_(subtract_gradient)(int64_t batch, int64_t ny, int64_t nx, const T *velocity,
+                          const T *pressure, T sx, T sy, int centred, T *out) {
+    int64_t count = ny * nx;
+    if (nx < 2) return 2;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *u = velocity + 2 * b * count, *v = u + count, *p = pressure + b * count;
+        T *ou = out + 2 * b * count, *ov = ou + count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, below = (j == 0 ? ny - 1 : j - 1) * nx;
+            int64_t high = centred ? (j == ny - 1 ? 0 : j + 1) * nx : row; /* p's upper row */
+            const T *pr = p + row;
+            /* upper term p[i + 1] (centred) or p[i]; lower p[i - 1], periodic */
+            ou[row] = u[row] - (pr[centred ? 1 % nx : 0] - pr[nx - 1]) / sx;
+            for (int64_t i = 1; i < nx - 1; ++i)
+                ou[row + i] = u[row + i] - (pr[centred ? i + 1 : i] - pr[i - 1]) / sx;
+            ou[row + nx - 1] = u[row + nx - 1] - (pr[centred ? 0 : nx - 1] - pr[nx - 2]) / sx;
+            for (int64_t i = 0; i < nx; ++i)
+                ov[row + i] = v[row + i] - (p[high + i] - p[below + i]) / sy;
+        }
+    }
+    return 0;
+}
+
 #undef T
 #undef N_
 #endif

@@ -114,9 +114,15 @@ def _declare(library: ctypes.CDLL) -> None:
             i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, real, real, i64, ptr, ptr, ptr,
         ]
         backward.restype = flag
-        for name in ("face_components", "staggered_to_centered"):
+        stencils = {
+            "face_components": [ptr, ptr, ptr],
+            "staggered_to_centered": [ptr, ptr],
+            "divergence": [ptr, real, real, flag, ptr],
+            "subtract_gradient": [ptr, ptr, real, real, flag, ptr],
+        }
+        for name, arguments in stencils.items():
             stencil = getattr(library, f"{name}_{suffix}")
-            stencil.argtypes = [i64, i64, i64, *(ptr,) * (3 if name == "face_components" else 2)]
+            stencil.argtypes = [i64, i64, i64, *arguments]
             stencil.restype = flag
 
 
@@ -252,4 +258,37 @@ def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
         b, ny, nx, velocity.data_ptr(), out.data_ptr()
     )
     _check(code, "staggered_to_centered")
+    return out
+
+
+def divergence(velocity: torch.Tensor, sx: float, sy: float, centred: bool) -> torch.Tensor:
+    """:func:`physgrad.physics.fluid.grid.divergence` (``sx, sy = dx, dy``) or
+    ``divergence_centered`` (``centred``, ``sx, sy = 2 dx, 2 dy``) of a contiguous
+    ``velocity (B, 2, ny, nx)`` without autograd: ``(B, ny, nx)``."""
+    lib = library()
+    assert lib is not None
+    b, _, ny, nx = velocity.shape
+    out = velocity.new_empty(b, ny, nx)
+    code = getattr(lib, f"divergence_{_suffix(velocity.dtype)}")(
+        b, ny, nx, velocity.data_ptr(), sx, sy, int(centred), out.data_ptr()
+    )
+    _check(code, "divergence")
+    return out
+
+
+def subtract_gradient(
+    velocity: torch.Tensor, pressure: torch.Tensor, sx: float, sy: float, centred: bool
+) -> torch.Tensor:
+    """``velocity - gradient_to_faces(pressure)`` (``sx, sy = dx, dy``) or ``velocity -
+    gradient_centered(pressure)`` (``centred``, ``2 dx, 2 dy``) of contiguous ``velocity (B, 2,
+    ny, nx)`` and ``pressure (B, ny, nx)`` without autograd: ``(B, 2, ny, nx)``."""
+    lib = library()
+    assert lib is not None
+    b, _, ny, nx = velocity.shape
+    out = torch.empty_like(velocity)
+    code = getattr(lib, f"subtract_gradient_{_suffix(velocity.dtype)}")(
+        b, ny, nx, velocity.data_ptr(), pressure.data_ptr(), sx, sy, int(centred),
+        out.data_ptr(),
+    )
+    _check(code, "subtract_gradient")
     return out

@@ -28,8 +28,10 @@ from typing import Literal
 import torch
 
 from physgrad._validation import check_choice
+from physgrad.physics.fluid import kernel
 from physgrad.physics.fluid.grid import (
     Domain,
+    _fused,
     check_scalar_field,
     check_vector_field,
     divergence,
@@ -278,6 +280,9 @@ def _make_incompressible(
         p = _inverse_laplace_fft(div, domain)
     else:
         p = _solve_cg(div, domain, pressure_guess, cg_options or CGOptions())
+    if _fused(velocity) and not p.requires_grad:
+        return kernel.subtract_gradient(velocity.contiguous(), p.contiguous(), domain.dx,
+                                        domain.dy, False), p
     return velocity - gradient_to_faces(p, domain), p
 
 
@@ -305,4 +310,7 @@ def _make_incompressible_centered(
     velocity: torch.Tensor, domain: Domain
 ) -> tuple[torch.Tensor, torch.Tensor]:
     p = _inverse_laplace_fft(divergence_centered(velocity, domain), domain)
+    if _fused(velocity) and not p.requires_grad:
+        return kernel.subtract_gradient(velocity.contiguous(), p.contiguous(), 2 * domain.dx,
+                                        2 * domain.dy, True), p
     return velocity - gradient_centered(p, domain), p
