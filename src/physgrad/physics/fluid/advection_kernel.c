@@ -11,6 +11,9 @@
  * its backward (vectors of `chunk` points, corner by corner). Everything else must round as
  * written: compile with -ffp-contract=off and without -ffast-math. Single-threaded.
  *
+ * Also the staggered-grid stencils without autograd (face means, centring, divergences,
+ * gradient subtraction), the torch code's elementwise operations in its order.
+ *
  * Built by kernel.py with the system C compiler; this file includes itself once per dtype
  * (float -> *_f32, double -> *_f64).
  */

@@ -8,6 +8,11 @@ machine kind (x86-64, torch's CPU kernels built with FMA contraction and a grid 
 on 32-byte vectors, as the official wheels; ``tests/test_fluid_advection_kernel.py`` checks it
 wherever it runs).
 
+The same library holds the staggered-grid stencils that run without autograd (data
+generator, estimator, metrics): :mod:`physgrad.physics.fluid.grid`'s face means, centring and
+divergences and the projections' gradient subtraction (:mod:`~physgrad.physics.fluid.pressure`),
+each the torch code's elementwise operations in its order, so the same bits.
+
 Compiled once per source version with the system C compiler (``$CC``, else ``cc``/``gcc``)
 into ``$PHYSGRAD_KERNEL_CACHE`` (default ``$XDG_CACHE_HOME/physgrad/kernels`` or
 ``~/.cache/physgrad/kernels``), the library named by a hash of the source and the flags;
