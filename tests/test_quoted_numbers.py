@@ -1062,11 +1062,11 @@ paper 2.3× at 200) |
           "Over {n} seeds ([data](../results/exp-seeds/results.md)): GD {gd}, Adam {adam}, "
           "rescaled {rescaled}, Newton PG {newton} (mean and 95% interval).", exp_seeds),
     Quote("README.md",
-          "Seeds 0 and 1 continued to 2,000 iterations: there Adam's held-out error is {ratio} "
+          "Continued to 2,000 iterations, Adam's held-out error is {ratio} "
           "times Adam + PG's ({n} seeds; paper: 5× at 20k), and Adam + PG reaches Adam's "
           "2,000-iteration error by iteration {reach}.", fluid_2000),
     Quote("docs/experiments/fluid.md",
-          "Seeds 0 and 1 continued to 2,000 iterations: Adam's held-out `v0_err` is then {ratio} "
+          "Continued to 2,000 iterations, Adam's held-out `v0_err` is {ratio} "
           "times Adam + PG's ({n} seeds; the paper: 5× at 20k), and Adam + PG reaches Adam's "
           "2,000-iteration error by iteration {reach}.", fluid_2000),
 ]
