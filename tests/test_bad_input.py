@@ -340,6 +340,24 @@ CLI_CASES = [
     (["run", "sine", "--set", "training.seed=" + "9" * 5000], "config key 'training.seed' must"),
     (["run", "sine", "--resume", "--force"], "--resume continues runs and --force starts"),
     (["run", "--problem", "obs.py:make"], "observations file 'missing.npy' does not exist"),
+    # argparse's own refusals: one line too, not the usage block
+    (["run", "sine", "--iters", "1.5"], "argument --iters: invalid int value: '1.5'"),
+    (["run", "sine", "--bogus"], "unrecognized arguments: --bogus"),
+    (["diagnose"], "the following arguments are required: --problem"),
+    (["nope"], "invalid choice: 'nope'"),
+    # empty or repeated lists were read as "the default" (a full cpu-scale run) or ran a
+    # method twice into one folder
+    (["compare", "sine", "--seeds", ""], "--seeds must be comma-separated integers, got ''"),
+    (["compare", "sine", "--seeds", ",,"], "--seeds must be comma-separated integers, got ',,'"),
+    (["compare", "sine", "--methods", ""], "methods must name at least one method, got []"),
+    (["compare", "sine", "--methods", "adam,adam"], "methods lists 'adam' twice"),
+    (["compare", "sine", "--seeds", "1,1"], "seeds lists 1 twice"),
+    (["reproduce", "--only", ""], "--only must be comma-separated names, got ''"),
+    (["reproduce", "--seeds", ""], "--seeds must be comma-separated integers, got ''"),
+    (["reproduce", "--out", ""], "--out must name a folder, got ''"),
+    (["reproduce", "--out", "afile"], "--out 'afile' is a file, not a folder"),
+    (["demo", "--out", "afile"], "--out 'afile' is a file, not a folder"),
+    (["demo", "sine", "--out", ""], "--out must name a folder, got ''"),
 ]
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(  # 9**9 values from ~450 bytes

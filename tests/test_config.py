@@ -81,7 +81,8 @@ def test_config_files_in_every_format(suffix, tmp_path):
     seed=st.integers(0, 2**31),
     lr=st.none() | st.floats(1e-8, 10.0),
     scale=st.sampled_from(["smoke", "cpu", "paper"]),
-    methods=st.none() | st.lists(st.sampled_from(["adam", "pg-inverse", "sgd"]), min_size=1),
+    methods=st.none() | st.lists(st.sampled_from(["adam", "pg-inverse", "sgd"]), min_size=1,
+                                     unique=True),
 )
 def test_to_dict_and_back_is_the_identity(iterations, seed, lr, scale, methods):
     config = RunConfig(scale=scale, methods=methods)

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import sys
 import time
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class UsageError(ValueError):
+    """A command line argparse rejects (unknown option, ``--iters 1.5``, missing argument)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line (``physgrad: error: ...``, exit 2) like
+    every other physgrad error, not the usage block; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="physgrad",
         description="Train networks on inverse problems with physical gradients.",
     )
@@ -567,6 +580,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {args.iters}")
+    if args.out is not None and not args.out.strip():
+        raise ValueError(f"--out must name a folder, got {short(args.out)}")
+    out = Path(args.out or f"runs/demo-{args.problem}")
+    _check_out(out)
     sine = args.problem == "sine"
     print(DEMO_INTRO[args.problem])
     start = time.perf_counter()
@@ -583,7 +600,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     comparison = compare(
         exp,
         ["adam", pg],
-        Path(args.out or f"runs/demo-{args.problem}"),
+        out,
         iterations=args.iters or iterations,
         batch_size=batch_size,
         progress=not args.quiet,
@@ -648,17 +665,30 @@ def _join_torchrun(args: argparse.Namespace) -> None:
 
 def _int_list(flag: str, text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"{flag} must be comma-separated integers, got {text!r}") from None
+        values = []
+    if not values:  # "" or ",," would silently mean "the default seed"
+        raise ValueError(f"{flag} must be comma-separated integers, got {short(text)}")
+    return values
+
+
+def _name_list(flag: str, text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:  # "" would silently mean "all"
+        raise ValueError(f"{flag} must be comma-separated names, got {short(text)}")
+    return names
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import RunOptions
     from physgrad.report.reproduce import command_line, reproduce
 
-    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    seeds = _int_list("--seeds", args.seeds) if args.seeds else [0]
+    only = _name_list("--only", args.only) if args.only is not None else None
+    seeds = _int_list("--seeds", args.seeds) if args.seeds is not None else [0]
+    if not args.out.strip():
+        raise ValueError(f"--out must name a folder, got {short(args.out)}")
+    _check_out(Path(args.out))
     options = RunOptions(out=Path(args.out), scale=args.scale, seeds=tuple(seeds),
                          device=args.device, resume=args.resume, force=args.force,
                          progress=not args.quiet, threads=args.threads)
@@ -716,7 +746,11 @@ def main(argv: list[str] | None = None) -> int:
     from physgrad.training.trainer import TrainingDiverged
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"physgrad: error: {short_text(exc, 400)}", file=sys.stderr)
+        return 2
     try:
         _set_threads(args)
         if args.command in ("run", "compare"):

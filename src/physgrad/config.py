@@ -167,6 +167,12 @@ class RunConfig:
                 raise ValueError(
                     f"{key} must be in [0, 2**64 - 1], got {short(value)} ({source})"
                 )
+        for key, values in (("methods", self.methods), ("seeds", self.seeds)):
+            if values is not None and not values:  # [] would silently mean the default
+                raise ValueError(f"{key} must name at least one {key[:-1]}, got [] ({source})")
+            twice = [v for i, v in enumerate(values or []) if v in (values or [])[:i]]
+            if twice:
+                raise ValueError(f"{key} lists {short(twice[0])} twice ({source})")
         lr = self.optimizer.lr
         if lr is not None and not math.isfinite(lr):
             raise ValueError(f"optimizer.lr must be finite, got {lr} ({source})")
