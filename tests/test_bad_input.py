@@ -503,6 +503,52 @@ def test_a_refused_resume_changes_nothing(command, change, message, tmp_path, ca
     assert _snapshot(tmp_path) == before  # config.yaml included
 
 
+def _replace_by_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _keep_bytes(n: int):
+    return lambda path: path.write_bytes(path.read_bytes()[:n])
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("checkpoint.pt", _replace_by_folder, "checkpoint.pt' is a folder, not a file"),
+        ("metrics.csv", _replace_by_folder, "cannot read '"),  # wrote config.yaml first
+        ("metrics.csv", _keep_bytes(30), "holds no rows, but the checkpoint is at iteration 3"),
+        ("metrics.csv", _keep_bytes(120), "is damaged: line 2 does not hold one number for"),
+        ("heldout.csv", lambda p: p.write_text(p.read_text() + "1,x\n"), "heldout.csv' is dam"),
+    ],
+    ids=["checkpoint folder", "metrics folder", "metrics header only", "metrics cut mid-row",
+         "heldout text"],
+)
+def test_a_damaged_run_folder_is_refused_on_resume_and_kept(
+    name, damage, message, tmp_path, capsys
+):
+    args = ["run", "sine", "--method", "adam", "--out", str(tmp_path / "o"), *SMOKE]
+    assert main(args) == 0
+    damage(tmp_path / "o" / "adam" / name)
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    assert main([*args, "--iters", "5", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert _snapshot(tmp_path) == before
+
+
+def test_an_unwritable_file_is_not_blamed_on_a_full_disk(tmp_path, capsys):
+    args = ["run", "sine", "--method", "adam", "--out", str(tmp_path / "o"), *SMOKE]
+    assert main(args) == 0
+    _replace_by_folder(tmp_path / "o" / "adam" / "config.yaml")
+    capsys.readouterr()
+    assert main([*args, "--iters", "5", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "(Is a directory)" in err and "fix that and rerun with --resume" in err, err
+    assert "make room" not in err and len(err.splitlines()) == 1
+
+
 def test_resume_restores_every_recorded_value_and_the_config_repeats_the_run(tmp_path, capsys):
     out = tmp_path / "o"
     args = ["run", "sine", "--method", "adam", "--out", str(out), "--scale", "smoke", "--quiet"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import os
 import sys
 import time
@@ -501,7 +502,24 @@ def _check_start(
         if options.resume and path.exists():
             meta = run_meta(exp, method, config.training.batch_size, optimizer)
             expect = {**meta, "seed": config.training.seed}
-            check_entries(path, recorded(exp, method, load_checkpoint(path)), expect)
+            checkpoint = load_checkpoint(path)
+            check_entries(path, recorded(exp, method, checkpoint), expect)
+            _check_logs(run_dir, int(checkpoint.get("iteration", 0)))
+
+
+def _check_logs(run_dir: Path, iteration: int) -> None:
+    """``--resume`` keeps the rows of ``metrics.csv``/``heldout.csv`` before the checkpoint:
+    a damaged file is refused now rather than found (or silently emptied) mid-resume."""
+    from physgrad.training.trainer import History
+
+    metrics = run_dir / "metrics.csv"
+    if metrics.exists() and iteration > 0 and not len(History.read_csv(metrics)):
+        raise ValueError(
+            f"{str(metrics)!r} holds no rows, but the checkpoint is at iteration {iteration}: "
+            "restore the file, or start over with --force"
+        )
+    if (run_dir / "heldout.csv").exists():
+        History.read_csv(run_dir / "heldout.csv")
 
 
 def _holds_run(run_dir: Path) -> bool:
@@ -697,17 +715,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _last_checkpoint(failed: str | None) -> str:
-    """Where a run that failed to write ``failed`` can continue from."""
+def _last_checkpoint(failed: str | None, fix: str = "make room") -> str:
+    """Where a run that failed to write ``failed`` can continue from (once the user did
+    ``fix``)."""
     from physgrad.training.checkpoint import load_checkpoint
 
     path = Path(failed or ".").with_name("checkpoint.pt")
     try:
         iteration = load_checkpoint(path)["iteration"]
     except (ValueError, OSError, KeyError):
-        return "no checkpoint of this run was written yet: make room and rerun with --force"
+        return f"no checkpoint of this run was written yet: {fix} and rerun with --force"
     return (
-        f"the last good checkpoint {str(path)!r} (iteration {iteration}) is kept: make room "
+        f"the last good checkpoint {str(path)!r} (iteration {iteration}) is kept: {fix} "
         "and rerun with --resume"
     )
 
@@ -764,7 +783,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"physgrad: training stopped: {exc} (last good checkpoint kept)", file=sys.stderr)
         return 1
     except WriteError as exc:  # disk full, file-size limit: atomic writes kept the old files
-        print(f"physgrad: error: {exc}; {_last_checkpoint(exc.filename)}", file=sys.stderr)
+        fix = "make room" if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else \
+            "fix that"
+        print(f"physgrad: error: {exc}; {_last_checkpoint(exc.filename, fix)}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, CheckpointError, ModuleNotFoundError, OSError) as exc:
         print(f"physgrad: error: {short_text(exc, 400)}", file=sys.stderr)

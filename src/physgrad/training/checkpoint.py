@@ -38,6 +38,8 @@ def load_checkpoint(path: Path, expect: dict[str, Any] | None = None) -> dict[st
             version, or an ``expect`` entry that differs (the message names it).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad._validation import check_device, check_positive_int
+from physgrad._validation import check_device, check_positive_int, short_text
 from physgrad.core import NonFiniteError
 from physgrad.nets.adapters import adapt, takes_batch
 from physgrad.problems.base import Batch, Problem
@@ -60,11 +60,31 @@ class History:
 
     @classmethod
     def read_csv(cls, path: Path) -> History:
-        """Load a ``metrics.csv`` written by the :class:`Trainer` (every column as floats)."""
+        """Load a ``metrics.csv`` written by the :class:`Trainer` (every column as floats).
+
+        Raises:
+            ValueError: the file cannot be read, or a row is damaged (a missing, extra or
+                non-numeric value), naming the file and line.
+        """
         history = cls()
-        with open(path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                history.append({k: float(v) for k, v in row.items()})
+        try:
+            with open(path, newline="") as fh:
+                reader = csv.DictReader(fh)
+                for row in reader:
+                    try:
+                        if None in row or None in row.values():  # too many / too few values
+                            raise ValueError
+                        values = {k: float(v) for k, v in row.items()}
+                    except ValueError:
+                        raise ValueError(
+                            f"{str(path)!r} is damaged: line {reader.line_num} does not hold "
+                            f"one number for each of its {len(reader.fieldnames or ())} columns"
+                        ) from None
+                    history.append(values)
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                short_text(exc)
+            raise ValueError(f"cannot read {str(path)!r} ({reason})") from None
         return history
 
 
