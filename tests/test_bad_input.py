@@ -8,6 +8,7 @@ change a run folder, concurrent runs, killed writers, full disks, unreachable tr
 
 import hashlib
 import importlib.util
+import json
 import os
 import resource
 import runpy
@@ -535,6 +536,27 @@ def test_a_damaged_run_folder_is_refused_on_resume_and_kept(
     assert main([*args, "--iters", "5", "--resume"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [("{\"sine\": ", "(Expecting value"), ("[1]", "(not a mapping of experiments)"),
+     ({"sine": 3}, "(not a mapping of experiments)"), (None, "(Is a directory)")],
+    ids=["cut", "list", "entry not a mapping", "folder"],
+)
+def test_a_damaged_reproduce_state_is_one_line(state, message, tmp_path, capsys):
+    out = tmp_path / "rep"
+    out.mkdir()
+    if state is None:
+        (out / "state.json").mkdir()
+    else:
+        (out / "state.json").write_text(state if isinstance(state, str) else json.dumps(state))
+    before = _snapshot(tmp_path)
+    args = ["reproduce", "--only", "sine", "--scale", "smoke", "--out", str(out), "--quiet"]
+    assert main([*args, "--resume"]) == 2  # was an AttributeError traceback for "[1]"
+    err = capsys.readouterr().err.strip()
+    assert "state.json' is damaged " + message in err and len(err.splitlines()) == 1, err
     assert _snapshot(tmp_path) == before
 
 

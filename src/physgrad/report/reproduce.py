@@ -24,6 +24,7 @@ import markdown
 import torch
 
 import physgrad
+from physgrad._validation import short_text
 from physgrad.experiments.base import (
     AnyExperiment,
     Experiment,
@@ -93,7 +94,7 @@ def reproduce(
     except OSError as exc:
         raise ValueError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
     state_path = out / "state.json"
-    state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.exists() else {}
+    state = _read_state(state_path)
     sections = []
     start = time.perf_counter()
     for i, exp in enumerate(experiments, 1):
@@ -117,6 +118,27 @@ def reproduce(
     write_text(out / "report.md", text)
     write_text(out / "report.html", markdown_to_html(text, title=f"physgrad reproduce ({scale})"))
     return out / "report.md"
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """``state.json`` of an earlier invocation ({} when there is none): which experiments
+    finished, with what settings."""
+    if not path.exists():
+        return {}
+
+    def damaged(reason: str) -> ValueError:
+        return ValueError(f"reproduce state {str(path)!r} is damaged ({reason}); restore it, "
+                          "or start over with --force")
+
+    try:
+        state = json.loads(path.read_text())
+    except OSError as exc:
+        raise damaged(exc.strerror or short_text(exc)) from None
+    except ValueError as exc:  # not JSON, not UTF-8
+        raise damaged(short_text(exc)) from None
+    if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+        raise damaged("not a mapping of experiments")
+    return state
 
 
 def _run_one(
