@@ -116,6 +116,8 @@ def run_physics(x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> to
     y = physics(x)
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"physics must return a torch.Tensor, got {type(y).__name__}")
+    if not (y.is_floating_point() or y.is_complex()):  # an int cast: no gradient either
+        raise TypeError(f"physics must return a floating-point tensor, got dtype {y.dtype}")
     if x.requires_grad and not y.requires_grad and torch.is_grad_enabled():
         raise NonDifferentiableError(
             f"physics output does not require grad although x does: {NOT_DIFFERENTIABLE_HINT}"
@@ -126,6 +128,32 @@ def run_physics(x: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> to
             f"{tuple(y_target.shape)}"
         )
     return y
+
+
+def run_objective(objective: Objective, y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
+    """``objective(y, y_target)``, checked to be one value per sample.
+
+    Args:
+        objective: per-sample objective ``(y, y_target) -> (B,)``.
+        y: physics output, ``(B, *y_shape)``.
+        y_target: observations, ``(B, *y_shape)``.
+
+    Returns:
+        The ``(B,)`` objective values.
+
+    Raises:
+        ValueError: the objective returned another shape (e.g. a scalar already summed over
+            the batch, or per-element values).
+    """
+    value = objective(y, y_target)
+    batch = y_target.shape[0]
+    if not isinstance(value, torch.Tensor) or value.shape != (batch,):
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(
+            f"objective must return one value per sample, shape ({batch},), got {got}: "
+            "sum over every dimension but the first (physgrad.core.sum_per_sample)"
+        )
+    return value
 
 
 def unsupervised_loss(
@@ -143,7 +171,8 @@ def unsupervised_loss(
     check_tensor("x", x)
     check_tensor("y_target", y_target)
     check_same_batch("x", x, "y_target", y_target)
-    return reduce_batch(objective(run_physics(x, y_target, physics), y_target), reduction)
+    return reduce_batch(run_objective(objective, run_physics(x, y_target, physics), y_target),
+                        reduction)
 
 
 def physical_gradient_loss(

@@ -14,6 +14,7 @@ from physgrad.core import (
     NonFiniteError,
     Objective,
     Physics,
+    run_objective,
     run_physics,
     squared_error,
 )
@@ -157,7 +158,7 @@ class Solver:
         Returns:
             ``(B,)`` objective values.
         """
-        return self.objective(run_physics(x, y_target, physics), y_target)
+        return run_objective(self.objective, run_physics(x, y_target, physics), y_target)
 
     def loss_and_grad(
         self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics

@@ -8,7 +8,7 @@ from dataclasses import KW_ONLY, dataclass
 import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
-from physgrad.core import Objective, Physics, run_physics, squared_error
+from physgrad.core import Objective, Physics, run_objective, run_physics, squared_error
 from physgrad.solvers.base import (
     Solver,
     backtrack,
@@ -143,7 +143,7 @@ class GaussNewton(Solver):
         batch = x0.shape[0]
         for _ in range(self.steps):
             y = run_physics(x, y_target, physics).detach().requires_grad_(True)
-            loss = self.objective(y, y_target)
+            loss = run_objective(self.objective, y, y_target)
             value = loss.detach()
             (grad_y,) = torch.autograd.grad(loss.sum(), y)
             jac = batched_jacobian(lambda z: run_physics(z, y_target, physics), x)
