@@ -267,7 +267,32 @@ API_CASES = [
      ValueError, "got [[[[...], [...], [...], [...], [...], [...], ...]"),
     ("missing observations file", lambda: ObservationsProblem(_cube, "missing.npy"),
      FileNotFoundError, "observations file 'missing.npy' does not exist"),
+    ("observations file a folder (was 'does not exist')",
+     lambda: ObservationsProblem(_cube, Path(__file__).parent), ValueError,
+     "is a folder, not a file"),
+    ("FunctionProblem negative batch (was a RuntimeError from the user's sampler)",
+     lambda: _cube_problem().sample(-1, torch.Generator()), ValueError,
+     "batch_size must be >= 1, got -1"),
+    ("diagnose negative seed", lambda: physgrad.diagnose(_cube_problem(), seed=-1), ValueError,
+     "seed must be an integer in [0, 2**64 - 1], got -1"),
+    ("diagnose NaN x (was diagnosed)",
+     lambda: physgrad.diagnose(_cube_problem(), x=torch.full((4, 2), NAN)), ValueError,
+     "x contains 8 non-finite value(s)"),
+    ("diagnose x of the wrong shape (was diagnosed)",
+     lambda: physgrad.diagnose(_cube_problem(), x=torch.rand(4, 3)), ValueError,
+     "x has shape (4, 3), but problem 'cube' samples x of shape (4, 2)"),
+    ("trainer optimizer factory returns junk (was an AttributeError when training)",
+     lambda: _trainer(optimizer=lambda params: 0.1), TypeError,
+     "optimizer must be a factory params -> torch.optim.Optimizer; it returned float"),
 ]
+
+
+def _cube_problem():
+    def sampler(batch_size, gen):
+        x = torch.rand(batch_size, 2, generator=gen, dtype=torch.float64)
+        return x, _cube(x)
+
+    return FunctionProblem(_cube, sampler, name="cube")
 
 
 @pytest.mark.parametrize(

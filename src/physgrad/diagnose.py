@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from physgrad._validation import check_finite, check_tensor
 from physgrad.core import Physics, run_physics, squared_error
 from physgrad.problems.base import Problem
 from physgrad.solvers import LBFGS, GaussNewton, GradientDescent, Newton
@@ -163,6 +164,10 @@ def diagnose(
     clock = time.perf_counter()
     if starts < 1:
         raise ValueError(f"starts must be >= 1, got {starts}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
+    if x is not None:
+        check_finite("x", check_tensor("x", x))
     physics, objective, x, y_target, domain = _inputs(problem_or_physics, x, samples, seed)
     batch = x.shape[0]
     x = x.to(y_target.dtype) if not y_target.is_complex() else x
@@ -200,6 +205,11 @@ def _inputs(
                 )
             x, y_target = batch.x_true, batch.y_target
         else:  # the given points solve their own noise-free targets (conditions from the batch)
+            if batch.x_true is not None and x.shape[1:] != batch.x_true.shape[1:]:
+                raise ValueError(
+                    f"x has shape {tuple(x.shape)}, but problem {source.name!r} samples x of "
+                    f"shape {tuple(batch.x_true.shape)} (B, *x_shape)"
+                )
             with torch.no_grad():
                 y_target = run_physics(x.detach(), batch.y_target, source.physics(batch))
         return (source.physics(batch), source.objective, x.detach(), y_target,

@@ -210,6 +210,7 @@ class FunctionProblem(_CallableProblem):
             A :class:`~physgrad.problems.Batch` with ``y_target`` ``(B, *y_shape)`` and
             ``x_true`` ``(B, *x_shape)`` or ``None``.
         """
+        check_positive_int("batch_size", batch_size)  # before the user's sampler sees it
         out = self._sampler(batch_size, generator)
         if not (isinstance(out, tuple | list) and len(out) == 2):
             raise TypeError(
@@ -324,6 +325,8 @@ def load_observations(
         ``(y (N, *y_shape), x_true (N, *x_shape) or None)``, not yet validated.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"observations file {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"observations file {str(path)!r} does not exist")
     suffix = path.suffix.lower()

@@ -184,6 +184,11 @@ class Trainer:
         if compile:
             self.model = torch.compile(self.model)
         self.optimizer = optimizer(self.network.parameters())
+        if not isinstance(self.optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                "optimizer must be a factory params -> torch.optim.Optimizer; it returned "
+                f"{type(self.optimizer).__name__}"
+            )
         method.setup(self.network)  # e.g. HalfInverse needs the network's per-sample Jacobian
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
