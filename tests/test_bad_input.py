@@ -594,6 +594,42 @@ def test_a_damaged_reproduce_state_is_one_line(state, message, tmp_path, capsys)
     assert _snapshot(tmp_path) == before
 
 
+RAISING = """
+import torch
+from physgrad.problems import FunctionProblem
+
+def physics(x):
+    return x @ torch.ones(5, 5)
+
+def sample(batch_size, gen):
+    x = torch.rand(batch_size, 2, generator=gen)
+    return x, x
+
+def make():
+    return FunctionProblem(physics, sample)
+
+def broken():
+    return 1 / 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "method", "message"),
+    [("mine.py:make", "adam", "RuntimeError in your code at {}:6 (physics): mat1 and mat2"),
+     ("mine.py:make", "pg-gauss-newton", "RuntimeError in your code at {}:6 (physics)"),
+     ("mine.py:broken", "adam", "ZeroDivisionError in your code at {}:16 (broken): division")],
+)
+def test_an_exception_in_the_users_code_is_one_line_naming_where(
+    spec, method, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.py").write_text(RAISING)
+    args = ["run", "--problem", spec, "--method", method, "--out", "o", *SMOKE]
+    assert main(args) == 2  # was a traceback
+    err = capsys.readouterr().err.strip()
+    assert message.format(tmp_path / "mine.py") in err and len(err.splitlines()) == 1, err
+
+
 def test_an_unwritable_file_is_not_blamed_on_a_full_disk(tmp_path, capsys):
     args = ["run", "sine", "--method", "adam", "--out", str(tmp_path / "o"), *SMOKE]
     assert main(args) == 0

@@ -793,6 +793,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("physgrad: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
+    except Exception as exc:
+        where = _user_frame(exc)
+        if where is None:  # raised inside physgrad or torch: a bug, keep the traceback
+            raise
+        print(f"physgrad: error: {type(exc).__name__} in your code at {where}: "
+              f"{short_text(exc, 300)}", file=sys.stderr)
+        return 2
+
+
+def _user_frame(exc: BaseException) -> str | None:
+    """``file:line (function)`` of the innermost frame of ``exc``'s traceback that belongs to
+    the user's code (a ``--problem`` file, an experiments package), not to physgrad, torch,
+    numpy, scipy or the standard library; ``None`` when there is none."""
+    import sysconfig
+    import traceback
+
+    roots = [Path(sysconfig.get_paths()["stdlib"]), Path(__file__).resolve().parent]
+    for name in ("torch", "numpy", "scipy"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            roots.append(Path(module.__file__).resolve().parent)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if frame.filename.startswith("<") or any(path.is_relative_to(r) for r in roots):
+            continue
+        if path == Path(sys.argv[0]).resolve():  # the `physgrad` console script
+            return None
+        return f"{frame.filename}:{frame.lineno} ({frame.name})"
+    return None
 
 
 if __name__ == "__main__":
