@@ -780,7 +780,8 @@ def main(argv: list[str] | None = None) -> int:
         leave()
         return code
     except TrainingDiverged as exc:
-        print(f"physgrad: training stopped: {exc} (last good checkpoint kept)", file=sys.stderr)
+        print(f"physgrad: training stopped: {exc} (checkpoints written before it are kept)",
+              file=sys.stderr)
         return 1
     except WriteError as exc:  # disk full, file-size limit: atomic writes kept the old files
         fix = "make room" if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else \
