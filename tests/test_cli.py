@@ -244,3 +244,14 @@ def test_bad_user_problem_specs(args, message, tmp_path, monkeypatch, capsys):
     assert main(["run", *args, "--scale", "smoke", "--out", "o", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_the_heat_demo_names_how_the_evidence_it_quotes_was_scored():
+    # the committed seed study re-estimates batch-norm statistics; the demo said "plain eval
+    # mode", the scoring of the study's earlier version
+    from physgrad.cli import _heat_seed_evidence
+
+    readme = (Path(__file__).parents[1] / SEED_EVIDENCE / "README.md").read_text()
+    text = _heat_seed_evidence()
+    assert "statistics re-estimated" in readme and "plain eval mode" not in text
+    assert "batch-norm statistics re-estimated" in text

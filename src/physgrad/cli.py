@@ -664,7 +664,7 @@ def _heat_seed_evidence() -> str:
         return f"The claim is the distribution over seeds in {where} (in the repository)."
     return (f"Over {r.seeds} seeds at {r.iterations} iterations Adam + PG's held-out error is "
             f"{r.mean:.3g}x [{r.low:.3g}, {r.high:.3g}] lower\nthan Adam's (geometric mean, "
-            f"95% interval; plain eval mode): {where}.")
+            f"95% interval; batch-norm statistics re-estimated): {where}.")
 
 
 def _join_torchrun(args: argparse.Namespace) -> None:
