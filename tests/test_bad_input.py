@@ -281,6 +281,9 @@ API_CASES = [
     ("diagnose x of the wrong shape (was diagnosed)",
      lambda: physgrad.diagnose(_cube_problem(), x=torch.rand(4, 3)), ValueError,
      "x has shape (4, 3), but problem 'cube' samples x of shape (4, 2)"),
+    ("trainer network of the wrong output size",
+     lambda: _trainer(problem=_cube_problem(), network=nn.Linear(2, 5)).train(1), ValueError,
+     "network output shape (4, 5) does not match the problem's x_true shape (4, 2)"),
     ("trainer optimizer factory returns junk (was an AttributeError when training)",
      lambda: _trainer(optimizer=lambda params: 0.1), TypeError,
      "optimizer must be a factory params -> torch.optim.Optimizer; it returned float"),
@@ -612,6 +615,15 @@ def make():
 
 def broken():
     return 1 / 0
+
+def wide():
+    return torch.nn.Linear(2, 5)
+
+def huge(batch_size, gen):
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
+def make_huge():
+    return FunctionProblem(physics, huge)
 """
 
 
@@ -619,7 +631,9 @@ def broken():
     ("spec", "method", "message"),
     [("mine.py:make", "adam", "RuntimeError in your code at {}:6 (physics): mat1 and mat2"),
      ("mine.py:make", "pg-gauss-newton", "RuntimeError in your code at {}:6 (physics)"),
-     ("mine.py:broken", "adam", "ZeroDivisionError in your code at {}:16 (broken): division")],
+     ("mine.py:broken", "adam", "ZeroDivisionError in your code at {}:16 (broken): division"),
+     ("mine.py:make_huge", "adam", "out of memory: CUDA out of memory. Tried to allocate 80.00 "
+      "GiB; try a smaller --batch-size or problem size")],
 )
 def test_an_exception_in_the_users_code_is_one_line_naming_where(
     spec, method, message, tmp_path, monkeypatch, capsys
@@ -630,6 +644,29 @@ def test_an_exception_in_the_users_code_is_one_line_naming_where(
     assert main(args) == 2  # was a traceback
     err = capsys.readouterr().err.strip()
     assert message.format(tmp_path / "mine.py") in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("method", ["adam", "pg-gauss-newton"])
+def test_a_network_of_the_wrong_output_size_is_named_not_blamed_on_the_physics(
+    method, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.py").write_text(RAISING.replace("x @ torch.ones(5, 5)", "x"))
+    args = ["run", "--problem", "mine.py:make", "--network", "mine.py:wide", "--method", method,
+            "--out", "o", *SMOKE]
+    assert main(args) == 2  # was the physics' own error (or none for a forgiving physics)
+    # (the held-out problems are scored first, 64 at a time)
+    err = capsys.readouterr().err.strip()
+    assert "network output shape (64, 5) does not match the problem's x_true shape (64, 2)" in err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_network_without_problem_is_refused_not_ignored(tmp_path, capsys):
+    assert main(["run", "sine", "--network", "mine.py:wide", "--out", str(tmp_path / "o"),
+                 *SMOKE]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--network 'mine.py:wide' applies only to your own --problem" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_an_unwritable_file_is_not_blamed_on_a_full_disk(tmp_path, capsys):

@@ -259,6 +259,11 @@ def _experiment(config: RunConfig, trains: bool = False) -> tuple[Any, RunConfig
     (``trains``: it must be a training experiment)."""
     from physgrad.experiments.base import FigureExperiment, get_experiment
 
+    if config.network_fn and not config.problem_fn:  # was silently ignored
+        raise ValueError(
+            f"--network {short(config.network_fn)} applies only to your own --problem; a "
+            "registered experiment's network is changed with --set network.<key>=<value>"
+        )
     if config.problem_fn:
         from physgrad.experiments.custom import custom_experiment
 
@@ -795,12 +800,27 @@ def main(argv: list[str] | None = None) -> int:
         print("physgrad: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
     except Exception as exc:
+        if _out_of_memory(exc):
+            print(f"physgrad: error: out of memory: {short_text(exc, 300)}; try a smaller "
+                  "--batch-size or problem size", file=sys.stderr)
+            return 2
         where = _user_frame(exc)
         if where is None:  # raised inside physgrad or torch: a bug, keep the traceback
             raise
         print(f"physgrad: error: {type(exc).__name__} in your code at {where}: "
               f"{short_text(exc, 300)}", file=sys.stderr)
         return 2
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """``exc`` is an allocation failure (CPU or GPU), e.g. from a huge ``--batch-size``."""
+    import torch
+
+    text = str(exc)
+    return isinstance(exc, MemoryError | torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError)
+        and ("can't allocate memory" in text or "out of memory" in text.lower())
+    )
 
 
 def _user_frame(exc: BaseException) -> str | None:

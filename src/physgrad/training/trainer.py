@@ -285,7 +285,7 @@ class Trainer:
             batch = _shard(batch, self.rank, self.world_size)
         batch = _batch_to(batch, self.device)
         self.network.train()
-        x = self.predict(batch)
+        x = _check_x_shape(self.predict(batch), batch)
         if not bool(torch.isfinite(x).all()):
             raise TrainingDiverged(
                 f"network prediction became NaN/inf at iteration {self.iteration}"
@@ -358,7 +358,8 @@ class Trainer:
         was_training = self.network.training
         scored.eval()
         try:
-            scores = evaluate(self.problem, scored, self.heldout, device=self.device)
+            scores = evaluate(self.problem, lambda part: _check_x_shape(scored(part), part),
+                              self.heldout, device=self.device)
         finally:
             self.network.train(was_training)
         row = {"iteration": float(self.iteration), **scores}
@@ -529,6 +530,18 @@ class _CsvLog:
 
 def _fmt(value: float) -> str:
     return repr(float(value))
+
+
+def _check_x_shape(x: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """``x`` (the network's prediction), checked against the shape of the batch's ground truth
+    when it has one: a network of the wrong output size fails here, naming both shapes, not
+    somewhere inside the user's physics. A shape comparison only (no sync, no numbers)."""
+    if batch.x_true is not None and x.shape != batch.x_true.shape:
+        raise ValueError(
+            f"network output shape {tuple(x.shape)} does not match the problem's x_true shape "
+            f"{tuple(batch.x_true.shape)} (B, *x_shape)"
+        )
+    return x
 
 
 def _shard(batch: Batch, rank: int, world: int) -> Batch:
