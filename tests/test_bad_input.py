@@ -396,6 +396,12 @@ CLI_CASES = [
     (["reproduce", "--out", "afile"], "--out 'afile' is a file, not a folder"),
     (["demo", "--out", "afile"], "--out 'afile' is a file, not a folder"),
     (["demo", "sine", "--out", ""], "--out must name a folder, got ''"),
+    # a figure experiment trains nothing: these were silently ignored
+    (["run", "toy", "--method", "adam"],
+     "experiment 'toy' makes a figure and trains no method, so method would be ignored"),
+    (["run", "toy", "--seed", "5", "--lr", "0.1"], "so training.seed, optimizer.lr would be"),
+    (["run", "heat-optim", "--iters", "3"], "so training.iterations would be ignored; only"),
+    (["run", "toy", "--mlflow"], "so --mlflow would be ignored; only --scale and --out apply"),
 ]
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(  # 9**9 values from ~450 bytes

@@ -305,6 +305,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     exp, config = _experiment(config)
     out = _out_dir(config, exp)
     if isinstance(exp, FigureExperiment):
+        unused = [k for k in _flat(data) if k.split(".")[0] in ("method", "training", "optimizer")]
+        unused += [f"--{n}" for n in ("tensorboard", "mlflow") if getattr(args, n)]
+        if unused:  # they were silently ignored
+            raise ValueError(
+                f"experiment {exp.name!r} makes a figure and trains no method, so "
+                f"{', '.join(unused)} would be ignored; only --scale and --out apply"
+            )
         _check_out(out)
         with _locked(out):
             drawn = render(exp.make(out, config.scale, not args.quiet), out)
