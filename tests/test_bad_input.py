@@ -290,6 +290,39 @@ API_CASES = [
 ]
 
 
+def _every_builtin_problem():
+    from physgrad.problems.exp import ExpProblem
+    from physgrad.problems.fluid import FluidProblem
+    from physgrad.problems.sine2d import Sine2DProblem
+    from physgrad.problems.wavepacket import WavePacketProblem
+
+    return [ExpProblem, FluidProblem, HeatProblem, PoissonProblem, SineProblem, Sine2DProblem,
+            WavePacketProblem]
+
+
+@pytest.mark.parametrize("problem", _every_builtin_problem(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("size", "error"), [(0, ValueError), (-1, ValueError),
+                                             (2.5, TypeError)])
+def test_every_builtin_problem_checks_its_batch_size(problem, size, error):
+    # sine, sine2d, exp and fluid returned empty batches for 0 and raised torch's own
+    # RuntimeError/multi-line TypeError for -1 and 2.5
+    with pytest.raises(error, match=r"^batch_size must be (>= 1|an int), got (0|-1|2\.5)$"):
+        problem().sample(size, torch.Generator())
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [({"y_target": [1.0]}, TypeError, "Batch y_target must be a tensor (B, *y_shape), got list"),
+     ({"x_true": torch.zeros(4, 2)}, ValueError,
+      "Batch x_true has shape (4, 2), but y_target has 3 samples"),
+     ({"condition": 0.5}, TypeError, "Batch condition must be a tensor or None, got float")],
+)
+def test_a_batch_checks_its_fields(fields, error, message):
+    with pytest.raises(error) as info:
+        Batch(**{"y_target": torch.zeros(3, 2), **fields})
+    assert str(info.value) == message
+
+
 def _cube_problem():
     def sampler(batch_size, gen):
         x = torch.rand(batch_size, 2, generator=gen, dtype=torch.float64)

@@ -28,6 +28,25 @@ class Batch:
     x_true: torch.Tensor | None = None
     condition: torch.Tensor | None = None
 
+    def __post_init__(self) -> None:
+        # shapes and types only: a mismatch fails here, not in a metric or the physics later
+        if not isinstance(self.y_target, torch.Tensor) or self.y_target.dim() < 1:
+            got = (f"shape {tuple(self.y_target.shape)}" if isinstance(self.y_target, torch.Tensor)
+                   else type(self.y_target).__name__)
+            raise TypeError(f"Batch y_target must be a tensor (B, *y_shape), got {got}")
+        for name in ("x_true", "condition"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"Batch {name} must be a tensor or None, got "
+                                f"{type(value).__name__}")
+            if value.dim() < 1 or value.shape[0] != self.y_target.shape[0]:
+                raise ValueError(
+                    f"Batch {name} has shape {tuple(value.shape)}, but y_target has "
+                    f"{self.y_target.shape[0]} samples"
+                )
+
     def to(self, device: torch.device | str) -> Batch:
         """The same batch on ``device``."""
         return self._map(lambda t: t.to(device))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from physgrad._validation import check_nonnegative_float
+from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import InverseSolver, Physics
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import Analytic
@@ -102,6 +102,7 @@ class ExpProblem(Problem):
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``x* = -12 · U[0, 1)`` and ``y* = exp(x*)``, both ``(B, 1)`` float64."""
+        check_positive_int("batch_size", batch_size)
         lo, hi = X_RANGE
         x = hi + (lo - hi) * torch.rand(batch_size, 1, generator=generator, dtype=self.dtype)
         return Batch(y_target=exp_physics(x), x_true=x)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy
 import torch
 
+from physgrad._validation import check_positive_int
 from physgrad.core import InverseSolver, Physics, sum_per_sample
 from physgrad.physics.fluid import (
     DEFAULT_DOMAIN,
@@ -378,6 +379,7 @@ class FluidProblem(Problem):
         Shapes: ``y_target`` and ``condition`` ``(B, ny, nx)``, ``x_true`` ``(B, 2, ny, nx)``
         (centred, length / time).
         """
+        check_positive_int("batch_size", batch_size)
         # generate_example without recording the frames (only the last one is kept)
         sim = self.ground_truth
         marker0, v0 = sample_initial_state(

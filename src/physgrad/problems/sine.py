@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from physgrad._validation import check_nonnegative_float, check_tensor
+from physgrad._validation import check_nonnegative_float, check_positive_int, check_tensor
 from physgrad.core import InverseSolver, Physics
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import Analytic, Newton
@@ -128,6 +128,7 @@ class SineProblem(Problem):
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``a ~ U[0.1, 10.1)`` as ``condition`` ``(B, 1)``, ``y* = -1`` ``(B, 1)``, no ``x_true``
         (float64)."""
+        check_positive_int("batch_size", batch_size)
         lo, hi = A_RANGE
         a = lo + (hi - lo) * torch.rand(batch_size, 1, generator=generator, dtype=self.dtype)
         return Batch(y_target=-torch.ones_like(a), x_true=None, condition=a)

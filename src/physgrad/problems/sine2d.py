@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from physgrad._validation import check_nonnegative_float
+from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import InverseSolver, Physics
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers.base import Solver, block_hessian
@@ -271,6 +271,7 @@ class Sine2DProblem(Problem):
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """Targets ``y* ~ U[-1, 1]²`` ``(B, 2)`` in float64; no ground truth."""
+        check_positive_int("batch_size", batch_size)
         y = 2 * torch.rand(batch_size, 2, generator=generator, dtype=self.dtype) - 1
         return Batch(y_target=y)
 
