@@ -27,8 +27,9 @@ import physgrad
 from physgrad.cli import _locked, main
 from physgrad.config import RunConfig, load_config_file
 from physgrad.core import NonDifferentiableError, NonFiniteError
-from physgrad.experiments import compare, get_experiment
-from physgrad.experiments.runner import run_method
+from physgrad.experiments import compare, compare_methods, get_experiment
+from physgrad.experiments.runner import compare_seeds, run_method
+from physgrad.nets import adapt
 from physgrad.problems import (
     Batch,
     FunctionProblem,
@@ -281,6 +282,28 @@ API_CASES = [
     ("diagnose x of the wrong shape (was diagnosed)",
      lambda: physgrad.diagnose(_cube_problem(), x=torch.rand(4, 3)), ValueError,
      "x has shape (4, 3), but problem 'cube' samples x of shape (4, 2)"),
+    ("compare no methods (was 'all of them')",
+     lambda: compare(get_experiment("sine"), [], "unused"), ValueError, "no methods given"),
+    ("compare a method twice (trained twice into one folder)",
+     lambda: compare(get_experiment("sine"), ["adam", "adam"], "unused"), ValueError,
+     "method 'adam' is listed twice"),
+    ("compare_seeds a seed twice",
+     lambda: compare_seeds(get_experiment("sine"), ["adam"], "unused", [1, 1]), ValueError,
+     "seed 1 is listed twice"),
+    ("compare_methods given a network, not its factory (was a forward() TypeError)",
+     lambda: compare_methods(_cube_problem(), nn.Linear(2, 2), {"Adam": Unsupervised}, "unused",
+                             iterations=2, batch_size=4), TypeError,
+     "network must be a factory () -> torch.nn.Module (e.g. lambda: MLP(...)), got a Linear"),
+    ("compare_methods problem not a Problem (was an AttributeError)",
+     lambda: compare_methods(3, lambda: nn.Linear(2, 2), {"Adam": Unsupervised}, "unused",
+                             iterations=2, batch_size=4), TypeError,
+     "problem must be a physgrad Problem, got int"),
+    ("adapt a non-module (was an AttributeError)", lambda: adapt(3), TypeError,
+     "adapt needs a torch.nn.Module, got int"),
+    ("trainer negative seed (the config refuses it too)", lambda: _trainer(seed=-1), ValueError,
+     "seed must be an integer in [0, 2**64 - 1], got -1"),
+    ("trainer float seed (was truncated)", lambda: _trainer(seed=1.5), TypeError,
+     "seed must be an int, got 1.5"),
     ("trainer network of the wrong output size",
      lambda: _trainer(problem=_cube_problem(), network=nn.Linear(2, 5)).train(1), ValueError,
      "network output shape (4, 5) does not match the problem's x_true shape (4, 2)"),

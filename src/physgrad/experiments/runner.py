@@ -466,11 +466,13 @@ def compare(
     if not isinstance(experiment, Experiment):
         raise ValueError(f"experiment {experiment.name!r} has no training methods to compare")
     opts = options_with(options, **fields)
-    methods = list(methods or experiment.default_methods)
-    if not methods:
+    methods = list(experiment.default_methods if methods is None else methods)
+    if not methods:  # [] is not "the defaults": None is
         raise ValueError("no methods given")
-    for name in methods:
+    for i, name in enumerate(methods):
         experiment.check_method(name)
+        if name in methods[:i]:  # both would train into out/<name>
+            raise ValueError(f"method {name!r} is listed twice")
     iterations, batch_size = _length(experiment, opts)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -491,6 +493,12 @@ def compare(
         )
         scores = out / name / "heldout.csv"
         heldout[name] = History.read_csv(scores) if scores.exists() else History()
+        headline = experiment.metrics[0]
+        if headline not in histories[name].columns:  # else a KeyError after every method
+            raise ValueError(
+                f"metric {headline!r} (the table's headline, metrics[0]) was not logged by "
+                f"{name!r}; it logged: {', '.join(histories[name].columns)}"
+            )
     comparison = Comparison(experiment, histories, out, iterations, seed, heldout, opts.scale)
     if rank_and_world()[0] == 0:
         write_comparison(comparison)
@@ -511,6 +519,9 @@ def compare_seeds(
     :func:`seeds_figures` gives (the caller renders them)."""
     if not seeds:
         raise ValueError("no seeds given")
+    twice = [s for i, s in enumerate(seeds) if s in seeds[:i]]
+    if twice:  # both would train into out/seed<S>
+        raise ValueError(f"seed {twice[0]!r} is listed twice")
     opts = options_with(options, **fields)
     out = Path(out)
     comparisons = [
@@ -601,6 +612,14 @@ def compare_methods(
     Returns:
         the :class:`Comparison`; ``.markdown_table()`` is the table.
     """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a physgrad Problem, got {type(problem).__name__}")
+    if isinstance(network, nn.Module):  # a common slip: the network instead of its factory
+        raise TypeError(
+            f"network must be a factory () -> torch.nn.Module (e.g. lambda: MLP(...)), got a "
+            f"{type(network).__name__} instance"
+        )
+    check_callable("network", network)
     if not methods:
         raise ValueError("no methods given")
     specs: dict[str, MethodSpec] = {}

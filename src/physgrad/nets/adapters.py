@@ -76,6 +76,8 @@ def adapt(network: nn.Module, inputs: Inputs = observations, output: Output | No
     Returns:
         ``network`` itself.
     """
+    if not isinstance(network, nn.Module):
+        raise TypeError(f"adapt needs a torch.nn.Module, got {type(network).__name__}")
     if takes_batch(network):
         raise ValueError(f"{type(network).__name__} is already adapted to take a batch")
     adapter = _Adapter(inputs, output)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import operator
 import platform
 import signal
 import sys
@@ -165,6 +166,7 @@ class Trainer:
             raise TypeError(f"method must be a physgrad Method, got {type(method).__name__}")
         self.problem, self.method = problem, method
         self.batch_size = check_positive_int("batch_size", batch_size)
+        _check_seed(seed)
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
         self.checkpoint_every = checkpoint_every
@@ -530,6 +532,17 @@ class _CsvLog:
 
 def _fmt(value: float) -> str:
     return repr(float(value))
+
+
+def _check_seed(seed: object) -> None:
+    """A data-stream seed is an integer in ``[0, 2**64 - 1]`` (``torch.manual_seed``'s range;
+    the config refuses the same values)."""
+    try:
+        value = operator.index(seed)  # ints and numpy integers, not floats or bools' text
+    except TypeError:
+        raise TypeError(f"seed must be an int, got {seed!r}") from None
+    if isinstance(seed, bool) or not 0 <= value <= 2**64 - 1:
+        raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
 
 
 def _check_x_shape(x: torch.Tensor, batch: Batch) -> torch.Tensor:
