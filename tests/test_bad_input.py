@@ -333,6 +333,19 @@ def test_every_builtin_problem_checks_its_batch_size(problem, size, error):
         problem().sample(size, torch.Generator())
 
 
+def test_an_unlogged_headline_metric_is_named_after_the_first_method(tmp_path):
+    with pytest.raises(ValueError) as info:  # was a KeyError after every method had trained
+        compare_methods(_cube_problem(), lambda: nn.Linear(2, 2),
+                        {"Adam": Unsupervised, "Adam + PG": lambda: Physical(GaussNewton())},
+                        tmp_path, iterations=2, batch_size=4, metrics=("nope",),
+                        progress=False)
+    assert str(info.value).startswith(
+        "metric 'nope' (the table's headline, metrics[0]) was not logged by 'adam'; it logged: "
+        "iteration, loss,"
+    )
+    assert not (tmp_path / "adam-pg").exists()  # stopped before the second method
+
+
 @pytest.mark.parametrize(
     ("fields", "error", "message"),
     [({"y_target": [1.0]}, TypeError, "Batch y_target must be a tensor (B, *y_shape), got list"),
