@@ -3,7 +3,7 @@
 Infer (amplitude, decay rate) of a decaying signal from 32 noisy-free samples. The decay rate
 enters exponentially, so plain backprop through the physics sees badly scaled gradients;
 one Gauss-Newton step per iteration gives a scale-aware update direction instead.
-Run: python examples/quickstart.py [iterations]
+Run: python examples/quickstart.py [iterations | --smoke]
 """
 
 import sys
@@ -40,6 +40,11 @@ def train(use_pg: bool, iterations: int, seed: int = 0) -> float:
 
 
 if __name__ == "__main__":
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
+    arg = sys.argv[1] if len(sys.argv) > 1 else "1500"
+    iterations = 20 if arg == "--smoke" else int(arg) if arg.isdigit() and int(arg) > 0 else 0
+    if not iterations:
+        print(f"quickstart.py: iterations must be a positive integer or --smoke, got {arg!r}",
+              file=sys.stderr)
+        sys.exit(2)
     print(f"Adam through physics: mean |x - x*| = {train(False, iterations):.4f}")
     print(f"Adam + PG (GN step):  mean |x - x*| = {train(True, iterations):.4f}")

@@ -21,3 +21,23 @@ def test_quickstart_learns_with_and_without_physical_gradients():
         ratios = [quickstart.train(use_pg, 150, seed) / quickstart.train(use_pg, 1, seed)
                   for seed in range(3)]
         assert statistics.median(ratios) < 0.8, (use_pg, ratios)
+
+
+def test_quickstart_takes_smoke_like_the_other_examples(monkeypatch, capsys):
+    # docs/own-physics.md runs every worked example with --smoke; quickstart raised a
+    # ValueError traceback (int('--smoke'))
+    import runpy
+    import sys
+
+    import pytest
+
+    script = str(EXAMPLES / "quickstart.py")
+    monkeypatch.setattr(sys, "argv", [script, "--smoke"])
+    runpy.run_path(script, run_name="__main__")
+    assert capsys.readouterr().out.count("mean |x - x*| =") == 2
+    monkeypatch.setattr(sys, "argv", [script, "ten"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(script, run_name="__main__")
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and err.count("\n") == 0
+    assert "iterations must be a positive integer or --smoke, got 'ten'" in err
