@@ -744,6 +744,16 @@ def test_network_without_problem_is_refused_not_ignored(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_error_inside_physgrad_keeps_its_traceback(monkeypatch):
+    import physgrad.cli
+
+    # a physgrad function called wrongly stands in for a bug: its AttributeError is raised
+    # in physgrad's own code, so it propagates instead of being blamed on "your code"
+    monkeypatch.setitem(physgrad.cli.COMMANDS, "list", physgrad.cli._fmt_row)
+    with pytest.raises(AttributeError, match="items"):
+        main(["list"])
+
+
 def test_an_unwritable_file_is_not_blamed_on_a_full_disk(tmp_path, capsys):
     args = ["run", "sine", "--method", "adam", "--out", str(tmp_path / "o"), *SMOKE]
     assert main(args) == 0

@@ -832,12 +832,16 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 def _user_frame(exc: BaseException) -> str | None:
     """``file:line (function)`` of the innermost frame of ``exc``'s traceback that belongs to
-    the user's code (a ``--problem`` file, an experiments package), not to physgrad, torch,
-    numpy, scipy or the standard library; ``None`` when there is none."""
+    the user's code (a ``--problem`` file, an experiments package in development), not to
+    physgrad, the standard library or an installed package (torch, numpy, matplotlib, ...:
+    their errors are not blamed on the user); ``None`` when there is none."""
+    import site
     import sysconfig
     import traceback
 
-    roots = [Path(sysconfig.get_paths()["stdlib"]), Path(__file__).resolve().parent]
+    paths = sysconfig.get_paths()
+    roots = [Path(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
+    roots += [Path(site.getusersitepackages()), Path(__file__).resolve().parent]
     for name in ("torch", "numpy", "scipy"):
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__file__", None):
