@@ -744,6 +744,19 @@ def test_network_without_problem_is_refused_not_ignored(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_run_refuses_a_comparisons_config_instead_of_training_another_method(tmp_path, capsys):
+    args = ["--methods", "adam,pg-analytic", "--seeds", "1,2", "--out", str(tmp_path / "c")]
+    assert main(["compare", "sine", *args, *SMOKE]) == 0
+    record = str(tmp_path / "c" / "config.yaml")
+    run = ["run", "--config", record, "--out", str(tmp_path / "r"), *SMOKE]
+    assert main(run) == 2  # trained 'supervised' (in neither list) with seed 0
+    assert "seeds [1, 2] is for `physgrad compare`" in capsys.readouterr().err
+    assert main([*run, "--set", "seeds=null"]) == 2
+    assert "methods ['adam', 'pg-analytic'] is for `physgrad compare`" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert main([*run, "--set", "seeds=null", "--method", "adam"]) == 0
+
+
 def test_an_error_inside_physgrad_keeps_its_traceback(monkeypatch):
     import physgrad.cli
 

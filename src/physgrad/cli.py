@@ -317,6 +317,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             drawn = render(exp.make(out, config.scale, not args.quiet), out)
         print(f"{exp.name}: wrote {drawn[0] if drawn else out}")
         return 0
+    if config.seeds or (config.methods and not config.method):  # compare's keys: were ignored
+        key, value = ("seeds", config.seeds) if config.seeds else ("methods", config.methods)
+        raise ValueError(
+            f"{key} {short(value)} is for `physgrad compare` (e.g. a comparison's config.yaml); "
+            f"`physgrad run` trains one method with one seed: use compare, or "
+            f"--set {key}=null{' --method <name>' if key == 'methods' else ''}"
+        )
     method = config.method or exp.method_names()[0]
     exp.check_method(method)
     run_dir = out / method
