@@ -251,16 +251,22 @@ def report(root: Path, baseline: str, figures: bool) -> str:
 
 
 def _cadence(runs: Runs) -> str:
-    """The evaluation spacing, e.g. "every 100 iterations" or, with early re-runs, "every 4
-    iterations up to 200, every 100 after" (from the first run)."""
+    """The evaluation spacing, e.g. "every 100 iterations" or, with early re-runs and runs
+    continued with a larger ``--iters``, "every 4 iterations up to 200, every 100 up to 5,000,
+    every 200 after" (from the first run)."""
     its = sorted(next(iter(runs.values())))
     gaps = [b - a for a, b in zip(its, its[1:], strict=False)]
     if not gaps:
         return "?"
-    change = next((k for k, gap in enumerate(gaps) if gap != gaps[0]), None)
-    if change is None:
-        return f"every {gaps[0]:,} iterations"
-    return f"every {gaps[0]:,} iterations up to {its[change]:,}, every {gaps[-1]:,} after"
+    parts = []
+    for k, gap in enumerate(gaps):
+        if k + 1 == len(gaps) or gaps[k + 1] != gap:  # the last gap of a constant stretch
+            parts.append((gap, its[k + 1]))
+    if len(parts) == 1:
+        return f"every {parts[0][0]:,} iterations"
+    text = [f"every {parts[0][0]:,} iterations up to {parts[0][1]:,}"]
+    text += [f"every {gap:,} up to {end:,}" for gap, end in parts[1:-1]]
+    return ", ".join([*text, f"every {parts[-1][0]:,} after"])
 
 
 def main() -> None:
