@@ -459,6 +459,7 @@ CLI_CASES = [
     (["compare", "sine", "--methods", ""], "methods must name at least one method, got []"),
     (["compare", "sine", "--methods", "adam,adam"], "methods lists 'adam' twice"),
     (["compare", "sine", "--seeds", "1,1"], "seeds lists 1 twice"),
+    (["compare", "sine", "--seeds", "0,0"], "seeds lists 0 twice"),  # a falsy repeat
     (["reproduce", "--only", ""], "--only must be comma-separated names, got ''"),
     (["reproduce", "--seeds", ""], "--seeds must be comma-separated integers, got ''"),
     (["reproduce", "--out", ""], "--out must name a folder, got ''"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import reprlib
+from collections.abc import Hashable, Iterable
 
 import torch
 
@@ -86,6 +87,28 @@ def check_positive_int(name: str, value: object) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return value
+
+
+MAX_SEED = 2**64 - 1
+"""The largest seed ``torch.manual_seed`` takes: seeds are integers in ``[0, 2**64 - 1]``."""
+
+
+def check_seed(value: object) -> int:
+    """``value`` as a seed: an int (not a bool) in ``[0, MAX_SEED]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {value!r}")
+    return value
+
+
+def first_repeat(values: Iterable[Hashable]) -> Hashable | None:
+    """The first value that occurs a second time in ``values``; ``None`` when all differ
+    (compare with ``is None``: a repeated seed may be 0)."""
+    seen: set[Hashable] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
 
 
 def check_nonnegative_float(name: str, value: object, *, positive: bool = False) -> float:

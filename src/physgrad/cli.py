@@ -482,6 +482,16 @@ def _restore(config: RunConfig, given: dict[str, Any], stored_path: Path) -> Run
     return RunConfig.from_dict(data, source=str(stored_path))
 
 
+def _out_folder(text: str) -> Path:
+    """``--out`` as typed, checked: ``''`` would be the working folder (``Path('')`` is
+    ``.``), so it is refused before :func:`_check_out` sees it."""
+    if not text.strip():
+        raise ValueError(f"--out must name a folder, got {short(text)}")
+    out = Path(text)
+    _check_out(out)
+    return out
+
+
 def _check_out(out: Path) -> None:
     """``--out`` must be (or become) a writable folder."""
     if out.exists() and not out.is_dir():
@@ -617,10 +627,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {args.iters}")
-    if args.out is not None and not args.out.strip():
-        raise ValueError(f"--out must name a folder, got {short(args.out)}")
-    out = Path(args.out or f"runs/demo-{args.problem}")
-    _check_out(out)
+    out = _out_folder(f"runs/demo-{args.problem}" if args.out is None else args.out)
     sine = args.problem == "sine"
     print(DEMO_INTRO[args.problem])
     start = time.perf_counter()
@@ -723,10 +730,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     only = _name_list("--only", args.only) if args.only is not None else None
     seeds = _int_list("--seeds", args.seeds) if args.seeds is not None else [0]
-    if not args.out.strip():
-        raise ValueError(f"--out must name a folder, got {short(args.out)}")
-    _check_out(Path(args.out))
-    options = RunOptions(out=Path(args.out), scale=args.scale, seeds=tuple(seeds),
+    options = RunOptions(out=_out_folder(args.out), scale=args.scale, seeds=tuple(seeds),
                          device=args.device, resume=args.resume, force=args.force,
                          progress=not args.quiet, threads=args.threads)
     report = reproduce(options, only=only, command=command_line())

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from physgrad._validation import short, short_text
+from physgrad._validation import MAX_SEED, first_repeat, short, short_text
 from physgrad.experiments.base import SCALES, RunOptions
 from physgrad.io import write_text
 
@@ -51,8 +51,6 @@ __all__ = [
     "load_config_file",
     "set_key",
 ]
-
-MAX_SEED = 2**64 - 1
 
 
 @dataclass
@@ -170,9 +168,9 @@ class RunConfig:
         for key, values in (("methods", self.methods), ("seeds", self.seeds)):
             if values is not None and not values:  # [] would silently mean the default
                 raise ValueError(f"{key} must name at least one {key[:-1]}, got [] ({source})")
-            twice = [v for i, v in enumerate(values or []) if v in (values or [])[:i]]
-            if twice:
-                raise ValueError(f"{key} lists {short(twice[0])} twice ({source})")
+            twice = first_repeat(values or [])
+            if twice is not None:
+                raise ValueError(f"{key} lists {short(twice)} twice ({source})")
         lr = self.optimizer.lr
         if lr is not None and not math.isfinite(lr):
             raise ValueError(f"optimizer.lr must be finite, got {lr} ({source})")

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from physgrad._validation import check_finite, check_tensor
+from physgrad._validation import check_finite, check_seed, check_tensor
 from physgrad.core import Physics, run_physics, squared_error
 from physgrad.problems.base import Problem
 from physgrad.solvers import LBFGS, GaussNewton, GradientDescent, Newton
@@ -164,8 +164,7 @@ def diagnose(
     clock = time.perf_counter()
     if starts < 1:
         raise ValueError(f"starts must be >= 1, got {starts}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
+    check_seed(seed)
     if x is not None:
         check_finite("x", check_tensor("x", x))
     physics, objective, x, y_target, domain = _inputs(problem_or_physics, x, samples, seed)

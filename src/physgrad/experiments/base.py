@@ -19,6 +19,7 @@ from physgrad._validation import (
     check_device,
     check_nonnegative_float,
     check_positive_int,
+    check_seed,
 )
 from physgrad.problems.base import Problem
 from physgrad.training.methods import Method
@@ -35,10 +36,6 @@ SCALES = ("smoke", "cpu", "long", "paper")
 comparison on a laptop CPU, ``long`` the CPU runs toward the paper's training lengths that
 continue across days from committed checkpoints (docs/results/long), ``paper`` the paper's
 own batch and length (a GPU). Experiments define the scales that make sense for them."""
-
-
-MAX_SEED = 2**64 - 1
-"""Largest seed ``torch.manual_seed`` takes."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +73,7 @@ class RunOptions:
         if not self.seeds:
             raise ValueError("seeds must name at least one seed, got none")
         for seed in self.seeds:
-            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-                raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
+            check_seed(seed)
         if len(set(self.seeds)) < len(self.seeds):
             raise ValueError(f"seeds must differ, got {list(self.seeds)}")
         for name in ("iterations", "batch_size", "threads"):

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad._validation import check_callable, check_nonnegative_float
+from physgrad._validation import check_callable, check_nonnegative_float, first_repeat
 from physgrad.experiments.base import (
     Experiment,
     MethodSpec,
@@ -519,9 +519,9 @@ def compare_seeds(
     :func:`seeds_figures` gives (the caller renders them)."""
     if not seeds:
         raise ValueError("no seeds given")
-    twice = [s for i, s in enumerate(seeds) if s in seeds[:i]]
-    if twice:  # both would train into out/seed<S>
-        raise ValueError(f"seed {twice[0]!r} is listed twice")
+    twice = first_repeat(seeds)
+    if twice is not None:  # both would train into out/seed<S>
+        raise ValueError(f"seed {twice!r} is listed twice")
     opts = options_with(options, **fields)
     out = Path(out)
     comparisons = [

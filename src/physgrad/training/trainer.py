@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad._validation import check_device, check_positive_int, short_text
+from physgrad._validation import MAX_SEED, check_device, check_positive_int, short_text
 from physgrad.core import NonFiniteError
 from physgrad.nets.adapters import adapt, takes_batch
 from physgrad.problems.base import Batch, Problem
@@ -541,7 +541,7 @@ def _check_seed(seed: object) -> None:
         value = operator.index(seed)  # ints and numpy integers, not floats or bools' text
     except TypeError:
         raise TypeError(f"seed must be an int, got {seed!r}") from None
-    if isinstance(seed, bool) or not 0 <= value <= 2**64 - 1:
+    if isinstance(seed, bool) or not 0 <= value <= MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
 
 
