@@ -342,14 +342,26 @@ def test_cpu_batch_chunks_change_no_result(monkeypatch: pytest.MonkeyPatch) -> N
             steps.append(v.shape[0]) or original(self, m, v, p)
         ),
     )
-    results = []
+    results, frames = [], []
     for chunk_bytes in (1 << 30, 2 * 10 * 12 * 8 * 2):  # everything at once; 2 samples
         monkeypatch.setattr(simulate_module, "CACHE_CHUNK_BYTES", chunk_bytes)
         for pressure in ("fft", "cg"):
             results.append(FluidSimulator(d, steps=3, pressure=pressure)(m0, v0))
-    assert steps.count(2) == 2 * 3 * 2 and steps.count(1) == 2 * 3  # chunks 2, 2, 1
+        frames.append(FluidSimulator(d, steps=3).simulate(m0, v0, record=True))
+    assert steps.count(2) == 3 * 3 * 2 and steps.count(1) == 3 * 3  # chunks 2, 2, 1
     for chunked, whole in zip(results[2:], results[:2], strict=True):
         torch.testing.assert_close(chunked, whole, atol=1e-13, rtol=1e-12)
+    for chunked, whole in zip(frames[1], frames[0], strict=True):
+        torch.testing.assert_close(chunked, whole, atol=1e-13, rtol=1e-12)
+    # a run takes each chunk through all steps and joins the chunks at the end: the frames
+    # are bit for bit those of joining the same chunks after every step
+    sim = FluidSimulator(d, steps=3)
+    m, v = m0.unsqueeze(1), sim.initial_velocity(v0)
+    stepwise = [m0]
+    for _ in range(3):
+        m, v, _ = sim._step(m, v, None)
+        stepwise.append(m[:, 0])
+    assert torch.equal(frames[1][0], torch.stack(stepwise, dim=1))
     steps.clear()
     FluidSimulator(d, steps=3)(m0, v0.clone().requires_grad_(True))
     assert steps == [5, 5, 5]

@@ -7,6 +7,7 @@ gradients, updates and logged metrics must stay exactly what they were.
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -32,6 +33,8 @@ from physgrad.problems.fluid import (
     uniform_plus_vortex,
 )
 from physgrad.training.trainer import Trainer
+
+simulate_module = importlib.import_module("physgrad.physics.fluid.simulate")
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
@@ -95,6 +98,9 @@ def _previous_solve(
 
 def _previous_code(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(grid_module, "_fused", lambda velocity: False)  # torch stencils
+    # and autograd through the stencils' and the energy's torch ops
+    for module in (grid_module, pressure_module, simulate_module):
+        monkeypatch.setattr(module, "_recorded", lambda *tensors: False)
     monkeypatch.setattr(pressure_module, "_inverse_laplace_fft", _previous_inverse_laplace_fft)
     monkeypatch.setattr(FluidProblem, "sample", _previous_sample)
     monkeypatch.setattr(ReverseSimEstimator, "_solve", _previous_solve)

@@ -605,6 +605,122 @@ int N_(subtract_gradient)(int64_t batch, int64_t ny, int64_t nx, const T *veloci
     return 0;
 }
 
+/* Gradients of the four stencils above when autograd records them (adjoints.py): exactly
+ * autograd's arithmetic through the torch code, in its order of adding the terms that meet at
+ * one value (see adjoints.py; the torch versions there are the reference). gx, gy, g, out are
+ * (batch, 2, ny, nx) except where said. */
+
+/* face_components: g_u = (gx0 + pu) + pu[i-1], pu = hu + hu[j+1], hu = 0.25 gx1;
+ * g_v = (gy1 + pv) + pv[i+1], pv = hv + hv[j-1], hv = 0.25 gy0. */
+int N_(face_components_backward)(int64_t batch, int64_t ny, int64_t nx, const T *gx,
+                                 const T *gy, T *out) {
+    int64_t count = ny * nx;
+    if (nx < 2) return 2;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *gx0 = gx + 2 * b * count, *gx1 = gx0 + count;
+        const T *gy0 = gy + 2 * b * count, *gy1 = gy0 + count;
+        T *gu = out + 2 * b * count, *gv = gu + count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, below = (j == 0 ? ny - 1 : j - 1) * nx;
+            int64_t above = (j == ny - 1 ? 0 : j + 1) * nx;
+            const T *h0 = gx1 + row, *h1 = gx1 + above; /* hu rows j and j + 1 (unscaled) */
+            const T *k0 = gy0 + row, *k1 = gy0 + below; /* hv rows j and j - 1 (unscaled) */
+#define PU(i) ((h0[i] * (T)0.25) + (h1[i] * (T)0.25))
+#define PV(i) ((k0[i] * (T)0.25) + (k1[i] * (T)0.25))
+            gu[row] = (gx0[row] + PU(0)) + PU(nx - 1);
+            for (int64_t i = 1; i < nx; ++i) gu[row + i] = (gx0[row + i] + PU(i)) + PU(i - 1);
+            for (int64_t i = 0; i < nx - 1; ++i)
+                gv[row + i] = (gy1[row + i] + PV(i)) + PV(i + 1);
+            gv[row + nx - 1] = (gy1[row + nx - 1] + PV(nx - 1)) + PV(0);
+#undef PU
+#undef PV
+        }
+    }
+    return 0;
+}
+
+/* staggered_to_centered: g_u = hu + hu[i-1], hu = 0.5 g0; g_v = hv + hv[j-1], hv = 0.5 g1. */
+int N_(staggered_to_centered_backward)(int64_t batch, int64_t ny, int64_t nx, const T *g,
+                                       T *out) {
+    int64_t count = ny * nx;
+    if (nx < 2) return 2;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *g0 = g + 2 * b * count, *g1 = g0 + count;
+        T *gu = out + 2 * b * count, *gv = gu + count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, below = (j == 0 ? ny - 1 : j - 1) * nx;
+            const T *h = g0 + row;
+            gu[row] = (h[0] * (T)0.5) + (h[nx - 1] * (T)0.5);
+            for (int64_t i = 1; i < nx; ++i) gu[row + i] = (h[i] * (T)0.5) + (h[i - 1] * (T)0.5);
+            for (int64_t i = 0; i < nx; ++i)
+                gv[row + i] = (g1[row + i] * (T)0.5) + (g1[below + i] * (T)0.5);
+        }
+    }
+    return 0;
+}
+
+/* divergence (staggered): g (batch, ny, nx); g_u = (-a) + a[i-1], a = g / dx;
+ * g_v = (-b) + b[j-1], b = g / dy. */
+int N_(divergence_backward)(int64_t batch, int64_t ny, int64_t nx, const T *g, T dx, T dy,
+                            T *out) {
+    int64_t count = ny * nx;
+    if (nx < 2) return 2;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *gb = g + b * count;
+        T *gu = out + 2 * b * count, *gv = gu + count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, below = (j == 0 ? ny - 1 : j - 1) * nx;
+            const T *r = gb + row;
+            gu[row] = (-(r[0] / dx)) + (r[nx - 1] / dx);
+            for (int64_t i = 1; i < nx; ++i) gu[row + i] = (-(r[i] / dx)) + (r[i - 1] / dx);
+            for (int64_t i = 0; i < nx; ++i)
+                gv[row + i] = (-(gb[row + i] / dy)) + (gb[below + i] / dy);
+        }
+    }
+    return 0;
+}
+
+/* velocity - gradient_to_faces(p), gradient for p (out: batch, ny, nx):
+ * ((a + (-a[j+1])) + b) + (-b[i+1]), a = (-g1) / dy, b = (-g0) / dx. */
+int N_(subtract_gradient_backward)(int64_t batch, int64_t ny, int64_t nx, const T *g, T dx,
+                                   T dy, T *out) {
+    int64_t count = ny * nx;
+    if (nx < 2) return 2;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *g0 = g + 2 * b * count, *g1 = g0 + count;
+        T *gp = out + b * count;
+        for (int64_t j = 0; j < ny; ++j) {
+            int64_t row = j * nx, above = (j == ny - 1 ? 0 : j + 1) * nx;
+            const T *x = g0 + row;
+#define A(k) ((-g1[k]) / dy)
+#define B(i) ((-x[i]) / dx)
+            for (int64_t i = 0; i < nx - 1; ++i)
+                gp[row + i] = ((A(row + i) + (-A(above + i))) + B(i)) + (-B(i + 1));
+            gp[row + nx - 1] = ((A(row + nx - 1) + (-A(above + nx - 1))) + B(nx - 1)) + (-B(0));
+#undef A
+#undef B
+        }
+    }
+    return 0;
+}
+
+/* simulate.py's rescale_energy (velocity * factor, factor from the mean square), gradient
+ * for the velocity: ((g f) + (q v)) + (q v) with the factor f and the mean's gradient per
+ * cell q = g_e / n of the sample and component (factors: 2 per sample, or 1 for "total"). */
+int N_(rescale_energy_backward)(int64_t batch, int64_t ny, int64_t nx, const T *g, const T *v,
+                                const T *f, const T *q, int64_t factors, T *out) {
+    int64_t count = ny * nx;
+    if (factors != 1 && factors != 2) return 2;
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t c = 0; c < 2; ++c) {
+            int64_t k = factors == 2 ? 2 * b + c : b, start = (2 * b + c) * count;
+            T fk = f[k], qk = q[k];
+            for (int64_t p = start; p < start + count; ++p)
+                out[p] = ((g[p] * fk) + (qk * v[p])) + (qk * v[p]);
+        }
+    return 0;
+}
+
 #undef T
 #undef N_
 #endif

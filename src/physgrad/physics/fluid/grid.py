@@ -23,7 +23,7 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 from physgrad._validation import check_finite, check_tensor
-from physgrad.physics.fluid import kernel
+from physgrad.physics.fluid import adjoints, kernel
 
 
 @dataclass(frozen=True)
@@ -178,24 +178,45 @@ def centered_to_staggered(velocity: torch.Tensor) -> torch.Tensor:
     return torch.stack([0.5 * (_xm(cx) + cx), 0.5 * (_ym(cy) + cy)], dim=1)
 
 
-def _fused(velocity: torch.Tensor) -> bool:
-    """Whether a stencil of ``velocity (B, 2, ny, nx)`` runs the compiled kernel: no graph to
-    record, no ``torch.func`` transform or forward-mode tangent, a plain float32/float64 CPU
-    tensor (:func:`physgrad.physics.fluid.kernel.usable`). The kernel does the torch code's
-    operations in its order: the same bits."""
+def _plain(velocity: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Whether ``velocity (B, 2, ny, nx)`` (and ``others``) are tensors the compiled kernel
+    takes: no ``torch.func`` transform or forward-mode tangent, plain float32/float64 CPU
+    tensors (:func:`physgrad.physics.fluid.kernel.usable`)."""
     if velocity.dim() != 4 or velocity.shape[1] != 2:
         return False
-    if torch.is_grad_enabled() and velocity.requires_grad:
+    tensors = (velocity, *others)
+    if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
         return False
-    if torch._C._functorch.is_functorch_wrapped_tensor(velocity):
+    if any(forward_ad.unpack_dual(t).tangent is not None for t in tensors):
         return False
-    return forward_ad.unpack_dual(velocity).tangent is None and kernel.usable(velocity)
+    return kernel.usable(*tensors)
+
+
+def _fused(velocity: torch.Tensor) -> bool:
+    """Whether a stencil of ``velocity (B, 2, ny, nx)`` runs the compiled kernel without
+    autograd: no graph to record and a tensor the kernel takes (:func:`_plain`). The kernel
+    does the torch code's operations in its order: the same bits."""
+    return not (torch.is_grad_enabled() and velocity.requires_grad) and _plain(velocity)
+
+
+def _recorded(velocity: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Whether a stencil of ``velocity`` (and ``others``) records a graph and runs as one
+    ``torch.autograd.Function`` (the kernel's forward, the backward of
+    :mod:`~physgrad.physics.fluid.adjoints`) instead of its torch ops."""
+    tensors = (velocity, *others)
+    return (
+        torch.is_grad_enabled()
+        and any(t.requires_grad for t in tensors)
+        and _plain(velocity, *others)
+    )
 
 
 def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
     """Average a staggered field to the cell centres: ``(B, 2, ny, nx) -> (B, 2, ny, nx)``."""
     if _fused(velocity):
         return kernel.staggered_to_centered(velocity.contiguous())
+    if _recorded(velocity):
+        return adjoints.StaggeredToCentered.apply(velocity)
     u, v = velocity.unbind(1)
     return torch.stack([0.5 * (u + _xp(u)), 0.5 * (v + _yp(v))], dim=1)
 
@@ -220,6 +241,8 @@ def _face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     (``[:, 0]``) and at the y-faces (``[:, 1]``); see :func:`staggered_at_faces`."""
     if _fused(velocity):
         return kernel.face_components(velocity.contiguous())
+    if _recorded(velocity):
+        return adjoints.FaceComponents.apply(velocity)
     u, v = velocity.unbind(1)
     # the four-point means as two pair sums (two rolls instead of four)
     v_pairs = v + _xm(v)
@@ -241,6 +264,8 @@ def divergence(velocity: torch.Tensor, domain: Domain) -> torch.Tensor:
     """
     if _fused(velocity):
         return kernel.divergence(velocity.contiguous(), domain.dx, domain.dy, False)
+    if _recorded(velocity):
+        return adjoints.Divergence.apply(velocity, domain.dx, domain.dy)
     u, v = velocity.unbind(1)
     return (_xp(u) - u) / domain.dx + (_yp(v) - v) / domain.dy
 

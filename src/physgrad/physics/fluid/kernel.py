@@ -8,10 +8,11 @@ machine kind (x86-64, torch's CPU kernels built with FMA contraction and a grid 
 on 32-byte vectors, as the official wheels; ``tests/test_fluid_advection_kernel.py`` checks it
 wherever it runs).
 
-The same library holds the staggered-grid stencils that run without autograd (data
-generator, estimator, metrics): :mod:`physgrad.physics.fluid.grid`'s face means, centring and
-divergences and the projections' gradient subtraction (:mod:`~physgrad.physics.fluid.pressure`),
-each the torch code's elementwise operations in its order, so the same bits.
+The same library holds the staggered-grid stencils: :mod:`physgrad.physics.fluid.grid`'s
+face means, centring and divergences and the projections' gradient subtraction
+(:mod:`~physgrad.physics.fluid.pressure`), each the torch code's elementwise operations in its
+order, so the same bits; and the gradients of those stencils and of the energy rescale as
+autograd computes them (:mod:`~physgrad.physics.fluid.adjoints`).
 
 Compiled once per source version with the system C compiler (``$CC``, else ``cc``/``gcc``)
 into ``$PHYSGRAD_KERNEL_CACHE`` (default ``$XDG_CACHE_HOME/physgrad/kernels`` or
@@ -124,6 +125,11 @@ def _declare(library: ctypes.CDLL) -> None:
             "staggered_to_centered": [ptr, ptr],
             "divergence": [ptr, real, real, flag, ptr],
             "subtract_gradient": [ptr, ptr, real, real, flag, ptr],
+            "face_components_backward": [ptr, ptr, ptr],
+            "staggered_to_centered_backward": [ptr, ptr],
+            "divergence_backward": [ptr, real, real, ptr],
+            "subtract_gradient_backward": [ptr, real, real, ptr],
+            "rescale_energy_backward": [ptr, ptr, ptr, ptr, i64, ptr],
         }
         for name, arguments in stencils.items():
             stencil = getattr(library, f"{name}_{suffix}")
@@ -296,4 +302,22 @@ def subtract_gradient(
         out.data_ptr(),
     )
     _check(code, "subtract_gradient")
+    return out
+
+
+def stencil_backward(
+    name: str, out: torch.Tensor, *args: torch.Tensor | float | int
+) -> torch.Tensor:
+    """Run the compiled gradient ``{name}_backward`` of a stencil or of the energy rescale
+    (:mod:`physgrad.physics.fluid.adjoints`) into ``out`` (contiguous, ``(B, 2, ny, nx)`` or
+    ``(B, ny, nx)``); ``args`` are its contiguous tensors, grid spacings and counts in the C
+    function's order."""
+    lib = library()
+    assert lib is not None
+    b, ny, nx = out.shape[0], out.shape[-2], out.shape[-1]
+    values = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
+    code = getattr(lib, f"{name}_backward_{_suffix(out.dtype)}")(
+        b, ny, nx, *values, out.data_ptr()
+    )
+    _check(code, f"{name} backward")
     return out

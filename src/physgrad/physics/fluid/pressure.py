@@ -28,10 +28,11 @@ from typing import Literal
 import torch
 
 from physgrad._validation import check_choice
-from physgrad.physics.fluid import kernel
+from physgrad.physics.fluid import adjoints, kernel
 from physgrad.physics.fluid.grid import (
     Domain,
     _fused,
+    _recorded,
     check_scalar_field,
     check_vector_field,
     divergence,
@@ -283,6 +284,8 @@ def _make_incompressible(
     if _fused(velocity) and not p.requires_grad:
         return kernel.subtract_gradient(velocity.contiguous(), p.contiguous(), domain.dx,
                                         domain.dy, False), p
+    if _recorded(velocity, p):
+        return adjoints.SubtractGradient.apply(velocity, p, domain.dx, domain.dy), p
     return velocity - gradient_to_faces(p, domain), p
 
 

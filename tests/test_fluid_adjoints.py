@@ -1,0 +1,240 @@
+"""The staggered stencils as single autograd nodes (physgrad.physics.fluid.adjoints) give
+autograd's own gradients through the torch ops, bit for bit, and correct ones (gradcheck)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from physgrad.experiments import get_experiment
+from physgrad.physics.fluid import Domain, adjoints, kernel
+from physgrad.physics.fluid import grid as grid_module
+from physgrad.physics.fluid import pressure as pressure_module
+from physgrad.physics.fluid.grid import (
+    _face_components,
+    divergence,
+    gradient_to_faces,
+    staggered_to_centered,
+)
+
+simulate_module = importlib.import_module("physgrad.physics.fluid.simulate")
+pytestmark = pytest.mark.skipif(
+    kernel.library() is None, reason=f"no compiled kernel: {kernel.kernel_status()}"
+)
+DTYPES = [torch.float32, torch.float64]
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous().view(torch.int32 if t.dtype == torch.float32 else torch.int64)
+
+
+def assert_bitwise(a: torch.Tensor, b: torch.Tensor) -> None:
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert torch.equal(_bits(a), _bits(b)), f"{int((_bits(a) != _bits(b)).sum())} differ"
+
+
+def _torch_ops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record the stencils and the energy rescale as torch ops (the reference)."""
+    for module in (grid_module, pressure_module, simulate_module):
+        monkeypatch.setattr(module, "_recorded", lambda *tensors: False)
+
+
+def _velocity(shape: tuple[int, ...], dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=dtype)
+
+
+def _stencil_loss(v: torch.Tensor, p: torch.Tensor, domain: Domain,
+                  weights: list[torch.Tensor]) -> torch.Tensor:
+    """All four stencils of ``v``, which also feeds other ops: its gradient is a sum of
+    several terms, whose order matters in floating point."""
+    wx, wy = _face_components(v)
+    c = staggered_to_centered(v * 1.5)
+    d = divergence(v, domain)
+    s = pressure_module._make_incompressible(v, domain, "fft", None, None)[0]
+    target = simulate_module.energy(v * 0.5 + 1.0)
+    # the rescaled velocity feeds nothing else (as in a simulation step: see adjoints.py)
+    r = simulate_module.rescale_energy(s * 1.0, target, "component")
+    r_total = simulate_module.rescale_energy(s * 2.0, target.mean(1, keepdim=True), "total")
+    return (
+        (wx * weights[0]).sum() + (wy * weights[1]).sum() + (c * weights[2]).sum()
+        + (d * d).sum() + (s * weights[3]).sum() + (v * v).sum() + (p * s[:, 0]).sum()
+        + (r * weights[1]).sum() + (r_total * weights[2]).sum()
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 2, 8, 8), (2, 2, 5, 7), (1, 2, 3, 2)])
+def test_gradients_are_bitwise_autograd_through_the_torch_ops(
+    monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, shape: tuple[int, ...]
+) -> None:
+    domain = Domain(nx=shape[3], ny=shape[2], size_x=1.7, size_y=0.9)
+    v0 = _velocity(shape, dtype)
+    p0 = _velocity((shape[0], *shape[2:]), dtype, seed=1)
+    weights = [_velocity(shape, dtype, seed=s) for s in range(2, 6)]
+
+    def gradients() -> tuple[torch.Tensor, ...]:
+        v = v0.clone().requires_grad_(True)
+        p = p0.clone().requires_grad_(True)
+        loss = _stencil_loss(v, p, domain, weights)
+        g_v, g_p = torch.autograd.grad(loss, (v, p))
+        # the subtraction with a pressure that feeds nothing else (as in the projection)
+        q = p0.clone().requires_grad_(True)
+        w = v0.clone().requires_grad_(True)
+        if grid_module._recorded(w):
+            s = adjoints.SubtractGradient.apply(w, q * 1.0, domain.dx, domain.dy)
+        else:
+            s = w - gradient_to_faces(q * 1.0, domain)
+        g_w, g_q = torch.autograd.grad((s * weights[1]).sum() + (w * w).sum(), (w, q))
+        return loss, g_v, g_p, g_w, g_q
+
+    fused = gradients()
+    with monkeypatch.context() as patch:
+        _torch_ops(patch)
+        reference = gradients()
+    for a, b in zip(fused, reference, strict=True):
+        assert_bitwise(a, b)
+
+
+def test_a_pressure_with_other_uses_gets_the_same_gradient_to_rounding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The subtraction's node adds the pressure's four stencil terms before they meet the
+    pressure's other gradient terms (autograd through the torch ops interleaves them): the
+    same gradient up to the order of a floating-point sum. The projection's own pressure
+    feeds only the subtraction, so there the bits are the same (test above)."""
+    domain = Domain(nx=7, ny=6, size_x=1.7, size_y=0.9)
+    w0 = _velocity((2, 2, 6, 7), torch.float64)
+    q0 = _velocity((2, 6, 7), torch.float64, seed=1)
+
+    def gradient() -> torch.Tensor:
+        w, q = w0.clone().requires_grad_(True), q0.clone().requires_grad_(True)
+        s, _ = pressure_module._make_incompressible(w, domain, "fft", None, None)
+        s = adjoints.SubtractGradient.apply(s, q, domain.dx, domain.dy) if grid_module._recorded(
+            w
+        ) else s - gradient_to_faces(q, domain)
+        return torch.autograd.grad((s**2).sum() + (q**3).sum(), q)[0]
+
+    fused = gradient()
+    with monkeypatch.context() as patch:
+        _torch_ops(patch)
+        reference = gradient()
+    torch.testing.assert_close(fused, reference, rtol=1e-13, atol=1e-13)
+
+
+def test_second_derivatives_through_the_torch_adjoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``create_graph=True`` differentiates the torch-op adjoints: Hessian-vector products
+    equal those through the torch ops (float64, to rounding)."""
+    domain = Domain(nx=6, ny=5, size_x=1.7, size_y=0.9)
+    v0 = _velocity((2, 2, 5, 6), torch.float64)
+    p0 = _velocity((2, 5, 6), torch.float64, seed=1)
+    weights = [_velocity((2, 2, 5, 6), torch.float64, seed=s) for s in range(2, 6)]
+    direction = _velocity((2, 2, 5, 6), torch.float64, seed=9)
+
+    def hvp() -> torch.Tensor:
+        v = v0.clone().requires_grad_(True)
+        loss = _stencil_loss(v, p0, domain, weights) + (_face_components(v)[1] ** 3).sum()
+        (g,) = torch.autograd.grad(loss, v, create_graph=True)
+        return torch.autograd.grad((g * direction).sum(), v)[0]
+
+    fused = hvp()
+    with monkeypatch.context() as patch:
+        _torch_ops(patch)
+        reference = hvp()
+    torch.testing.assert_close(fused, reference, rtol=1e-12, atol=1e-12)
+    assert fused.abs().max() > 1.0  # a real second derivative, not zeros
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["component", "total"])
+def test_rescale_energy_node(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype,
+                             mode: str) -> None:
+    """The rescale's compiled backward equals its torch form and autograd through the torch
+    ops bit for bit, including a sample with zero energy (factor 0, finite gradient), and
+    passes gradcheck (float64)."""
+    v0 = _velocity((3, 2, 5, 4), dtype)
+    v0[1] = 0.0
+    target0 = simulate_module.energy(_velocity((3, 2, 5, 4), dtype, seed=1), mode)
+    weights = _velocity((3, 2, 5, 4), dtype, seed=2)
+
+    def gradients(compiled: bool = True) -> tuple[torch.Tensor, ...]:
+        v, target = v0.clone().requires_grad_(True), target0.clone().requires_grad_(True)
+        out = simulate_module.rescale_energy(v * 1.0, target * 1.0, mode)
+        return (out, *torch.autograd.grad((out * weights).sum() + (v * v).sum(), (v, target)))
+
+    fused = gradients()
+    with monkeypatch.context() as patch:
+        patch.setattr(kernel, "usable", lambda *tensors: False)
+        patch.setattr(simulate_module, "_recorded", lambda *tensors: True)
+        torch_form = gradients()
+    with monkeypatch.context() as patch:
+        _torch_ops(patch)
+        reference = gradients()
+    for a, b, c in zip(fused, torch_form, reference, strict=True):
+        assert torch.isfinite(a).all()
+        assert_bitwise(a, c)
+        assert_bitwise(b, c)
+    if dtype == torch.float64:
+        v = _velocity((2, 2, 3, 4), dtype).requires_grad_(True)
+        target = simulate_module.energy(_velocity((2, 2, 3, 4), dtype, seed=1), mode)
+        assert torch.autograd.gradcheck(
+            lambda a, b: adjoints.RescaleEnergy.apply(a, b, mode), (v, target.requires_grad_())
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_compiled_backward_equals_the_torch_adjoints(dtype: torch.dtype) -> None:
+    g = [_velocity((4, 2, 6, 9), dtype, seed=s) for s in range(3)]
+    scalar = _velocity((4, 6, 9), dtype, seed=7)
+    dx, dy = 0.37, 1.9
+    pairs = [
+        (kernel.stencil_backward("face_components", torch.empty_like(g[0]), g[0], g[1]),
+         adjoints.face_components_adjoint(g[0], g[1])),
+        (kernel.stencil_backward("staggered_to_centered", torch.empty_like(g[2]), g[2]),
+         adjoints.staggered_to_centered_adjoint(g[2])),
+        (kernel.stencil_backward("divergence", torch.empty_like(g[0]), scalar, dx, dy),
+         adjoints.divergence_adjoint(scalar, dx, dy)),
+        (kernel.stencil_backward("subtract_gradient", torch.empty_like(scalar), g[1], dx, dy),
+         adjoints.subtract_gradient_adjoint(g[1], dx, dy)),
+    ]
+    for compiled, reference in pairs:
+        assert_bitwise(compiled, reference)
+
+
+def test_gradcheck_of_the_single_nodes() -> None:
+    """Against finite differences (float64): an independent check of the adjoints."""
+    v = _velocity((2, 2, 4, 5), torch.float64).requires_grad_(True)
+    p = _velocity((2, 4, 5), torch.float64, seed=1).requires_grad_(True)
+    assert torch.autograd.gradcheck(adjoints.FaceComponents.apply, (v,))
+    assert torch.autograd.gradcheck(adjoints.StaggeredToCentered.apply, (v,))
+    assert torch.autograd.gradcheck(lambda t: adjoints.Divergence.apply(t, 0.5, 2.0), (v,))
+    assert torch.autograd.gradcheck(
+        lambda a, b: adjoints.SubtractGradient.apply(a, b, 0.5, 2.0), (v, p)
+    )
+
+
+@pytest.mark.parametrize("method", ["adam", "pg-reverse-sim"])
+def test_training_iteration_is_bitwise_autograd_through_the_torch_ops(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """A fluid training iteration (the 8-step simulator with its gradient) gives the same
+    weights whether the stencils are single nodes or torch ops."""
+    from physgrad.training.trainer import Trainer
+
+    def weights_after_step() -> torch.Tensor:
+        exp = get_experiment("fluid")
+        spec = exp.methods[method]
+        torch.manual_seed(0)
+        net = exp.network()
+        trainer = Trainer(exp.problem(), net, spec.method(), spec.optimizer, batch_size=3,
+                          seed=5, progress=False)
+        trainer.step()
+        return torch.cat([q.detach().flatten() for q in net.parameters()])
+
+    fused = weights_after_step()
+    with monkeypatch.context() as patch:
+        _torch_ops(patch)
+        reference = weights_after_step()
+    assert_bitwise(fused, reference)
