@@ -72,11 +72,12 @@ def face_components_adjoint(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     return torch.stack([gu, gv], dim=1)
 
 
-def staggered_to_centered_adjoint(grad: torch.Tensor) -> torch.Tensor:
+def centred_components_adjoint(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     """Autograd's gradient of ``grid.staggered_to_centered`` (``0.5 (u + u[i+1])``, ``0.5 (v +
-    v[j+1])``) for ``grad (B, 2, ny, nx)``: ``(B, 2, ny, nx)``."""
-    hu = grad[:, 0] * 0.5
-    hv = grad[:, 1] * 0.5
+    v[j+1])``) for the gradients ``gx, gy (B, ny, nx)`` of its two components: ``(B, 2, ny,
+    nx)``."""
+    hu = gx * 0.5
+    hv = gy * 0.5
     return torch.stack([hu + _xm(hu), hv + _ym(hv)], dim=1)
 
 
@@ -124,19 +125,24 @@ class FaceComponents(torch.autograd.Function):
         return kernel.stencil_backward("face_components", torch.empty_like(gx), gx, gy)
 
 
-class StaggeredToCentered(torch.autograd.Function):
-    """``grid.staggered_to_centered`` of ``velocity (B, 2, ny, nx)`` as one node."""
+class CentredComponents(torch.autograd.Function):
+    """``grid.staggered_to_centered`` of ``velocity (B, 2, ny, nx)`` as one node with the two
+    components as outputs, ``(cx, cy)``, each a contiguous ``(B, ny, nx)`` tensor (what the
+    marker's advection reads; the torch code's ``unbind`` of the centred field has no
+    arithmetic, so the gradients are the same)."""
 
     @staticmethod
-    def forward(ctx, velocity: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return kernel.staggered_to_centered(velocity.contiguous())
+    def forward(ctx, velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        return kernel.centred_components(velocity.contiguous())
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        if not _compiled(grad):
-            return staggered_to_centered_adjoint(grad)
-        grad = grad.contiguous()
-        return kernel.stencil_backward("staggered_to_centered", torch.empty_like(grad), grad)
+    def backward(ctx, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if not _compiled(gx, gy):
+            return centred_components_adjoint(gx, gy)
+        gx, gy = gx.contiguous(), gy.contiguous()
+        out = gx.new_empty(gx.shape[0], 2, *gx.shape[1:])
+        cells = gx.shape[1] * gx.shape[2]  # from one sample's component to the next
+        return kernel.stencil_backward("staggered_to_centered", out, gx, gy, cells)
 
 
 class Divergence(torch.autograd.Function):

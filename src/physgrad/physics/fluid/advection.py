@@ -36,11 +36,11 @@ from physgrad._validation import check_choice
 from physgrad.physics.fluid import kernel
 from physgrad.physics.fluid.grid import (
     Domain,
+    _centred_components,
     _face_components,
     check_dt,
     check_scalar_field,
     check_vector_field,
-    staggered_to_centered,
 )
 
 AdvectionScheme = Literal["mac_cormack", "semi_lagrangian"]
@@ -554,10 +554,10 @@ def _advect_centered(
     staggered_velocity: bool,
 ) -> torch.Tensor:
     """``field (B, C, ny, nx)`` cell-centred; ``velocity (B, 2, ny, nx)``."""
-    w = staggered_to_centered(velocity) if staggered_velocity else velocity
+    components = _centred_components(velocity) if staggered_velocity else velocity.unbind(1)
     b, c = field.shape[:2]
     shape = domain.shape
-    wx, wy = (comp.unsqueeze(1).expand(b, c, *shape).reshape(b * c, *shape) for comp in w.unbind(1))
+    wx, wy = (comp.unsqueeze(1).expand(b, c, *shape).reshape(b * c, *shape) for comp in components)
     out = _advect_own_grid(field.reshape(b * c, *shape), wx, wy, dt, domain, scheme)
     return out.reshape(b, c, *shape)
 

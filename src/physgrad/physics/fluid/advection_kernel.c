@@ -535,13 +535,14 @@ int N_(face_components)(int64_t batch, int64_t ny, int64_t nx, const T *velocity
     return 0;
 }
 
-/* grid.py's staggered_to_centered without autograd: 0.5 (u + u[i+1]), 0.5 (v + v[j+1]). */
+/* grid.py's staggered_to_centered without autograd: 0.5 (u + u[i+1]), 0.5 (v + v[j+1]), the
+ * x components of sample b to out_x + b stride, the y components to out_y + b stride. */
 int N_(staggered_to_centered)(int64_t batch, int64_t ny, int64_t nx, const T *velocity,
-                              T *out) {
+                              T *out_x, T *out_y, int64_t stride) {
     int64_t count = ny * nx;
     for (int64_t b = 0; b < batch; ++b) {
         const T *u = velocity + 2 * b * count, *v = u + count;
-        T *cx = out + 2 * b * count, *cy = cx + count;
+        T *cx = out_x + b * stride, *cy = out_y + b * stride;
         for (int64_t j = 0; j < ny; ++j) {
             int64_t row = j * nx, above = (j == ny - 1 ? 0 : j + 1) * nx;
             for (int64_t i = 0; i < nx - 1; ++i) cx[row + i] = (T)0.5 * (u[row + i] + u[row + i + 1]);
@@ -639,13 +640,14 @@ int N_(face_components_backward)(int64_t batch, int64_t ny, int64_t nx, const T 
     return 0;
 }
 
-/* staggered_to_centered: g_u = hu + hu[i-1], hu = 0.5 g0; g_v = hv + hv[j-1], hv = 0.5 g1. */
-int N_(staggered_to_centered_backward)(int64_t batch, int64_t ny, int64_t nx, const T *g,
-                                       T *out) {
+/* staggered_to_centered: g_u = hu + hu[i-1], hu = 0.5 g_x; g_v = hv + hv[j-1], hv = 0.5 g_y,
+ * the gradients of sample b's components at g_x + b stride and g_y + b stride. */
+int N_(staggered_to_centered_backward)(int64_t batch, int64_t ny, int64_t nx, const T *g_x,
+                                       const T *g_y, int64_t stride, T *out) {
     int64_t count = ny * nx;
     if (nx < 2) return 2;
     for (int64_t b = 0; b < batch; ++b) {
-        const T *g0 = g + 2 * b * count, *g1 = g0 + count;
+        const T *g0 = g_x + b * stride, *g1 = g_y + b * stride;
         T *gu = out + 2 * b * count, *gv = gu + count;
         for (int64_t j = 0; j < ny; ++j) {
             int64_t row = j * nx, below = (j == 0 ? ny - 1 : j - 1) * nx;

@@ -216,9 +216,20 @@ def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
     if _fused(velocity):
         return kernel.staggered_to_centered(velocity.contiguous())
     if _recorded(velocity):
-        return adjoints.StaggeredToCentered.apply(velocity)
+        return torch.stack(adjoints.CentredComponents.apply(velocity), dim=1)
     u, v = velocity.unbind(1)
     return torch.stack([0.5 * (u + _xp(u)), 0.5 * (v + _yp(v))], dim=1)
+
+
+def _centred_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``staggered_to_centered(velocity).unbind(1)``: the centred ``x`` and ``y`` components,
+    each ``(B, ny, nx)``; where the kernel runs, as two contiguous tensors (no copies for the
+    advection that reads them)."""
+    if _fused(velocity):
+        return kernel.centred_components(velocity.contiguous())
+    if _recorded(velocity):
+        return adjoints.CentredComponents.apply(velocity)
+    return staggered_to_centered(velocity).unbind(1)
 
 
 def staggered_at_faces(velocity: torch.Tensor) -> torch.Tensor:

@@ -122,11 +122,11 @@ def _declare(library: ctypes.CDLL) -> None:
         backward.restype = flag
         stencils = {
             "face_components": [ptr, ptr, ptr],
-            "staggered_to_centered": [ptr, ptr],
+            "staggered_to_centered": [ptr, ptr, ptr, i64],
             "divergence": [ptr, real, real, flag, ptr],
             "subtract_gradient": [ptr, ptr, real, real, flag, ptr],
             "face_components_backward": [ptr, ptr, ptr],
-            "staggered_to_centered_backward": [ptr, ptr],
+            "staggered_to_centered_backward": [ptr, ptr, i64, ptr],
             "divergence_backward": [ptr, real, real, ptr],
             "subtract_gradient_backward": [ptr, real, real, ptr],
             "rescale_energy_backward": [ptr, ptr, ptr, ptr, i64, ptr],
@@ -258,6 +258,21 @@ def face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return wx, wy
 
 
+def centred_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`physgrad.physics.fluid.grid.staggered_to_centered` of a contiguous staggered
+    ``velocity (B, 2, ny, nx)`` without autograd, as its two components ``(cx, cy)``, each a
+    contiguous ``(B, ny, nx)`` tensor."""
+    lib = library()
+    assert lib is not None
+    b, _, ny, nx = velocity.shape
+    cx, cy = velocity.new_empty(b, ny, nx), velocity.new_empty(b, ny, nx)
+    code = getattr(lib, f"staggered_to_centered_{_suffix(velocity.dtype)}")(
+        b, ny, nx, velocity.data_ptr(), cx.data_ptr(), cy.data_ptr(), ny * nx
+    )
+    _check(code, "staggered_to_centered")
+    return cx, cy
+
+
 def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
     """:func:`physgrad.physics.fluid.grid.staggered_to_centered` of a contiguous staggered
     ``velocity (B, 2, ny, nx)`` without autograd: ``(B, 2, ny, nx)``."""
@@ -265,8 +280,10 @@ def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
     assert lib is not None
     b, _, ny, nx = velocity.shape
     out = torch.empty_like(velocity)
+    count = ny * nx
     code = getattr(lib, f"staggered_to_centered_{_suffix(velocity.dtype)}")(
-        b, ny, nx, velocity.data_ptr(), out.data_ptr()
+        b, ny, nx, velocity.data_ptr(), out.data_ptr(),
+        out.data_ptr() + count * out.element_size(), 2 * count,
     )
     _check(code, "staggered_to_centered")
     return out
