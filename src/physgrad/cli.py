@@ -47,56 +47,41 @@ FLAG_KEYS = {
 }
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--problem", help="your own problem: 'package.module:function' or 'file.py:function'"
-    )
-    p.add_argument("--network", help="network factory for --problem (default: an MLP)")
-    p.add_argument("--iters", type=int, help="training iterations (default: the scale's)")
-    p.add_argument("--seed", type=int, help="seed of the initial weights and data (default 0)")
-    p.add_argument("--out", help="output folder (default runs/<experiment>)")
-    p.add_argument(
-        "--scale", choices=SCALES, help="preset length/batch (default cpu)"
-    )
-    p.add_argument("--batch-size", dest="batch_size", type=int, help="override the batch size")
-    p.add_argument("--lr", type=float, help="override the learning rate of every method")
-    p.add_argument(
-        "--config",
-        help="YAML/TOML/JSON run config, e.g. a run folder's config.yaml (flags override it)",
-    )
-    p.add_argument(
-        "--set",
-        dest="set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key, e.g. --set problem.amount=4 --set network.filters=32 "
-        "--set training.iterations=500 (repeatable; applied last)",
-    )
-    p.add_argument("--resume", action="store_true", help="continue from checkpoints in --out")
-    p.add_argument(
-        "--force", action="store_true", help="start over in an --out that already holds runs"
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        dest="checkpoint_every",
-        type=int,
-        help="iterations between checkpoints (default 500; also on Ctrl-C/SIGTERM)",
-    )
-    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        default=None,
-        help="torch.compile the network: minutes up front, faster steps (long runs only)",
-    )
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    p.add_argument(
-        "--mlflow",
-        action="store_true",
-        help="also log to MLflow ($MLFLOW_TRACKING_URI, else a file store <out>/mlruns)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+EXPERIMENT = dict(nargs="?", help="experiment name (see `physgrad list`; or in --config)")
+
+# the options `run` and `compare` share: flag -> add_argument keywords
+COMMON: dict[str, dict[str, Any]] = {
+    "--problem": dict(help="your own problem: 'package.module:function' or 'file.py:function'"),
+    "--network": dict(help="network factory for --problem (default: an MLP)"),
+    "--iters": dict(type=int, help="training iterations (default: the scale's)"),
+    "--seed": dict(type=int, help="seed of the initial weights and data (default 0)"),
+    "--out": dict(help="output folder (default runs/<experiment>)"),
+    "--scale": dict(choices=SCALES, help="preset length/batch (default cpu)"),
+    "--batch-size": dict(type=int, help="override the batch size"),
+    "--lr": dict(type=float, help="override the learning rate of every method"),
+    "--config": dict(help="YAML/TOML/JSON run config, e.g. a run folder's config.yaml (flags "
+                     "override it)"),
+    "--set": dict(action="append", default=[], metavar="KEY=VALUE",
+                  help="override one config key, e.g. --set problem.amount=4 --set "
+                  "network.filters=32 --set training.iterations=500 (repeatable; applied last)"),
+    "--resume": dict(action="store_true", help="continue from checkpoints in --out"),
+    "--force": dict(action="store_true", help="start over in an --out that already holds runs"),
+    "--checkpoint-every": dict(type=int, help="iterations between checkpoints (default 500; "
+                               "also on Ctrl-C/SIGTERM)"),
+    "--device": dict(help="torch device, e.g. cpu or cuda (default cpu)"),
+    "--compile": dict(action="store_true", default=None, help="torch.compile the network: "
+                      "minutes up front, faster steps (long runs only)"),
+    "--tensorboard": dict(action="store_true", help="also write TensorBoard logs"),
+    "--mlflow": dict(action="store_true", help="also log to MLflow ($MLFLOW_TRACKING_URI, else "
+                     "a file store <out>/mlruns)"),
+    "--quiet": dict(action="store_true", help="no progress bar"),
+}
+
+
+def _add(parser: argparse.ArgumentParser, options: dict[str, dict[str, Any]]) -> None:
+    """``parser.add_argument(name, **keywords)`` for each entry of ``options``."""
+    for name, keywords in options.items():
+        parser.add_argument(name, **keywords)
 
 
 class UsageError(ValueError):
@@ -127,78 +112,60 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     sub.add_parser("list", help="list the registered experiments and their methods")
-
     run = sub.add_parser("run", help="train one method of an experiment (or make its figure)")
-    run.add_argument(
-        "experiment", nargs="?", help="experiment name (see `physgrad list`; or in --config)"
-    )
-    run.add_argument("--method", help="method name (default: the experiment's first method)")
-    _add_common(run)
-
+    _add(run, {"experiment": EXPERIMENT,
+               "--method": dict(help="method name (default: the experiment's first method)"),
+               **COMMON})
     cmp = sub.add_parser(
         "compare", help="train several methods from the same init; curves + table"
     )
-    cmp.add_argument(
-        "experiment", nargs="?", help="experiment name (see `physgrad list`; or in --config)"
-    )
-    cmp.add_argument("--methods", help="comma-separated method names (default: all)")
-    cmp.add_argument(
-        "--seeds", help="comma-separated seeds: one comparison per seed + a per-seed figure"
-    )
-    _add_common(cmp)
-
+    _add(cmp, {
+        "experiment": EXPERIMENT,
+        "--methods": dict(help="comma-separated method names (default: all)"),
+        "--seeds": dict(help="comma-separated seeds: one comparison per seed + a per-seed figure"),
+        **COMMON,
+    })
     rep = sub.add_parser(
         "reproduce", help="every experiment at one scale into one report folder (resumable)"
     )
-    rep.add_argument("--scale", choices=SCALES, default="cpu")
-    rep.add_argument("--only", help="comma-separated experiment names (default: all)")
-    rep.add_argument("--seeds", help="comma-separated seeds (curves: mean and spread)")
-    rep.add_argument("--out", default="runs/reproduce", help="report folder")
-    rep.add_argument("--device", help="torch device (default cpu)")
-    rep.add_argument("--quiet", action="store_true", help="no progress bars")
-    rep.add_argument("--resume", action="store_true", help="continue a run in --out")
-    rep.add_argument("--force", action="store_true", help="start over in an existing --out")
-
+    _add(rep, {
+        "--scale": dict(choices=SCALES, default="cpu"),
+        "--only": dict(help="comma-separated experiment names (default: all)"),
+        "--seeds": dict(help="comma-separated seeds (curves: mean and spread)"),
+        "--out": dict(default="runs/reproduce", help="report folder"),
+        "--device": dict(help="torch device (default cpu)"),
+        "--quiet": dict(action="store_true", help="no progress bars"),
+        "--resume": dict(action="store_true", help="continue a run in --out"),
+        "--force": dict(action="store_true", help="start over in an existing --out"),
+    })
     demo = sub.add_parser(
         "demo", help="< 3 min CPU demo: Adam vs Adam + physical gradients (heat or sine)"
     )
-    demo.add_argument(
-        "problem",
-        nargs="?",
-        default="heat",
-        choices=["heat", "sine"],
-        help="heat (default: inverse heat equation with a U-Net, ~1-2 min) or sine (~30 s)",
-    )
-    demo.add_argument("--out", help="output folder (default runs/demo-<problem>)")
-    demo.add_argument(
-        "--iters", type=int, help="iterations per method (default 4000 sine, 200 heat)"
-    )
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_diagnose(sub)
-    return parser
-
-
-def _add_diagnose(sub: Any) -> None:
+    _add(demo, {
+        "problem": dict(nargs="?", default="heat", choices=["heat", "sine"], help="heat (default: "
+                        "inverse heat equation with a U-Net, ~1-2 min) or sine (~30 s)"),
+        "--out": dict(help="output folder (default runs/demo-<problem>)"),
+        "--iters": dict(type=int, help="iterations per method (default 4000 sine, 200 heat)"),
+        "--quiet": COMMON["--quiet"],
+    })
     diag = sub.add_parser(
         "diagnose",
         help="seconds-long look at your problem before training: conditioning, multimodality, "
         "solver cost, which methods to compare",
     )
-    diag.add_argument("--problem", required=True, help="module:function returning a Problem")
-    diag.add_argument("--samples", type=int, default=8, help="problems to examine (default 8)")
-    diag.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
-    diag.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    _add(diag, {
+        "--problem": dict(required=True, help="module:function returning a Problem"),
+        "--samples": dict(type=int, default=8, help="problems to examine (default 8)"),
+        "--seed": dict(type=int, default=0, help="sampler seed (default 0)"),
+        "--json": dict(action="store_true", help="print the measurements as JSON"),
+    })
+    return parser
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from physgrad.diagnose import run_cli
 
     return run_cli(args)
-
-
-def run_config(args: argparse.Namespace) -> RunConfig:
-    """The validated run configuration: ``--config`` file, then flags, then ``--set``."""
-    return RunConfig.from_dict(_config_data(args), source=args.config or "the command line")
 
 
 def _config_data(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,32 +193,22 @@ def _options(
     args: argparse.Namespace, exp: Any, config: RunConfig, methods: list[str], **given: Any
 ) -> RunOptions:
     """The run's options, every value validated before any file is written, so a bad option
-    leaves nothing behind."""
+    leaves nothing behind (each method's optimizer is checked by :func:`_resolved`)."""
     if args.resume and args.force:
         raise ValueError("--resume continues runs and --force starts them over: give one")
     for name in methods:
         exp.check_method(name)
-    exp.scale(config.scale)
     trackers = tuple(n for n in ("tensorboard", "mlflow") if getattr(args, n, False))
     options = config.run_options(resume=args.resume, force=args.force,
                                  progress=not args.quiet, trackers=trackers,
                                  threads=args.threads, **given)
-    _check_optimizers(exp, config, methods)
-    return options
-
-
-def _check_optimizers(exp: Any, config: RunConfig, methods: list[str]) -> None:
-    """Every method's optimizer with the config's ``optimizer`` section applied must be valid."""
-    from physgrad.experiments.runner import method_optimizer
-
     for name in config.optimizer.methods:
         if name not in exp.methods:
             raise ValueError(
                 f"unknown method {name!r} in optimizer.methods; choose one of "
                 f"{', '.join(exp.methods)}"
             )
-    for name in methods:
-        method_optimizer(exp, name, dataclasses.asdict(config.optimizer))
+    return options
 
 
 def _experiment(config: RunConfig, trains: bool = False) -> tuple[Any, RunConfig]:
