@@ -163,9 +163,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from physgrad.diagnose import run_cli
+    """``physgrad diagnose --problem module:function [--samples N] [--seed S] [--json]``."""
+    import json
 
-    return run_cli(args)
+    from physgrad.diagnose import diagnose
+    from physgrad.problems.custom import load_problem
+
+    if args.samples < 2:
+        raise ValueError(f"--samples must be >= 2, got {args.samples}")
+    result = diagnose(load_problem(args.problem), samples=args.samples, seed=args.seed)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+    else:
+        print(f"physgrad diagnose {args.problem}\n")
+        print(result.report())
+        if result.methods:
+            print(f"\nnext: physgrad compare --problem {args.problem} --methods "
+                  + ",".join(result.methods))
+    return 0
 
 
 def _config_data(args: argparse.Namespace) -> dict[str, Any]:

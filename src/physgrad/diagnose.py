@@ -11,12 +11,10 @@ the comparison.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -94,10 +92,6 @@ class Diagnosis:
     """CLI method names to compare first (``physgrad compare --problem ... --methods``)."""
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict (``json.dumps``-able; ``inf`` stays a float)."""
-        return asdict(self)
 
     def report(self) -> str:
         """A plain-text report: measurements, verdict, methods and reasons."""
@@ -531,22 +525,3 @@ def _fmt(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """``physgrad diagnose --problem module:function [--samples N] [--seed S] [--json]``."""
-    from physgrad.problems.custom import load_problem
-
-    if args.samples < 2:
-        raise ValueError(f"--samples must be >= 2, got {args.samples}")
-    problem = load_problem(args.problem)
-    result = diagnose(problem, samples=args.samples, seed=args.seed)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print(f"physgrad diagnose {args.problem}\n")
-        print(result.report())
-        if result.methods:
-            print(f"\nnext: physgrad compare --problem {args.problem} --methods "
-                  + ",".join(result.methods))
-    return 0
