@@ -150,6 +150,20 @@ def readable_log_axis(ax: object, axis: str = "y") -> None:
     target.set_minor_formatter(FuncFormatter(minor))
 
 
+def style_axes(ax: Any, xlabel: str, ylabel: str, *, log_x: bool = False,
+               log_y: bool = False) -> None:
+    """Label ``ax``, draw a light major grid and use log axes where asked, the y axis with
+    :func:`readable_log_axis` labels (call after plotting: they read the limits)."""
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+        readable_log_axis(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+
+
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
     """Trailing running mean (:func:`physgrad.training.smoothing.running_mean`: at most
     ``window`` values and never more than the later half of those seen so far)."""
@@ -189,7 +203,8 @@ def plot_learning_curves(
                         lw=0.5)
             _mean_and_range(ax, runs, [smooth(h[metric], smoothing) for h in runs],
                             colors[label], label)
-        _decorate(ax, METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})", log_y)
+        style_axes(ax, "training iteration",
+                   METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})", log_y=log_y)
     axes[0].legend(fontsize=8, loc="best")
     if scored:
         for ax in axes:
@@ -218,7 +233,8 @@ def _heldout_row(
             _mean_and_range(ax, runs, [h[metric] for h in runs], colors[label], label,
                             marker="o", ms=2.5)
         ax.set_title("held-out problems (batch norm re-estimated)", fontsize=9)
-        _decorate(ax, METRIC_LABELS.get(metric, metric) + " (held-out mean)", log_y)
+        style_axes(ax, "training iteration", METRIC_LABELS.get(metric, metric) + " (held-out mean)",
+                   log_y=log_y)
     axes[0].legend(fontsize=8, loc="best")
 
 
@@ -234,15 +250,6 @@ def _mean_and_range(
     if len(runs) > 1:
         ax.fill_between(it, stack.min(0), stack.max(0), color=color, alpha=0.2, lw=0)
     ax.plot(it, stack.mean(0), color=color, lw=1.6, label=label, **line)
-
-
-def _decorate(ax: Any, ylabel: str, log_y: bool) -> None:
-    if log_y:
-        ax.set_yscale("log")
-        readable_log_axis(ax)
-    ax.set_xlabel("training iteration")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="major", alpha=0.3)
 
 
 def plot_seed_grid(
@@ -264,13 +271,8 @@ def plot_seed_grid(
         for label, hist in runs[seed].items():
             ax.plot(hist["iteration"], smooth(hist[metric], smoothing), color=colors[label],
                     lw=1.4, label=label)
-        if log_y:
-            ax.set_yscale("log")
-            readable_log_axis(ax)
         ax.set_title(f"seed {seed}", fontsize=10)
-        ax.set_xlabel("training iteration")
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-        ax.grid(True, alpha=0.3)
+        style_axes(ax, "training iteration", METRIC_LABELS.get(metric, metric), log_y=log_y)
     for ax in axes[len(seeds):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="best")

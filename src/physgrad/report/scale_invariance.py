@@ -9,7 +9,7 @@ import numpy as np
 
 from physgrad.experiments.exp import ExpPredictions
 from physgrad.experiments.sine2d import Sweep
-from physgrad.report.plots import method_colors, new_figure, readable_log_axis, save_png
+from physgrad.report.plots import method_colors, new_figure, save_png, style_axes
 
 
 def plot_exp_predictions(data: ExpPredictions, path: Path | str) -> Path:
@@ -30,17 +30,11 @@ def plot_exp_predictions(data: ExpPredictions, path: Path | str) -> Path:
             raise ValueError(f"prediction {label!r} has shape {p.shape}, expected {xs.shape}")
         ax.plot(xs, p, color=color, lw=1.5, label=label)
         ax_err.plot(xs, np.maximum(np.abs(p - xs), 1e-12), color=color, lw=1.2, label=label)
-    ax.set_xlabel("$x^*$ (ground truth)")
-    ax.set_ylabel("predicted $x$")
     ax.set_title(r"$y^* = e^{x^*}$: network prediction vs ground truth", fontsize=10)
-    ax.grid(True, alpha=0.3)
+    style_axes(ax, "$x^*$ (ground truth)", "predicted $x$")
     ax.legend(fontsize=8, loc="upper left")
-    ax_err.set_yscale("log")
-    readable_log_axis(ax_err)
-    ax_err.set_xlabel("$x^*$ (ground truth)")
-    ax_err.set_ylabel(r"$|x - x^*|$")
     ax_err.set_title("absolute error", fontsize=10)
-    ax_err.grid(True, which="major", alpha=0.3)
+    style_axes(ax_err, "$x^*$ (ground truth)", r"$|x - x^*|$", log_y=True)
     return save_png(fig, path, dpi=120)
 
 
@@ -68,15 +62,13 @@ def plot_sweep(sweep: Sweep, path: Path | str) -> Path:
             v = np.asarray(part["values"][m], dtype=float)
             ok = np.isfinite(v) & (v > 0)
             ax.plot(points[ok], v[ok], "o-", color=color, ms=3.5, lw=1.4, label=labels.get(m, m))
-        ax.set_yscale("log")
-        readable_log_axis(ax)
         if key == "xi":
-            ax.set_xlabel(rf"conditioning $\xi$ ($\theta$ = {part['angle']:g}°)")
-            ax.set_ylabel(r"relative $x$-distance: final $\|x - x^*\|_2 / \xi$")
+            xlabel = rf"conditioning $\xi$ ($\theta$ = {part['angle']:g}°)"
+            ylabel = r"relative $x$-distance: final $\|x - x^*\|_2 / \xi$"
         else:
-            ax.set_xlabel(rf"rotation $\theta$ in degrees ($\xi$ = {part['xi']:g})")
-            ax.set_ylabel(r"final $\|x - x^*\|_2$")
-        ax.grid(True, which="major", alpha=0.3)
+            xlabel = rf"rotation $\theta$ in degrees ($\xi$ = {part['xi']:g})"
+            ylabel = r"final $\|x - x^*\|_2$"
+        style_axes(ax, xlabel, ylabel, log_y=True)
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(
         f"sine2d: mean x-distance to the closest solution over the last 10 % of "

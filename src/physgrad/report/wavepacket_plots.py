@@ -17,7 +17,7 @@ from physgrad.experiments.wavepacket_figures import (
     log_smooth,
 )
 from physgrad.problems.wavepacket import INITIAL_GUESS
-from physgrad.report.plots import method_colors, new_figure, readable_log_axis, save_png
+from physgrad.report.plots import method_colors, new_figure, save_png, style_axes
 
 LBFGS_COLOR = "#8c564b"
 """Colour of the L-BFGS-B fits in every figure (networks use their method colour)."""
@@ -49,12 +49,8 @@ def plot_fig8(data: TrainingVsBaseline, path: Path) -> Path:
         if metric == "objective" and noise_floor is not None:
             ax.axhline(noise_floor, color="0.3", ls="-.", lw=0.9,
                        label=r"noise floor $\frac{1}{2}N\sigma_n^2$")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        readable_log_axis(ax)
-        ax.set_xlabel("training iteration")
-        ax.set_ylabel(PANEL_LABELS[metric] + " (per example)")
-        ax.grid(True, which="major", alpha=0.3)
+        style_axes(ax, "training iteration", PANEL_LABELS[metric] + " (per example)", log_x=True,
+                   log_y=True)
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, fontsize=8, loc="outside lower center", ncol=4)
     fig.suptitle("wave-packet fit (B.1, Fig. 8): running mean over the last 20% of iterations; "
@@ -114,14 +110,13 @@ def plot_error_vs_position(data: PositionErrors, path: Path) -> Path:
         ax_frac.plot(centres, frac, "o-", color=color, label=label)
     for ax in (ax_err, ax_frac):
         ax.axvline(INITIAL_GUESS[0], color="0.4", ls=":", lw=0.9)
-        ax.set_xlabel(r"true position $\xi_0^*$ (samples); dotted: initial guess 128")
-        ax.grid(True, alpha=0.3)
+    xlabel = r"true position $\xi_0^*$ (samples); dotted: initial guess 128"
     ax_err.axhline(tol, color="0.4", ls="--", lw=0.9)
-    ax_err.set_yscale("log")
-    readable_log_axis(ax_err)
-    ax_err.set_ylabel(r"$|\xi_0 - \xi_0^*|$ (samples, clipped to [1e-3, 1e4])")
+    style_axes(ax_err, xlabel, r"$|\xi_0 - \xi_0^*|$ (samples, clipped to [1e-3, 1e4])",
+               log_y=True)
     ax_frac.set_ylim(-0.03, 1.03)
-    ax_frac.set_ylabel(rf"fraction found ($|\xi_0 - \xi_0^*| < {tol:g}$) per $\xi_0^*$ bin")
+    style_axes(ax_frac, xlabel,
+               rf"fraction found ($|\xi_0 - \xi_0^*| < {tol:g}$) per $\xi_0^*$ bin")
     ax_frac.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(
         f"{baseline['n']} held-out examples (seed {baseline['seed']}): L-BFGS-B converged "
