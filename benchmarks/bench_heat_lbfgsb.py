@@ -52,7 +52,7 @@ def plot(out: Path, window: int) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from physgrad.report.plots import smooth
+    from physgrad.training.smoothing import running_mean
 
     rows = list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))
     held = list(csv.DictReader((out / "held_out.csv").read_text().splitlines()))
@@ -63,7 +63,8 @@ def plot(out: Path, window: int) -> Path:
     for m in METHODS:
         it = [int(r["iteration"]) for r in rows if r["method"] == m]
         x = [float(r["x_l1"]) for r in rows if r["method"] == m]
-        ax1.plot(it, smooth(x, window), color=COLORS[m], ls=STYLES[m], lw=1.6, label=labels[m])
+        ax1.plot(it, running_mean(x, window), color=COLORS[m], ls=STYLES[m], lw=1.6,
+                 label=labels[m])
         h = [r for r in held if r["method"] == m]
         ax2.errorbar([int(r["iteration"]) for r in h], [float(r["x_l1"]) for r in h],
                      yerr=[float(r["x_l1_se"]) for r in h], color=COLORS[m], ls=STYLES[m],

@@ -4,8 +4,8 @@ Every number the report prints as "paper" comes from :data:`PAPER_NUMBERS` (quot
 ICLR 2022 text, section given in ``source``); :func:`measure` computes the matching value from
 one or more :class:`~physgrad.experiments.runner.Comparison` (one per seed) with the same
 definitions the comparison tables use (running mean over ``experiment.smoothing``
-mini-batches of the headline metric ``experiment.metrics[0]``), and :func:`paper_table` puts
-both side by side as Markdown (mean ± std over seeds).
+mini-batches of the headline metric ``experiment.metrics[0]``), and :func:`paper_rows` puts
+both side by side, one row per statement.
 
 Kinds of statement:
 
@@ -45,7 +45,6 @@ from physgrad.experiments.runner import (
     value_at,
 )
 from physgrad.stats import interval
-from physgrad.table import Table
 from physgrad.training.trainer import History
 
 if TYPE_CHECKING:
@@ -248,14 +247,6 @@ def _same_length(number: PaperNumber, comparisons: Sequence[Comparison]) -> str:
     return f"no: ours {ours:,} vs paper {number.at:,} iterations"
 
 
-def paper_table(comparisons: Sequence[Comparison]) -> str:
-    """Markdown table of :func:`paper_rows` ("" when the paper states nothing about it)."""
-    rows = paper_rows(comparisons)
-    if not rows:
-        return ""
-    return Table(list(rows[0]), [list(r.values()) for r in rows]).markdown()
-
-
 def _described(experiment: Any, method: str) -> str:
     spec = experiment.methods.get(method)
     return f"{method} ({spec.label})" if spec is not None else method
@@ -277,5 +268,4 @@ __all__ = [
     "measure",
     "paper_numbers",
     "paper_rows",
-    "paper_table",
 ]

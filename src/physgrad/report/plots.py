@@ -164,12 +164,6 @@ def style_axes(ax: Any, xlabel: str, ylabel: str, *, log_x: bool = False,
     ax.grid(True, which="major", alpha=0.3)
 
 
-def smooth(values: Sequence[float], window: int) -> np.ndarray:
-    """Trailing running mean (:func:`physgrad.training.smoothing.running_mean`: at most
-    ``window`` values and never more than the later half of those seen so far)."""
-    return running_mean(values, window)
-
-
 def plot_learning_curves(
     histories: dict,
     *,
@@ -201,7 +195,7 @@ def plot_learning_curves(
             if len(runs) == 1:  # the raw per-batch values, faint, under the running mean
                 ax.plot(runs[0]["iteration"], runs[0][metric], color=colors[label], alpha=0.12,
                         lw=0.5)
-            _mean_and_range(ax, runs, [smooth(h[metric], smoothing) for h in runs],
+            _mean_and_range(ax, runs, [running_mean(h[metric], smoothing) for h in runs],
                             colors[label], label)
         style_axes(ax, "training iteration",
                    METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})", log_y=log_y)
@@ -269,7 +263,7 @@ def plot_seed_grid(
     colors = method_colors(label for per_seed in runs.values() for label in per_seed)
     for ax, seed in zip(axes, seeds, strict=False):
         for label, hist in runs[seed].items():
-            ax.plot(hist["iteration"], smooth(hist[metric], smoothing), color=colors[label],
+            ax.plot(hist["iteration"], running_mean(hist[metric], smoothing), color=colors[label],
                     lw=1.4, label=label)
         ax.set_title(f"seed {seed}", fontsize=10)
         style_axes(ax, "training iteration", METRIC_LABELS.get(metric, metric), log_y=log_y)
