@@ -190,7 +190,7 @@ def _config_data(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             set_key(data, key, value)
     if getattr(args, "seeds", None) is not None:
-        set_key(data, "seeds", _int_list("--seeds", args.seeds))
+        set_key(data, "seeds", _split("--seeds", args.seeds, int))
     return apply_overrides(data, getattr(args, "set", []))
 
 
@@ -679,29 +679,24 @@ def _join_torchrun(args: argparse.Namespace) -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
 
 
-def _int_list(flag: str, text: str) -> list[int]:
+def _split(flag: str, text: str, kind: type = str) -> list[Any]:
+    """``text`` split at commas into ``kind`` values (``int``: integers, ``str``: names)."""
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values:  # "" or ",," would silently mean "the default seed"
-        raise ValueError(f"{flag} must be comma-separated integers, got {short(text)}")
+    if not values:  # "" or ",," would silently mean the default (every seed, every name)
+        what = "integers" if kind is int else "names"
+        raise ValueError(f"{flag} must be comma-separated {what}, got {short(text)}")
     return values
-
-
-def _name_list(flag: str, text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:  # "" would silently mean "all"
-        raise ValueError(f"{flag} must be comma-separated names, got {short(text)}")
-    return names
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from physgrad.experiments.base import RunOptions
     from physgrad.report.reproduce import command_line, reproduce
 
-    only = _name_list("--only", args.only) if args.only is not None else None
-    seeds = _int_list("--seeds", args.seeds) if args.seeds is not None else [0]
+    only = _split("--only", args.only) if args.only is not None else None
+    seeds = _split("--seeds", args.seeds, int) if args.seeds is not None else [0]
     options = RunOptions(out=_out_folder(args.out), scale=args.scale, seeds=tuple(seeds),
                          device=args.device, resume=args.resume, force=args.force,
                          progress=not args.quiet, threads=args.threads)

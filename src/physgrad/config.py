@@ -338,7 +338,6 @@ def configure_experiment(experiment: Any, config: RunConfig) -> tuple[Any, dict[
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{section} config {short(_plain(changed))}: {short_text(exc)}") \
                     from None
-        if changed:
             changes[section] = _plain(changed)
     if not changes:
         return experiment, resolved
@@ -367,7 +366,7 @@ def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
             kwargs[key] = _build(annotation, value if value is not None else {}, name + ".", source)
         elif annotation == dict[str, Any]:
             if not isinstance(value, dict | None):
-                raise ValueError(f"config key {short(name)} must be a mapping, got {short(value)}")
+                raise _wrong(name, "a mapping", value)
             kwargs[key] = dict(value or {})
         else:
             kwargs[key] = _coerce(name, value, annotation)
@@ -408,7 +407,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, str) and origin is list and args == (str,):
             value = [v.strip() for v in value.split(",") if v.strip()]  # "a,b" as on the CLI
         if not isinstance(value, list | tuple):
-            raise ValueError(f"config key {short(key)} must be a list, got {short(value)}")
+            raise _wrong(key, "a list", value)
         if origin is tuple and Ellipsis not in args and len(args) != len(value):
             raise _wrong(key, f"a list of {len(args)} entries", value)
         inner = args[0] if args else Any
@@ -434,7 +433,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return value
     elif annotation is Any:
         return value
-    raise ValueError(f"config key {short(key)} must be {_describe(annotation)}, got {short(value)}")
+    raise _wrong(key, _describe(annotation), value)
 
 
 def _wrong(key: str, expected: str, value: Any) -> ValueError:
