@@ -183,7 +183,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_data(args: argparse.Namespace) -> dict[str, Any]:
+def _configured(args: argparse.Namespace, trains: bool = False) -> tuple[Any, ...]:
+    """``(data, config, experiment, out)`` of ``run``/``compare``: the ``--config`` file, then
+    the flags, then ``--set`` as a mapping and as the validated :class:`RunConfig`, the
+    configured experiment (:func:`_experiment`) and the output folder."""
     data = load_config_file(args.config) if args.config else {}
     for flag, key in FLAG_KEYS.items():
         value = getattr(args, flag, None)
@@ -191,7 +194,10 @@ def _config_data(args: argparse.Namespace) -> dict[str, Any]:
             set_key(data, key, value)
     if getattr(args, "seeds", None) is not None:
         set_key(data, "seeds", _split("--seeds", args.seeds, int))
-    return apply_overrides(data, getattr(args, "set", []))
+    data = apply_overrides(data, getattr(args, "set", []))
+    config = RunConfig.from_dict(data, source=args.config or "the command line")
+    exp, config = _experiment(config, trains)
+    return data, config, exp, Path(config.out if config.out is not None else f"runs/{exp.name}")
 
 
 def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -272,10 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from physgrad.experiments.runner import initial_weights, method_optimizer, run_method
     from physgrad.report.figures import render
 
-    data = _config_data(args)
-    config = RunConfig.from_dict(data, source=args.config or "the command line")
-    exp, config = _experiment(config)
-    out = _out_dir(config, exp)
+    data, config, exp, out = _configured(args)
     if isinstance(exp, FigureExperiment):
         unused = [k for k in _flat(data) if k.split(".")[0] in ("method", "training", "optimizer")]
         unused += [f"--{n}" for n in ("tensorboard", "mlflow") if getattr(args, n)]
@@ -337,10 +340,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     from physgrad.report.figures import render
 
-    data = _config_data(args)
-    config = RunConfig.from_dict(data, source=args.config or "the command line")
-    exp, config = _experiment(config, trains=True)
-    out = _out_dir(config, exp)
+    data, config, exp, out = _configured(args, trains=True)
     if args.resume:
         config = _restore(config, _flat(data), out / "config.yaml")
         exp, config = _experiment(config, trains=True)
@@ -391,10 +391,6 @@ RUN_FILES = ("checkpoint.pt", "metrics.csv", "summary.json")
 RESUME_MAY_CHANGE = ("training.iterations", "training.checkpoint_every", "device", "out",
                      "methods", "seeds")
 """Config keys a resume may change; every other given key must match the recorded run."""
-
-
-def _out_dir(config: RunConfig, exp: Any) -> Path:
-    return Path(config.out if config.out is not None else f"runs/{exp.name}")
 
 
 def _sized(exp: Any, config: RunConfig, **changes: Any) -> TrainingConfig:

@@ -30,29 +30,18 @@ def draw_reconstructions(data: Reconstructions, path: Path | str) -> Path:
     fig = new_figure(figsize=(2.35 * ncols, 2.35 * len(examples) + 0.6), constrained_layout=True)
     axes = fig.subplots(len(examples), ncols, squeeze=False)
     for row, b in enumerate(examples):
-        y_panels = [("$y^*$", y_true[b], None)] + [
-            (f"{m}\n$P(x)$", preds[m][1][b], np.abs(preds[m][1][b] - y_true[b]).sum())
+        names = {m: f"{m}\n" if row == 0 else "" for m in labels}  # method names on row 0
+        y_panels = [("$y^*$", y_true[b])] + [
+            (_l1_title(names[m] + "$P(x)$\n", preds[m][1][b], y_true[b]), preds[m][1][b])
             for m in labels
         ]
         x_panels = [
-            (f"{m}\n$x$", preds[m][0][b], np.abs(preds[m][0][b] - x_true[b]).sum())
+            (_l1_title(names[m] + "$x$\n", preds[m][0][b], x_true[b]), preds[m][0][b])
             for m in labels
-        ] + [("$x^*$ (ground truth)", x_true[b], None)]
-        for group, err_name, offset in ((y_panels, "y", 0), (x_panels, "x", 1 + len(labels))):
-            truth = group[0][1] if err_name == "y" else group[-1][1]
-            lo, hi = float(truth.min()), float(truth.max())  # the truth's range; errors clip
-            image = None
-            for j, (title, field, err) in enumerate(group):
-                ax = axes[row, offset + j]
-                image = ax.imshow(field.T, origin="lower", cmap="viridis", vmin=lo, vmax=hi)
-                full = title if err is None else f"{title}\n$L_1$ err {err:.3g}"
-                ax.set_title(full if row == 0 else full.split("\n", 1)[-1], fontsize=8)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if j == 0:
-                    ax.set_ylabel(f"test sample {b}", fontsize=8)
-            fig.colorbar(image, ax=axes[row, offset : offset + len(group)].tolist(),
-                         shrink=0.8, pad=0.01, label=err_name)
+        ] + [("$x^*$ (ground truth)", x_true[b])]
+        split = 1 + len(labels)
+        _field_row(fig, axes[row, :split], y_panels, y_true[b], "y", f"test sample {b}")
+        _field_row(fig, axes[row, split:], x_panels, x_true[b], "x", f"test sample {b}")
     fig.suptitle(
         f"{data.experiment}: test batch seed {data.seed}; networks after {data.iterations} "
         f"training iterations ({data.folder})",
@@ -74,26 +63,12 @@ def draw_solver_comparison(data: SolverComparison, path: Path | str) -> Path:
     axes = fig.subplots(2 * len(examples), ncols, squeeze=False)
     for i, b in enumerate(examples):
         for r, (kind, truth, index) in enumerate((("y", y_true[i], 1), ("x", x_true[i], 0))):
-            row = axes[2 * i + r]
-            lo, hi = float(truth.min()), float(truth.max())
-            panels = [(f"${kind}^*$ (ground truth)", truth, None)] + [
-                (label, col[index][i], np.abs(col[index][i] - truth).sum())
+            names = 2 * i + r == 0  # method names once, on the first row
+            panels = [(f"${kind}^*$ (ground truth)", truth)] + [
+                (_l1_title(f"{label}\n" if names else "", col[index][i], truth), col[index][i])
                 for label, col in columns.items()
             ]
-            image = None
-            for ax, (title, field, err) in zip(row, panels, strict=True):
-                image = ax.imshow(field.T, origin="lower", cmap="viridis", vmin=lo, vmax=hi)
-                if err is None:
-                    text = title
-                elif 2 * i + r == 0:  # method names once, on the first row
-                    text = f"{title}\n$L_1$ err {err:.3g}"
-                else:
-                    text = f"$L_1$ err {err:.3g}"
-                ax.set_title(text, fontsize=8)
-                ax.set_xticks([])
-                ax.set_yticks([])
-            row[0].set_ylabel(f"test sample {b}: {kind}", fontsize=8)
-            fig.colorbar(image, ax=row.tolist(), shrink=0.8, pad=0.01, label=kind)
+            _field_row(fig, axes[2 * i + r], panels, truth, kind, f"test sample {b}: {kind}")
     fig.suptitle(
         f"{data.experiment}: single-problem solvers vs networks (as paper Fig. 12); test "
         f"batch seed {data.seed}; networks after "
@@ -101,6 +76,27 @@ def draw_solver_comparison(data: SolverComparison, path: Path | str) -> Path:
         fontsize=10,
     )
     return _save_palette_png(fig, Path(path), dpi=68)
+
+
+def _field_row(
+    fig: Figure, axes: np.ndarray, panels: list, truth: np.ndarray, label: str, ylabel: str
+) -> None:
+    """Draw ``panels`` ``(title, field)`` into ``axes`` without ticks, all in the colour range
+    of ``truth`` (values outside it saturate), with one colour bar labelled ``label`` and the
+    first panel's y label ``ylabel``."""
+    lo, hi = float(truth.min()), float(truth.max())
+    for ax, (title, field) in zip(axes, panels, strict=True):
+        image = ax.imshow(field.T, origin="lower", cmap="viridis", vmin=lo, vmax=hi)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_ylabel(ylabel, fontsize=8)
+    fig.colorbar(image, ax=list(axes), shrink=0.8, pad=0.01, label=label)
+
+
+def _l1_title(what: str, field: np.ndarray, truth: np.ndarray) -> str:
+    """``what``, then the panel's ``L1`` error (``|field - truth|`` summed over cells)."""
+    return f"{what}$L_1$ err {np.abs(field - truth).sum():.3g}"
 
 
 def _save_palette_png(fig: Figure, path: Path, dpi: int) -> Path:
