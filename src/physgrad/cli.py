@@ -738,12 +738,9 @@ def _set_threads(args: argparse.Namespace) -> None:
 
     from physgrad.training.distributed import default_threads
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-        return
-    torch.set_num_threads(default_threads())
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(default_threads() if args.threads is None else args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,9 +98,8 @@ def method_colors(labels: Iterable[str]) -> dict[str, str]:
     used = {colors[lb] for lb in fixed}
     for label in sorted(set(labels) - set(fixed)):
         start = PALETTE.index(colors[label])
-        free = [PALETTE[(start + i) % len(PALETTE)] for i in range(len(PALETTE))
-                if PALETTE[(start + i) % len(PALETTE)] not in used]
-        colors[label] = free[0] if free else colors[label]
+        ring = PALETTE[start:] + PALETTE[:start]
+        colors[label] = next((c for c in ring if c not in used), colors[label])
         used.add(colors[label])
     return colors
 
@@ -182,27 +181,33 @@ def plot_learning_curves(
     the network after each evaluated iteration on fixed problems it never trained on.
     """
     scored = {k: v for k, v in (heldout or {}).items() if _has(v, metrics)}
-    rows = 2 if scored else 1
-    fig = new_figure(figsize=(5.2 * len(metrics), 3.8 * rows), constrained_layout=True)
-    grid = fig.subplots(rows, len(metrics), squeeze=False)
+    fig = new_figure(figsize=(5.2 * len(metrics), 3.8 * (1 + bool(scored))),
+                     constrained_layout=True)
+    grid = fig.subplots(1 + bool(scored), len(metrics), squeeze=False)
     colors = method_colors([*histories, *scored])
-    if scored:
-        _heldout_row(grid[0], scored, list(histories), metrics, log_y, colors)
-    axes = grid[-1]
-    for ax, metric in zip(axes, metrics, strict=True):
-        for label, hist in histories.items():
-            runs = hist if isinstance(hist, list) else [hist]
-            if len(runs) == 1:  # the raw per-batch values, faint, under the running mean
-                ax.plot(runs[0]["iteration"], runs[0][metric], color=colors[label], alpha=0.12,
-                        lw=0.5)
-            _mean_and_range(ax, runs, [running_mean(h[metric], smoothing) for h in runs],
-                            colors[label], label)
-        style_axes(ax, "training iteration",
-                   METRIC_LABELS.get(metric, metric) + f" (running mean, {smoothing})", log_y=log_y)
-    axes[0].legend(fontsize=8, loc="best")
-    if scored:
-        for ax in axes:
-            ax.set_title("training batches", fontsize=9)
+    rows = [(grid[-1], histories, False)]
+    if scored:  # the held-out scores on top, in the order of ``histories``
+        rows.insert(0, (grid[0], {k: scored[k] for k in histories if k in scored}, True))
+    for axes, curves, held in rows:
+        for ax, metric in zip(axes, metrics, strict=True):
+            for label, hist in curves.items():
+                runs = hist if isinstance(hist, list) else [hist]
+                if held:
+                    _mean_and_range(ax, runs, [h[metric] for h in runs], colors[label], label,
+                                    marker="o", ms=2.5)
+                    continue
+                if len(runs) == 1:  # the raw per-batch values, faint, under the running mean
+                    ax.plot(runs[0]["iteration"], runs[0][metric], color=colors[label],
+                            alpha=0.12, lw=0.5)
+                _mean_and_range(ax, runs, [running_mean(h[metric], smoothing) for h in runs],
+                                colors[label], label)
+            if scored:
+                ax.set_title("held-out problems (batch norm re-estimated)" if held
+                             else "training batches", fontsize=9)
+            what = " (held-out mean)" if held else f" (running mean, {smoothing})"
+            style_axes(ax, "training iteration", METRIC_LABELS.get(metric, metric) + what,
+                       log_y=log_y)
+        axes[0].legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title, fontsize=10)
     return save_png(fig, path, dpi=120)
@@ -211,25 +216,6 @@ def plot_learning_curves(
 def _has(hist: object, metrics: Sequence[str]) -> bool:
     runs = hist if isinstance(hist, list) else [hist]
     return bool(runs) and all(m in h.columns and len(h) for h in runs for m in metrics)
-
-
-def _heldout_row(
-    axes: Sequence,
-    scored: dict,
-    order: list[str],
-    metrics: Sequence[str],
-    log_y: bool,
-    colors: dict[str, str],
-) -> None:
-    for ax, metric in zip(axes, metrics, strict=True):
-        for label in [k for k in order if k in scored]:
-            runs = scored[label] if isinstance(scored[label], list) else [scored[label]]
-            _mean_and_range(ax, runs, [h[metric] for h in runs], colors[label], label,
-                            marker="o", ms=2.5)
-        ax.set_title("held-out problems (batch norm re-estimated)", fontsize=9)
-        style_axes(ax, "training iteration", METRIC_LABELS.get(metric, metric) + " (held-out mean)",
-                   log_y=log_y)
-    axes[0].legend(fontsize=8, loc="best")
 
 
 def _mean_and_range(

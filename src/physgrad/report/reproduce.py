@@ -151,12 +151,11 @@ def _run_one(
     minutes for fluid): its tables and figure list come from that record."""
     out = opts.out
     if isinstance(exp, FigureExperiment):
-        if finished:
-            return {"figures": finished["figures"], "table": finished["table"],
-                    "comparisons": [], "extra": []}
-        result = exp.make(out, opts.scale, opts.progress)
-        return {"figures": _names(render(result, out), out), "table": result.table,
-                "comparisons": [], "extra": []}
+        if not finished:
+            result = exp.make(out, opts.scale, opts.progress)
+            finished = {"figures": _names(render(result, out), out), "table": result.table}
+        return {"figures": finished["figures"], "table": finished["table"], "comparisons": [],
+                "extra": []}
     if finished:
         exp = replace(exp, figures=None)
     if len(opts.seeds) > 1:
