@@ -1,12 +1,5 @@
 """Drawing of the fluid experiment's figures (paper Fig. 13 and Fig. 6b) from their data,
-which :mod:`physgrad.experiments.fluid_figures` computes.
-
-* :func:`draw_fluid_examples` (Fig. 13): one row per source (ground truth, then each trained
-  network): the vorticity of ``v0`` with a quiver of ``v0``, and the marker at
-  ``t = 0, 0.5, 1, 1.5, 2``.
-* :func:`draw_fluid_single_problem` (Fig. 6b): GD against the iterated reverse-simulation
-  estimator on single problems, log-log.
-"""
+which :mod:`physgrad.experiments.fluid_figures` computes."""
 
 from __future__ import annotations
 
