@@ -43,11 +43,13 @@ def atomic_write(path: Path, write: Any) -> None:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except (OSError, RuntimeError) as exc:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             # torch.save reports a short write as RuntimeError ("unexpected pos", "file write
             # failed"), not OSError
+            if not isinstance(exc, OSError | RuntimeError):
+                raise
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
                 short_text(exc)
             raise WriteError(
@@ -55,10 +57,6 @@ def atomic_write(path: Path, write: Any) -> None:
                 f"cannot write {str(path)!r} ({reason}); its previous version, if any, is kept",
                 str(path),
             ) from None
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise
 
 
 @contextlib.contextmanager
