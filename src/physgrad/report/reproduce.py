@@ -33,6 +33,7 @@ from physgrad.experiments.base import (
     RunOptions,
     list_experiments,
 )
+from physgrad.experiments.paper import PAPER_SUMMARY
 from physgrad.experiments.runner import (
     Comparison,
     compare,
@@ -43,7 +44,7 @@ from physgrad.experiments.runner import (
 )
 from physgrad.io import write_text
 from physgrad.report.figures import render
-from physgrad.report.paper_numbers import PAPER_NUMBERS, PAPER_SUMMARY, format_values, paper_rows
+from physgrad.report.paper_numbers import PAPER_NUMBERS, format_values, paper_rows
 from physgrad.table import Table
 
 
