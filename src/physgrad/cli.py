@@ -112,10 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     sub.add_parser("list", help="list the registered experiments and their methods")
+
     run = sub.add_parser("run", help="train one method of an experiment (or make its figure)")
     _add(run, {"experiment": EXPERIMENT,
                "--method": dict(help="method name (default: the experiment's first method)"),
                **COMMON})
+
     cmp = sub.add_parser(
         "compare", help="train several methods from the same init; curves + table"
     )
@@ -125,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds": dict(help="comma-separated seeds: one comparison per seed + a per-seed figure"),
         **COMMON,
     })
+
     rep = sub.add_parser(
         "reproduce", help="every experiment at one scale into one report folder (resumable)"
     )
@@ -138,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume": dict(action="store_true", help="continue a run in --out"),
         "--force": dict(action="store_true", help="start over in an existing --out"),
     })
+
     demo = sub.add_parser(
         "demo", help="< 3 min CPU demo: Adam vs Adam + physical gradients (heat or sine)"
     )
@@ -148,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--iters": dict(type=int, help="iterations per method (default 4000 sine, 200 heat)"),
         "--quiet": COMMON["--quiet"],
     })
+
     diag = sub.add_parser(
         "diagnose",
         help="seconds-long look at your problem before training: conditioning, multimodality, "
