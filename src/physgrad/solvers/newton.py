@@ -29,8 +29,38 @@ GAUSS_NEWTON_DAMPING = 1e-3
 """Default relative (Marquardt) damping of :class:`GaussNewton`: a fraction of ``diag(JᵀJ)``."""
 
 
+class _DampedNewton:
+    """What :class:`Newton` and :class:`GaussNewton` share: the settings' checks and the
+    iteration ``x <- x + lr · step`` (backtracked unless ``halvings`` is 0); a subclass
+    defines its fields and ``_step``, which returns the objective ``(B,)``, its gradient
+    (shape of ``x``) and the undamped-``lr`` step ``(B, d)`` at ``x``."""
+
+    def __post_init__(self) -> None:
+        self._store(
+            steps=check_positive_int("steps", self.steps),
+            damping=check_nonnegative_float("damping", self.damping),
+            lr=check_nonnegative_float("lr", self.lr, positive=True),
+            relative=bool(self.relative),
+            halvings=_check_halvings(self.halvings),
+        )
+
+    def _iterates(
+        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> Iterator[torch.Tensor]:
+        x = x0
+        for _ in range(self.steps):
+            loss, grad, step = self._step(x, y_target, physics)
+            step = self.lr * step.reshape(x.shape)
+            if self.halvings:
+                x = backtrack(x, step, loss, grad, lambda z: self.loss(z, y_target, physics),
+                              self.halvings)
+            else:
+                x = x + step
+            yield x
+
+
 @dataclass(frozen=True, repr=False)
-class Newton(Solver):
+class Newton(_DampedNewton, Solver):
     """Damped Newton iterations ``x <- x - lr (|H| + λ I)^-1 g`` per sample.
 
     ``H`` is the exact Hessian of the per-sample objective w.r.t. ``x`` (forward-over-reverse
@@ -69,34 +99,18 @@ class Newton(Solver):
     relative: bool = True
     halvings: int = HALVINGS
 
-    def __post_init__(self) -> None:
-        _check_settings(self)
-
-    def _iterates(
-        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
-    ) -> Iterator[torch.Tensor]:
-        x = x0
-        flat = (x0.shape[0], -1)
-
-        def loss_fn(z: torch.Tensor) -> torch.Tensor:
-            return self.loss(z, y_target, physics)
-
-        for _ in range(self.steps):
-            loss, grad = self.loss_and_grad(x, y_target, physics)
-            hessian = block_hessian(loss_fn, x)
-            step = descent_step(
-                hessian, grad.reshape(flat), self.damping, relative=self.relative
-            )
-            step = self.lr * step.reshape(x.shape)
-            if self.halvings:
-                x = backtrack(x, step, loss, grad, loss_fn, self.halvings)
-            else:
-                x = x + step
-            yield x
+    def _step(
+        self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loss, grad = self.loss_and_grad(x, y_target, physics)
+        hessian = block_hessian(lambda z: self.loss(z, y_target, physics), x)
+        step = descent_step(hessian, grad.reshape(x.shape[0], -1), self.damping,
+                            relative=self.relative)
+        return loss, grad, step
 
 
 @dataclass(frozen=True, repr=False)
-class GaussNewton(Solver):
+class GaussNewton(_DampedNewton, Solver):
     """Gauss-Newton / Levenberg-Marquardt: ``x <- x - (J^T H_y J + damping I)^-1 J^T dL/dy``.
 
     ``J = dP/dx`` per sample (forward-mode AD, vmapped). For the default objective
@@ -133,50 +147,22 @@ class GaussNewton(Solver):
     relative: bool = True
     halvings: int = HALVINGS
 
-    def __post_init__(self) -> None:
-        _check_settings(self)
-
-    def _iterates(
-        self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
-    ) -> Iterator[torch.Tensor]:
-        x = x0
-        batch = x0.shape[0]
-        for _ in range(self.steps):
-            y = run_physics(x, y_target, physics).detach().requires_grad_(True)
-            loss = run_objective(self.objective, y, y_target)
-            value = loss.detach()
-            (grad_y,) = torch.autograd.grad(loss.sum(), y)
-            jac = batched_jacobian(lambda z: run_physics(z, y_target, physics), x)
-            grad_x = (jac.transpose(1, 2) @ grad_y.reshape(batch, -1, 1)).squeeze(-1)
-            if self.objective is squared_error:
-                curvature = jac.transpose(1, 2) @ jac
-            else:
-                h_y = block_hessian(lambda w: self.objective(w, y_target), y.detach())
-                curvature = jac.transpose(1, 2) @ h_y @ jac
-            if self.relative:
-                scaling = marquardt_scaling(curvature)
-                step = descent_step(curvature, grad_x, self.damping, scaling=scaling)
-            else:
-                step = descent_step(curvature, grad_x, self.damping)
-            step = self.lr * step.reshape(x.shape)
-            if self.halvings:
-                x = backtrack(
-                    x, step, value, grad_x.reshape(x.shape),
-                    lambda z: self.loss(z, y_target, physics), self.halvings,
-                )
-            else:
-                x = x + step
-            yield x
-
-
-def _check_settings(solver: Newton | GaussNewton) -> None:
-    solver._store(
-        steps=check_positive_int("steps", solver.steps),
-        damping=check_nonnegative_float("damping", solver.damping),
-        lr=check_nonnegative_float("lr", solver.lr, positive=True),
-        relative=bool(solver.relative),
-        halvings=_check_halvings(solver.halvings),
-    )
+    def _step(
+        self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = run_physics(x, y_target, physics).detach().requires_grad_(True)
+        loss = run_objective(self.objective, y, y_target)
+        (grad_y,) = torch.autograd.grad(loss.sum(), y)
+        jac = batched_jacobian(lambda z: run_physics(z, y_target, physics), x)
+        grad_x = (jac.transpose(1, 2) @ grad_y.reshape(x.shape[0], -1, 1)).squeeze(-1)
+        if self.objective is squared_error:
+            curvature = jac.transpose(1, 2) @ jac
+        else:
+            h_y = block_hessian(lambda w: self.objective(w, y_target), y.detach())
+            curvature = jac.transpose(1, 2) @ h_y @ jac
+        scaling = marquardt_scaling(curvature) if self.relative else None
+        step = descent_step(curvature, grad_x, self.damping, scaling=scaling)
+        return loss.detach(), grad_x.reshape(x.shape), step
 
 
 def _check_halvings(value: object) -> int:
