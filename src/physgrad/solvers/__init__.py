@@ -1,9 +1,8 @@
 """Inverse solvers ``solver(x0, y_target, physics) -> x_n`` (batched, started at ``x0``)."""
 
-from physgrad.solvers.adam import Adam
 from physgrad.solvers.analytic import Analytic
 from physgrad.solvers.base import Solver
-from physgrad.solvers.gd import GradientDescent
+from physgrad.solvers.gd import Adam, GradientDescent
 from physgrad.solvers.lbfgs import LBFGS
 from physgrad.solvers.newton import GaussNewton, Newton
 from physgrad.solvers.scipy import ScipyLBFGSB
