@@ -85,7 +85,7 @@ def test_record_reads_back_and_overrides_merge():
     assert spec.kwargs == {"betas": (0.5, 0.9)}  # lists as tuples: config == code
     record = spec.record()
     assert json.loads(json.dumps(record)) == record
-    assert OptimizerSpec.from_record(record) == spec
+    assert OptimizerSpec(**record) == spec
     sgd = OptimizerSpec("sgd", 1e-2, {"momentum": 0.9})
     assert sgd.override({"lr": "1e-3"}) == OptimizerSpec("sgd", 1e-3, {"momentum": 0.9})
     assert sgd.override({"kwargs": {"nesterov": True}}).kwargs == {"momentum": 0.9,

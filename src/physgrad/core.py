@@ -211,7 +211,8 @@ def physical_gradient_loss(
     if not callable(solver):
         raise TypeError(f"solver must be callable (x0, y_target, physics) -> x, got {solver!r}")
     with torch.enable_grad():  # solvers differentiate the physics internally
-        x_n = solver(x.detach().to(_solver_dtype(x, y_target)), y_target, physics)
+        dtype = x.dtype if y_target.is_complex() else y_target.dtype
+        x_n = solver(x.detach().to(dtype), y_target, physics)
     if not isinstance(x_n, torch.Tensor) or x_n.shape != x.shape:
         shape = tuple(x_n.shape) if isinstance(x_n, torch.Tensor) else type(x_n).__name__
         raise ValueError(f"solver returned {shape}, expected a tensor of shape {tuple(x.shape)}")
@@ -226,9 +227,3 @@ def physical_gradient_loss(
         step = step.clamp(-clip, clip)
     target = x.detach() - step
     return reduce_batch(0.5 * sum_per_sample((x - target) ** 2), reduction)
-
-
-def _solver_dtype(x: torch.Tensor, y_target: torch.Tensor) -> torch.dtype:
-    if y_target.is_complex():
-        return x.dtype
-    return y_target.dtype

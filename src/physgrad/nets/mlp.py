@@ -12,12 +12,6 @@ from physgrad._validation import check_choice, check_positive_int
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module for ``"relu"``, ``"sigmoid"`` or ``"tanh"``."""
-    check_choice("activation", name, tuple(ACTIVATIONS))
-    return ACTIVATIONS[name]()
-
-
 class MLP(nn.Module):
     """Linear layers with an activation after every hidden layer and none after the last.
 
@@ -53,7 +47,7 @@ class MLP(nn.Module):
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(nn.Linear(n_in, n_out))
             if i < len(sizes) - 2:
-                layers.append(make_activation(self.activation))
+                layers.append(ACTIVATIONS[self.activation]())
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,17 +39,10 @@ def heldout_batch(problem: Problem, size: int, seed: int = HELDOUT_SEED) -> Batc
     return problem.sample(size, torch.Generator().manual_seed(seed))
 
 
-def _part(batch: Batch, part: slice) -> Batch:
-    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t[part]
-
-    return Batch(batch.y_target[part], cut(batch.x_true), cut(batch.condition))
-
-
 def _chunks(batch: Batch, chunk: int, device: torch.device | str | None) -> Iterator[Batch]:
     """``batch`` in consecutive parts of ``chunk`` problems, each moved to ``device``."""
     for start in range(0, len(batch), chunk):
-        part = _part(batch, slice(start, start + chunk))
+        part = batch[start : start + chunk]
         yield part if device is None else part.to(device)
 
 

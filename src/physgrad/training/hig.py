@@ -37,18 +37,6 @@ from physgrad.training.methods import Method
 from physgrad.training.optimizers import OptimizerSpec
 
 
-def check_no_batchnorm(network: nn.Module) -> None:
-    """Raise ``ValueError`` naming the first BatchNorm layer of ``network``, if it has one."""
-    for name, module in network.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            raise ValueError(
-                f"HalfInverse does not support BatchNorm (layer {name or '<root>'!r}, "
-                f"{type(module).__name__}): its batch statistics couple the samples, so "
-                "per-sample Jacobians are undefined. Use a network without BatchNorm "
-                "(e.g. GroupNorm/LayerNorm or none)."
-            )
-
-
 def half_inverse_direction(
     jacobian: torch.Tensor, grad_y: torch.Tensor, truncation: float = 1e-6
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -166,7 +154,14 @@ class HalfInverse(Method):
         unless it takes a batch already, as the Trainer does); returns ``self`` for chaining."""
         if not isinstance(network, nn.Module):
             raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
-        check_no_batchnorm(network)
+        for name, module in network.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                raise ValueError(
+                    f"HalfInverse does not support BatchNorm (layer {name or '<root>'!r}, "
+                    f"{type(module).__name__}): its batch statistics couple the samples, so "
+                    "per-sample Jacobians are undefined. Use a network without BatchNorm "
+                    "(e.g. GroupNorm/LayerNorm or none)."
+                )
         if not any(p.requires_grad for p in network.parameters()):
             raise ValueError("network has no trainable parameters")
         self.network = network if takes_batch(network) else adapt(network)
@@ -187,7 +182,6 @@ class HalfInverse(Method):
             autograd history.
         """
         network = self._bound()
-        check_no_batchnorm(network)
         params = {k: p.detach() for k, p in network.named_parameters() if p.requires_grad}
         fixed = {k: p.detach() for k, p in network.named_parameters() if not p.requires_grad}
         fixed.update(dict(network.named_buffers()))
@@ -255,12 +249,10 @@ class HalfInverse(Method):
         info["norm"] *= factor
         info["factor"] = factor
         self.last_info = {**info, "rows": float(jac.shape[0]), "params": float(jac.shape[1])}
-        out, start = {}, 0
-        for name, p in network.named_parameters():
-            if not p.requires_grad:
-                continue
-            out[name] = direction[start : start + p.numel()].reshape(p.shape).to(p.dtype)
-            start += p.numel()
+        trained = [(name, p) for name, p in network.named_parameters() if p.requires_grad]
+        parts = direction.split([p.numel() for _, p in trained])
+        out = {name: d.reshape(p.shape).to(p.dtype)
+               for (name, p), d in zip(trained, parts, strict=True)}
         return out, objective.detach()
 
     def loss(self, x: torch.Tensor, batch: Batch, problem: Problem) -> torch.Tensor:

@@ -105,17 +105,11 @@ class OptimizerSpec:
         return f"optimizer {self.name}({', '.join(parts)})"
 
     def record(self) -> dict[str, Any]:
-        """A plain mapping (JSON/YAML/``weights_only`` checkpoint safe; tuples as lists) that
-        :meth:`from_record` reads back."""
+        """A plain mapping (JSON/YAML/``weights_only`` checkpoint safe; tuples as lists) of
+        this spec's fields: ``OptimizerSpec(**spec.record()) == spec``."""
         kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in self.kwargs.items()}
         return {"name": self.name, "lr": self.lr, "kwargs": kwargs,
                 "tenfold_steps": self.tenfold_steps}
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> OptimizerSpec:
-        """The spec :meth:`record` wrote; unknown keys raise ``ValueError``."""
-        _check_keys(record, "optimizer record")
-        return cls(**record)
 
     def override(
         self, changes: Mapping[str, Any] | None, source: str = "optimizer"

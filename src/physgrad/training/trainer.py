@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from physgrad._validation import MAX_SEED, check_device, check_positive_int, short_text
+from physgrad._validation import check_device, check_positive_int, check_seed, short_text
 from physgrad.core import NonFiniteError
 from physgrad.nets.adapters import adapt, takes_batch
 from physgrad.problems.base import Batch, Problem
@@ -166,7 +166,10 @@ class Trainer:
             raise TypeError(f"method must be a physgrad Method, got {type(method).__name__}")
         self.problem, self.method = problem, method
         self.batch_size = check_positive_int("batch_size", batch_size)
-        _check_seed(seed)
+        try:  # an int or a numpy integer (not a float), in [0, 2**64 - 1]
+            self.seed = check_seed(seed if isinstance(seed, bool) else operator.index(seed))
+        except TypeError:
+            raise TypeError(f"seed must be an int, got {seed!r}") from None
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
         self.checkpoint_every = checkpoint_every
@@ -192,7 +195,6 @@ class Trainer:
                 f"{type(self.optimizer).__name__}"
             )
         method.setup(self.network)  # e.g. HalfInverse needs the network's per-sample Jacobian
-        self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.iteration = 0
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -215,17 +217,10 @@ class Trainer:
     @property
     def checkpoint_path(self) -> Path | None:
         """``run_dir/checkpoint.pt``, or ``None`` without a run folder."""
-        return None if self.run_dir is None else self.run_dir / "checkpoint.pt"
+        return self._file("checkpoint.pt")
 
-    @property
-    def metrics_path(self) -> Path | None:
-        """``run_dir/metrics.csv``, or ``None`` without a run folder."""
-        return None if self.run_dir is None else self.run_dir / "metrics.csv"
-
-    @property
-    def heldout_path(self) -> Path | None:
-        """``run_dir/heldout.csv``, or ``None`` without a run folder."""
-        return None if self.run_dir is None else self.run_dir / "heldout.csv"
+    def _file(self, name: str) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / name
 
     def save(self) -> None:
         """Write the checkpoint (atomically); only rank 0 writes."""
@@ -262,8 +257,8 @@ class Trainer:
         self.wall_time = float(data.get("wall_time", 0.0))
         # rows written after the checkpoint are redone; an evaluation at the checkpoint's
         # iteration scored exactly the saved weights, so it is kept
-        self.history = _rows_before(self.metrics_path, self.iteration)
-        self.evaluations = _rows_before(self.heldout_path, self.iteration + 1)
+        self.history = _rows_before(self._file("metrics.csv"), self.iteration)
+        self.evaluations = _rows_before(self._file("heldout.csv"), self.iteration + 1)
         return True
 
     # -- training ------------------------------------------------------------------------
@@ -381,8 +376,8 @@ class Trainer:
         if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         trackers = open_trackers(self.trackers, self.run_dir, self.meta) if self.writes else []
-        csv_file = self._open_csv(self.metrics_path, self.history)
-        eval_file = self._open_csv(self.heldout_path, self.evaluations)
+        csv_file = self._open_csv("metrics.csv", self.history)
+        eval_file = self._open_csv("heldout.csv", self.evaluations)
         bar = _Progress(
             total=iterations,
             initial=self.iteration,
@@ -446,10 +441,10 @@ class Trainer:
             tracker.log({f"heldout/{k}": v for k, v in row.items() if k != "iteration"},
                         self.iteration)
 
-    def _open_csv(self, path: Path | None, history: History) -> _CsvLog | None:
-        if not self.writes or path is None:
+    def _open_csv(self, name: str, history: History) -> _CsvLog | None:
+        if not self.writes:
             return None
-        log = _CsvLog(path)
+        log = _CsvLog(self.run_dir / name)
         for i in range(len(history)):  # rewrite the rows kept from a resumed run
             log.write({k: v[i] for k, v in history.columns.items()})
         return log
@@ -532,17 +527,6 @@ class _CsvLog:
 
 def _fmt(value: float) -> str:
     return repr(float(value))
-
-
-def _check_seed(seed: object) -> None:
-    """A data-stream seed is an integer in ``[0, 2**64 - 1]`` (``torch.manual_seed``'s range;
-    the config refuses the same values)."""
-    try:
-        value = operator.index(seed)  # ints and numpy integers, not floats or bools' text
-    except TypeError:
-        raise TypeError(f"seed must be an int, got {seed!r}") from None
-    if isinstance(seed, bool) or not 0 <= value <= MAX_SEED:
-        raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
 
 
 def _check_x_shape(x: torch.Tensor, batch: Batch) -> torch.Tensor:
