@@ -185,19 +185,9 @@ def from_phiml(value: Any, dims: Any, batch_dim: str = "batch") -> torch.Tensor:
 
 def _dim_names(dims: Any) -> list[str]:
     if isinstance(dims, str):
-        names = []
-        depth = 0
-        token = ""
-        for ch in dims + ",":  # split at top-level commas, ignoring item lists "(x,y)"
-            depth += ch == "("
-            depth -= ch == ")"
-            if ch == "," and depth == 0:
-                if token.strip():
-                    names.append(token.strip().split(":")[0].split("=")[0])
-                token = ""
-            else:
-                token += ch
-        return names
+        from phiml.math._shape import parse_shape_spec
+
+        return list(parse_shape_spec(dims).names)
     if hasattr(dims, "names"):
         return list(dims.names)
     if isinstance(dims, list | tuple) and all(isinstance(n, str) for n in dims):

@@ -67,35 +67,21 @@ def _fold(grad: torch.Tensor, pad: Pad) -> torch.Tensor:
     return out
 
 
-class _CircularPad(torch.autograd.Function):
+class _Circular(torch.autograd.Function):
+    """:func:`_pad` (``fold=False``) or its adjoint :func:`_fold`; each one's backward is the
+    other, so double backward works too."""
 
     @staticmethod
-    def forward(x: torch.Tensor, pad: Pad) -> torch.Tensor:  # type: ignore[override]
-        return _pad(x, pad)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        ctx.pad = inputs[1]
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        # _fold is made of differentiable slicing and additions, so double backward works
-        return _CircularFold.apply(grad, ctx.pad), None
-
-
-class _CircularFold(torch.autograd.Function):
-
-    @staticmethod
-    def forward(grad: torch.Tensor, pad: Pad) -> torch.Tensor:  # type: ignore[override]
-        return _fold(grad, pad)
+    def forward(x: torch.Tensor, pad: Pad, fold: bool) -> torch.Tensor:  # type: ignore[override]
+        return _fold(x, pad) if fold else _pad(x, pad)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        ctx.pad = inputs[1]
+        ctx.pad, ctx.fold = inputs[1], inputs[2]
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return _CircularPad.apply(grad, ctx.pad), None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        return _Circular.apply(grad, ctx.pad, not ctx.fold), None, None
 
 
 def circular_pad(x: torch.Tensor, pad: Pad) -> torch.Tensor:
@@ -116,7 +102,7 @@ def circular_pad(x: torch.Tensor, pad: Pad) -> torch.Tensor:
         # under torch.func (vmap/jacrev, e.g. half-inverse gradients) the in-place slice
         # writes cannot be batched; torch's own padding is correct there, only slower
         return F.pad(x, pad, mode="circular")
-    return _CircularPad.apply(x, tuple(int(p) for p in pad))
+    return _Circular.apply(x, tuple(int(p) for p in pad), False)
 
 
 class PeriodicConv2d(nn.Conv2d):
