@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,34 +50,12 @@ class ScipyLBFGSB(Solver):
             gtol=check_nonnegative_float("gtol", self.gtol),
         )
 
-    def _solve(self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics) -> torch.Tensor:
-        out = torch.empty_like(x0)
-        for b, result in enumerate(self._minimize(x0, y_target, physics)):
-            out[b] = torch.from_numpy(result.x).reshape(x0.shape[1:]).to(out)
-        return out
-
     def _iterates(
         self, x0: torch.Tensor, y_target: torch.Tensor, physics: Physics
     ) -> Iterator[torch.Tensor]:
-        traces: list[list[np.ndarray]] = []
-        for result in self._minimize(x0, y_target, physics, traces.append):
-            if not np.array_equal(traces[-1][-1], result.x):  # scipy's answer is the last one
-                traces[-1].append(result.x)
-        for i in range(1, max(len(trace) for trace in traces)):
-            points = np.stack([trace[min(i, len(trace) - 1)] for trace in traces])
-            yield torch.from_numpy(points).reshape(x0.shape).to(x0)
-
-    def _minimize(
-        self,
-        x0: torch.Tensor,
-        y_target: torch.Tensor,
-        physics: Physics,
-        record: Callable[[list[np.ndarray]], None] | None = None,
-    ) -> Iterator[scipy.optimize.OptimizeResult]:
-        """scipy's result for each sample in turn; ``record`` receives each sample's list of
-        iterates (``x0`` first, flat float64), which fills up while that sample runs."""
         x_cpu = x0.detach().to("cpu", torch.float64)
         y_cpu = y_target.detach().to("cpu", torch.float64)
+        traces: list[list[np.ndarray]] = []  # each sample's iterates, x0 first, flat float64
         for b in range(x0.shape[0]):  # the one deliberate loop over samples: scipy is serial
             y_b = y_cpu[b : b + 1]
             sample_shape = (1, *x0.shape[1:])
@@ -96,14 +74,12 @@ class ScipyLBFGSB(Solver):
             def callback(xk: np.ndarray, trace: list[np.ndarray] = trace) -> None:
                 trace.append(np.array(xk, dtype=np.float64))
 
-            if record is not None:
-                record(trace)
-            yield scipy.optimize.minimize(
+            result = scipy.optimize.minimize(
                 fun,
                 start,
                 jac=True,
                 method="L-BFGS-B",
-                callback=None if record is None else callback,
+                callback=callback,
                 options={
                     "maxiter": self.steps,
                     "maxcor": self.history,
@@ -111,3 +87,9 @@ class ScipyLBFGSB(Solver):
                     "gtol": self.gtol,
                 },
             )
+            if not np.array_equal(trace[-1], result.x):  # scipy's answer is the last one
+                trace.append(result.x)
+            traces.append(trace)
+        for i in range(1, max(len(trace) for trace in traces)):
+            points = np.stack([trace[min(i, len(trace) - 1)] for trace in traces])
+            yield torch.from_numpy(points).reshape(x0.shape).to(x0)
