@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from physgrad._validation import check_callable, check_finite, check_positive_int
+from physgrad._validation import check_callable, check_finite, check_positive_int, short_text
 from physgrad.core import InverseSolver, Objective, Physics, squared_error
 from physgrad.problems.base import Batch, Problem
 
@@ -338,8 +338,8 @@ def load_observations(
         else:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader error becomes one clear line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ValueError(f"cannot read observations file {str(path)!r}: {first}") from None
+        raise ValueError(f"cannot read observations file {str(path)!r}: {short_text(exc)}") \
+            from None
     x_true = None
     if isinstance(payload, dict):
         if "y" not in payload:

@@ -24,11 +24,6 @@ X_RANGE = (-12.0, 0.0)
 """Range of the ground truth ``x* = -12 * U[0, 1)`` (the upper end 0 is included)."""
 
 
-def exp_physics(x: torch.Tensor) -> torch.Tensor:
-    """The forward process ``y = exp(x)``, elementwise; ``(B, 1) -> (B, 1)``."""
-    return torch.exp(x)
-
-
 def exp_newton_step(x: torch.Tensor, y_target: torch.Tensor, max_step: float) -> torch.Tensor:
     """The authors' descending Newton step on ``L = 1/2 (exp(x) - y*)^2`` (exp/train_exp.py).
 
@@ -96,16 +91,16 @@ class ExpProblem(Problem):
     name = "exp"
     dtype = torch.float64
 
-    def physics(self, batch: Batch) -> Physics:
-        """``y = exp(x)``: ``(B, 1) -> (B, 1)``, the same for every batch."""
-        return exp_physics
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``y = exp(x)``, elementwise: ``(B, 1) -> (B, 1)``."""
+        return torch.exp(x)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``x* = -12 · U[0, 1)`` and ``y* = exp(x*)``, both ``(B, 1)`` float64."""
         check_positive_int("batch_size", batch_size)
         lo, hi = X_RANGE
         x = hi + (lo - hi) * torch.rand(batch_size, 1, generator=generator, dtype=self.dtype)
-        return Batch(y_target=exp_physics(x), x_true=x)
+        return Batch(y_target=self.forward(x), x_true=x)
 
     def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         solvers: dict[str, InverseSolver] = {

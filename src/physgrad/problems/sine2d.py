@@ -275,10 +275,6 @@ class Sine2DProblem(Problem):
         y = 2 * torch.rand(batch_size, 2, generator=generator, dtype=self.dtype) - 1
         return Batch(y_target=y)
 
-    def closest_solution(self, x: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
-        """:func:`closest_solution` with this problem's parameters; ``(B, 2) -> (B, 2)``."""
-        return closest_solution(x, y_target, self.xi, self.angle, self.global_scale)
-
     def solvers(self, batch: Batch) -> dict[str, InverseSolver]:
         """``"newton"``: the authors' limited Newton step (``max_loss_change = 0.2``, closed-form
         derivatives); ``"newton-autodiff"``: the same with autodiff Hessians."""
@@ -292,7 +288,8 @@ class Sine2DProblem(Problem):
         out = super().metrics(x, batch)
         with torch.no_grad():
             xd = x.to(self.dtype)
-            diff = xd - self.closest_solution(xd, batch.y_target)
+            diff = xd - closest_solution(xd, batch.y_target, self.xi, self.angle,
+                                         self.global_scale)
             out["x_dist"] = diff.norm(dim=-1)
             out["x_l1"] = diff.abs().sum(dim=-1)
         return out

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from physgrad._validation import check_finite, check_same_batch, check_tensor
+from physgrad._validation import check_finite, check_same_batch, check_tensor, short_text
 from physgrad.core import (
     NOT_DIFFERENTIABLE_HINT,
     NonDifferentiableError,
@@ -274,10 +274,9 @@ def batched_jacobian(physics: Physics, x: torch.Tensor) -> torch.Tensor:
     try:
         columns = torch.func.vmap(lambda v: torch.func.jvp(physics, (x,), (v,))[1])(tangents)
     except RuntimeError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise NonDifferentiableError(
             f"cannot differentiate the physics with forward-mode AD (torch.func.jvp): "
-            f"{first[:200]}; {NOT_DIFFERENTIABLE_HINT}"
+            f"{short_text(exc)}; {NOT_DIFFERENTIABLE_HINT}"
         ) from None
     jac = columns.reshape(dim, batch, -1).permute(1, 2, 0)
     finite = torch.isfinite(jac)
@@ -355,9 +354,8 @@ def symmetric_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         return torch.linalg.eigh(0.5 * (matrix + matrix.transpose(-1, -2)))
     except torch.linalg.LinAlgError as exc:
-        first = (str(exc).strip().splitlines() or ["LinAlgError"])[0]
-        raise NonFiniteError(f"eigendecomposition of the curvature failed: {first[:200]}") \
-            from None
+        raise NonFiniteError(
+            f"eigendecomposition of the curvature failed: {short_text(exc)}") from None
 
 
 def marquardt_scaling(curvature: torch.Tensor) -> torch.Tensor:

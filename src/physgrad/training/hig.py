@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
-from physgrad._validation import check_nonnegative_float, check_positive_int
+from physgrad._validation import check_nonnegative_float, check_positive_int, short_text
 from physgrad.core import NonFiniteError, Reduction, reduce_batch, run_physics
 from physgrad.nets.adapters import adapt, takes_batch
 from physgrad.problems.base import Batch, Problem
@@ -71,8 +71,8 @@ def half_inverse_direction(
     try:
         u, s, vh = torch.linalg.svd(jacobian, full_matrices=False)
     except torch.linalg.LinAlgError as exc:
-        first = (str(exc).strip().splitlines() or ["LinAlgError"])[0]
-        raise NonFiniteError(f"HalfInverse: SVD of the jacobian failed: {first[:200]}") from None
+        raise NonFiniteError(f"HalfInverse: SVD of the jacobian failed: {short_text(exc)}") \
+            from None
     s_max = s.max() if s.numel() else s.new_zeros(())
     keep = s > truncation * s_max
     inv_sqrt = torch.where(keep, s.clamp_min(torch.finfo(dtype).tiny).rsqrt(), 0.0)

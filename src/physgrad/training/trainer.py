@@ -249,8 +249,7 @@ class Trainer:
             self.network.load_state_dict(data["model"])
             self.optimizer.load_state_dict(data["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            msg = f"checkpoint {str(path)!r} does not fit this network: {first}"
+            msg = f"checkpoint {str(path)!r} does not fit this network: {short_text(exc)}"
             raise ValueError(msg) from None
         self.generator.set_state(data["generator"])
         self.iteration = int(data["iteration"])
@@ -280,7 +279,8 @@ class Trainer:
         batch = self.problem.sample(self.batch_size, self.generator)
         if self.world_size > 1:
             batch = _shard(batch, self.rank, self.world_size)
-        batch = _batch_to(batch, self.device)
+        if batch.y_target.device != self.device:
+            batch = batch.to(self.device)
         self.network.train()
         x = _check_x_shape(self.predict(batch), batch)
         if not bool(torch.isfinite(x).all()):
@@ -455,7 +455,7 @@ class Trainer:
         last = {k: v[-1] for k, v in self.history.columns.items()}
         heldout = {k: v[-1] for k, v in self.evaluations.columns.items()} or None
         summary = {
-            **{k: v for k, v in self.meta.items()},
+            **self.meta,
             "iterations": self.iteration,
             "final": last,
             "heldout": heldout,
@@ -517,16 +517,9 @@ class _CsvLog:
                 w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
                 w.writeheader()
                 for row in self.rows:
-                    w.writerow({k: _fmt(row.get(k, math.nan)) for k in fields})
+                    w.writerow({k: repr(float(row.get(k, math.nan))) for k in fields})
 
         atomic_write(self.path, write)
-
-    def close(self) -> None:
-        self.flush()
-
-
-def _fmt(value: float) -> str:
-    return repr(float(value))
 
 
 def _check_x_shape(x: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -545,10 +538,6 @@ def _shard(batch: Batch, rank: int, world: int) -> Batch:
     """Rank ``rank``'s contiguous equal share of a global batch."""
     size = len(batch) // world
     return batch[rank * size : (rank + 1) * size]
-
-
-def _batch_to(batch: Batch, device: torch.device) -> Batch:
-    return batch if batch.y_target.device == device else batch.to(device)
 
 
 def _module_device(module: nn.Module) -> torch.device:
