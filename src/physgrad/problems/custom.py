@@ -63,23 +63,44 @@ def _check_names(names: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _check_dtype(dtype: torch.dtype) -> torch.dtype:
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    return dtype
+class FunctionProblem(Problem):
+    """A :class:`~physgrad.problems.Problem` from a physics function and a data sampler.
 
+    Args:
+        physics: batched, differentiable ``x (B, *x_shape) -> y (B, *y_shape)``; it is called
+            with ``x`` in ``dtype``.
+        sampler: ``sampler(batch_size, generator) -> (x_true, y_target)``; it must draw all
+            randomness from ``generator`` (so runs are reproducible and resumable).
+            ``x_true`` is the ground truth ``(B, *x_shape)`` or ``None`` (then only y-space
+            metrics are logged and supervised training is unavailable).
+        objective: per-sample ``(y, y_target) -> (B,)``; default ``1/2 ||y - y*||^2``.
+        solvers: domain inverse solvers by name, e.g. ``{"inverse": Analytic(fn)}``.
+        name: label of the problem (run metadata, messages).
+        dtype: ``torch.float32`` or ``torch.float64``: the dtype of the observations and
+            therefore of the physics and the solvers (the network stays float32).
+        x_error: ``(x, x_true) -> (B, *x_shape)`` error per component (default ``x - x_true``),
+            e.g. a wrapped difference for angles; ``x_l1`` and ``x_err_<name>`` use it.
+        x_names: names of the flattened components of x for the per-component metrics
+            ``x_err_<name>`` (default ``0, 1, …`` for up to 16 components, none beyond).
 
-class _CallableProblem(Problem):
-    """Shared part: physics, objective, domain solvers and x-metrics given as plain callables."""
+    Example::
+
+        def sampler(batch_size, gen):
+            x = torch.rand(batch_size, 1, generator=gen)     # ground truth (B, 1)
+            return x, x**3                                    # (x_true, y_target)
+
+        problem = FunctionProblem(lambda x: x**3, sampler, name="cube")
+    """
 
     def __init__(
         self,
         physics: Physics,
+        sampler: Sampler,
         *,
-        objective: Objective | None,
-        solvers: dict[str, InverseSolver] | None,
-        name: str,
-        dtype: torch.dtype,
+        objective: Objective | None = None,
+        solvers: dict[str, InverseSolver] | None = None,
+        name: str = "custom",
+        dtype: torch.dtype = torch.float32,
         x_error: XError | None = None,
         x_names: Sequence[str] | None = None,
     ):
@@ -96,7 +117,11 @@ class _CallableProblem(Problem):
         self._x_error = x_error
         self.x_names = _check_names(x_names)
         self.name = name
-        self.dtype = _check_dtype(dtype)
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.dtype = dtype
+        check_callable("sampler", sampler)
+        self._sampler = sampler
 
     def metrics(self, x: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         """The base metrics, with ``x_l1`` from ``x_error`` and one ``x_err_<name>`` per unknown.
@@ -150,55 +175,6 @@ class _CallableProblem(Problem):
         """The domain solvers passed as ``solvers=`` (usable as ``Physical("name")``)."""
         return dict(self._solvers)
 
-
-class FunctionProblem(_CallableProblem):
-    """A :class:`~physgrad.problems.Problem` from a physics function and a data sampler.
-
-    Args:
-        physics: batched, differentiable ``x (B, *x_shape) -> y (B, *y_shape)``; it is called
-            with ``x`` in ``dtype``.
-        sampler: ``sampler(batch_size, generator) -> (x_true, y_target)``; it must draw all
-            randomness from ``generator`` (so runs are reproducible and resumable).
-            ``x_true`` is the ground truth ``(B, *x_shape)`` or ``None`` (then only y-space
-            metrics are logged and supervised training is unavailable).
-        objective: per-sample ``(y, y_target) -> (B,)``; default ``1/2 ||y - y*||^2``.
-        solvers: domain inverse solvers by name, e.g. ``{"inverse": Analytic(fn)}``.
-        name: label of the problem (run metadata, messages).
-        dtype: ``torch.float32`` or ``torch.float64``: the dtype of the observations and
-            therefore of the physics and the solvers (the network stays float32).
-        x_error: ``(x, x_true) -> (B, *x_shape)`` error per component (default ``x - x_true``),
-            e.g. a wrapped difference for angles; ``x_l1`` and ``x_err_<name>`` use it.
-        x_names: names of the flattened components of x for the per-component metrics
-            ``x_err_<name>`` (default ``0, 1, …`` for up to 16 components, none beyond).
-
-    Example::
-
-        def sampler(batch_size, gen):
-            x = torch.rand(batch_size, 1, generator=gen)     # ground truth (B, 1)
-            return x, x**3                                    # (x_true, y_target)
-
-        problem = FunctionProblem(lambda x: x**3, sampler, name="cube")
-    """
-
-    def __init__(
-        self,
-        physics: Physics,
-        sampler: Sampler,
-        *,
-        objective: Objective | None = None,
-        solvers: dict[str, InverseSolver] | None = None,
-        name: str = "custom",
-        dtype: torch.dtype = torch.float32,
-        x_error: XError | None = None,
-        x_names: Sequence[str] | None = None,
-    ):
-        super().__init__(
-            physics, objective=objective, solvers=solvers, name=name, dtype=dtype,
-            x_error=x_error, x_names=x_names,
-        )
-        check_callable("sampler", sampler)
-        self._sampler = sampler
-
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """Call the sampler and check what it returns; tensors are cast to ``dtype``.
 
@@ -233,10 +209,10 @@ class FunctionProblem(_CallableProblem):
         return check_finite(f"sampler's {name}", value.detach().to(self.dtype))
 
 
-class ObservationsProblem(_CallableProblem):
+class ObservationsProblem(FunctionProblem):
     """Train from a fixed dataset of observations ``y*`` (no simulator-drawn data needed).
 
-    Every iteration draws ``batch_size`` random rows (with replacement) using the trainer's
+    Its sampler draws ``batch_size`` random rows (with replacement) using the trainer's
     generator, so runs are reproducible and resume exactly.
 
     Args:
@@ -247,14 +223,9 @@ class ObservationsProblem(_CallableProblem):
             dict with ``"y"`` and optionally ``"x_true"``) or of a ``.npy`` file.
         x_true: optional ground truth ``(N, *x_shape)`` for x-space metrics (``x_l1``).
             Without it only y-space metrics (``objective``, ``y_l1``, ``y_l2``) are logged.
-        objective: per-sample ``(y, y_target) -> (B,)``; default ``1/2 ||y - y*||^2``.
-        solvers: domain inverse solvers by name.
-        name: label of the problem.
         dtype: dtype of the physics; default: that of the data (float64 data runs the physics
             in float64; other float types run it in float32).
-        x_error: per-component error ``(x, x_true) -> (B, *x_shape)`` (see
-            :class:`FunctionProblem`).
-        x_names: names of the components for ``x_err_<name>`` (see :class:`FunctionProblem`).
+        objective, solvers, name, x_error, x_names: as :class:`FunctionProblem`.
     """
 
     def __init__(
@@ -279,7 +250,7 @@ class ObservationsProblem(_CallableProblem):
         if dtype is None:
             dtype = torch.float64 if y.dtype == torch.float64 else torch.float32
         super().__init__(
-            physics, objective=objective, solvers=solvers, name=name, dtype=dtype,
+            physics, self._rows, objective=objective, solvers=solvers, name=name, dtype=dtype,
             x_error=x_error, x_names=x_names,
         )
         self.observations = y.to(self.dtype)
@@ -295,21 +266,13 @@ class ObservationsProblem(_CallableProblem):
     def __len__(self) -> int:
         return self.observations.shape[0]
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """``batch_size`` random rows of the dataset (uniform, with replacement).
-
-        Args:
-            batch_size: ``B``.
-            generator: the only source of randomness (picks the rows).
-
-        Returns:
-            A :class:`~physgrad.problems.Batch` with ``y_target`` ``(B, *y_shape)`` and
-            ``x_true`` ``(B, *x_shape)`` or ``None``, in ``dtype``.
-        """
-        check_positive_int("batch_size", batch_size)
+    def _rows(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The sampler: ``batch_size`` random rows (uniform, with replacement) picked with
+        ``generator``, as ``(x_true (B, *x_shape) or None, y_target (B, *y_shape))``."""
         idx = torch.randint(len(self), (batch_size,), generator=generator)
-        x_true = None if self.x_true is None else self.x_true[idx]
-        return Batch(self.observations[idx], x_true)
+        return (None if self.x_true is None else self.x_true[idx]), self.observations[idx]
 
 
 def load_observations(
