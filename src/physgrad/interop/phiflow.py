@@ -286,19 +286,8 @@ def centered_grid(values: torch.Tensor, domain: Any, batch_dim: str = "batch") -
     Returns:
         ``CenteredGrid`` with ``extrapolation.PERIODIC``, sharing memory and autograd graph.
     """
-    require_phiflow()
-    from phi.field import CenteredGrid
-    from phi.geom import Box
-    from phiml.math import extrapolation
-
     spec = "y:s,x:s" if values.dim() == 3 else "vector:c=(x,y),y:s,x:s"
-    return CenteredGrid(
-        to_phiml(values, spec, batch_dim),
-        extrapolation.PERIODIC,
-        bounds=Box(x=domain.size_x, y=domain.size_y),
-        x=domain.nx,
-        y=domain.ny,
-    )
+    return _periodic_grid(to_phiml(values, spec, batch_dim), domain, staggered=False)
 
 
 def staggered_grid(values: torch.Tensor, domain: Any, batch_dim: str = "batch") -> Any:
@@ -308,18 +297,20 @@ def staggered_grid(values: torch.Tensor, domain: Any, batch_dim: str = "batch") 
     ``v`` on the bottom faces at ``((i + 1/2) dx, j dy)``) is exactly PhiFlow's periodic
     staggered layout, so this only renames dimensions (``~vector``, ``y``, ``x``).
     """
-    require_phiflow()
-    from phi.field import StaggeredGrid
+    values = to_phiml(values, "~vector:d=(x,y),y:s,x:s", batch_dim)
+    return _periodic_grid(values, domain, staggered=True)
+
+
+def _periodic_grid(values: Any, domain: Any, staggered: bool) -> Any:
+    """A PhiFlow ``StaggeredGrid`` or ``CenteredGrid`` of phiml ``values`` on the periodic
+    ``domain``."""
+    from phi import field
     from phi.geom import Box
     from phiml.math import extrapolation
 
-    return StaggeredGrid(
-        to_phiml(values, "~vector:d=(x,y),y:s,x:s", batch_dim),
-        extrapolation.PERIODIC,
-        bounds=Box(x=domain.size_x, y=domain.size_y),
-        x=domain.nx,
-        y=domain.ny,
-    )
+    bounds = Box(x=domain.size_x, y=domain.size_y)
+    grid = field.StaggeredGrid if staggered else field.CenteredGrid
+    return grid(values, extrapolation.PERIODIC, bounds=bounds, x=domain.nx, y=domain.ny)
 
 
 def phiflow_fluid_step(
