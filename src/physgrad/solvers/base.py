@@ -375,6 +375,9 @@ def backtrack(
     grad: torch.Tensor,
     loss_fn: Callable[[torch.Tensor], torch.Tensor],
     halvings: int,
+    *,
+    slope: torch.Tensor | None = None,
+    done: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-sample Armijo backtracking along ``step``: ``x + α step`` with the first
     ``α ∈ {1, ½, ¼, …}`` (at most ``halvings`` halvings) for which
@@ -390,14 +393,17 @@ def backtrack(
         grad: ``(B, *shape)`` its gradient at ``x``.
         loss_fn: batched objective ``(B, *shape) -> (B,)``.
         halvings: number of halvings after the full step (``>= 0``).
+        slope: ``(B,)`` ``gᵀstep`` if the caller has it (default: from ``grad`` and ``step``).
+        done: ``(B,)`` bool, samples that stay at ``x`` untried (default: none).
 
     Returns:
         ``(B, *shape)`` the accepted point.
     """
     batch = x.shape[0]
-    slope = (grad.reshape(batch, -1) * step.reshape(batch, -1)).sum(dim=1)
+    if slope is None:
+        slope = (grad.reshape(batch, -1) * step.reshape(batch, -1)).sum(dim=1)
     alpha = torch.ones_like(loss)
-    accepted = torch.zeros_like(loss, dtype=torch.bool)
+    accepted = torch.zeros_like(loss, dtype=torch.bool) if done is None else done
     best = x
     view = (batch,) + (1,) * (x.dim() - 1)
     for _ in range(halvings + 1):

@@ -9,7 +9,7 @@ import torch
 
 from physgrad._validation import check_nonnegative_float, check_positive_int
 from physgrad.core import Objective, Physics, squared_error
-from physgrad.solvers.base import Solver
+from physgrad.solvers.base import Solver, backtrack
 
 
 @dataclass(frozen=True, repr=False)
@@ -63,8 +63,7 @@ class LBFGS(Solver):
             return loss, grad.reshape(batch, -1)
 
         def loss_only(flat: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return self.loss(flat.reshape(shape), y_target, physics)
+            return self.loss(flat.reshape(shape), y_target, physics)
 
         x = x0.reshape(batch, -1).clone()
         f, g = loss_and_grad(x)
@@ -84,7 +83,8 @@ class LBFGS(Solver):
             slope = torch.where(uphill, -(gamma.squeeze(1) * (g * g).sum(dim=1)), slope)
             direction = direction * active[:, None]
 
-            x_new, f_new = self._line_search(x, f, direction, slope, active, loss_only)
+            x_new = backtrack(x, direction, f, g, loss_only, self.max_line_search - 1,
+                              slope=slope, done=~active)
             moved = (x_new != x).any(dim=1)
             f_next, g_next = loss_and_grad(x_new)
             s, yv = x_new - x, g_next - g
@@ -114,23 +114,6 @@ class LBFGS(Solver):
             b = rho * (yv * r).sum(dim=1)
             r = r + s * (a - b)[:, None]
         return r
-
-    def _line_search(self, x, f, direction, slope, active, loss_only):
-        """Per-sample backtracking until ``f(x + t d) <= f(x) + 1e-4 t g.d``; failures stay put."""
-        t = torch.ones_like(f)
-        accepted = ~active
-        x_best, f_best = x.clone(), f.clone()
-        for _ in range(self.max_line_search):
-            trial = x + t[:, None] * direction
-            f_trial = loss_only(trial)
-            ok = (~accepted) & torch.isfinite(f_trial) & (f_trial <= f + 1e-4 * t * slope)
-            x_best = torch.where(ok[:, None], trial, x_best)
-            f_best = torch.where(ok, f_trial, f_best)
-            accepted = accepted | ok
-            if bool(accepted.all()):
-                break
-            t = torch.where(accepted, t, 0.5 * t)
-        return x_best, f_best
 
 
 def _first_step_length(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
