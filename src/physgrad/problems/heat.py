@@ -43,10 +43,7 @@ def soft_rectangles(
       (central 80 % of the domain), half sizes ``U · max_half_size`` per axis, strength ``U``
       (times 0 for candidates ``i >= count``), centre clipped to
       ``[half_size, size - half_size]`` so the rectangle lies inside the domain;
-    * anti-aliased mask of PhiFlow's ``SoftGeometryMask``:
-      ``clip(½ - sdf / r, 0, 1)`` with the box's L∞ signed distance
-      ``sdf = max_d(|c - centre_d| - half_d)`` at cell centres ``c`` and the cell's bounding
-      radius ``r = √2 / 2`` (unit cells, 2-D);
+    * each rectangle's anti-aliased mask, PhiFlow's ``SoftGeometryMask`` (:func:`soft_box_mask`);
     * the field is the strength-weighted sum of the masks (overlaps add up).
 
     Args:

@@ -70,11 +70,7 @@ class Solver:
         answer ``solver(x0, y_target, physics)``. An iterative solver yields ``steps + 1``
         tensors, fewer when it stops early (:class:`~physgrad.solvers.LBFGS` once every
         sample has converged; samples that stop first stay put); a one-shot solver yields 2.
-
-        Args:
-            x0: starting point ``(B, *x_shape)``, finite.
-            y_target: observations ``(B, *y_shape)``, finite.
-            physics: batched callable ``x (B, *x_shape) -> y (B, *y_shape)``.
+        The arguments are those of :meth:`__call__`.
 
         Returns:
             An iterator of ``(B, *x_shape)`` tensors in ``x0``'s dtype, detached.
@@ -166,11 +162,7 @@ class Solver:
         """Per-sample objective ``(B,)`` and its gradient w.r.t. ``x`` (shape of ``x``).
 
         Samples are independent, so the gradient of the batch sum is the per-sample gradient.
-
-        Args:
-            x: ``(B, *x_shape)``.
-            y_target: ``(B, *y_shape)``.
-            physics: batched callable ``x -> y``.
+        The arguments are those of :meth:`loss`.
 
         Returns:
             ``(loss, grad)``: detached ``(B,)`` objective and ``(B, *x_shape)`` gradient.

@@ -221,11 +221,8 @@ class HalfInverse(Method):
         """``-Δθ = η · V S^{-1/2} Uᵀ g`` per trainable parameter, and the reduced objective L.
 
         ``J`` is :meth:`jacobian`'s ``(B·dy, nθ)`` matrix and ``g = ∂L/∂y`` flattened to
-        ``(B·dy,)``.
-
-        Args:
-            batch: the mini-batch (``y_target`` ``(B, *y_shape)``).
-            problem: supplies the physics and objective.
+        ``(B·dy,)``; the arguments are :meth:`jacobian`'s (``problem`` also supplies the
+        objective).
 
         Returns:
             ``({name: tensor shaped like the parameter}, L)`` with ``L`` a detached scalar

@@ -77,12 +77,10 @@ def check_mlflow_server(timeout: float = 3.0) -> None:
 
 
 def open_trackers(names: Sequence[str], run_dir: Path, meta: dict[str, Any]) -> list[Tracker]:
-    """Start the named trackers for the run in ``run_dir`` (``meta`` becomes params/tags)."""
-    opened: list[Tracker] = []
-    for name in check_trackers(names):
-        opened.append(TensorBoardTracker(run_dir) if name == "tensorboard" else
-                      MLflowTracker(run_dir, meta))
-    return opened
+    """Start the named trackers (checked by :func:`check_trackers`) for the run in ``run_dir``
+    (``meta`` becomes params/tags)."""
+    return [TensorBoardTracker(run_dir) if name == "tensorboard" else MLflowTracker(run_dir, meta)
+            for name in names]
 
 
 class TensorBoardTracker:
