@@ -368,11 +368,9 @@ def load_problem(spec: str) -> Problem:
     ``PYTHONPATH``); a ``.py`` path is loaded from that file.
     """
     factory = load_attribute(spec, what="problem")
-    problem = factory if isinstance(factory, Problem) else None
-    if problem is None:
-        if not callable(factory):
-            raise TypeError(f"{spec!r} is a {type(factory).__name__}, not a callable or Problem")
-        problem = factory()
+    if not (isinstance(factory, Problem) or callable(factory)):
+        raise TypeError(f"{spec!r} is a {type(factory).__name__}, not a callable or Problem")
+    problem = factory if isinstance(factory, Problem) else factory()
     if not isinstance(problem, Problem):
         raise TypeError(
             f"{spec!r} returned {type(problem).__name__}, expected a physgrad Problem "

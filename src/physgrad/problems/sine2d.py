@@ -219,18 +219,14 @@ class Sine2DNewton(LimitedNewton):
         global_scale = check_nonnegative_float("global_scale", self.global_scale, positive=True)
         self._store(xi=xi, angle=angle, global_scale=global_scale)
 
-    def matrix(self, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
-        """``A = diag(s/ξ, s·ξ) R(θ)`` as a ``(2, 2)`` tensor."""
-        a, b = scales(self.xi, self.global_scale)
-        c, s = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
-        return torch.tensor([[a * c, -a * s], [b * s, b * c]], dtype=dtype, device=device)
-
     def grad_and_hessian(
         self, x: torch.Tensor, y_target: torch.Tensor, physics: Physics
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 2 or x.shape[-1] != 2:
             raise ValueError(f"Sine2DNewton expects x of shape (B, 2), got {tuple(x.shape)}")
-        mat = self.matrix(x.dtype, x.device)
+        a, b = scales(self.xi, self.global_scale)
+        c, s = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
+        mat = torch.tensor([[a * c, -a * s], [b * s, b * c]], dtype=x.dtype, device=x.device)
         v = x @ mat.T
         t = y_target.to(x.dtype)
         sin, cos = torch.sin(v[:, 0]), torch.cos(v[:, 0])

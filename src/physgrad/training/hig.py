@@ -145,10 +145,6 @@ class HalfInverse(Method):
     optimizer = OptimizerSpec("sgd", 1.0)
     """Plain SGD at lr 1: with it one optimizer step is exactly the HIG update."""
 
-    def setup(self, network: nn.Module) -> None:
-        """The Trainer's hook: :meth:`bind` the network it trains."""
-        self.bind(network)
-
     def bind(self, network: nn.Module) -> HalfInverse:
         """Attach the network whose parameters HIG updates (adapted with the defaults in place
         unless it takes a batch already, as the Trainer does); returns ``self`` for chaining."""
@@ -166,6 +162,8 @@ class HalfInverse(Method):
             raise ValueError("network has no trainable parameters")
         self.network = network if takes_batch(network) else adapt(network)
         return self
+
+    setup = bind  # the Trainer's hook: bind the network it trains
 
     # -- the update ----------------------------------------------------------------------
     def jacobian(self, batch: Batch, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:

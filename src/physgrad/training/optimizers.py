@@ -229,19 +229,12 @@ class _TenfoldDecay:
         return super().step(closure)  # type: ignore[misc]
 
 
-class DecayingAdam(_TenfoldDecay, torch.optim.Adam):
-    """Adam whose learning rate falls tenfold every ``tenfold_steps`` steps:
-    ``lr_t = lr · 0.1^(t / tenfold_steps)`` at step ``t`` (0-based).
-
-    At a constant learning rate Adam on sin(a/x) keeps oscillating late in training: every
-    sample's error grows together in short spikes (docs/experiments/sine.md), which dominate
-    the running mean. Decaying the rate damps them.
-    """
-
-
 @functools.cache
 def _decaying(cls: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
-    """``cls`` with the tenfold learning-rate decay (:class:`DecayingAdam` for Adam)."""
-    if cls is torch.optim.Adam:
-        return DecayingAdam
+    """``cls`` with the tenfold learning-rate decay, named ``Decaying<cls>``."""
     return type(f"Decaying{cls.__name__}", (_TenfoldDecay, cls), {"__doc__": _TenfoldDecay.__doc__})
+
+
+# At a constant learning rate Adam on sin(a/x) keeps oscillating late in training: every
+# sample's error grows together in short spikes (docs/experiments/sine.md); decaying damps them.
+DecayingAdam = _decaying(torch.optim.Adam)
