@@ -376,8 +376,6 @@ class Trainer:
         if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         trackers = open_trackers(self.trackers, self.run_dir, self.meta) if self.writes else []
-        csv_file = self._open_csv("metrics.csv", self.history)
-        eval_file = self._open_csv("heldout.csv", self.evaluations)
         bar = _Progress(
             total=iterations,
             initial=self.iteration,
@@ -385,7 +383,7 @@ class Trainer:
             desc=self.meta["method"],
             shown=self.shown,
         )
-        self._evaluate_if_due(eval_file, trackers, final=False)
+        self._evaluate_if_due(trackers, final=False)
         stop = _StopRequest()
         finished = False
         try:
@@ -393,19 +391,19 @@ class Trainer:
                 while self.iteration < iterations:
                     if stop.signal is not None:
                         # stop between iterations, so the checkpoint is a consistent state
-                        _flush(csv_file, eval_file)
+                        self._flush()
                         self.save()
                         raise KeyboardInterrupt(f"{stop.signal} at iteration {self.iteration}")
                     row = self.step()
-                    self._log(row, csv_file, trackers, bar)
-                    self._evaluate_if_due(eval_file, trackers, final=self.iteration >= iterations)
+                    self._log(row, trackers, bar)
+                    self._evaluate_if_due(trackers, final=self.iteration >= iterations)
                     if self.checkpoint_every and self.iteration % self.checkpoint_every == 0:
-                        _flush(csv_file, eval_file)
+                        self._flush()
                         self.save()
             finished = True
         finally:
             bar.close()
-            _flush(csv_file, eval_file)
+            self._flush()
             for tracker in trackers:
                 tracker.close(finished)
         self.save()
@@ -413,19 +411,13 @@ class Trainer:
         return self.history
 
     # -- helpers -------------------------------------------------------------------------
-    def _log(
-        self, row: dict[str, float], csv_file: _CsvLog | None, trackers: list[Tracker], bar: Any
-    ) -> None:
+    def _log(self, row: dict[str, float], trackers: list[Tracker], bar: Any) -> None:
         self.history.append(row)
-        if csv_file is not None:
-            csv_file.write(row)
         for tracker in trackers:
             tracker.log(row, int(row["iteration"]))
         bar.update(row)
 
-    def _evaluate_if_due(
-        self, eval_file: _CsvLog | None, trackers: list[Tracker], *, final: bool
-    ) -> None:
+    def _evaluate_if_due(self, trackers: list[Tracker], *, final: bool) -> None:
         if self.heldout is None or self.rank != 0:
             return
         done = self.evaluations.columns.get("iteration", [])
@@ -435,19 +427,15 @@ class Trainer:
         if not (final or due or self.iteration == 0 or not done):
             return
         row = self.evaluate()
-        if eval_file is not None:
-            eval_file.write(row)
         for tracker in trackers:
             tracker.log({f"heldout/{k}": v for k, v in row.items() if k != "iteration"},
                         self.iteration)
 
-    def _open_csv(self, name: str, history: History) -> _CsvLog | None:
-        if not self.writes:
-            return None
-        log = _CsvLog(self.run_dir / name)
-        for i in range(len(history)):  # rewrite the rows kept from a resumed run
-            log.write({k: v[i] for k, v in history.columns.items()})
-        return log
+    def _flush(self) -> None:
+        """Rewrite metrics.csv and heldout.csv (each atomically) with every row so far."""
+        for name, rows in (("metrics.csv", self.history), ("heldout.csv", self.evaluations)):
+            if self.writes and len(rows):
+                _write_csv(self.run_dir / name, rows)
 
     def _write_summary(self) -> None:
         if not self.writes or not len(self.history):
@@ -497,29 +485,17 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-class _CsvLog:
-    """metrics.csv, written to a temp file and renamed on every flush."""
+def _write_csv(path: Path, history: History) -> None:
+    """``history`` as CSV (a header, then one row per logged iteration; numbers by ``repr``)."""
+    columns = [[repr(float(v)) for v in values] for values in history.columns.values()]
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.rows: list[dict[str, float]] = []
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(history.columns)
+            w.writerows(zip(*columns, strict=True))
 
-    def write(self, row: dict[str, float]) -> None:
-        self.rows.append(row)
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        fields = list(self.rows[0])
-
-        def write(tmp: str) -> None:
-            with open(tmp, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-                w.writeheader()
-                for row in self.rows:
-                    w.writerow({k: repr(float(row.get(k, math.nan))) for k in fields})
-
-        atomic_write(self.path, write)
+    atomic_write(path, write)
 
 
 def _check_x_shape(x: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -544,12 +520,6 @@ def _module_device(module: nn.Module) -> torch.device:
     for p in module.parameters():
         return p.device
     return torch.device("cpu")
-
-
-def _flush(*logs: _CsvLog | None) -> None:
-    for log in logs:
-        if log is not None:
-            log.flush()
 
 
 def _rows_before(path: Path | None, iteration: int) -> History:
