@@ -237,10 +237,7 @@ def block_hessian(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -
         ``(B, d, d)`` Hessians.
     """
     batch, dim = x.shape[0], x[0].numel()
-
-    def grad_fn(z: torch.Tensor) -> torch.Tensor:
-        return torch.func.grad(lambda w: fn(w).sum())(z)
-
+    grad_fn = torch.func.grad(lambda w: fn(w).sum())
     eye = torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, 1, *x.shape[1:])
     tangents = eye.expand(dim, batch, *x.shape[1:])
     columns = torch.func.vmap(lambda v: torch.func.jvp(grad_fn, (x,), (v,))[1])(tangents)

@@ -277,8 +277,9 @@ class Trainer:
         """One training iteration; returns the logged row."""
         start, cpu_start = time.perf_counter(), time.process_time()
         batch = self.problem.sample(self.batch_size, self.generator)
-        if self.world_size > 1:
-            batch = _shard(batch, self.rank, self.world_size)
+        if self.world_size > 1:  # this rank's contiguous equal share of the global batch
+            size = len(batch) // self.world_size
+            batch = batch[self.rank * size : (self.rank + 1) * size]
         if batch.y_target.device != self.device:
             batch = batch.to(self.device)
         self.network.train()
@@ -510,16 +511,8 @@ def _check_x_shape(x: torch.Tensor, batch: Batch) -> torch.Tensor:
     return x
 
 
-def _shard(batch: Batch, rank: int, world: int) -> Batch:
-    """Rank ``rank``'s contiguous equal share of a global batch."""
-    size = len(batch) // world
-    return batch[rank * size : (rank + 1) * size]
-
-
 def _module_device(module: nn.Module) -> torch.device:
-    for p in module.parameters():
-        return p.device
-    return torch.device("cpu")
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
 
 
 def _rows_before(path: Path | None, iteration: int) -> History:
