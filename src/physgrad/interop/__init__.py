@@ -8,22 +8,16 @@
 
 from physgrad.interop.phiflow import (
     centered_grid,
-    from_phiml,
     phiflow_fluid_step,
     phiflow_physics,
-    require_phiflow,
     staggered_grid,
     to_phiml,
-    torch_backend,
 )
 
 __all__ = [
     "centered_grid",
-    "from_phiml",
     "phiflow_fluid_step",
     "phiflow_physics",
-    "require_phiflow",
     "staggered_grid",
     "to_phiml",
-    "torch_backend",
 ]
