@@ -166,6 +166,7 @@ class PoissonProblem(Problem):
         smoothness: float = 1.0,
     ):
         self.shape = check_grid_shape("shape", shape)
+        self.ndim = len(self.shape)  # grid dimensions
         self.method = check_choice("method", method, POISSON_METHODS)
         self.rtol = check_nonnegative_float("rtol", rtol)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -173,11 +174,6 @@ class PoissonProblem(Problem):
         self.dtype = dtype
         self.noise_scale = check_nonnegative_float("noise_scale", noise_scale, positive=True)
         self.smoothness = check_nonnegative_float("smoothness", smoothness)
-
-    @property
-    def ndim(self) -> int:
-        """Number of grid dimensions (``len(shape)``)."""
-        return len(self.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = ∇⁻² x``: ``(B, *shape) -> (B, *shape)``, differentiable."""

@@ -28,13 +28,13 @@ GLOBAL_SCALE = 10.0
 """``s`` in ``v = diag(s/ξ, s·ξ) R(θ) x`` (the authors' "best value for Adam training")."""
 
 
-def _check_params(xi: float, angle: float) -> tuple[float, float]:
+def _check_params(xi: float, angle: float, global_scale: float) -> tuple[float, float, float]:
     xi = check_nonnegative_float("xi", xi, positive=True)
     if isinstance(angle, bool) or not isinstance(angle, int | float):
         raise TypeError(f"angle must be a number (degrees), got {angle!r}")
     if not math.isfinite(angle):
         raise ValueError(f"angle must be finite, got {angle}")
-    return xi, float(angle)
+    return xi, float(angle), check_nonnegative_float("global_scale", global_scale, positive=True)
 
 
 def rotate(x: torch.Tensor, angle: float) -> torch.Tensor:
@@ -215,8 +215,7 @@ class Sine2DNewton(LimitedNewton):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        xi, angle = _check_params(self.xi, self.angle)
-        global_scale = check_nonnegative_float("global_scale", self.global_scale, positive=True)
+        xi, angle, global_scale = _check_params(self.xi, self.angle, self.global_scale)
         self._store(xi=xi, angle=angle, global_scale=global_scale)
 
     def grad_and_hessian(
@@ -256,8 +255,7 @@ class Sine2DProblem(Problem):
     dtype = torch.float64
 
     def __init__(self, xi: float = 10.0, angle: float = 45.0, global_scale: float = GLOBAL_SCALE):
-        self.xi, self.angle = _check_params(xi, angle)
-        self.global_scale = check_nonnegative_float("global_scale", global_scale, positive=True)
+        self.xi, self.angle, self.global_scale = _check_params(xi, angle, global_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:func:`sine2d_physics` with this problem's parameters: ``(B, 2) -> (B, 2)``."""
