@@ -212,5 +212,11 @@ def test_per_method_config_is_applied_recorded_and_repeatable(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--force", "--set", "optimizer.methods.bogus.lr=1"]) == 2
     assert "unknown method 'bogus' in optimizer.methods" in capsys.readouterr().err
+    # `run` too (it resolves its one method's optimizer: the name was dropped unchecked)
+    run = ["run", "sine", "--method", "adam", "--scale", "smoke", "--iters", "3", "--quiet",
+           "--out", str(tmp_path / "r")]
+    assert main([*run, "--set", "optimizer.methods.bogus.lr=1"]) == 2
+    assert "unknown method 'bogus' in optimizer.methods" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
     assert main([*args, "--force", "--set", "optimizer.name=adamm"]) == 2
     assert "unknown optimizer 'adamm'" in capsys.readouterr().err

@@ -202,6 +202,13 @@ def _configured(args: argparse.Namespace, trains: bool = False) -> tuple[Any, ..
     data = apply_overrides(data, getattr(args, "set", []))
     config = RunConfig.from_dict(data, source=args.config or "the command line")
     exp, config = _experiment(config, trains)
+    # checked here, before `run` resolves its one method's optimizer (which drops the others)
+    for name in config.optimizer.methods if hasattr(exp, "methods") else ():
+        if name not in exp.methods:
+            raise ValueError(
+                f"unknown method {name!r} in optimizer.methods; choose one of "
+                f"{', '.join(exp.methods)}"
+            )
     return data, config, exp, Path(config.out if config.out is not None else f"runs/{exp.name}")
 
 
@@ -228,12 +235,6 @@ def _options(
     options = config.run_options(resume=args.resume, force=args.force,
                                  progress=not args.quiet, trackers=trackers,
                                  threads=args.threads, **given)
-    for name in config.optimizer.methods:
-        if name not in exp.methods:
-            raise ValueError(
-                f"unknown method {name!r} in optimizer.methods; choose one of "
-                f"{', '.join(exp.methods)}"
-            )
     return options
 
 
