@@ -244,3 +244,21 @@ def test_training_iteration_is_bitwise_autograd_through_the_torch_ops(
         _torch_ops(patch)
         reference = weights_after_step()
     assert_bitwise(fused, reference)
+
+
+def test_energy_factor_backward_is_autograds_on_edge_values() -> None:
+    """The written-out gradient of the rescale factor equals autograd's bit for bit, with
+    zero, negative, subnormal, huge, infinite and NaN energies and targets and incoming
+    gradients of either zero sign or NaN."""
+    values = [0.0, -0.0, 1e-30, 3e-39, 1.0, 2.5, -1.0, 1e30, float("nan"), float("inf")]
+    grid = torch.tensor(values, dtype=torch.float64)
+    e0, t0 = (a.reshape(-1, 1, 1, 1) for a in torch.meshgrid(grid, grid, indexing="ij"))
+    for dtype in DTYPES:
+        e, target = e0.to(dtype), t0.to(dtype)
+        for grad in (_velocity(e.shape, dtype), torch.full_like(e, float("nan")),
+                     torch.zeros_like(e), -torch.zeros_like(e)):
+            e_, t_ = e.clone().requires_grad_(True), target.clone().requires_grad_(True)
+            reference = torch.autograd.grad(adjoints.energy_factor(e_, t_), (e_, t_), grad)
+            written = adjoints._energy_factor_backward(e, target, grad)
+            for a, b in zip(written, reference, strict=True):
+                assert_bitwise(a, b)

@@ -225,6 +225,24 @@ def energy_factor(e: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where((e > 0) & (ratio > 0), torch.sqrt(safe), torch.zeros_like(ratio))
 
 
+def _energy_factor_backward(
+    e: torch.Tensor, target: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Autograd's gradients ``(g_e, g_target)`` of :func:`energy_factor` for ``grad`` (all
+    shaped like ``e``): its formulas for ``where``, ``sqrt`` and ``/`` in their order, written
+    out (a nested ``torch.autograd.grad`` on these few small tensors cost more than the
+    stencils' whole backward at batch 8)."""
+    live = e > 0
+    den = torch.where(live, e, torch.ones_like(e))
+    ratio = target / den
+    positive = ratio > 0
+    root = torch.sqrt(torch.where(positive, ratio, torch.ones_like(ratio)))
+    g_root = torch.where(live & positive, grad, 0.0)
+    g_ratio = torch.where(positive, g_root / (2 * root), 0.0)
+    g_den = -g_ratio * ((target / den) / den)
+    return torch.where(live, g_den, 0.0), g_ratio / den
+
+
 def _sum_to(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """``t`` summed over the dimensions broadcast to it from ``shape`` (autograd's
     ``at::sum_to`` for a gradient of a broadcast operand, the same reduction call)."""
@@ -240,10 +258,10 @@ class RescaleEnergy(torch.autograd.Function):
     first) and through ``velocity * velocity`` (two terms, one per operand), with the
     mean's gradient ``g_e / n`` spread over the cells: ``((g f) + (q v)) + (q v)``, ``q = g_e
     / n``. The factor's gradient is the broadcast product's reduction, ``sum(g v)``, and
-    the small chain from ``e`` and ``target`` to the factor is differentiated by autograd
-    itself (the same ops on ``(B, 2, 1, 1)`` tensors). As for the pressure of the
-    projection, these are autograd's bits when ``velocity`` feeds nothing but the rescale
-    (as in a simulation step), elsewhere the same gradient up to the order of a sum.
+    the small chain from ``e`` and ``target`` to the factor is
+    :func:`_energy_factor_backward`. As for the pressure of the projection, these are
+    autograd's bits when ``velocity`` feeds nothing but the rescale (as in a simulation
+    step), elsewhere the same gradient up to the order of a sum.
     """
 
     @staticmethod
@@ -266,10 +284,7 @@ class RescaleEnergy(torch.autograd.Function):
             grads = iter(torch.autograd.grad(out, inputs, grad, create_graph=True))
             return *(next(grads) if need else None for need in needs), None
         g_factor = _sum_to(grad * velocity, factor.shape)
-        with torch.enable_grad():
-            e_ = e.detach().requires_grad_(True)
-            t_ = target.detach().requires_grad_(True)
-            g_e, g_t = torch.autograd.grad(energy_factor(e_, t_), (e_, t_), g_factor)
+        g_e, g_t = _energy_factor_backward(e, target, g_factor)
         q = g_e / (velocity.numel() // e.numel())  # the mean's gradient per cell
         if kernel.usable(grad, velocity):
             g = grad.contiguous()
