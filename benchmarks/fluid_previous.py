@@ -13,7 +13,8 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 import physgrad.physics.fluid  # noqa: F401  (loads the submodules)
-from physgrad.physics.fluid.grid import Domain, _xm, _xp, _ym, _yp
+from physgrad.physics.fluid.adjoints import _xm, _xp, _ym, _yp
+from physgrad.physics.fluid.grid import Domain
 
 advection = __import__("sys").modules["physgrad.physics.fluid.advection"]
 

@@ -39,6 +39,9 @@ import torch
 
 from physgrad.physics.fluid import kernel
 
+# Shifts: torch.roll(a, 1, -1)[..., i] == a[..., i - 1], torch.roll(a, -1, -1) the opposite
+# (also grid.py's stencils).
+
 
 def _xm(a: torch.Tensor) -> torch.Tensor:  # a[..., j, i-1]
     return torch.roll(a, 1, -1)

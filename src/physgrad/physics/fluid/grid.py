@@ -24,6 +24,7 @@ import torch.autograd.forward_ad as forward_ad
 
 from physgrad._validation import check_finite, check_tensor
 from physgrad.physics.fluid import adjoints, kernel
+from physgrad.physics.fluid.adjoints import _xm, _xp, _ym, _yp
 
 
 @dataclass(frozen=True)
@@ -144,23 +145,8 @@ def check_dt(dt: object) -> float:
 
 
 # --------------------------------------------------------------------------- operators
-# Shifts: torch.roll(a, 1, -1)[..., i] == a[..., i - 1], torch.roll(a, -1, -1) the opposite.
-
-
-def _xm(a: torch.Tensor) -> torch.Tensor:  # a[..., j, i-1]
-    return torch.roll(a, 1, -1)
-
-
-def _xp(a: torch.Tensor) -> torch.Tensor:  # a[..., j, i+1]
-    return torch.roll(a, -1, -1)
-
-
-def _ym(a: torch.Tensor) -> torch.Tensor:  # a[..., j-1, i]
-    return torch.roll(a, 1, -2)
-
-
-def _yp(a: torch.Tensor) -> torch.Tensor:  # a[..., j+1, i]
-    return torch.roll(a, -1, -2)
+# Shifts _xm, _xp, _ym, _yp (the periodic neighbours i - 1, i + 1, j - 1, j + 1) come from
+# adjoints, whose gradients are written with them.
 
 
 def centered_to_staggered(velocity: torch.Tensor) -> torch.Tensor:
