@@ -21,36 +21,29 @@ import torch
 
 from physgrad.core import run_physics
 from physgrad.experiments.base import Experiment, Result
-from physgrad.experiments.runner import Comparison, trained_network
+from physgrad.experiments.runner import Comparison, trained_networks
 from physgrad.io import write_text
-from physgrad.problems.base import Batch, Problem
+from physgrad.problems.base import Batch
 from physgrad.table import Table
 
 TEST_SEED = 999_999
 """Test-batch seed of the authors' Poisson reconstruction plot."""
 
 
-def trained_methods(experiment: Experiment, comparison_dir: Path | str) -> list[str]:
-    """Methods of ``experiment`` with a ``checkpoint.pt`` in ``comparison_dir``, in the
-    experiment's method order."""
-    root = Path(comparison_dir)
-    return [m for m in experiment.methods if (root / m / "checkpoint.pt").exists()]
-
-
-def predict(
-    problem: Problem,
-    network: torch.nn.Module,
-    batch: Batch,
-    chunk: int = 32,
-) -> torch.Tensor:
-    """Network prediction ``x`` ``(B, *x_shape)`` for a batch, without gradients, in chunks
-    of ``chunk`` samples (batch norm in eval mode, so chunking does not change the result)."""
-    outs = []
+def _network_predictions(
+    experiment: Experiment, root: Path, batch: Batch
+) -> tuple[dict[str, torch.Tensor], str]:
+    """Each trained network's prediction ``x`` ``(B, *x_shape)`` on ``batch`` by method label
+    (every method with a ``<method>/checkpoint.pt`` in ``root``, in the experiment's order),
+    and their training iterations (``"a/b"`` when they differ)."""
+    nets = trained_networks(experiment, root, experiment.methods)
+    if not nets:
+        raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
     with torch.no_grad():
-        for start in range(0, len(batch), chunk):
-            sub = _slice(batch, slice(start, start + chunk))
-            outs.append(network(sub))
-    return torch.cat(outs)
+        xs = {experiment.methods[m].label: net(batch) for m, net in nets.items()}
+    counts = {json.loads(s.read_text()).get("iterations")
+              for s in (root / m / "summary.json" for m in nets) if s.exists()}
+    return xs, "/".join(str(c) for c in sorted(counts, key=str)) or "?"
 
 
 @dataclass
@@ -78,36 +71,28 @@ def reconstructions(
     *,
     seed: int = TEST_SEED,
     examples: Sequence[int] = (0, 1, 2),
-    methods: Sequence[str] | None = None,
 ) -> Reconstructions:
     """Each trained network's prediction on examples of the test batch, for a grid with one
     row per example and columns ``y*``, ``P(x)`` per method, ``x`` per method, ``x*``.
 
     Args:
         experiment: a training experiment whose ``problem`` produces 2-D fields.
-        comparison_dir: folder with ``<method>/checkpoint.pt`` (from ``compare``).
+        comparison_dir: folder with ``<method>/checkpoint.pt`` (from ``compare``); every
+            method with a checkpoint is shown.
         seed: test-batch seed.
         examples: which samples of the test batch to show (rows).
-        methods: methods to show (default: every method with a checkpoint).
     """
-    root = Path(comparison_dir)
-    methods = list(methods) if methods is not None else trained_methods(experiment, root)
-    if not methods:
-        raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
-    examples = list(examples)
+    root, examples = Path(comparison_dir), list(examples)
     problem = experiment.problem()
     batch = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
+    xs, iterations = _network_predictions(experiment, root, batch)
     physics = problem.physics(batch)
-    preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for method in methods:
-        net = trained_network(experiment, root / method / "checkpoint.pt")
-        x = predict(problem, net, batch)
-        with torch.no_grad():
-            y = run_physics(x, batch.y_target, physics)
-        preds[experiment.methods[method].label] = (_np(x), _np(y))
+    with torch.no_grad():
+        preds = {label: (_np(x), _np(run_physics(x, batch.y_target, physics)))
+                 for label, x in xs.items()}
     return Reconstructions(experiment.name, preds, _np(batch.y_target),
                            _np(batch.x_true), examples, seed,  # type: ignore[arg-type]
-                           _iterations(root, methods), root.name)
+                           iterations, root.name)
 
 
 SOLVERS = ("GD", "L-BFGS-B", "Inverse")
@@ -159,7 +144,6 @@ def solver_comparison(
     seed: int = TEST_SEED,
     examples: Sequence[int] = (0, 1),
     n_iter: int = 100,
-    methods: Sequence[str] | None = None,
     table: Path | str | None = None,
 ) -> SolverComparison:
     """Paper Fig. 12 (top) / Fig. 11: per test example the observations ``y`` and solutions
@@ -174,24 +158,17 @@ def solver_comparison(
         seed: test-batch seed.
         examples: which samples of the test batch to show.
         n_iter: iterations of each single-problem solver (paper: 100).
-        methods: networks to show (default: every method with a checkpoint).
         table: Markdown file for the errors; it names the figure ``<its stem>.png``.
     """
-    root = Path(comparison_dir)
-    methods = list(methods) if methods is not None else trained_methods(experiment, root)
-    if not methods:
-        raise ValueError(f"no trained methods (checkpoint.pt) found in {str(root)!r}")
-    examples = list(examples)
+    root, examples = Path(comparison_dir), list(examples)
     problem = experiment.problem()
     full = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
-    batch = _slice(full, examples)
+    batch = full[examples]
+    networks, iterations = _network_predictions(experiment, root, batch)
     physics = problem.physics(batch)
-    xs: dict[str, torch.Tensor] = {}
-    for solver, x in single_problem_solutions(experiment, batch, n_iter).items():
-        xs[f"{solver}\n({n_iter} it., $x_0 = 0$)"] = x
-    for method in methods:
-        net = trained_network(experiment, root / method / "checkpoint.pt")
-        xs[f"network:\n{experiment.methods[method].label}"] = predict(problem, net, batch)
+    xs = {f"{solver}\n({n_iter} it., $x_0 = 0$)": x
+          for solver, x in single_problem_solutions(experiment, batch, n_iter).items()}
+    xs.update({f"network:\n{label}": x for label, x in networks.items()})
     columns = {}
     with torch.no_grad():
         for label, x in xs.items():
@@ -208,7 +185,7 @@ def solver_comparison(
     write_text(table, f"# {experiment.name}: L1 errors of {figure} (test batch seed {seed})\n\n"
                f"{errors.markdown()}\n")
     return SolverComparison(experiment.name, columns, y_true, x_true, examples, seed,
-                            _iterations(root, methods), root.name)
+                            iterations, root.name)
 
 
 def pde_figures(comparison: Comparison) -> Result:
@@ -225,20 +202,3 @@ def pde_figures(comparison: Comparison) -> Result:
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
-
-
-def _slice(batch: Batch, index: slice | list[int]) -> Batch:
-    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t[index]
-
-    return Batch(batch.y_target[index], cut(batch.x_true), cut(batch.condition))
-
-
-def _iterations(root: Path, methods: Sequence[str]) -> str:
-    counts = set()
-    for m in methods:
-        summary = root / m / "summary.json"
-        if summary.exists():
-            counts.add(json.loads(summary.read_text()).get("iterations"))
-    return "/".join(str(c) for c in sorted(counts, key=str)) or "?"
-
