@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ import torch
 from tqdm.auto import tqdm
 
 from physgrad._validation import check_choice, check_positive_int
-from physgrad.core import InverseSolver, Physics
 from physgrad.experiments.base import SCALES, Experiment, Result
 from physgrad.experiments.fluid import FLUID, marker_pair
 from physgrad.experiments.paper import paper_numbers
@@ -33,7 +33,7 @@ from physgrad.experiments.runner import (
     final_value,
     iterations_to_reach,
     load_comparison,
-    running_mean,
+    problem_of,
     trained_networks,
     value_at,
 )
@@ -48,15 +48,7 @@ from physgrad.problems.base import Batch
 from physgrad.problems.fluid import FluidProblem
 from physgrad.solvers import GradientDescent
 from physgrad.table import Table
-from physgrad.training.smoothing import smoothing_window
-
-
-def _problem(experiment: Experiment) -> FluidProblem:
-    """The experiment's (configured) problem, which must be a :class:`FluidProblem`."""
-    problem = experiment.problem()
-    if not isinstance(problem, FluidProblem):
-        raise TypeError(f"the fluid experiment's problem is a {type(problem).__name__}")
-    return problem
+from physgrad.training.smoothing import running_mean, smoothing_window
 
 
 def _labels(experiment: Experiment, methods: Sequence[str]) -> dict[str, str]:
@@ -109,7 +101,7 @@ def fluid_examples(
     if not nets:
         raise FileNotFoundError(f"no <method>/checkpoint.pt found in {out} for {list(methods)}")
     labels = _labels(experiment, list(nets))
-    problem = _problem(experiment)
+    problem = problem_of(experiment, FluidProblem)
     dom = problem.domain
     ex = generate_example(1, torch.Generator().manual_seed(seed), problem.ground_truth)
     batch = Batch(y_target=ex.marker_t, x_true=ex.v0, condition=ex.marker0)
@@ -194,7 +186,7 @@ def single_problem_fluid(
     Returns:
         ``{"objective" | "v0_err" | "v0_l1": {method: [...]}, "seconds": {method: s},
         "stalled": {method: bool} (the first iteration did not move v0 at all),
-        "examples", "iterations", "start", "path": Path | None, "figure":
+        "examples", "gd_lr", "iterations", "start", "path": Path | None, "figure":
         FluidSingleProblem}``.
     """
     check_positive_int("n_iter", n_iter)
@@ -227,7 +219,8 @@ def single_problem_fluid(
     gd = GradientDescent(gd_lr, lengths["GD"], problem.objective)
     runs = {
         "GD": gd.iterates(x0, batch.y_target, physics),
-        "Reverse sim.": _repeated(solver, x0, batch.y_target, physics),
+        "Reverse sim.": accumulate(repeat(None), lambda x, _: solver(x, batch.y_target, physics),
+                                   initial=x0),
     }
     for name, xs in runs.items():
         x = next(xs)
@@ -240,27 +233,13 @@ def single_problem_fluid(
                 stalled[name] = bool(torch.equal(x, previous.detach()))
             record(name, x)
         seconds[name] = time.perf_counter() - t0
-    result: dict[str, Any] = {
-        **curves, "seconds": seconds, "stalled": stalled, "examples": examples,
-        "iterations": lengths, "start": start_name, "path": None,
-    }
-    result["figure"] = FluidSingleProblem(curves, examples, gd_lr, start_name)
+    record = {**curves, "seconds": seconds, "stalled": stalled, "examples": examples,
+              "gd_lr": gd_lr, "iterations": lengths, "start": start_name}
     if path is not None:
         path = Path(path)
-        write_text(path.with_suffix(".json"), json.dumps(
-            {**curves, "seconds": seconds, "stalled": stalled, "examples": examples,
-             "gd_lr": gd_lr, "iterations": lengths, "start": start_name}))
-        result["path"] = path
-    return result
-
-
-def _repeated(
-    solver: InverseSolver, x: torch.Tensor, y_target: torch.Tensor, physics: Physics
-) -> Iterator[torch.Tensor]:
-    """``x``, ``solver(x)``, ``solver(solver(x))``, ... (``(B, *x_shape)`` each), endless."""
-    while True:
-        yield x
-        x = solver(x, y_target, physics)
+        write_text(path.with_suffix(".json"), json.dumps(record))
+    return {**record, "path": path,
+            "figure": FluidSingleProblem(curves, examples, gd_lr, start_name)}
 
 
 def training_comparison(
@@ -289,7 +268,7 @@ def training_comparison(
     adam_final, pg_final = final_value(adam, window), final_value(pg, window)
     # the first iteration whose running mean averages a full window
     first_full = next((i for i in range(n) if smoothing_window(i + 1, window) == window), n - 1)
-    adam_rm, pg_rm = running_mean(adam, window), running_mean(pg, window)
+    adam_rm, pg_rm = running_mean(adam, window).tolist(), running_mean(pg, window).tolist()
     best_at = min(range(first_full, n), key=lambda i: adam_rm[i])
     adam_best = adam_rm[best_at]
     tolerance = 1e-9 * abs(adam_best)
@@ -449,7 +428,7 @@ def table1(
     experiment = comparison.experiment
     examples = int(single["examples"])
     n_iter = max(single["iterations"].values())
-    problem = _problem(experiment)
+    problem = problem_of(experiment, FluidProblem)
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
     nets = comparison.networks(["adam", "pg-reverse-sim"])
     labels = _labels(experiment, list(nets))
@@ -461,9 +440,8 @@ def table1(
             times = []
             for _ in range(5):
                 t0 = time.perf_counter()
-                raw = net(inputs)
+                prediction = net(inputs)
                 times.append((time.perf_counter() - t0) / examples)
-            prediction = raw
             m = problem.metrics(prediction, batch)
             err, raw_err = float(m["v0_err"].mean()), float(m["v0_l1"].mean())
             if name == "pg-reverse-sim":
@@ -535,7 +513,7 @@ def fluid_figures(comparison: Comparison | Path | str, scale: str = "cpu") -> Re
     n_iter, examples, held_out = {"smoke": (3, 1, 4), "paper": (2000, 4, 256)}.get(
         comparison.scale, (200, 2, 64))
     single = single_problem_fluid(n_iter, out / "fig6b_single_problem.png", examples=examples,
-                                  problem=_problem(experiment))
+                                  problem=problem_of(experiment, FluidProblem))
     text = table1(comparison, single, held_out=held_out)
     title, _, body = text.partition("\n")
     return Result(figures={"fig13_examples.png": examples_figure,

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -37,9 +37,10 @@ from physgrad.training.optimizers import (
     configure,
     learning_rate,
 )
-from physgrad.training.smoothing import running_mean as smoothed
-from physgrad.training.smoothing import smoothing_window
+from physgrad.training.smoothing import running_mean, smoothing_window
 from physgrad.training.trainer import History, Trainer
+
+_P = TypeVar("_P", bound=Problem)
 
 
 @dataclass
@@ -220,15 +221,10 @@ def final_value(values: list[float], window: int) -> float:
     return float(sum(tail) / len(tail))
 
 
-def running_mean(values: list[float], window: int) -> list[float]:
-    """:func:`physgrad.training.smoothing.running_mean` as a list."""
-    return smoothed(values, window).tolist()
-
-
 def iterations_to_reach(values: list[float], level: float, window: int) -> int | None:
     """First iteration where the running average is <= ``level`` (None if never)."""
     tolerance = 1e-9 * abs(level)  # the incremental running sum carries round-off
-    for i, v in enumerate(running_mean(values, window)):
+    for i, v in enumerate(running_mean(values, window).tolist()):
         if v <= level + tolerance:
             return i
     return None
@@ -345,6 +341,14 @@ def trained_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.
     network = experiment.network()
     network.load_state_dict(data["model"])
     return network.eval()
+
+
+def problem_of(experiment: Experiment, kind: type[_P]) -> _P:
+    """The experiment's (configured) problem, which must be a ``kind``; else ``TypeError``."""
+    problem = experiment.problem()
+    if not isinstance(problem, kind):
+        raise TypeError(f"the {experiment.name} experiment's problem is a {type(problem).__name__}")
+    return problem
 
 
 def trained_networks(
@@ -744,7 +748,5 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "never"
     if isinstance(value, float):
-        if math.isinf(value):
-            return "inf"
         return f"{value:.3g}"
     return str(value)

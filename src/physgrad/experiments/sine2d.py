@@ -32,6 +32,8 @@ from physgrad._validation import check_choice, check_positive_int
 from physgrad.core import InverseSolver, Reduction, sum_per_sample
 from physgrad.core import reduce_batch as _reduce
 from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
+from physgrad.experiments.runner import Comparison, initial_weights, run_method, write_comparison
+from physgrad.io import write_text
 from physgrad.nets import MLP
 from physgrad.problems.base import Batch, Problem
 from physgrad.problems.sine2d import Sine2DProblem
@@ -177,14 +179,6 @@ def sweep(
         (:class:`Sweep`, whose ``values`` are ``{"xi": {"points": [...], "values": {method:
         [...]}}, "angle": {...}, ...}``) and each setting's ``curves.png``.
     """
-    from physgrad.experiments.runner import (
-        Comparison,
-        initial_weights,
-        run_method,
-        write_comparison,
-    )
-    from physgrad.io import write_text
-
     check_positive_int("iterations", iterations)
     methods = list(methods)
     if not methods:
@@ -269,13 +263,9 @@ def _sweep_markdown(result: dict[str, Any]) -> str:
         if not part["points"]:
             continue
         fixed = (f"θ = {part['angle']:g}°" if key == "xi" else f"ξ = {part['xi']:g}")
-        rows = [[f"{p:g}", *(_fmt(part["values"][m][i]) for m in methods)]
+        rows = [[f"{p:g}", *(f"{part['values'][m][i]:.3g}" for m in methods)]
                 for i, p in enumerate(part["points"])]
         lines += [f"## {what} vs {'ξ' if key == 'xi' else 'θ (degrees)'} ({fixed})", "",
                   Table([key, *methods], rows).markdown(), ""]
     lines.append("![sweep](sweep.png)")
     return "\n".join(lines) + "\n"
-
-
-def _fmt(v: float) -> str:
-    return "nan" if math.isnan(v) else f"{v:.3g}"

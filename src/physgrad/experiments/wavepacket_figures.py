@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from physgrad.experiments.base import Experiment, Result
+from physgrad.experiments.base import Result
 from physgrad.experiments.paper import PAPER_SUMMARY
-from physgrad.experiments.runner import Comparison, trained_network
+from physgrad.experiments.runner import Comparison, problem_of, trained_network
 from physgrad.experiments.wavepacket import CONVERGED_TOL, diverged, lbfgs_baseline
 from physgrad.io import write_text
 from physgrad.problems.base import Batch
@@ -73,14 +73,6 @@ class PositionErrors:
 
     baseline: dict[str, Any]
     network_fits: dict[str, np.ndarray]
-
-
-def _problem(experiment: Experiment) -> WavePacketProblem:
-    """The (configured) wavepacket experiment's problem."""
-    problem = experiment.problem()
-    if not isinstance(problem, WavePacketProblem):
-        raise TypeError(f"the wavepacket experiment's problem is a {type(problem).__name__}")
-    return problem
 
 
 def cached_baseline(
@@ -144,7 +136,7 @@ def wavepacket_figures(
     for m in methods:
         experiment.check_method(m)
     labels = {m: experiment.methods[m].label for m in methods}
-    problem = _problem(experiment)
+    problem = problem_of(experiment, WavePacketProblem)
     baseline = cached_baseline(out, n, seed, solver, problem.noise_std)
     batch = problem.sample(baseline["n"], torch.Generator().manual_seed(baseline["seed"]))
 
