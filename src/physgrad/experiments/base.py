@@ -1,4 +1,4 @@
-"""Experiments: named, versioned configurations that the CLI runs and the report turns into
+"""Experiments: named configurations that the CLI runs and the report turns into
 figures and tables. Each experiment registers itself in :data:`REGISTRY` by name."""
 
 from __future__ import annotations
@@ -170,7 +170,6 @@ class Experiment:
     is scored on during training: every ``iterations // 50`` iterations and at the end."""
     figures: FigureHook | None = None
     """Extra figures made after a comparison (:data:`FigureHook`)."""
-    version: int = 1
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Problem/network keyword arguments a config changed from the defaults
     (:func:`physgrad.config.configure_experiment`); recorded in checkpoints."""
@@ -204,7 +203,6 @@ class FigureExperiment:
     description: str
     paper: str
     make: Callable[[Path, str, bool], Result]
-    version: int = 1
 
 
 AnyExperiment = Experiment | FigureExperiment

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from physgrad.experiments.base import Experiment, MethodSpec, Result, Scale, register
-from physgrad.experiments.runner import Comparison, trained_network
+from physgrad.experiments.runner import trained_network
 from physgrad.nets import MLP
 from physgrad.problems.exp import X_RANGE, ExpProblem
 from physgrad.training.methods import Physical, Supervised, Unsupervised
@@ -41,42 +41,6 @@ def exp_network(
     Shapes: ``(B, 1) -> (B, 1)`` (input ``y*``, output ``x``).
     """
     return MLP(1, 1, hidden=hidden, activation=activation)
-
-
-EXP = register(
-    Experiment(
-        name="exp",
-        description="y = exp(x), x* in (-12, 0]: MLP 1-16-64-16-1 (sigmoid), batch 100, loss sum",
-        paper="SIP (NeurIPS 2022) exp figure: predicted x vs x*",
-        scales={
-            "smoke": Scale(iterations=100, batch_size=100),
-            "cpu": Scale(iterations=10_000, batch_size=100),
-            "paper": Scale(iterations=100_001, batch_size=100),
-        },
-        problem=ExpProblem,
-        network=exp_network,
-        methods={
-            "gd": MethodSpec("SGD", lambda: Unsupervised(reduction="sum"), _sgd),
-            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction="sum"), _adam),
-            "rescaled": MethodSpec(
-                "Rescaled (sign, uses x*)",
-                lambda: Physical("sign", reduction="sum", name="rescaled"),
-                _sgd,
-            ),
-            "newton": MethodSpec(
-                "SGD + PG (Newton, clip 0.1)",
-                lambda: Physical("newton", reduction="sum", name="pg-newton"),
-                _sgd,
-            ),
-            "supervised": MethodSpec("SGD (supervised)", lambda: Supervised(reduction="sum"), _sgd),
-        },
-        default_methods=("gd", "adam", "rescaled", "newton"),
-        baseline="gd",
-        metrics=("x_l1", "y_l1"),
-        smoothing=64,
-        figures=lambda comparison: _predictions_figure(comparison),  # defined below
-    )
-)
 
 
 @dataclass
@@ -122,6 +86,38 @@ def predictions(
     return ExpPredictions(x_star, out)
 
 
-def _predictions_figure(comparison: Comparison) -> Result:
-    figure = predictions(comparison.out, experiment=comparison.experiment)
-    return Result(figures={"predictions.png": figure})
+EXP = register(
+    Experiment(
+        name="exp",
+        description="y = exp(x), x* in (-12, 0]: MLP 1-16-64-16-1 (sigmoid), batch 100, loss sum",
+        paper="SIP (NeurIPS 2022) exp figure: predicted x vs x*",
+        scales={
+            "smoke": Scale(iterations=100, batch_size=100),
+            "cpu": Scale(iterations=10_000, batch_size=100),
+            "paper": Scale(iterations=100_001, batch_size=100),
+        },
+        problem=ExpProblem,
+        network=exp_network,
+        methods={
+            "gd": MethodSpec("SGD", lambda: Unsupervised(reduction="sum"), _sgd),
+            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction="sum"), _adam),
+            "rescaled": MethodSpec(
+                "Rescaled (sign, uses x*)",
+                lambda: Physical("sign", reduction="sum", name="rescaled"),
+                _sgd,
+            ),
+            "newton": MethodSpec(
+                "SGD + PG (Newton, clip 0.1)",
+                lambda: Physical("newton", reduction="sum", name="pg-newton"),
+                _sgd,
+            ),
+            "supervised": MethodSpec("SGD (supervised)", lambda: Supervised(reduction="sum"), _sgd),
+        },
+        default_methods=("gd", "adam", "rescaled", "newton"),
+        baseline="gd",
+        metrics=("x_l1", "y_l1"),
+        smoothing=64,
+        figures=lambda comparison: Result(figures={"predictions.png": predictions(
+            comparison.out, experiment=comparison.experiment)}),
+    )
+)

@@ -46,7 +46,6 @@ from physgrad.training.methods import Physical, Unsupervised
 from physgrad.training.optimizers import OptimizerSpec
 
 ADAM_LR = 0.005
-REDUCTION = "mean"
 CPU_ITERATIONS = 600
 CPU_BATCH = 64
 
@@ -96,10 +95,10 @@ FLUID = register(
         problem=FluidProblem,
         network=fluid_network,
         methods={
-            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),
+            "adam": MethodSpec("Adam", Unsupervised, _adam),
             "pg-reverse-sim": MethodSpec(
                 "Adam + PG (reverse sim.)",
-                lambda: Physical("reverse-sim", reduction=REDUCTION, name="pg-reverse-sim"),
+                lambda: Physical("reverse-sim", name="pg-reverse-sim"),
                 _adam,
             ),
         },

@@ -56,7 +56,6 @@ from physgrad.training.optimizers import OptimizerSpec
 ADAM_LR = 1e-3
 SGD_LR = 2e-6 * 128
 """The authors' SGD lr (batch sum, batch 128) for our batch-mean loss; untuned."""
-REDUCTION = "mean"
 LBFGS_STEPS = 32
 
 SINGLE_ADAM_LR = 0.1
@@ -104,25 +103,19 @@ HEAT = register(
         problem=HeatProblem,
         network=heat_network,
         methods={
-            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),
+            "adam": MethodSpec("Adam", Unsupervised, _adam),
             "pg-lbfgs": MethodSpec(
                 "Adam + PG (L-BFGS, n=32)",
-                lambda: Physical(LBFGS(steps=LBFGS_STEPS), reduction=REDUCTION, name="pg-lbfgs"),
+                lambda: Physical(LBFGS(steps=LBFGS_STEPS), name="pg-lbfgs"),
                 _adam,
             ),
             "pg-lbfgsb": MethodSpec(
                 "Adam + PG (scipy L-BFGS-B, n=32)",
-                lambda: Physical(
-                    ScipyLBFGSB(steps=LBFGS_STEPS), reduction=REDUCTION, name="pg-lbfgsb"
-                ),
+                lambda: Physical(ScipyLBFGSB(steps=LBFGS_STEPS), name="pg-lbfgsb"),
                 _adam,
             ),
-            "pg-inverse": MethodSpec(
-                "Adam + PG (inverse)", lambda: Physical("inverse", reduction=REDUCTION), _adam
-            ),
-            "sgd": MethodSpec(
-                "SGD (momentum 0.9)", lambda: Unsupervised(reduction=REDUCTION), _sgd
-            ),
+            "pg-inverse": MethodSpec("Adam + PG (inverse)", lambda: Physical("inverse"), _adam),
+            "sgd": MethodSpec("SGD (momentum 0.9)", Unsupervised, _sgd),
         },
         default_methods=("adam", "pg-lbfgs", "pg-inverse"),
         baseline="adam",

@@ -59,7 +59,6 @@ ADAM_LR = 1e-3
 SGD_LR = 1e-9
 """SGD learning rate for the batch-mean loss on 80×60, the paper's value (see the module
 docstring for the scan)."""
-REDUCTION = "mean"
 
 SINGLE_ADAM_LR = 0.1
 """Adam on ``x`` in the single-problem curves: the best of {0.1, 0.3, 1} on the 4 examples
@@ -91,13 +90,9 @@ POISSON = register(
         problem=PoissonProblem,
         network=poisson_network,
         methods={
-            "adam": MethodSpec("Adam", lambda: Unsupervised(reduction=REDUCTION), _adam),
-            "sgd": MethodSpec(
-                "SGD (momentum 0.9)", lambda: Unsupervised(reduction=REDUCTION), _sgd
-            ),
-            "pg-inverse": MethodSpec(
-                "Adam + PG (inverse)", lambda: Physical("inverse", reduction=REDUCTION), _adam
-            ),
+            "adam": MethodSpec("Adam", Unsupervised, _adam),
+            "sgd": MethodSpec("SGD (momentum 0.9)", Unsupervised, _sgd),
+            "pg-inverse": MethodSpec("Adam + PG (inverse)", lambda: Physical("inverse"), _adam),
         },
         default_methods=("adam", "sgd", "pg-inverse"),
         baseline="adam",

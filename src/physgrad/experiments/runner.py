@@ -302,7 +302,15 @@ def method_optimizer(
     used = configure(own, {**(optimizer or {}), "lr": lr} if lr is not None else optimizer,
                       method)
     if used is not own and learning_rate(used) != learning_rate(own):
-        check_lr(experiment, learning_rate(used))
+        # finite and positive, and within the parameters' dtype: an lr of 1e300 overflows
+        # float32 inside the optimizer step
+        lr = check_nonnegative_float("lr", learning_rate(used), positive=True)
+        dtype = next(iter(experiment.network().parameters()), torch.zeros(())).dtype
+        if dtype.is_floating_point and lr > torch.finfo(dtype).max:
+            raise ValueError(
+                f"lr {lr:g} does not fit the network's {dtype} (at most "
+                f"{torch.finfo(dtype).max:.3g}): the optimizer could not apply it"
+            )
     return used
 
 
@@ -319,19 +327,6 @@ def recorded(experiment: Experiment, method: str, record: dict[str, Any]) -> dic
     lr = record.get("lr")
     spec = own if lr is None else own.override({"lr": lr}, "recorded")
     return {**record, "optimizer_spec": spec.record()}
-
-
-def check_lr(experiment: Experiment, lr: float) -> float:
-    """``lr`` if it is a finite positive number the network's parameter dtype can hold (an
-    ``lr`` of 1e300 overflows float32 inside the optimizer step); else ``ValueError``."""
-    lr = check_nonnegative_float("lr", lr, positive=True)
-    dtype = next(iter(experiment.network().parameters()), torch.zeros(())).dtype
-    if dtype.is_floating_point and lr > torch.finfo(dtype).max:
-        raise ValueError(
-            f"lr {lr:g} does not fit the network's {dtype} (at most "
-            f"{torch.finfo(dtype).max:.3g}): the optimizer could not apply it"
-        )
-    return lr
 
 
 def trained_network(experiment: Experiment, checkpoint: Path | str) -> torch.nn.Module:
@@ -561,8 +556,7 @@ def seeds_figures(comparisons: list[Comparison]) -> dict[str, LearningCurves | S
             {labels[m]: [c.histories[m] for c in comparisons] for m in labels},
             experiment.metrics, experiment.smoothing, experiment.log_y,
             f"{experiment.name}: mean and range over seeds {seeds}",
-            {labels[m]: [c.heldout[m] for c in comparisons] for m in labels
-             if all(c.heldout.get(m) is not None for c in comparisons)},
+            {labels[m]: [c.heldout[m] for c in comparisons] for m in labels},
         ),
     }
 

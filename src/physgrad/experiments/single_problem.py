@@ -25,10 +25,10 @@ mean over examples: ``x_l1 = ‖x − x*‖₁`` (summed over cells, units of x)
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate, islice, repeat
 from pathlib import Path
 
 import torch
@@ -165,14 +165,16 @@ def single_problem_curves(
     adam = Adam(adam_lr, n_iter, objective)
     lbfgsb = ScipyLBFGSB(n_iter, lbfgs_history, ftol=0.0, gtol=0.0, objective=objective)
 
-    def inverse_step(x: torch.Tensor) -> torch.Tensor:
-        return inverse(x, batch.y_target, physics).to(x.dtype)
+    def inverse_step(x: torch.Tensor, _: None) -> torch.Tensor:
+        with torch.enable_grad():
+            return inverse(x, batch.y_target, physics).to(x.dtype).detach()
 
     runners: dict[str, Callable[[], list[torch.Tensor]]] = {
         "GD": lambda: list(gd.iterates(x0, batch.y_target, physics)),
         "Adam": lambda: list(adam.iterates(x0, batch.y_target, physics)),
         "L-BFGS-B": lambda: _per_example(lbfgsb, problem, batch, x0, n_iter),
-        "Inverse": lambda: _iterate(inverse_step, x0, n_iter),
+        "Inverse": lambda: list(islice(accumulate(repeat(None), inverse_step, initial=x0),
+                                       n_iter + 1)),
     }
 
     threads = torch.get_num_threads()
@@ -221,17 +223,6 @@ def _float64(batch: Batch) -> Batch:
     return Batch(cast(batch.y_target), cast(batch.x_true), batch.condition)  # type: ignore[arg-type]
 
 
-def _iterate(
-    step: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, n_iter: int
-) -> list[torch.Tensor]:
-    """``[x0, step(x0), step(step(x0)), ...]`` (``n_iter + 1`` tensors)."""
-    xs = [x0]
-    with torch.enable_grad():
-        for _ in range(n_iter):
-            xs.append(step(xs[-1]).detach())
-    return xs
-
-
 def _per_example(
     solver: ScipyLBFGSB, problem: Problem, batch: Batch, x0: torch.Tensor, n_iter: int
 ) -> list[torch.Tensor]:
@@ -244,9 +235,3 @@ def _per_example(
                                      problem.physics(example)))[: n_iter + 1]
         per_example.append(trace + [trace[-1]] * (n_iter + 1 - len(trace)))
     return [torch.cat(points) for points in zip(*per_example, strict=True)]
-
-
-def ratio_at(curves: SingleProblemCurves, method: str, other: str, iteration: int) -> float:
-    """``x_l1[other] / x_l1[method]`` at ``iteration`` (how many times ``method`` is closer)."""
-    a, b = curves.x_l1[method][iteration], curves.x_l1[other][iteration]
-    return b / a if a > 0 else math.inf

@@ -18,7 +18,7 @@ import torch
 
 from physgrad.experiments.base import Result
 from physgrad.experiments.paper import PAPER_SUMMARY
-from physgrad.experiments.runner import Comparison, problem_of, trained_network
+from physgrad.experiments.runner import Comparison, problem_of, trained_networks
 from physgrad.experiments.wavepacket import CONVERGED_TOL, diverged, lbfgs_baseline
 from physgrad.io import write_text
 from physgrad.problems.base import Batch
@@ -141,13 +141,9 @@ def wavepacket_figures(
     batch = problem.sample(baseline["n"], torch.Generator().manual_seed(baseline["seed"]))
 
     histories = {labels[m]: comparison.histories[m] for m in methods}
-    predictions: dict[str, torch.Tensor] = {}
-    for m in methods:
-        checkpoint = comparison_dir / m / "checkpoint.pt"
-        if checkpoint.exists():
-            with torch.no_grad():
-                net = trained_network(experiment, checkpoint)
-                predictions[m] = net(batch.y_target.float()).double()
+    with torch.no_grad():
+        predictions = {m: net(batch.y_target.float()).double()
+                       for m, net in trained_networks(experiment, comparison_dir, methods).items()}
 
     noise_floor = 0.5 * problem.length * problem.noise_std**2
     lbfgs_x = torch.tensor([baseline["xi0_fit"], baseline["amp_fit"]], dtype=torch.float64).T
