@@ -6,12 +6,11 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import pkgutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
 from torch import nn
 
 from physgrad._validation import (
@@ -23,14 +22,13 @@ from physgrad._validation import (
 )
 from physgrad.problems.base import Problem
 from physgrad.training.methods import Method
-from physgrad.training.optimizers import OptimizerSpec
+from physgrad.training.optimizers import OptimizerFactory, OptimizerSpec
 from physgrad.training.tracking import check_trackers
 
 if TYPE_CHECKING:
     from physgrad.experiments.runner import Comparison
 
 _E = TypeVar("_E", "Experiment", "FigureExperiment")
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SCALES = ("smoke", "cpu", "long", "paper")
 """Run sizes, shortest first: ``smoke`` checks the plumbing in seconds, ``cpu`` is a short
 comparison on a laptop CPU, ``long`` the CPU runs toward the paper's training lengths that

@@ -369,7 +369,6 @@ def run_method(
     seed: int = 0,
     init: dict[str, torch.Tensor] | None = None,
     heldout: int | None = None,
-    eval_every: int | None = None,
     options: RunOptions | None = None,
     **fields: Any,
 ) -> History:
@@ -390,7 +389,6 @@ def run_method(
             shape), e.g. from :func:`initial_weights`; ``None`` keeps the fresh network's.
         heldout: held-out problems to score during training (default
             ``experiment.heldout``; 0: none); scores go to ``out/<method>/heldout.csv``.
-        eval_every: iterations between held-out scores (default ``max(1, iterations // 50)``).
         options: length (default: the scale's), device, resume, progress, trackers, lr,
             checkpoint cadence, compile; ``fields`` replace single ones
             (``iterations=10, batch_size=4``).
@@ -427,7 +425,7 @@ def run_method(
         trackers=opts.trackers,
         meta=meta,
         heldout=heldout_batch(problem, heldout) if heldout else None,
-        eval_every=max(1, iterations // 50) if eval_every is None else eval_every,
+        eval_every=max(1, iterations // 50),
         compile=opts.compile,
         shown=("loss", experiment.metrics[0]),
     )
@@ -485,8 +483,6 @@ def compare(
             seed=seed,
             init=init,
             options=opts,
-            iterations=iterations,
-            batch_size=batch_size,
             # smoke checks the plumbing: a held-out set the size of a batch is enough
             heldout=min(experiment.heldout, batch_size) if opts.scale == "smoke" else None,
         )

@@ -41,8 +41,6 @@ from physgrad.problems.base import Batch, Problem
 from physgrad.solvers import Adam, GradientDescent, ScipyLBFGSB
 from physgrad.table import Table
 
-METHOD_ORDER = ("GD", "Adam", "L-BFGS-B", "Inverse")
-
 
 @dataclass
 class SingleProblemCurves:
@@ -100,7 +98,6 @@ def single_problem_curves(
     inverse: InverseSolver | None = None,
     examples: int = 4,
     seed: int = 0,
-    lbfgs_history: int = 10,
     title: str | None = None,
     inverse_label: str | None = None,
     batch: Batch | None = None,
@@ -119,7 +116,6 @@ def single_problem_curves(
             ``problem.solvers(batch)["inverse"]``.
         examples: number of examples ``B`` averaged (paper: 4).
         seed: seed of the example generator.
-        lbfgs_history: L-BFGS-B memory (``maxcor``).
         title: figure title (default: the problem's name).
         inverse_label: how the inverse solver is described in the legend (default its repr).
         batch: solve these problems instead of drawing ``examples`` with ``seed`` (e.g. the
@@ -153,17 +149,16 @@ def single_problem_curves(
 
     x0 = torch.zeros_like(batch.x_true)
     result = SingleProblemCurves(repr(problem), examples, seed, title=title or problem.name)
-    result.settings = {
-        "GD": f"lr={gd_lr:.3g}",
-        "Adam": f"lr={adam_lr:.3g}",
-        "L-BFGS-B": f"scipy, maxcor={lbfgs_history}",
-        "Inverse": inverse_label or repr(inverse),
-    }
-
     objective = problem.objective
     gd = GradientDescent(gd_lr, n_iter, objective)
     adam = Adam(adam_lr, n_iter, objective)
-    lbfgsb = ScipyLBFGSB(n_iter, lbfgs_history, ftol=0.0, gtol=0.0, objective=objective)
+    lbfgsb = ScipyLBFGSB(n_iter, ftol=0.0, gtol=0.0, objective=objective)
+    result.settings = {
+        "GD": f"lr={gd_lr:.3g}",
+        "Adam": f"lr={adam_lr:.3g}",
+        "L-BFGS-B": f"scipy, maxcor={lbfgsb.history}",
+        "Inverse": inverse_label or repr(inverse),
+    }
 
     def inverse_step(x: torch.Tensor, _: None) -> torch.Tensor:
         with torch.enable_grad():
@@ -180,9 +175,9 @@ def single_problem_curves(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: extra threads only add sync cost (10-100x on a
     try:  # loaded 2-core machine); restored below
-        for name in METHOD_ORDER:
+        for name, run in runners.items():
             start = time.perf_counter()
-            iterates = runners[name]()
+            iterates = run()
             result.seconds[name] = time.perf_counter() - start
             values = [evaluate(x) for x in iterates]
             result.x_l1[name] = [float(v[0].mean()) for v in values]

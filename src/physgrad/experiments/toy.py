@@ -137,12 +137,12 @@ class ToyTrajectories:
     fixed: dict[str, np.ndarray]
 
 
-def toy_trajectories(*, fixed_steps: int = FIXED_STEPS) -> ToyTrajectories:
-    """Every method's trajectories from :data:`START` (``fixed_steps + 1`` fixed iterates)."""
+def toy_trajectories() -> ToyTrajectories:
+    """Every method's trajectories from :data:`START` (:data:`FIXED_STEPS` + 1 fixed iterates)."""
     fixed, directions = make_steps(FIXED_LR), make_directions()
     return ToyTrajectories(
         flow={name: flow(directions[name]) for name in FIXED_LR},
-        fixed={name: trajectory(fixed[name], fixed_steps) for name in FIXED_LR},
+        fixed={name: trajectory(fixed[name], FIXED_STEPS) for name in FIXED_LR},
     )
 
 
