@@ -27,10 +27,7 @@ batch 8 Adam's v0 error grows from the start instead of falling and flattening (
 64 x 64 at every scale (the problem is built without the scale; the U-Net's 5 levels need a
 multiple of 16).
 
-After a comparison, :func:`fluid_figures` writes ``fig13_examples.png`` (Fig. 13: ground truth
-and each trained network on one test example: vorticity of ``v0`` and the marker at
-``t = 0, 0.5, 1, 1.5, 2``) and ``fig6b_single_problem.png`` (Fig. 6b: GD with ``η = 1`` and
-the iterated reverse-simulation estimator on one example).
+Figures (Fig. 13, Fig. 6b) and the measured Table 1: :mod:`physgrad.experiments.fluid_figures`.
 """
 
 from __future__ import annotations

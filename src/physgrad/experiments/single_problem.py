@@ -74,10 +74,6 @@ class SingleProblemCurves:
     def n_iter(self) -> int:
         return len(next(iter(self.x_l1.values()))) - 1
 
-    def to_json(self) -> str:
-        shown = {k: v for k, v in self.__dict__.items() if k not in ("final", "title")}
-        return json.dumps(shown, indent=1)
-
     def markdown_table(self, at: tuple[int, ...] = (0, 1, 10, 100)) -> str:
         """``x_l1`` and objective of each method after the iterations ``at`` (if reached)."""
         its = [i for i in at if i <= self.n_iter]
@@ -186,7 +182,8 @@ def single_problem_curves(
     finally:
         torch.set_num_threads(threads)
     if out_path is not None:
-        write_text(Path(out_path).with_suffix(".json"), result.to_json())
+        shown = {k: v for k, v in vars(result).items() if k not in ("final", "title")}
+        write_text(Path(out_path).with_suffix(".json"), json.dumps(shown, indent=1))
     return result
 
 
