@@ -96,7 +96,7 @@ def reconstructions(
 
 
 SOLVERS = ("GD", "L-BFGS-B", "Inverse")
-"""Single-problem solvers shown next to the networks in :func:`solver_comparison_figure`."""
+"""Single-problem solvers shown next to the networks in :func:`solver_comparison`."""
 
 
 def single_problem_solutions(

@@ -207,7 +207,7 @@ def load_comparison(experiment: Experiment, out: Path | str, scale: str = "cpu")
 
 
 def value_at(values: list[float], iteration: int, window: int) -> float:
-    """The smoothed value at ``iteration`` (see :func:`running_mean`)."""
+    """The smoothed value at ``iteration`` (:func:`~physgrad.training.smoothing.running_mean`)."""
     return final_value(values[: iteration + 1], window)
 
 
