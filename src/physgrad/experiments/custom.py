@@ -9,6 +9,7 @@ all of them unless ``--methods`` picks some.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -93,10 +94,8 @@ def custom_experiment(problem_spec: str, network_spec: str | None = None) -> Exp
             return net
         network()  # fail early on a bad factory, before any file is written
     else:
-        default_network(problem)  # fail early (no x_true) rather than at the first method
-
-        def network() -> nn.Module:
-            return default_network(problem)
+        network = functools.partial(default_network, problem)
+        network()  # fail early (no x_true) rather than at the first method
 
     sample = problem.sample(2, torch.Generator().manual_seed(0))
     methods = dict(GENERIC_METHODS)
