@@ -198,12 +198,11 @@ def single_problem_figure(
         del progress  # a few seconds
         out_dir = Path(out_dir)
         curves = solve(10 if scale == "smoke" else 100, out_dir / "single_problem.png")
-        (out_dir / "results.md").write_text(
-            f"# {title}\n\nMean over {curves.examples} examples, seed "
-            f"{curves.seed}, from x0 = 0.\n\n{curves.markdown_table()}\n\n"
-            "![curves](single_problem.png)\n"
-        )
-        return Result(figures={"single_problem.png": curves}, table=curves.markdown_table())
+        table = curves.markdown_table()
+        write_text(out_dir / "results.md", f"# {title}\n\nMean over {curves.examples} examples, "
+                   f"seed {curves.seed}, from x0 = 0.\n\n{table}\n\n"
+                   "![curves](single_problem.png)\n")
+        return Result(figures={"single_problem.png": curves}, table=table)
 
     return make
 
