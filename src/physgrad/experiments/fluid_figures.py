@@ -51,10 +51,6 @@ from physgrad.table import Table
 from physgrad.training.smoothing import running_mean, smoothing_window
 
 
-def _labels(experiment: Experiment, methods: Sequence[str]) -> dict[str, str]:
-    return {m: experiment.methods[m].label if m in experiment.methods else m for m in methods}
-
-
 @dataclass
 class FluidExamples:
     """Figure data of Fig. 13 (``fig13_examples.png``): one row per source (ground truth,
@@ -74,7 +70,6 @@ class FluidExamples:
 
 def fluid_examples(
     out: Path | str,
-    methods: Sequence[str] | None = None,
     seed: int = 0,
     *,
     experiment: Experiment = FLUID,
@@ -82,9 +77,8 @@ def fluid_examples(
     """Fig. 13's data: ground truth and each trained network's ``v0`` and marker frames.
 
     Args:
-        out: comparison folder with ``<method>/checkpoint.pt`` (key ``"model"``).
-        methods: which method folders to show (default: every registered fluid method whose
-            checkpoint exists, in registration order).
+        out: comparison folder with ``<method>/checkpoint.pt`` (key ``"model"``): every method
+            of ``experiment`` with one is shown, in registration order.
         seed: test example seed (the authors: 0).
         experiment: the (configured) fluid experiment: its problem and networks.
 
@@ -96,11 +90,10 @@ def fluid_examples(
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"comparison folder {out} does not exist")
-    methods = list(experiment.methods) if methods is None else methods
-    nets = trained_networks(experiment, out, methods)
+    nets = trained_networks(experiment, out, experiment.methods)
     if not nets:
-        raise FileNotFoundError(f"no <method>/checkpoint.pt found in {out} for {list(methods)}")
-    labels = _labels(experiment, list(nets))
+        raise FileNotFoundError(f"no <method>/checkpoint.pt found in {out} for "
+                                f"{list(experiment.methods)}")
     problem = problem_of(experiment, FluidProblem)
     dom = problem.domain
     ex = generate_example(1, torch.Generator().manual_seed(seed), problem.ground_truth)
@@ -114,7 +107,7 @@ def fluid_examples(
             markers, _ = problem.simulator.simulate(ex.marker0, v0, record=True)  # type: ignore[misc]
             m = problem.metrics(v0, batch)
             note = f"L={float(m['objective'][0]):.3g}, v0_l1={float(m['v0_l1'][0]):.3g}"
-            rows.append((labels[name], v0, markers, note))
+            rows.append((experiment.methods[name].label, v0, markers, note))
     vort = [vorticity(centered_to_staggered(v), dom)[0] for _, v, _, _ in rows]
     pts = dom.cell_centers()
     return FluidExamples(rows, vort, (pts[0], pts[1]), (0.0, dom.size_x, 0.0, dom.size_y),
@@ -431,7 +424,7 @@ def table1(
     problem = problem_of(experiment, FluidProblem)
     batch = problem.sample(examples, torch.Generator().manual_seed(seed))
     nets = comparison.networks(["adam", "pg-reverse-sim"])
-    labels = _labels(experiment, list(nets))
+    labels = {m: experiment.methods[m].label for m in nets}
     networks = Table(["network", "inference time / example", "v0_err", "v0_l1"])
     target, pg_prediction = None, None
     with torch.no_grad():
