@@ -188,37 +188,34 @@ def sweep(
     if not xis and not angles:
         raise ValueError("nothing to sweep: xis and angles are both empty")
     out = Path(out)
-    cache: dict[tuple[float, float], dict[str, float]] = {}
     figures: dict[str, Any] = {}
 
+    @functools.cache  # a setting in both sweeps (xi 32, angle 0) is trained once
     def final(xi: float, angle: float) -> dict[str, float]:
-        key = (float(xi), float(angle))
-        if key not in cache:
-            exp = make_experiment(xi, angle)
-            folder = out / f"xi{xi:g}_angle{angle:g}"
-            init = initial_weights(exp, seed, folder / "init.pt")
-            histories = {}
-            cache[key] = {}
-            for m in methods:
-                try:
-                    histories[m] = run_method(
-                        exp, m, folder, iterations=iterations, batch_size=batch_size,
-                        seed=seed, init=init, resume=resume, progress=False,
-                    )
-                    cache[key][m] = final_x_dist(histories[m]["x_dist"])
-                except TrainingDiverged as exc:  # a diverged baseline is a result, not a crash
-                    cache[key][m] = math.nan
-                    if progress:
-                        print(f"sine2d sweep xi={xi:g} angle={angle:g}: {m} diverged: {exc}")
-            if histories:
-                comparison = Comparison(exp, histories, folder, iterations, seed)
-                write_comparison(comparison)
-                figures.update({f"{folder.name}/{name}": figure
-                                for name, figure in comparison.result.figures.items()})
-            if progress:
-                vals = ", ".join(f"{m} {v:.3g}" for m, v in cache[key].items())
-                print(f"sine2d sweep xi={xi:g} angle={angle:g}: final x_dist {vals}", flush=True)
-        return cache[key]
+        exp = make_experiment(xi, angle)
+        folder = out / f"xi{xi:g}_angle{angle:g}"
+        init = initial_weights(exp, seed, folder / "init.pt")
+        histories, finals = {}, {}
+        for m in methods:
+            try:
+                histories[m] = run_method(
+                    exp, m, folder, iterations=iterations, batch_size=batch_size,
+                    seed=seed, init=init, resume=resume, progress=False,
+                )
+                finals[m] = final_x_dist(histories[m]["x_dist"])
+            except TrainingDiverged as exc:  # a diverged baseline is a result, not a crash
+                finals[m] = math.nan
+                if progress:
+                    print(f"sine2d sweep xi={xi:g} angle={angle:g}: {m} diverged: {exc}")
+        if histories:
+            comparison = Comparison(exp, histories, folder, iterations, seed)
+            write_comparison(comparison)
+            figures.update({f"{folder.name}/{name}": figure
+                            for name, figure in comparison.result.figures.items()})
+        if progress:
+            vals = ", ".join(f"{m} {v:.3g}" for m, v in finals.items())
+            print(f"sine2d sweep xi={xi:g} angle={angle:g}: final x_dist {vals}", flush=True)
+        return finals
 
     result: dict[str, Any] = {
         "iterations": iterations, "batch_size": batch_size, "seed": seed, "methods": methods,

@@ -33,8 +33,6 @@ def log_smooth(values: Sequence[float], fraction: float = 0.2) -> np.ndarray:
     """Running mean over the trailing ``fraction`` of the iterations so far (at least one
     value): little smoothing early, a lot late, as suits a log-scaled iteration axis."""
     v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return v
     c = np.cumsum(np.insert(v, 0, 0.0))
     idx = np.arange(1, v.size + 1)
     lo = np.minimum(idx - 1, np.floor(idx * (1 - fraction)).astype(int))
