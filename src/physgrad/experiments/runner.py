@@ -224,18 +224,14 @@ def final_value(values: list[float], window: int) -> float:
 def iterations_to_reach(values: list[float], level: float, window: int) -> int | None:
     """First iteration where the running average is <= ``level`` (None if never)."""
     tolerance = 1e-9 * abs(level)  # the incremental running sum carries round-off
-    for i, v in enumerate(running_mean(values, window).tolist()):
-        if v <= level + tolerance:
-            return i
-    return None
+    smoothed = running_mean(values, window).tolist()
+    return next((i for i, v in enumerate(smoothed) if v <= level + tolerance), None)
 
 
 def first_at_or_below(scores: History, metric: str, level: float) -> int | None:
     """First evaluated iteration whose held-out ``metric`` is <= ``level`` (None if never)."""
-    for it, value in zip(scores["iteration"], scores[metric], strict=True):
-        if value <= level * (1 + 1e-12):
-            return int(it)
-    return None
+    pairs = zip(scores["iteration"], scores[metric], strict=True)
+    return next((int(it) for it, value in pairs if value <= level * (1 + 1e-12)), None)
 
 
 def initial_weights(experiment: Experiment, seed: int, path: Path) -> dict[str, torch.Tensor]:
