@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 from pathlib import Path
 
 import numpy as np
@@ -92,12 +93,9 @@ def make_directions() -> dict[str, Step]:
 
 def trajectory(step: Step, steps: int, start: tuple[float, float] = START) -> np.ndarray:
     """Iterate ``step`` from ``start``: returns ``(steps + 1, 2)`` points including the start."""
-    x = torch.tensor([start], dtype=torch.float64)
-    points = [x[0].clone()]
-    for _ in range(steps):
-        x = step(x)
-        points.append(x[0].clone())
-    return torch.stack(points).numpy()
+    x0 = torch.tensor([start], dtype=torch.float64)
+    points = accumulate(repeat(None, steps), lambda x, _: step(x), initial=x0)
+    return torch.cat(list(points)).numpy()
 
 
 def flow(
