@@ -162,8 +162,7 @@ def solver_comparison(
     """
     root, examples = Path(comparison_dir), list(examples)
     problem = experiment.problem()
-    full = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))
-    batch = full[examples]
+    batch = problem.sample(max(examples) + 1, torch.Generator().manual_seed(seed))[examples]
     networks, iterations = _network_predictions(experiment, root, batch)
     physics = problem.physics(batch)
     xs = {f"{solver}\n({n_iter} it., $x_0 = 0$)": x
