@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, repeat
 from pathlib import Path
 
 import torch
@@ -164,8 +164,7 @@ def single_problem_curves(
         "GD": lambda: list(gd.iterates(x0, batch.y_target, physics)),
         "Adam": lambda: list(adam.iterates(x0, batch.y_target, physics)),
         "L-BFGS-B": lambda: _per_example(lbfgsb, problem, batch, x0, n_iter),
-        "Inverse": lambda: list(islice(accumulate(repeat(None), inverse_step, initial=x0),
-                                       n_iter + 1)),
+        "Inverse": lambda: list(accumulate(repeat(None, n_iter), inverse_step, initial=x0)),
     }
 
     threads = torch.get_num_threads()
