@@ -226,12 +226,12 @@ def single_problem_fluid(
                 stalled[name] = bool(torch.equal(x, previous.detach()))
             record(name, x)
         seconds[name] = time.perf_counter() - t0
-    record = {**curves, "seconds": seconds, "stalled": stalled, "examples": examples,
-              "gd_lr": gd_lr, "iterations": lengths, "start": start_name}
+    summary = {**curves, "seconds": seconds, "stalled": stalled, "examples": examples,
+               "gd_lr": gd_lr, "iterations": lengths, "start": start_name}
     if path is not None:
         path = Path(path)
-        write_text(path.with_suffix(".json"), json.dumps(record))
-    return {**record, "path": path,
+        write_text(path.with_suffix(".json"), json.dumps(summary))
+    return {**summary, "path": path,
             "figure": FluidSingleProblem(curves, examples, gd_lr, start_name)}
 
 
