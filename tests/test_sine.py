@@ -93,6 +93,20 @@ def test_compare_writes_the_curves_and_the_table(tmp_path):
     assert "pg-analytic" in (tmp_path / "results.md").read_text()
 
 
+def test_without_the_baseline_the_first_method_is_the_reference_in_table_and_legend(tmp_path):
+    """Adam (sine's baseline) not compared: the ratios are to the first method, and every
+    ratio column of the table has its line in the legend (it used to name the absent
+    baseline, so those lines were missing)."""
+    comparison = compare(get_experiment("sine"), ["pg-analytic", "pg-newton"], tmp_path,
+                         iterations=4, batch_size=20, progress=False)
+    assert comparison.baseline == "pg-analytic"
+    columns = list(comparison.summary_rows()[0])
+    ratios = [c for c in columns if "/ method" in c or "final" in c]
+    assert ratios and all("pg-analytic" in c for c in ratios if "/ method" in c)
+    legend = comparison.legend()
+    assert all(f"`{c}`" in legend for c in ratios)
+
+
 def test_paper_adam_backpropagates_the_clamped_l1_gradient():
     """``adam`` (B.2): dL/dx of the batch-mean L1 loss, clamped to [-1, 1], is what reaches
     the network; the loss value is that L1 loss."""

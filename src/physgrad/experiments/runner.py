@@ -94,9 +94,16 @@ class Comparison:
         more accurate; training batches, smoothed as the table)."""
         exp = self.experiment
         metric = exp.metrics[0]
-        base = exp.baseline if exp.baseline in self.histories else next(iter(self.histories))
+        base = self.baseline
         return _ratio(*(final_value(self.histories[m][metric], exp.smoothing)
                         for m in (base, method)))
+
+    @property
+    def baseline(self) -> str:
+        """The method the ratios are taken against: the experiment's baseline if it was
+        trained here, else the first method compared."""
+        name = self.experiment.baseline
+        return name if name in self.histories else next(iter(self.histories))
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One row per method: final headline metric (training batches, smoothed, and on the
@@ -112,7 +119,7 @@ class Comparison:
             for m, h in self.histories.items()
             if "cpu_time" in h.columns
         }
-        base = exp.baseline if exp.baseline in self.histories else next(iter(self.histories))
+        base = self.baseline
         scored = all(metric in self.heldout.get(m, History()).columns for m in self.histories)
         rows = []
         checkpoints = [n for n in exp.ratio_at if n < min(len(h) for h in self.histories.values())]
@@ -154,7 +161,7 @@ class Comparison:
     def legend(self) -> str:
         """One line per column of :meth:`markdown_table`: what it measures."""
         exp = self.experiment
-        metric, base = exp.metrics[0], exp.baseline or next(iter(self.histories))
+        metric, base = exp.metrics[0], self.baseline
         n = min(len(h) for h in self.histories.values())
         window = smoothing_window(n, exp.smoothing)
         notes = {
