@@ -225,7 +225,11 @@ class ObservationsProblem(FunctionProblem):
             Without it only y-space metrics (``objective``, ``y_l1``, ``y_l2``) are logged.
         dtype: dtype of the physics; default: that of the data (float64 data runs the physics
             in float64; other float types run it in float32).
-        objective, solvers, name, x_error, x_names: as :class:`FunctionProblem`.
+        objective: as :class:`FunctionProblem`.
+        solvers: as :class:`FunctionProblem`.
+        name: as :class:`FunctionProblem`.
+        x_error: as :class:`FunctionProblem`.
+        x_names: as :class:`FunctionProblem`.
     """
 
     def __init__(
