@@ -205,6 +205,14 @@ def test_per_method_config_is_applied_recorded_and_repeatable(tmp_path, capsys):
     config = yaml.safe_load((out / "adam" / "config.yaml").read_text())["optimizer"]
     assert config == {"lr": 0.01, "name": "adam", "kwargs": {"amsgrad": True},
                       "tenfold_steps": None, "methods": {}}
+    assert (out / "adam" / "config.yaml").read_text().startswith(
+        "# repeat with: physgrad run --config")
+    assert (out / "config.yaml").read_text().startswith("# repeat with: physgrad compare --config")
+    capsys.readouterr()  # compare with one method's config would give adam's optimizer to all
+    assert main(["compare", "--config", str(out / "adam" / "config.yaml"), "--out",
+                 str(tmp_path / "refused"), "--quiet"]) == 2
+    assert "method 'adam' is for `physgrad run`" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
     again = tmp_path / "again"  # the run's config.yaml repeats it exactly
     assert main(["run", "--config", str(out / "adam" / "config.yaml"), "--out", str(again),
                  "--quiet"]) == 0

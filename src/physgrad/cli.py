@@ -347,6 +347,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from physgrad.report.figures import render
 
     data, config, exp, out = _configured(args, trains=True)
+    if config.method:  # run's key: it was ignored, and such a config's optimizer is that method's
+        raise ValueError(
+            f"method {config.method!r} is for `physgrad run` (a run folder's config.yaml records "
+            f"that method's optimizer, which compare would give to every method): use "
+            f"`physgrad run --config`, the comparison's own config.yaml, or --set method=null"
+        )
     if args.resume:
         config = _restore(config, _flat(data), out / "config.yaml")
         exp, config = _experiment(config, trains=True)

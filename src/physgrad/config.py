@@ -128,8 +128,10 @@ class RunConfig:
         return _plain(dataclasses.asdict(self))
 
     def save(self, path: Path | str) -> None:
-        """Write the configuration as YAML atomically (``physgrad run --config <path>``)."""
-        text = "# repeat with: physgrad run --config <this file>  (or compare)\n"
+        """Write the configuration as YAML atomically (``physgrad run --config <path>`` for one
+        method's run, ``physgrad compare --config <path>`` for a comparison's)."""
+        command = "run" if self.method else "compare"
+        text = f"# repeat with: physgrad {command} --config <this file>\n"
         write_text(path, text + yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     def run_options(self, **given: Any) -> RunOptions:
