@@ -198,9 +198,17 @@ def _suffix(dtype: torch.dtype) -> str:
     return "f32" if dtype == torch.float32 else "f64"
 
 
-def _check(code: int, what: str) -> None:
+def _call(function: str, grid: torch.Tensor, *args: torch.Tensor | float | int | None) -> None:
+    """Run the compiled ``function`` for the ``(N, ..., ny, nx)`` shape and dtype of ``grid``:
+    ``function_<f32|f64>(N, ny, nx, *args)``, a tensor passed as its data pointer (contiguous;
+    a view points into its base), ``None`` as a null pointer, a number as it is."""
+    lib = library()
+    assert lib is not None
+    n, ny, nx = grid.shape[0], grid.shape[-2], grid.shape[-1]
+    values = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
+    code = getattr(lib, f"{function}_{_suffix(grid.dtype)}")(n, ny, nx, *values)
     if code != 0:
-        raise MemoryError(f"fused advection kernel: {what} failed (code {code})")
+        raise MemoryError(f"fused advection kernel: {function} failed (code {code})")
 
 
 def advect(
@@ -210,15 +218,8 @@ def advect(
     """Advected ``values (N, ny, nx)`` for the velocity ``(wx, wy)`` (each ``(N, ny, nx)``,
     contiguous, same dtype) sampled at the field's points; ``cx, cy`` are ``dt / dx`` and
     ``dt / dy`` (index units per velocity unit)."""
-    lib = library()
-    assert lib is not None
-    n, ny, nx = values.shape
     out = torch.empty_like(values, memory_format=torch.contiguous_format)
-    code = getattr(lib, f"advect_forward_{_suffix(values.dtype)}")(
-        n, ny, nx, values.data_ptr(), wx.data_ptr(), wy.data_ptr(), cx, cy,
-        int(mac_cormack), out.data_ptr(),
-    )
-    _check(code, "forward")
+    _call("advect_forward", values, values, wx, wy, cx, cy, int(mac_cormack), out)
     return out
 
 
@@ -230,31 +231,18 @@ def advect_backward(
     """Gradients ``(values, wx, wy)`` of :func:`advect` for the output gradient ``grad
     (N, ny, nx)`` (contiguous); ``grid_scales``: ``2 dt / (n dx)`` per axis; ``needs``: which
     of the three to compute (the others are ``None``)."""
-    lib = library()
-    assert lib is not None
-    n, ny, nx = values.shape
     outputs = [torch.empty_like(values) if need else None for need in needs]
     chunk = TORCH_VECTOR_BYTES // values.element_size()
-    code = getattr(lib, f"advect_backward_{_suffix(values.dtype)}")(
-        n, ny, nx, values.data_ptr(), wx.data_ptr(), wy.data_ptr(), cx, cy,
-        int(mac_cormack), grad.data_ptr(), grid_scales[0], grid_scales[1], chunk,
-        *(None if t is None else t.data_ptr() for t in outputs),
-    )
-    _check(code, "backward")
+    _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), grad,
+          grid_scales[0], grid_scales[1], chunk, *outputs)
     return outputs[0], outputs[1], outputs[2]
 
 
 def face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`physgrad.physics.fluid.grid._face_components` of a contiguous staggered
     ``velocity (B, 2, ny, nx)`` without autograd: ``(wx, wy)``, each ``(B, 2, ny, nx)``."""
-    lib = library()
-    assert lib is not None
-    b, _, ny, nx = velocity.shape
     wx, wy = torch.empty_like(velocity), torch.empty_like(velocity)
-    code = getattr(lib, f"face_components_{_suffix(velocity.dtype)}")(
-        b, ny, nx, velocity.data_ptr(), wx.data_ptr(), wy.data_ptr()
-    )
-    _check(code, "face components")
+    _call("face_components", velocity, velocity, wx, wy)
     return wx, wy
 
 
@@ -262,30 +250,19 @@ def centred_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     """:func:`physgrad.physics.fluid.grid.staggered_to_centered` of a contiguous staggered
     ``velocity (B, 2, ny, nx)`` without autograd, as its two components ``(cx, cy)``, each a
     contiguous ``(B, ny, nx)`` tensor."""
-    lib = library()
-    assert lib is not None
     b, _, ny, nx = velocity.shape
     cx, cy = velocity.new_empty(b, ny, nx), velocity.new_empty(b, ny, nx)
-    code = getattr(lib, f"staggered_to_centered_{_suffix(velocity.dtype)}")(
-        b, ny, nx, velocity.data_ptr(), cx.data_ptr(), cy.data_ptr(), ny * nx
-    )
-    _check(code, "staggered_to_centered")
+    _call("staggered_to_centered", velocity, velocity, cx, cy, ny * nx)
     return cx, cy
 
 
 def staggered_to_centered(velocity: torch.Tensor) -> torch.Tensor:
     """:func:`physgrad.physics.fluid.grid.staggered_to_centered` of a contiguous staggered
     ``velocity (B, 2, ny, nx)`` without autograd: ``(B, 2, ny, nx)``."""
-    lib = library()
-    assert lib is not None
-    b, _, ny, nx = velocity.shape
     out = torch.empty_like(velocity)
-    count = ny * nx
-    code = getattr(lib, f"staggered_to_centered_{_suffix(velocity.dtype)}")(
-        b, ny, nx, velocity.data_ptr(), out.data_ptr(),
-        out.data_ptr() + count * out.element_size(), 2 * count,
-    )
-    _check(code, "staggered_to_centered")
+    ny, nx = velocity.shape[-2:]
+    # x components at out[:, 0], y at out[:, 1]: one sample's pair 2 ny nx apart
+    _call("staggered_to_centered", velocity, velocity, out[:, 0], out[:, 1], 2 * ny * nx)
     return out
 
 
@@ -293,14 +270,9 @@ def divergence(velocity: torch.Tensor, sx: float, sy: float, centred: bool) -> t
     """:func:`physgrad.physics.fluid.grid.divergence` (``sx, sy = dx, dy``) or
     ``divergence_centered`` (``centred``, ``sx, sy = 2 dx, 2 dy``) of a contiguous
     ``velocity (B, 2, ny, nx)`` without autograd: ``(B, ny, nx)``."""
-    lib = library()
-    assert lib is not None
     b, _, ny, nx = velocity.shape
     out = velocity.new_empty(b, ny, nx)
-    code = getattr(lib, f"divergence_{_suffix(velocity.dtype)}")(
-        b, ny, nx, velocity.data_ptr(), sx, sy, int(centred), out.data_ptr()
-    )
-    _check(code, "divergence")
+    _call("divergence", velocity, velocity, sx, sy, int(centred), out)
     return out
 
 
@@ -310,15 +282,8 @@ def subtract_gradient(
     """``velocity - gradient_to_faces(pressure)`` (``sx, sy = dx, dy``) or ``velocity -
     gradient_centered(pressure)`` (``centred``, ``2 dx, 2 dy``) of contiguous ``velocity (B, 2,
     ny, nx)`` and ``pressure (B, ny, nx)`` without autograd: ``(B, 2, ny, nx)``."""
-    lib = library()
-    assert lib is not None
-    b, _, ny, nx = velocity.shape
     out = torch.empty_like(velocity)
-    code = getattr(lib, f"subtract_gradient_{_suffix(velocity.dtype)}")(
-        b, ny, nx, velocity.data_ptr(), pressure.data_ptr(), sx, sy, int(centred),
-        out.data_ptr(),
-    )
-    _check(code, "subtract_gradient")
+    _call("subtract_gradient", velocity, velocity, pressure, sx, sy, int(centred), out)
     return out
 
 
@@ -329,12 +294,5 @@ def stencil_backward(
     (:mod:`physgrad.physics.fluid.adjoints`) into ``out`` (contiguous, ``(B, 2, ny, nx)`` or
     ``(B, ny, nx)``); ``args`` are its contiguous tensors, grid spacings and counts in the C
     function's order."""
-    lib = library()
-    assert lib is not None
-    b, ny, nx = out.shape[0], out.shape[-2], out.shape[-1]
-    values = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
-    code = getattr(lib, f"{name}_backward_{_suffix(out.dtype)}")(
-        b, ny, nx, *values, out.data_ptr()
-    )
-    _check(code, f"{name} backward")
+    _call(f"{name}_backward", out, *args, out)
     return out
