@@ -247,7 +247,8 @@ class _FastAdvection(torch.autograd.Function):
     (``create_graph=True``) recompute the step with :func:`_advect_own_grid_gather` and
     differentiate that (same values to rounding, twice differentiable). On the CPU the fused
     kernel (:mod:`physgrad.physics.fluid.kernel`) computes the forward and the first-order
-    backward (bitwise the same), recomputing in the backward what it needs.
+    backward (bitwise the same); its forward keeps the limiter's decisions (a byte per
+    point), the backward recomputes the traces.
     """
 
     @staticmethod
@@ -262,20 +263,21 @@ class _FastAdvection(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.dt, ctx.domain, ctx.mac_cormack = dt, domain, mac_cormack
         ctx.fused = kernel.usable(values, wx, wy)
-        if ctx.fused:  # the compiled kernel recomputes what its backward needs
-            out = kernel.advect(
+        if ctx.fused:  # the compiled kernel keeps its limiter's decisions for its backward
+            out, decisions = kernel.advect(
                 *(t.contiguous() for t in (values, wx, wy)),
-                dt / domain.dx, dt / domain.dy, mac_cormack,
+                dt / domain.dx, dt / domain.dy, mac_cormack, keep_decisions=True,
             )
+            ctx.save_for_backward(values, wx, wy, out, decisions)
         else:
             shift = _displacement(wx, wy, dt, domain)
             out, ctx.state = _advect_fast(values, shift, mac_cormack, keep_state=True)
-        ctx.save_for_backward(values, wx, wy, out)
+            ctx.save_for_backward(values, wx, wy, out)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        values, wx, wy, out = ctx.saved_tensors
+        values, wx, wy, out, *kept = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: differentiate a twice-differentiable copy
             scheme = "mac_cormack" if ctx.mac_cormack else "semi_lagrangian"
             needs = ctx.needs_input_grad[:3]
@@ -291,7 +293,7 @@ class _FastAdvection(torch.autograd.Function):
             dt, domain = ctx.dt, ctx.domain
             grads = kernel.advect_backward(
                 *(t.contiguous() for t in (values, wx, wy)),
-                dt / domain.dx, dt / domain.dy, ctx.mac_cormack,
+                dt / domain.dx, dt / domain.dy, ctx.mac_cormack, out, kept[0],
                 grad.contiguous(), (2.0 * dt / (nx * domain.dx), 2.0 * dt / (ny * domain.dy)),
                 ctx.needs_input_grad[:3],
             )
@@ -399,7 +401,7 @@ def _advect_own_grid(
         return _FastAdvection.apply(values, wx, wy, dt, domain, mac_cormack)
     if kernel.usable(*tensors):
         values, wx, wy = (t.detach().contiguous() for t in tensors)
-        return kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)
+        return kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)[0]
     with torch.no_grad():
         shift = _displacement(wx, wy, dt, domain)
         return _advect_fast(values, shift, mac_cormack, keep_state=False)[0]

@@ -1,7 +1,8 @@
 /* Fused CPU kernel for the periodic semi-Lagrangian / MacCormack advection of
  * physgrad.physics.fluid.advection: the forward and the first-order backward of
  * `_advect_fast` / `_fast_advection_backward`, a few passes over each sample instead of ~35
- * elementwise torch passes over the batch.
+ * elementwise torch passes over the batch. A forward that a backward will follow keeps the
+ * limiter's decisions (a byte per point); the backward recomputes the rest of what it needs.
  *
  * It repeats the torch fast path operation by operation so that the results are bitwise
  * those of the torch path: positions wrapped with p - n floor(p / n), turned into
@@ -105,7 +106,7 @@ typedef struct {
     T *c[4]; /* nw, ne, sw, se */
 } N_(cells);
 
-/* Working arrays for one sample. */
+/* Working arrays for one sample (the forward uses one row of the cells, `keep` and `k`). */
 typedef struct {
     N_(cells) back, fwd;
     int32_t *block;        /* the limiter's 2 x 2 block: offset in a working array, or -1 */
@@ -289,37 +290,12 @@ static __attribute__((noinline)) void N_(limit)(
     }
 }
 
-/* Forward of one sample into `out`, leaving the cells (with their corner values), blocks,
- * `keep` and working arrays in `s` for the backward. */
-static void N_(forward_sample)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
-                               const T *wy, int mac_cormack, T *out) {
-    int64_t count = g->ny * g->nx, width = g->width;
-    N_(pad)(g, v, s->padded);
-    N_(trace)(g, wx, wy, 0, &s->back, mac_cormack ? s->block : NULL);
-    N_(gather_cells)(g, s->padded, &s->back);
-    N_(interpolate)(g, &s->back, mac_cormack ? s->sl : out);
-    if (!mac_cormack) return;
-    N_(pad)(g, s->sl, s->padded_sl);
-    N_(trace)(g, wx, wy, 1, &s->fwd, NULL);
-    N_(gather_cells)(g, s->padded_sl, &s->fwd);
-    N_(interpolate)(g, &s->fwd, out); /* inv */
-    /* the limiter's block (a NaN position reads zeros, as torch's nearest-neighbour read
-     * with zeros padding: offset 0 is in the margin) */
-    for (int64_t p = 0; p < count; ++p) {
-        const T *k = s->padded + (s->block[p] < 0 ? 0 : s->block[p]);
-        s->k[0][p] = k[0];
-        s->k[1][p] = k[1];
-        s->k[2][p] = k[width];
-        s->k[3][p] = k[width + 1];
-    }
-    N_(limit)(count, v, s->sl, s->k[0], s->k[1], s->k[2], s->k[3], out, s->keep);
-}
-
-/* forward_sample's values when no backward follows: the same operations on the same
- * numbers, a row at a time (the cells of a row are written and read back while they are in
- * the L1 cache; only the limiter's blocks are kept for the whole sample). */
+/* One sample, a row at a time (the cells of a row are written and read back while they are
+ * in the L1 cache; only the limiter's blocks are kept for the whole sample). With `kept`
+ * (else NULL) the limiter's decisions of the sample's points are written there: the one
+ * thing advect_backward takes from the forward instead of recomputing it. */
 static void N_(forward_rows)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
-                             const T *wy, int mac_cormack, T *out) {
+                             const T *wy, int mac_cormack, T *out, uint8_t *kept) {
     int64_t ny = g->ny, nx = g->nx, width = g->width;
     N_(cells) *c = &s->back;
     T *sl = mac_cormack ? s->sl : out;
@@ -341,6 +317,8 @@ static void N_(forward_rows)(const N_(grid) *g, N_(workspace) *s, const T *v, co
         N_(gather)(nx, width, s->padded_sl, c->corner, c->c[0], c->c[1], c->c[2], c->c[3]);
         N_(interpolate_arrays)(nx, c->n, c->s, c->w, c->e, c->c[0], c->c[1], c->c[2], c->c[3],
                                out + base); /* inv */
+        /* the limiter's block (a NaN position reads zeros, as torch's nearest-neighbour
+         * read with zeros padding: offset 0 is in the margin) */
         for (int64_t p = 0; p < nx; ++p) {
             const T *k = s->padded + (s->block[base + p] < 0 ? 0 : s->block[base + p]);
             s->k[0][p] = k[0];
@@ -350,11 +328,15 @@ static void N_(forward_rows)(const N_(grid) *g, N_(workspace) *s, const T *v, co
         }
         N_(limit)(nx, v + base, sl + base, s->k[0], s->k[1], s->k[2], s->k[3], out + base,
                   s->keep);
+        if (kept)
+            for (int64_t p = 0; p < nx; ++p) kept[base + p] = (uint8_t)s->keep[p];
     }
 }
 
+/* `kept`: NULL, or (MacCormack) where to write the limiter's decisions, ny * nx per sample,
+ * for advect_backward. */
 int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
-                       const T *wy, T cx, T cy, int mac_cormack, T *out) {
+                       const T *wy, T cx, T cy, int mac_cormack, T *out, uint8_t *kept) {
     int64_t count = ny * nx;
     if (batch <= 0 || count <= 0) return 0;
     N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
@@ -362,7 +344,8 @@ int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, c
     if (!N_(reserve)(&s, &g)) return 1;
     for (int64_t b = 0; b < batch; ++b)
         N_(forward_rows)(&g, &s, values + b * count, wx + b * count, wy + b * count,
-                         mac_cormack, out + b * count);
+                         mac_cormack, out + b * count,
+                         kept && mac_cormack ? kept + b * count : NULL);
     free(s.memory);
     return 0;
 }
@@ -421,36 +404,47 @@ static void N_(zero)(T *a, int64_t n) {
     for (int64_t q = 0; q < n; ++q) a[q] = 0;
 }
 
-/* First-order gradients of advect_forward for `grad`; NULL outputs are skipped. gcx, gcy:
- * 2 dt / (n dx), d grid / d w per axis. `chunk`: grid_sample's vector width in elements. */
+/* First-order gradients of advect_forward for `grad`, given the forward's `result` and (for
+ * MacCormack) its `kept` limiter decisions; the traces and samples are computed again. NULL
+ * outputs are skipped. gcx, gcy: 2 dt / (n dx), d grid / d w per axis. `chunk`:
+ * grid_sample's vector width in elements. */
 int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
-                        const T *wy, T cx, T cy, int mac_cormack, const T *grad, T gcx, T gcy,
-                        int64_t chunk, T *g_values, T *g_wx, T *g_wy) {
+                        const T *wy, T cx, T cy, int mac_cormack, const T *result,
+                        const uint8_t *kept, const T *grad, T gcx, T gcy, int64_t chunk,
+                        T *g_values, T *g_wx, T *g_wy) {
     int64_t count = ny * nx;
-    if (chunk < 1) return 2;
+    if (chunk < 1 || (mac_cormack && !kept)) return 2;
     if (batch <= 0 || count <= 0) return 0;
     N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
     int64_t size = g.size, width = g.width;
     N_(workspace) s;
     if (!N_(reserve)(&s, &g)) return 1;
     int need_w = g_wx || g_wy;
-    /* out, g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two working */
-    T *buffer = malloc(sizeof(T) * (size_t)(8 * count + 2 * size));
+    /* g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two working arrays */
+    T *buffer = malloc(sizeof(T) * (size_t)(7 * count + 2 * size));
     if (!buffer) {
         free(s.memory);
         return 1;
     }
-    T *out = buffer, *g_new = out + count, *g_bound = g_new + count, *g_sl = g_bound + count;
+    T *g_new = buffer, *g_bound = g_new + count, *g_sl = g_bound + count;
     T *gfx = g_sl + count, *gfy = gfx + count, *gbx = gfy + count, *gby = gbx + count;
     T *acc = gby + count, *acc_sl = acc + size;
     for (int64_t b = 0; b < batch; ++b) {
         const T *v = values + b * count, *u = wx + b * count, *w = wy + b * count;
-        const T *gr = grad + b * count;
+        const T *out = result + b * count, *gr = grad + b * count;
         const T *g_sample = gr; /* what reaches the semi-Lagrangian samples */
-        N_(forward_sample)(&g, &s, v, u, w, mac_cormack, out);
+        /* the forward's traces and corner values again (not its limiter: `kept`) */
+        N_(pad)(&g, v, s.padded);
+        N_(trace)(&g, u, w, 0, &s.back, mac_cormack ? s.block : NULL);
+        N_(gather_cells)(&g, s.padded, &s.back);
         if (mac_cormack) {
+            const uint8_t *keep = kept + b * count;
+            N_(interpolate)(&g, &s.back, s.sl);
+            N_(pad)(&g, s.sl, s.padded_sl);
+            N_(trace)(&g, u, w, 1, &s.fwd, NULL);
+            N_(gather_cells)(&g, s.padded_sl, &s.fwd);
             for (int64_t p = 0; p < count; ++p) {
-                g_new[p] = gr[p] * (s.keep[p] ? (T)1 : (T)0);
+                g_new[p] = gr[p] * (keep[p] ? (T)1 : (T)0);
                 g_bound[p] = gr[p] - g_new[p];
                 g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
             }
@@ -472,16 +466,26 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
                 /* _route_to_bound: where the limiter is active the result is one of the
                  * block's samples; its gradient goes to the first corner (order 00 01 10 11)
                  * equal to it -- a nearest-neighbour scatter in point order into its own
-                 * zeroed array (acc_sl, free again), then added. */
-                N_(zero)(acc_sl, size);
+                 * zeroed array (acc_sl, free again), then added. Where the limiter left the
+                 * point alone its bound gradient is 0 and skipped: adding a zero changes no
+                 * sum here (a sum begun at +0 is never -0), so only active points cost. */
+                int routed = 0;
                 for (int64_t p = 0; p < count; ++p) {
+                    T bound = g_bound[p];
                     int32_t block = s.block[p];
-                    if (block < 0) continue;
-                    int not00 = !(s.k[0][p] == out[p]), e01 = s.k[1][p] == out[p];
-                    int dx = not00 && (e01 || s.k[2][p] != out[p]), dy = not00 && !e01;
-                    acc_sl[block + dy * width + dx] += g_bound[p];
+                    if (bound == (T)0 || block < 0) continue;
+                    if (!routed) {
+                        N_(zero)(acc_sl, size);
+                        routed = 1;
+                    }
+                    const T *k = s.padded + block;
+                    T o = out[p];
+                    int not00 = !(k[0] == o), e01 = k[1] == o;
+                    int dx = not00 && (e01 || k[width] != o), dy = not00 && !e01;
+                    acc_sl[block + dy * width + dx] += bound;
                 }
-                for (int64_t q = 0; q < size; ++q) acc[q] = acc[q] + acc_sl[q];
+                if (routed)
+                    for (int64_t q = 0; q < size; ++q) acc[q] = acc[q] + acc_sl[q];
             }
             N_(fold)(&g, acc, gv);
             if (mac_cormack) /* add_(g_new, alpha=0.5): torch's vectorised add is an fma */

@@ -74,7 +74,14 @@ def _machine_flags() -> tuple[str, ...]:
         cpu = Path("/proc/cpuinfo").read_text().split()
     except OSError:
         return ()
-    return ("-mavx2", "-mfma") if "avx2" in cpu and "fma" in cpu else ()
+    if "avx2" not in cpu or "fma" not in cpu:
+        return ()
+    flags: tuple[str, ...] = ("-mavx2", "-mfma")
+    if all(f"avx512{part}" in cpu for part in ("f", "vl", "bw", "dq")):
+        # 16 floats per instruction: the kernel's forward ~15% faster on this project's CPUs
+        flags += ("-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq",
+                  "-mprefer-vector-width=512")
+    return flags
 
 
 def _compiler() -> str | None:
@@ -113,11 +120,12 @@ def _declare(library: ctypes.CDLL) -> None:
     i64, ptr, flag = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         forward = getattr(library, f"advect_forward_{suffix}")
-        forward.argtypes = [i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr]
+        forward.argtypes = [i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, ptr]
         forward.restype = flag
         backward = getattr(library, f"advect_backward_{suffix}")
         backward.argtypes = [
-            i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, real, real, i64, ptr, ptr, ptr,
+            i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, ptr, ptr, real, real, i64,
+            ptr, ptr, ptr,
         ]
         backward.restype = flag
         stencils = {
@@ -213,28 +221,37 @@ def _call(function: str, grid: torch.Tensor, *args: torch.Tensor | float | int |
 
 def advect(
     values: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
-    cx: float, cy: float, mac_cormack: bool,
-) -> torch.Tensor:
+    cx: float, cy: float, mac_cormack: bool, *, keep_decisions: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Advected ``values (N, ny, nx)`` for the velocity ``(wx, wy)`` (each ``(N, ny, nx)``,
     contiguous, same dtype) sampled at the field's points; ``cx, cy`` are ``dt / dx`` and
-    ``dt / dy`` (index units per velocity unit)."""
+    ``dt / dy`` (index units per velocity unit).
+
+    Returns ``(result, decisions)``: with ``keep_decisions`` and MacCormack, ``decisions``
+    are the limiter's per point (``(N, ny, nx)`` uint8, what :func:`advect_backward` needs
+    of the forward), else ``None``."""
     out = torch.empty_like(values, memory_format=torch.contiguous_format)
-    _call("advect_forward", values, values, wx, wy, cx, cy, int(mac_cormack), out)
-    return out
+    kept = None
+    if keep_decisions and mac_cormack:
+        kept = torch.empty(values.shape, dtype=torch.uint8)
+    _call("advect_forward", values, values, wx, wy, cx, cy, int(mac_cormack), out, kept)
+    return out, kept
 
 
 def advect_backward(
     values: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
-    cx: float, cy: float, mac_cormack: bool, grad: torch.Tensor,
+    cx: float, cy: float, mac_cormack: bool, result: torch.Tensor,
+    decisions: torch.Tensor | None, grad: torch.Tensor,
     grid_scales: tuple[float, float], needs: tuple[bool, bool, bool],
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """Gradients ``(values, wx, wy)`` of :func:`advect` for the output gradient ``grad
-    (N, ny, nx)`` (contiguous); ``grid_scales``: ``2 dt / (n dx)`` per axis; ``needs``: which
-    of the three to compute (the others are ``None``)."""
+    """Gradients ``(values, wx, wy)`` of :func:`advect` (its ``result`` and, for MacCormack,
+    its kept ``decisions``) for the output gradient ``grad (N, ny, nx)`` (contiguous);
+    ``grid_scales``: ``2 dt / (n dx)`` per axis; ``needs``: which of the three to compute
+    (the others are ``None``)."""
     outputs = [torch.empty_like(values) if need else None for need in needs]
     chunk = TORCH_VECTOR_BYTES // values.element_size()
-    _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), grad,
-          grid_scales[0], grid_scales[1], chunk, *outputs)
+    _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), result,
+          decisions, grad, grid_scales[0], grid_scales[1], chunk, *outputs)
     return outputs[0], outputs[1], outputs[2]
 
 
