@@ -178,14 +178,16 @@ def usable(*tensors: torch.Tensor) -> bool:
     CPU, one float32/float64 dtype, a grid whose working arrays have int32 offsets, and the
     library loaded."""
     first = tensors[0]
-    if first.dtype not in (torch.float32, torch.float64):
+    dtype = first.dtype
+    if dtype is not torch.float32 and dtype is not torch.float64:
         return False
     if (first.shape[-2] + 5) * (first.shape[-1] + 5) >= 2**31:
         return False
-    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors):
-        return False
-    if any(type(t) not in (torch.Tensor, torch.nn.Parameter) for t in tensors):
-        return False  # tensor subclasses (fake, meta-like wrappers) have no plain data
+    for t in tensors:  # (a plain loop: this runs a few hundred times per training step)
+        if t.dtype is not dtype or t.device.type != "cpu":
+            return False
+        if type(t) is not torch.Tensor and type(t) is not torch.nn.Parameter:
+            return False  # tensor subclasses (fake, meta-like wrappers) have no plain data
     return library() is not None
 
 
@@ -210,7 +212,7 @@ def _call(function: str, grid: torch.Tensor, *args: torch.Tensor | float | int |
     """Run the compiled ``function`` for the ``(N, ..., ny, nx)`` shape and dtype of ``grid``:
     ``function_<f32|f64>(N, ny, nx, *args)``, a tensor passed as its data pointer (contiguous;
     a view points into its base), ``None`` as a null pointer, a number as it is."""
-    lib = library()
+    lib = _library  # loaded: every caller asked usable() first
     assert lib is not None
     n, ny, nx = grid.shape[0], grid.shape[-2], grid.shape[-1]
     values = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
