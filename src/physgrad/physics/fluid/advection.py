@@ -293,7 +293,7 @@ class _FastAdvection(torch.autograd.Function):
             dt, domain = ctx.dt, ctx.domain
             grads = kernel.advect_backward(
                 *(t.contiguous() for t in (values, wx, wy)),
-                dt / domain.dx, dt / domain.dy, ctx.mac_cormack, out, kept[0],
+                dt / domain.dx, dt / domain.dy, ctx.mac_cormack, kept[0],
                 grad.contiguous(), (2.0 * dt / (nx * domain.dx), 2.0 * dt / (ny * domain.dy)),
                 ctx.needs_input_grad[:3],
             )

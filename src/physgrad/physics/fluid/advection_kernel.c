@@ -318,8 +318,10 @@ static __attribute__((noinline)) void N_(limit)(
 
 /* One sample, a row at a time (the cells of a row are written and read back while they are
  * in the L1 cache; only the limiter's blocks are kept for the whole sample). With `kept`
- * (else NULL) the limiter's decisions of the sample's points are written there: the one
- * thing advect_backward takes from the forward instead of recomputing it. */
+ * (else NULL) the limiter's decisions of the sample's points are written there, a byte
+ * each: whether it left the point alone and which corner of its block the clamped value is
+ * (bits 1, 2: dx, dy; the first corner, in the order 00 01 10 11, equal to the result) --
+ * what advect_backward takes from the forward instead of recomputing it. */
 static void N_(forward_rows)(const N_(grid) *g, N_(workspace) *s, const T *v, const T *wx,
                              const T *wy, int mac_cormack, T *out, uint8_t *kept) {
     int64_t ny = g->ny, nx = g->nx, width = g->width;
@@ -350,8 +352,13 @@ static void N_(forward_rows)(const N_(grid) *g, N_(workspace) *s, const T *v, co
         N_(gather)(nx, width, s->padded, c->corner, s->k[0], s->k[1], s->k[2], s->k[3]);
         N_(limit)(nx, v + base, sl + base, s->k[0], s->k[1], s->k[2], s->k[3], out + base,
                   s->keep);
-        if (kept)
-            for (int64_t p = 0; p < nx; ++p) kept[base + p] = (uint8_t)s->keep[p];
+        if (kept) /* keep | dx << 1 | dy << 2: the flag and _route_to_bound's corner */
+            for (int64_t p = 0; p < nx; ++p) {
+                T o = out[base + p];
+                int not00 = !(s->k[0][p] == o), e01 = s->k[1][p] == o;
+                int dx = not00 & (e01 | (s->k[2][p] != o)), dy = not00 & !e01;
+                kept[base + p] = (uint8_t)(s->keep[p] | dx << 1 | dy << 2);
+            }
     }
 }
 
@@ -426,14 +433,14 @@ static void N_(zero)(T *a, int64_t n) {
     for (int64_t q = 0; q < n; ++q) a[q] = 0;
 }
 
-/* First-order gradients of advect_forward for `grad`, given the forward's `result` and (for
- * MacCormack) its `kept` limiter decisions; the traces and samples are computed again. NULL
- * outputs are skipped. gcx, gcy: 2 dt / (n dx), d grid / d w per axis. `chunk`:
+/* First-order gradients of advect_forward for `grad`, given (for MacCormack) the forward's
+ * `kept` limiter decisions; the traces and samples are computed again. NULL outputs are
+ * skipped. gcx, gcy: 2 dt / (n dx), d grid / d w per axis. `chunk`:
  * grid_sample's vector width in elements. */
 int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
-                        const T *wy, T cx, T cy, int mac_cormack, const T *result,
-                        const uint8_t *kept, const T *grad, T gcx, T gcy, int64_t chunk,
-                        T *g_values, T *g_wx, T *g_wy) {
+                        const T *wy, T cx, T cy, int mac_cormack, const uint8_t *kept,
+                        const T *grad, T gcx, T gcy, int64_t chunk, T *g_values, T *g_wx,
+                        T *g_wy) {
     int64_t count = ny * nx;
     if (chunk < 1 || (mac_cormack && !kept)) return 2;
     if (batch <= 0 || count <= 0) return 0;
@@ -453,20 +460,20 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
     T *acc = gby + count, *acc_sl = acc + size;
     for (int64_t b = 0; b < batch; ++b) {
         const T *v = values + b * count, *u = wx + b * count, *w = wy + b * count;
-        const T *out = result + b * count, *gr = grad + b * count;
+        const T *gr = grad + b * count;
+        const uint8_t *decided = mac_cormack ? kept + b * count : NULL;
         const T *g_sample = gr; /* what reaches the semi-Lagrangian samples */
         /* the forward's traces and corner values again (not its limiter: `kept`) */
         N_(pad)(&g, v, s.padded);
         N_(trace)(&g, u, w, 0, &s.back, mac_cormack ? s.block : NULL);
         N_(gather_cells)(&g, s.padded, &s.back);
         if (mac_cormack) {
-            const uint8_t *keep = kept + b * count;
             N_(interpolate)(&g, &s.back, s.sl);
             N_(pad)(&g, s.sl, s.padded_sl);
             N_(trace)(&g, u, w, 1, &s.fwd, NULL);
             N_(gather_cells)(&g, s.padded_sl, &s.fwd);
             for (int64_t p = 0; p < count; ++p) {
-                g_new[p] = gr[p] * (keep[p] ? (T)1 : (T)0);
+                g_new[p] = gr[p] * ((decided[p] & 1) ? (T)1 : (T)0);
                 g_bound[p] = gr[p] - g_new[p];
                 g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
             }
@@ -487,10 +494,11 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
             if (mac_cormack) {
                 /* _route_to_bound: where the limiter is active the result is one of the
                  * block's samples; its gradient goes to the first corner (order 00 01 10 11)
-                 * equal to it -- a nearest-neighbour scatter in point order into its own
-                 * zeroed array (acc_sl, free again), then added. Where the limiter left the
-                 * point alone its bound gradient is 0 and skipped: adding a zero changes no
-                 * sum here (a sum begun at +0 is never -0), so only active points cost. */
+                 * equal to it (the forward's decision) -- a nearest-neighbour scatter in
+                 * point order into its own zeroed array (acc_sl, free again), then added.
+                 * Where the limiter left the point alone its bound gradient is 0 and
+                 * skipped: adding a zero changes no sum here (a sum begun at +0 is never
+                 * -0), so only active points cost. */
                 int routed = 0;
                 for (int64_t p = 0; p < count; ++p) {
                     T bound = g_bound[p];
@@ -500,10 +508,7 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
                         N_(zero)(acc_sl, size);
                         routed = 1;
                     }
-                    const T *k = s.padded + block;
-                    T o = out[p];
-                    int not00 = !(k[0] == o), e01 = k[1] == o;
-                    int dx = not00 && (e01 || k[width] != o), dy = not00 && !e01;
+                    int dx = (decided[p] >> 1) & 1, dy = (decided[p] >> 2) & 1;
                     acc_sl[block + dy * width + dx] += bound;
                 }
                 if (routed)

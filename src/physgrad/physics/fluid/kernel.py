@@ -124,8 +124,8 @@ def _declare(library: ctypes.CDLL) -> None:
         forward.restype = flag
         backward = getattr(library, f"advect_backward_{suffix}")
         backward.argtypes = [
-            i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, ptr, ptr, real, real, i64,
-            ptr, ptr, ptr,
+            i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, ptr, real, real, i64, ptr,
+            ptr, ptr,
         ]
         backward.restype = flag
         stencils = {
@@ -212,8 +212,9 @@ def _call(function: str, grid: torch.Tensor, *args: torch.Tensor | float | int |
     """Run the compiled ``function`` for the ``(N, ..., ny, nx)`` shape and dtype of ``grid``:
     ``function_<f32|f64>(N, ny, nx, *args)``, a tensor passed as its data pointer (contiguous;
     a view points into its base), ``None`` as a null pointer, a number as it is."""
-    lib = _library  # loaded: every caller asked usable() first
-    assert lib is not None
+    lib = _library if _library is not None else library()  # (no environment read per call)
+    if lib is None:
+        raise RuntimeError(f"the fused advection kernel is not available: {kernel_status()}")
     n, ny, nx = grid.shape[0], grid.shape[-2], grid.shape[-1]
     values = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
     code = getattr(lib, f"{function}_{_suffix(grid.dtype)}")(n, ny, nx, *values)
@@ -230,8 +231,9 @@ def advect(
     ``dt / dy`` (index units per velocity unit).
 
     Returns ``(result, decisions)``: with ``keep_decisions`` and MacCormack, ``decisions``
-    are the limiter's per point (``(N, ny, nx)`` uint8, what :func:`advect_backward` needs
-    of the forward), else ``None``."""
+    are the limiter's per point (``(N, ny, nx)`` uint8: whether it left the point alone and
+    which corner a clamped value is, what :func:`advect_backward` needs of the forward),
+    else ``None``."""
     out = torch.empty_like(values, memory_format=torch.contiguous_format)
     kept = None
     if keep_decisions and mac_cormack:
@@ -242,18 +244,18 @@ def advect(
 
 def advect_backward(
     values: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
-    cx: float, cy: float, mac_cormack: bool, result: torch.Tensor,
-    decisions: torch.Tensor | None, grad: torch.Tensor,
+    cx: float, cy: float, mac_cormack: bool, decisions: torch.Tensor | None,
+    grad: torch.Tensor,
     grid_scales: tuple[float, float], needs: tuple[bool, bool, bool],
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """Gradients ``(values, wx, wy)`` of :func:`advect` (its ``result`` and, for MacCormack,
-    its kept ``decisions``) for the output gradient ``grad (N, ny, nx)`` (contiguous);
+    """Gradients ``(values, wx, wy)`` of :func:`advect` (for MacCormack given its kept
+    ``decisions``) for the output gradient ``grad (N, ny, nx)`` (contiguous);
     ``grid_scales``: ``2 dt / (n dx)`` per axis; ``needs``: which of the three to compute
     (the others are ``None``)."""
     outputs = [torch.empty_like(values) if need else None for need in needs]
     chunk = TORCH_VECTOR_BYTES // values.element_size()
-    _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), result,
-          decisions, grad, grid_scales[0], grid_scales[1], chunk, *outputs)
+    _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), decisions,
+          grad, grid_scales[0], grid_scales[1], chunk, *outputs)
     return outputs[0], outputs[1], outputs[2]
 
 
