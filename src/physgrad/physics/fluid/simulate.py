@@ -93,8 +93,11 @@ def rescale_energy(velocity: torch.Tensor, target: torch.Tensor, mode: EnergyMod
     return velocity * adjoints.energy_factor(energy(velocity, mode), target)
 
 
-CACHE_CHUNK_BYTES = 1 << 18
-"""Bytes of one velocity-sized buffer per batch chunk of a CPU step (:func:`_cache_chunk`)."""
+CACHE_CHUNK_BYTES = 1 << 20
+"""Bytes of one velocity-sized buffer per batch chunk of a CPU step (:func:`_cache_chunk`):
+32 samples of 64 x 64 in float32. Measured without a graph on this project's CPUs (2 MiB L2
+per core): at batch 256 1 MiB chunks took 0.87x the time of 256 KiB ones and 0.9x that of
+no chunks; at batch 64 0.85x of 256 KiB ones (``BENCHMARKS.md``)."""
 
 
 def _cache_chunk(velocity: torch.Tensor, marker: torch.Tensor) -> int:
@@ -103,8 +106,8 @@ def _cache_chunk(velocity: torch.Tensor, marker: torch.Tensor) -> int:
     buffer within :data:`CACHE_CHUNK_BYTES`.
 
     A step makes ~50 passes over buffers of that size (advection, projection); without a
-    graph they run ~10% faster (batch 64) when the step's working set stays in the core's L2
-    cache than when each pass streams the whole batch through memory. With a graph the saved
+    graph they run ~10% faster (batch 256) when the step's working set stays near the core's
+    L2 cache than when each pass streams the whole batch through memory. With a graph the saved
     tensors leave the cache anyway and the chunked backward was ~20% slower. Samples are
     independent, so chunking the batch changes no result (``tests/test_fluid.py``).
     """
