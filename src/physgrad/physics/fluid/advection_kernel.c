@@ -192,6 +192,19 @@ static inline int32_t N_(index)(T f, T limit) {
     return (int32_t)safe;
 }
 
+/* The limiter's block of a back-traced point at the wrapped position (px, py): the corner
+ * floor(p) clamped to [0, n - 1], as an offset in a working array; -1 for a NaN position. */
+static inline int32_t N_(block_offset)(T px, T py, T fnx, T fny, int32_t width) {
+    T bx = FLOOR(px), by = FLOOR(py);
+    bx = bx < (T)0 ? (T)0 : bx;
+    bx = bx > fnx - (T)1 ? fnx - (T)1 : bx;
+    by = by < (T)0 ? (T)0 : by;
+    by = by > fny - (T)1 ? fny - (T)1 : by;
+    int valid = (bx == bx) & (by == by);
+    int32_t ix = (int32_t)(valid ? bx : (T)0), iy = (int32_t)(valid ? by : (T)0);
+    return valid ? (iy + 2) * width + ix + 2 : -1;
+}
+
 /* Cells of row r traced back (sign -1: p = i - dt w / dx) or forward (+1); for the
  * back-trace also the limiter's block, the corner floor(p) clamped to [0, n - 1]. (The
  * torch path reads that block with a nearest-neighbour grid_sample at the grid coordinate
@@ -220,17 +233,16 @@ static __attribute__((noinline)) void N_(trace_row)(
         n[c] = dn;
         s[c] = (T)1 - dn;
         corner[c] = (N_(index)(yn, ylimit) + 2) * width + N_(index)(xw, xlimit) + 2;
-        if (block) {
-            T bx = FLOOR(px), by = FLOOR(py);
-            bx = bx < (T)0 ? (T)0 : bx;
-            bx = bx > fnx - (T)1 ? fnx - (T)1 : bx;
-            by = by < (T)0 ? (T)0 : by;
-            by = by > fny - (T)1 ? fny - (T)1 : by;
-            int valid = (bx == bx) & (by == by);
-            int32_t ix = (int32_t)(valid ? bx : (T)0), iy = (int32_t)(valid ? by : (T)0);
-            block[c] = valid ? (iy + 2) * width + ix + 2 : -1;
-        }
+        if (block) block[c] = N_(block_offset)(px, py, fnx, fny, width);
     }
+}
+
+/* trace_row's block of the single point p of a back-trace (for the few the backward needs) */
+static int32_t N_(block_at)(const N_(grid) *g, int64_t p, const T *u, const T *v) {
+    T sx = (u[p] * g->cx) * (T)-1, sy = (v[p] * g->cy) * (T)-1;
+    T px = N_(wrapped)((T)(int32_t)(p % g->nx), sx, g->fnx, g->inv_nx);
+    T py = N_(wrapped)((T)(p / g->nx), sy, g->fny, g->inv_ny);
+    return N_(block_offset)(px, py, g->fnx, g->fny, (int32_t)g->width);
 }
 
 static void N_(trace)(const N_(grid) *g, const T *wx, const T *wy, int forward,
@@ -465,7 +477,7 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
         const T *g_sample = gr; /* what reaches the semi-Lagrangian samples */
         /* the forward's traces and corner values again (not its limiter: `kept`) */
         N_(pad)(&g, v, s.padded);
-        N_(trace)(&g, u, w, 0, &s.back, mac_cormack ? s.block : NULL);
+        N_(trace)(&g, u, w, 0, &s.back, NULL); /* blocks: only where the limiter acted */
         N_(gather_cells)(&g, s.padded, &s.back);
         if (mac_cormack) {
             N_(interpolate)(&g, &s.back, s.sl);
@@ -502,8 +514,9 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
                 int routed = 0;
                 for (int64_t p = 0; p < count; ++p) {
                     T bound = g_bound[p];
-                    int32_t block = s.block[p];
-                    if (bound == (T)0 || block < 0) continue;
+                    if (bound == (T)0) continue;
+                    int32_t block = N_(block_at)(&g, p, u, w);
+                    if (block < 0) continue;
                     if (!routed) {
                         N_(zero)(acc_sl, size);
                         routed = 1;
