@@ -109,7 +109,11 @@ def _cache_chunk(velocity: torch.Tensor, marker: torch.Tensor) -> int:
     graph they run ~10% faster (batch 256) when the step's working set stays near the core's
     L2 cache than when each pass streams the whole batch through memory. With a graph the saved
     tensors leave the cache anyway and the chunked backward was ~20% slower. Samples are
-    independent, so chunking the batch changes no result (``tests/test_fluid.py``).
+    independent, so chunking changes results only as far as the FFT library rounds a sample
+    differently in batches of different sizes (MKL's batched inverse real FFT does, ~1e-7
+    relative in float32; ``tests/test_fluid.py``): the chunk size is part of what fixes a
+    run's bits. Float32 runs at batch <= 8 and at batch 64 (the committed ones) gave the same
+    bits with the 256 KiB chunks used before and 1 MiB; e.g. batch 9 did not.
     """
     recorded = torch.is_grad_enabled() and (velocity.requires_grad or marker.requires_grad)
     if velocity.device.type != "cpu" or recorded:
