@@ -13,7 +13,12 @@ import pytest
 import torch
 
 from physgrad.physics.fluid import Domain, FluidSimulator, kernel
-from physgrad.physics.fluid.advection import _advect_own_grid, _advect_own_grid_gather
+from physgrad.physics.fluid.advection import (
+    _advect_fast,
+    _advect_own_grid,
+    _advect_own_grid_gather,
+    _displacement,
+)
 
 F32, F64 = torch.float32, torch.float64
 SCHEMES = ("mac_cormack", "semi_lagrangian")
@@ -116,6 +121,33 @@ def test_kernel_is_bitwise_the_torch_fast_path(
         for got, expected in zip(fused_results, reference, strict=True):
             assert_bitwise(got, expected)
     assert calls["advect"] == 6 and calls["advect_backward"] == 3  # the kernel did run
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_kept_decisions_are_the_torch_paths_limiter(fused: None, dtype: torch.dtype) -> None:
+    """What the graph's forward keeps for its backward: bit 0 of each byte is the torch
+    path's ``keep`` (the limiter left the point alone), bits 1 and 2 the block corner that a
+    clamped result equals first (order 00 01 10 11); the result is that of a plain call."""
+    values, wx, wy, _ = _inputs(3, 9, 11, dtype, seed=2, binary=True)
+    domain = Domain(11, 9, 22.0, 13.5)
+    cx, cy = 0.25 / domain.dx, 0.25 / domain.dy
+    plain, nothing = kernel.advect(values, wx, wy, cx, cy, True)
+    out, decisions = kernel.advect(values, wx, wy, cx, cy, True, keep_decisions=True)
+    assert nothing is None and decisions is not None and decisions.dtype == torch.uint8
+    assert_bitwise(out, plain)
+    shift = _displacement(wx, wy, 0.25, domain)
+    torch_out, state = _advect_fast(values, shift, True, keep_state=True)
+    assert_bitwise(out, torch_out)
+    kept = (decisions & 1).bool()
+    assert torch.equal(kept, state["keep"]) and 0 < int(kept.sum()) < kept.numel()
+    # a clamped value is the block's corner named by (dx, dy)
+    padded = state["padded"][:, 0]
+    corner = state["corner_index"].round().long()  # (N, 2, ny, nx): x, y of the 00 corner
+    x = corner[:, 0] + ((decisions >> 1) & 1).long()
+    y = corner[:, 1] + ((decisions >> 2) & 1).long()
+    n = torch.arange(len(values))[:, None, None].expand_as(x)
+    assert torch.equal(padded[n, y, x][~kept], out[~kept])
+    assert kernel.advect(values, wx, wy, cx, cy, False, keep_decisions=True)[1] is None
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
