@@ -262,31 +262,44 @@ class _FastAdvection(torch.autograd.Function):
         mac_cormack: bool,
     ) -> torch.Tensor:
         ctx.dt, ctx.domain, ctx.mac_cormack = dt, domain, mac_cormack
-        ctx.fused = kernel.usable(values, wx, wy)
+        ctx.shapes = values.shape, wx.shape, wy.shape
+        flat = _flat(values, wx, wy)
+        ctx.fused = kernel.usable(*flat)
         if ctx.fused:  # the compiled kernel keeps its limiter's decisions for its backward
             out, decisions = kernel.advect(
-                *(t.contiguous() for t in (values, wx, wy)),
+                *(t.contiguous() for t in flat),
                 dt / domain.dx, dt / domain.dy, mac_cormack, keep_decisions=True,
             )
+            out = out.view(values.shape)
             ctx.save_for_backward(values, wx, wy, out, decisions)
         else:
-            shift = _displacement(wx, wy, dt, domain)
-            out, ctx.state = _advect_fast(values, shift, mac_cormack, keep_state=True)
+            shift = _displacement(flat[1], flat[2], dt, domain)
+            out, ctx.state = _advect_fast(flat[0], shift, mac_cormack, keep_state=True)
+            out = out.view(values.shape)
             ctx.save_for_backward(values, wx, wy, out)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        grads = _FastAdvection._flat_backward(ctx, *_flat(grad))
+        return *(None if g is None else g.reshape(shape)
+                 for g, shape in zip(grads, ctx.shapes, strict=True)), None, None, None
+
+    @staticmethod
+    def _flat_backward(
+        ctx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Gradients ``(values, wx, wy)``, each ``(N, ny, nx)``, for ``grad (N, ny, nx)``."""
         values, wx, wy, out, *kept = ctx.saved_tensors
+        values, wx, wy, out = _flat(values, wx, wy, out)
         if torch.is_grad_enabled():  # create_graph: differentiate a twice-differentiable copy
             scheme = "mac_cormack" if ctx.mac_cormack else "semi_lagrangian"
             needs = ctx.needs_input_grad[:3]
             inputs = [t for t, need in zip((values, wx, wy), needs, strict=True) if need]
             recomputed = _advect_own_grid_gather(values, wx, wy, ctx.dt, ctx.domain, scheme)
             grads = iter(torch.autograd.grad(recomputed, inputs, grad, create_graph=True))
-            return (
-                *(next(grads) if need else None for need in needs),
-                None, None, None,
+            return next(grads) if needs[0] else None, *(
+                next(grads) if need else None for need in needs[1:]
             )
         if ctx.fused:
             ny, nx = values.shape[1:]
@@ -297,8 +310,13 @@ class _FastAdvection(torch.autograd.Function):
                 grad.contiguous(), (2.0 * dt / (nx * domain.dx), 2.0 * dt / (ny * domain.dy)),
                 ctx.needs_input_grad[:3],
             )
-            return (*grads, None, None, None)
-        return (*_fast_advection_backward(ctx, grad, values, out), None, None, None)
+            return grads
+        return _fast_advection_backward(ctx, grad, values, out)
+
+
+def _flat(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each ``(..., ny, nx)`` tensor as ``(N, ny, nx)`` (a view where the layout allows)."""
+    return tuple(t.reshape(-1, *t.shape[-2:]) for t in tensors)
 
 
 def _fast_advection_backward(
@@ -381,7 +399,9 @@ def _advect_own_grid(
     domain: Domain,
     scheme: str,
 ) -> torch.Tensor:
-    """Advect ``values (N, ny, nx)`` with the velocity ``(wx, wy)`` sampled at its own points.
+    """Advect ``values (..., ny, nx)`` with the velocity ``(wx, wy)`` sampled at its own
+    points (each as many ``(ny, nx)`` fields as ``values``, in the same order once flattened to
+    ``(N, ny, nx)``); the result has ``values``' shape.
 
     Plain evaluation and first derivatives run the fused CPU kernel where it applies, else
     :func:`_advect_fast` (fused ``grid_sample`` kernels, in-place passes;
@@ -395,16 +415,20 @@ def _advect_own_grid(
         or torch._C._functorch.is_functorch_wrapped_tensor(t)
         for t in tensors
     ):
-        return _advect_own_grid_gather(values, wx, wy, dt, domain, scheme)
+        return _advect_own_grid_gather(*_flat(*tensors), dt, domain, scheme).view(values.shape)
     mac_cormack = scheme == "mac_cormack"
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        # one node, whatever the layout (no reshape nodes for autograd to run)
         return _FastAdvection.apply(values, wx, wy, dt, domain, mac_cormack)
-    if kernel.usable(*tensors):
-        values, wx, wy = (t.detach().contiguous() for t in tensors)
-        return kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)[0]
+    shape = values.shape
+    values, wx, wy = _flat(*tensors)
+    if kernel.usable(values, wx, wy):
+        values, wx, wy = (t.detach().contiguous() for t in (values, wx, wy))
+        out = kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)[0]
+        return out.view(shape)
     with torch.no_grad():
         shift = _displacement(wx, wy, dt, domain)
-        return _advect_fast(values, shift, mac_cormack, keep_state=False)[0]
+        return _advect_fast(values, shift, mac_cormack, keep_state=False)[0].view(shape)
 
 
 def _advect_own_grid_gather(
@@ -558,25 +582,16 @@ def _advect_centered(
     """``field (B, C, ny, nx)`` cell-centred; ``velocity (B, 2, ny, nx)``."""
     components = _centred_components(velocity) if staggered_velocity else velocity.unbind(1)
     b, c = field.shape[:2]
-    shape = domain.shape
-    wx, wy = (comp.unsqueeze(1).expand(b, c, *shape).reshape(b * c, *shape) for comp in components)
-    out = _advect_own_grid(field.reshape(b * c, *shape), wx, wy, dt, domain, scheme)
-    return out.reshape(b, c, *shape)
+    if c == 1:  # (B, ny, nx) components match a single channel as they are
+        wx, wy = components
+    else:
+        wx, wy = (comp.unsqueeze(1).expand(b, c, *domain.shape) for comp in components)
+    return _advect_own_grid(field, wx, wy, dt, domain, scheme)
 
 
 def _advect_staggered(
     velocity: torch.Tensor, carrier: torch.Tensor, dt: float, domain: Domain, scheme: str
 ) -> torch.Tensor:
     """Staggered ``velocity`` moved by staggered ``carrier``, both ``(B, 2, ny, nx)``."""
-    b = velocity.shape[0]
-    shape = domain.shape
     wx, wy = _face_components(carrier)  # each (B, face family, ny, nx)
-    out = _advect_own_grid(
-        velocity.reshape(b * 2, *shape),
-        wx.reshape(b * 2, *shape),
-        wy.reshape(b * 2, *shape),
-        dt,
-        domain,
-        scheme,
-    )
-    return out.reshape(b, 2, *shape)
+    return _advect_own_grid(velocity, wx, wy, dt, domain, scheme)
