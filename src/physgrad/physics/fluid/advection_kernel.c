@@ -29,21 +29,39 @@
 
 #define ADVECTION_REAL float
 #define ADVECTION_NAME(f) f##_f32
-#define ADVECTION_F32 1
 #define FLOOR floorf
 #define FMA fmaf
+#ifdef __AVX512F__ /* 16 int32 offsets -> 16 floats */
+#define GATHER_LANES 16
+#define GATHER_INDEX __m512i
+#define GATHER_LOAD_INDEX(p) _mm512_loadu_si512((const void *)(p))
+#define GATHER(i, base) _mm512_i32gather_ps(i, base, 4)
+#define GATHER_STORE _mm512_storeu_ps
+#endif
 #include __FILE__
 #undef ADVECTION_REAL
 #undef ADVECTION_NAME
-#undef ADVECTION_F32
 #undef FLOOR
 #undef FMA
+#ifdef __AVX512F__
+#undef GATHER_LANES
+#undef GATHER_INDEX
+#undef GATHER_LOAD_INDEX
+#undef GATHER
+#undef GATHER_STORE
+#endif
 
 #define ADVECTION_REAL double
 #define ADVECTION_NAME(f) f##_f64
-#define ADVECTION_F32 0
 #define FLOOR floor
 #define FMA fma
+#ifdef __AVX512F__ /* 8 int32 offsets -> 8 doubles */
+#define GATHER_LANES 8
+#define GATHER_INDEX __m256i
+#define GATHER_LOAD_INDEX(p) _mm256_loadu_si256((const __m256i *)(p))
+#define GATHER(i, base) _mm512_i32gather_pd(i, base, 8)
+#define GATHER_STORE _mm512_storeu_pd
+#endif
 #include __FILE__
 
 #else /* body, once per dtype */
@@ -262,23 +280,13 @@ static __attribute__((noinline)) void N_(gather)(
     T *restrict c0, T *restrict c1, T *restrict c2, T *restrict c3) {
     int64_t p = 0;
 #ifdef __AVX512F__ /* gather instructions: the same loads, a vector of points at a time */
-#if ADVECTION_F32
-    for (; p + 16 <= count; p += 16) {
-        __m512i i = _mm512_loadu_si512((const void *)(corner + p));
-        _mm512_storeu_ps(c0 + p, _mm512_i32gather_ps(i, f, 4));
-        _mm512_storeu_ps(c1 + p, _mm512_i32gather_ps(i, f + 1, 4));
-        _mm512_storeu_ps(c2 + p, _mm512_i32gather_ps(i, f + width, 4));
-        _mm512_storeu_ps(c3 + p, _mm512_i32gather_ps(i, f + width + 1, 4));
+    for (; p + GATHER_LANES <= count; p += GATHER_LANES) {
+        GATHER_INDEX i = GATHER_LOAD_INDEX(corner + p);
+        GATHER_STORE(c0 + p, GATHER(i, f));
+        GATHER_STORE(c1 + p, GATHER(i, f + 1));
+        GATHER_STORE(c2 + p, GATHER(i, f + width));
+        GATHER_STORE(c3 + p, GATHER(i, f + width + 1));
     }
-#else
-    for (; p + 8 <= count; p += 8) {
-        __m256i i = _mm256_loadu_si256((const __m256i *)(corner + p));
-        _mm512_storeu_pd(c0 + p, _mm512_i32gather_pd(i, f, 8));
-        _mm512_storeu_pd(c1 + p, _mm512_i32gather_pd(i, f + 1, 8));
-        _mm512_storeu_pd(c2 + p, _mm512_i32gather_pd(i, f + width, 8));
-        _mm512_storeu_pd(c3 + p, _mm512_i32gather_pd(i, f + width + 1, 8));
-    }
-#endif
 #endif
     for (; p < count; ++p) {
         const T *k = f + corner[p];
@@ -391,20 +399,35 @@ int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, c
     return 0;
 }
 
+/* What each corner of each cell receives: (wy wx) gOut, as grid_sample's backward forms it. */
+static __attribute__((noinline)) void N_(corner_products)(
+    int64_t count, const T *restrict n, const T *restrict s, const T *restrict w,
+    const T *restrict e, const T *restrict gout, T *restrict c0, T *restrict c1,
+    T *restrict c2, T *restrict c3) {
+    for (int64_t p = 0; p < count; ++p) {
+        c0[p] = (s[p] * e[p]) * gout[p];
+        c1[p] = (s[p] * w[p]) * gout[p];
+        c2[p] = (n[p] * e[p]) * gout[p];
+        c3[p] = (n[p] * w[p]) * gout[p];
+    }
+}
+
 /* grid_sampler_2d_backward (bilinear, zeros padding, align_corners) of `gout` at `cells`:
  * scatters into `acc` (a zeroed working array; what lands in its margin is what
  * grid_sample masks off) in grid_sample's order: vectors of `chunk` points, corner by
- * corner. */
-static void N_(scatter)(const N_(grid) *g, const N_(cells) *c, const T *gout, int64_t chunk,
+ * corner. The shares are computed first in one vectorised pass, into the cells' corner
+ * values (overwritten: run position_grad before). */
+static void N_(scatter)(const N_(grid) *g, N_(cells) *c, const T *gout, int64_t chunk,
                         T *acc) {
     int64_t count = g->ny * g->nx, width = g->width;
+    N_(corner_products)(count, c->n, c->s, c->w, c->e, gout, c->c[0], c->c[1], c->c[2],
+                        c->c[3]);
     for (int64_t start = 0; start < count; start += chunk) {
         int64_t end = count - start < chunk ? count : start + chunk;
         for (int corner = 0; corner < 4; ++corner) {
             int64_t shift = (corner >> 1) * width + (corner & 1);
-            const T *wy = (corner >> 1) ? c->n : c->s, *wx = (corner & 1) ? c->w : c->e;
-            for (int64_t p = start; p < end; ++p)
-                acc[c->corner[p] + shift] += (wy[p] * wx[p]) * gout[p];
+            const T *share = c->c[corner];
+            for (int64_t p = start; p < end; ++p) acc[c->corner[p] + shift] += share[p];
         }
     }
 }
@@ -489,18 +512,18 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
                 g_bound[p] = gr[p] - g_new[p];
                 g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
             }
+            if (need_w) N_(position_grad)(&g, &s.fwd, g_sl, gfx, gfy);
             N_(zero)(acc_sl, size);
             N_(scatter)(&g, &s.fwd, g_sl, chunk, acc_sl);
-            if (need_w) N_(position_grad)(&g, &s.fwd, g_sl, gfx, gfy);
             N_(fold)(&g, acc_sl, g_sl);
             for (int64_t p = 0; p < count; ++p) g_sl[p] = g_sl[p] + g_new[p];
             g_sample = g_sl;
         }
+        if (need_w) N_(position_grad)(&g, &s.back, g_sample, gbx, gby);
         if (g_values) {
             N_(zero)(acc, size);
             N_(scatter)(&g, &s.back, g_sample, chunk, acc);
         }
-        if (need_w) N_(position_grad)(&g, &s.back, g_sample, gbx, gby);
         if (g_values) {
             T *gv = g_values + b * count;
             if (mac_cormack) {
