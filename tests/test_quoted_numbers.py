@@ -647,10 +647,10 @@ def fluid_stage1() -> dict[str, str]:
     return {**values, "ratio192": long_claim("fluid", 192, "pg-reverse-sim", "v0_err")["ratio"]}
 
 
-def fluid_2500() -> dict[str, str]:
-    """The fluid long runs at 2,500 iterations (the seeds continued that far) and the ratio
+def fluid_3000() -> dict[str, str]:
+    """The fluid long runs at 3,000 iterations (the seeds continued that far) and the ratio
     at 2,000 (``ratio2000``)."""
-    values = long_claim("fluid", 2500, "pg-reverse-sim", "v0_err")
+    values = long_claim("fluid", 3000, "pg-reverse-sim", "v0_err")
     return {**values, "ratio2000": long_claim("fluid", 2000, "pg-reverse-sim", "v0_err")["ratio"]}
 
 
@@ -1101,13 +1101,13 @@ paper 2.3× at 200) |
           "Over {n} seeds ([data](../results/exp-seeds/results.md)): GD {gd}, Adam {adam}, "
           "rescaled {rescaled}, Newton PG {newton} (mean and 95% interval).", exp_seeds),
     Quote("README.md",
-          "Continued to 2,500 iterations, Adam's held-out error is {ratio} "
+          "Continued to 3,000 iterations, Adam's held-out error is {ratio} "
           "times Adam + PG's ({n} seeds; at 2,000: {ratio2000}; paper: 5× at 20k), and Adam + PG "
-          "reaches Adam's 2,500-iteration error by iteration {reach}.", fluid_2500),
+          "reaches Adam's 3,000-iteration error by iteration {reach}.", fluid_3000),
     Quote("docs/experiments/fluid.md",
-          "Continued to 2,500 iterations, Adam's held-out `v0_err` is {ratio} "
+          "Continued to 3,000 iterations, Adam's held-out `v0_err` is {ratio} "
           "times Adam + PG's ({n} seeds; at 2,000: {ratio2000}; the paper: 5× at 20k), and Adam + "
-          "PG reaches Adam's 2,500-iteration error by iteration {reach}.", fluid_2500),
+          "PG reaches Adam's 3,000-iteration error by iteration {reach}.", fluid_3000),
 ]
 
 
