@@ -150,6 +150,22 @@ def test_kept_decisions_are_the_torch_paths_limiter(fused: None, dtype: torch.dt
     assert kernel.advect(values, wx, wy, cx, cy, False, keep_decisions=True)[1] is None
 
 
+def test_kernel_backward_refuses_missing_or_foreign_decisions(fused: None) -> None:
+    """The MacCormack backward reads a byte per point of the forward's decisions: without
+    them, or with another shape or dtype, it stops with one line instead of reading past."""
+    values, wx, wy, grad = _inputs(2, 6, 7, F32, seed=4)
+    out, decisions = kernel.advect(values, wx, wy, 0.1, 0.1, True, keep_decisions=True)
+    scales, needs = (0.05, 0.05), (True, True, True)
+    for wrong in (None, decisions[:1], decisions.float(), decisions.transpose(1, 2)):
+        with pytest.raises(ValueError, match="keep_decisions=True"):
+            kernel.advect_backward(values, wx, wy, 0.1, 0.1, True, wrong, grad, scales, needs)
+    grads = kernel.advect_backward(values, wx, wy, 0.1, 0.1, True, decisions, grad, scales, needs)
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+    # the semi-Lagrangian backward needs nothing kept
+    grads = kernel.advect_backward(values, wx, wy, 0.1, 0.1, False, None, grad, scales, needs)
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_kernel_matches_the_gather_implementation(fused: None, scheme: str) -> None:
     """An independent implementation (four gathers per sample, torch.where limiter). Off

@@ -218,8 +218,10 @@ def _call(function: str, grid: torch.Tensor, *args: torch.Tensor | float | int |
     n, ny, nx = grid.shape[0], grid.shape[-2], grid.shape[-1]
     values = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
     code = getattr(lib, f"{function}_{_suffix(grid.dtype)}")(n, ny, nx, *values)
+    if code == 1:  # the C functions' codes: 1 no memory for the working arrays, 2 bad argument
+        raise MemoryError(f"fused advection kernel: {function} could not allocate its arrays")
     if code != 0:
-        raise MemoryError(f"fused advection kernel: {function} failed (code {code})")
+        raise ValueError(f"fused advection kernel: {function} refused its arguments (code {code})")
 
 
 def advect(
@@ -252,6 +254,15 @@ def advect_backward(
     ``decisions``) for the output gradient ``grad (N, ny, nx)`` (contiguous);
     ``grid_scales``: ``2 dt / (n dx)`` per axis; ``needs``: which of the three to compute
     (the others are ``None``)."""
+    if mac_cormack and (
+        decisions is None or decisions.dtype != torch.uint8
+        or decisions.shape != values.shape or not decisions.is_contiguous()
+    ):  # the C code reads ny * nx bytes per sample from it
+        shape = None if decisions is None else (tuple(decisions.shape), decisions.dtype)
+        raise ValueError(
+            "advect_backward with MacCormack needs the decisions of advect(..., "
+            f"keep_decisions=True): contiguous uint8 {tuple(values.shape)}, got {shape}"
+        )
     outputs = [torch.empty_like(values) if need else None for need in needs]
     chunk = TORCH_VECTOR_BYTES // values.element_size()
     _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), decisions,

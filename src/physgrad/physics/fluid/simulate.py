@@ -96,8 +96,9 @@ def rescale_energy(velocity: torch.Tensor, target: torch.Tensor, mode: EnergyMod
 CACHE_CHUNK_BYTES = 1 << 20
 """Bytes of one velocity-sized buffer per batch chunk of a CPU step (:func:`_cache_chunk`):
 32 samples of 64 x 64 in float32. Measured without a graph on this project's CPUs (2 MiB L2
-per core): at batch 256 1 MiB chunks took 0.87x the time of 256 KiB ones and 0.9x that of
-no chunks; at batch 64 0.85x of 256 KiB ones (``BENCHMARKS.md``)."""
+per core; the ground-truth and the training simulator): at batch 256 1 MiB chunks took
+0.82-0.86x the time of 256 KiB ones and 0.87-0.95x that of no chunks; at batch 64 0.84x of
+256 KiB ones, at batch 8 the same (``BENCHMARKS.md``)."""
 
 
 def _cache_chunk(velocity: torch.Tensor, marker: torch.Tensor) -> int:
