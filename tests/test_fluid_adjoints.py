@@ -262,3 +262,40 @@ def test_energy_factor_backward_is_autograds_on_edge_values() -> None:
             written = adjoints._energy_factor_backward(e, target, grad)
             for a, b in zip(written, reference, strict=True):
                 assert_bitwise(a, b)
+
+
+def _edge_energies(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    values = [0.0, -0.0, 1e-30, 3e-39, 1.0, 2.5, -1.0, 1e30, float("nan"), float("inf")]
+    grid = torch.tensor(values, dtype=torch.float64)
+    e, t = (a.reshape(-1, 1, 1, 1).to(dtype) for a in torch.meshgrid(grid, grid, indexing="ij"))
+    return e, t
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_energy_factor_is_its_formula_on_edge_values(dtype: torch.dtype) -> None:
+    """``sqrt(t / e)`` where ``e > 0`` and ``t / e > 0``, else 0: the same bits as the formula
+    written out op by op (zero, negative, subnormal, huge, infinite and NaN values)."""
+    e, t = _edge_energies(dtype)
+    ratio = t / torch.where(e > 0, e, torch.ones_like(e))
+    safe = torch.where(ratio > 0, ratio, torch.ones_like(ratio))
+    formula = torch.where((e > 0) & (ratio > 0), torch.sqrt(safe), torch.zeros_like(ratio))
+    assert_bitwise(adjoints.energy_factor(e, t), formula)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("factors", [1, 2])
+def test_compiled_energy_factor_backward_is_the_torch_one(dtype: torch.dtype, factors: int
+                                                          ) -> None:
+    """The compiled gradient of the rescale factor (which takes the factor instead of taking
+    torch's square root again) equals :func:`adjoints._energy_factor_backward` and the mean's
+    gradient per cell bit for bit on edge values, for one factor per sample or per
+    component."""
+    e, t = (a.reshape(-1, factors, 1, 1) for a in _edge_energies(dtype))
+    velocity = torch.empty(e.shape[0], 2, 3, 5, dtype=dtype)
+    factor = adjoints.energy_factor(e, t)
+    for grad in (_velocity(e.shape, dtype), torch.full_like(e, float("nan")),
+                 torch.zeros_like(e), -torch.zeros_like(e)):
+        g_e, g_t = adjoints._energy_factor_backward(e, t, grad)
+        q, g_target = kernel.energy_factor_backward(velocity, e, t, factor, grad)
+        assert_bitwise(q, g_e / (velocity.numel() // e.numel()))
+        assert_bitwise(g_target, g_t)

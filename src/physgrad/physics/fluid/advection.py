@@ -30,7 +30,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.autograd.forward_ad as forward_ad
 
 from physgrad._validation import check_choice
 from physgrad.physics.fluid import kernel
@@ -38,6 +37,7 @@ from physgrad.physics.fluid.grid import (
     Domain,
     _centred_components,
     _face_components,
+    _transformed,
     check_dt,
     check_scalar_field,
     check_vector_field,
@@ -410,11 +410,7 @@ def _advect_own_grid(
     the gather-based :func:`_advect_own_grid_gather` (same values to rounding).
     """
     tensors = (values, wx, wy)
-    if any(
-        forward_ad.unpack_dual(t).tangent is not None
-        or torch._C._functorch.is_functorch_wrapped_tensor(t)
-        for t in tensors
-    ):
+    if _transformed(tensors):
         return _advect_own_grid_gather(*_flat(*tensors), dt, domain, scheme).view(values.shape)
     mac_cormack = scheme == "mac_cormack"
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):

@@ -790,6 +790,29 @@ int N_(rescale_energy_backward)(int64_t batch, int64_t ny, int64_t nx, const T *
     return 0;
 }
 
+/* Gradients of simulate.py's energy factor f = sqrt(t / e) (where e > 0 and t / e > 0, else
+ * 0; adjoints.energy_factor) for its gradient g_f: autograd's formulas for where, sqrt and /
+ * in their order (adjoints._energy_factor_backward), then the mean's gradient per cell
+ * q = g_e / cells (cells: ny nx per component, or 2 ny nx for one factor per sample) and the
+ * target's g_t; batch * factors values each. The root is the factor itself (torch's sqrt,
+ * which is not always correctly rounded, so not recomputed here); where the factor is 0 the
+ * root's gradient is +0 and so is the ratio's. */
+int N_(energy_factor_backward)(int64_t batch, int64_t ny, int64_t nx, const T *e, const T *t,
+                               const T *f, const T *g_f, int64_t factors, T *q, T *g_t) {
+    if (factors != 1 && factors != 2) return 2;
+    T cells = (T)((factors == 2 ? 1 : 2) * ny * nx);
+    for (int64_t k = 0; k < batch * factors; ++k) {
+        int live = e[k] > (T)0;
+        T den = live ? e[k] : (T)1;
+        int positive = t[k] / den > (T)0;
+        T g_ratio = live && positive ? g_f[k] / ((T)2 * f[k]) : (T)0;
+        T g_den = (-g_ratio) * ((t[k] / den) / den);
+        q[k] = (live ? g_den : (T)0) / cells;
+        g_t[k] = g_ratio / den;
+    }
+    return 0;
+}
+
 #undef T
 #undef N_
 #endif

@@ -171,11 +171,21 @@ def _plain(velocity: torch.Tensor, *others: torch.Tensor) -> bool:
     if velocity.dim() != 4 or velocity.shape[1] != 2:
         return False
     tensors = (velocity, *others)
-    if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
-        return False
-    if any(forward_ad.unpack_dual(t).tangent is not None for t in tensors):
-        return False
-    return kernel.usable(*tensors)
+    return not _transformed(tensors) and kernel.usable(*tensors)
+
+
+def _transformed(tensors: tuple[torch.Tensor, ...]) -> bool:
+    """Whether any of ``tensors`` is wrapped by a ``torch.func`` transform or carries a
+    forward-mode tangent. Neither can exist outside an active transform or dual level, so
+    the per-tensor checks (a few hundred per training step) run only inside one."""
+    if torch._C._are_functorch_transforms_active() and any(
+        torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors
+    ):
+        return True
+    # (unpack_dual's own shortcut: no tangents while no dual level is open)
+    return forward_ad._current_level >= 0 and any(
+        forward_ad.unpack_dual(t).tangent is not None for t in tensors
+    )
 
 
 def _fused(velocity: torch.Tensor) -> bool:

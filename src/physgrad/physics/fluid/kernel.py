@@ -138,6 +138,7 @@ def _declare(library: ctypes.CDLL) -> None:
             "divergence_backward": [ptr, real, real, ptr],
             "subtract_gradient_backward": [ptr, real, real, ptr],
             "rescale_energy_backward": [ptr, ptr, ptr, ptr, i64, ptr],
+            "energy_factor_backward": [ptr, ptr, ptr, ptr, i64, ptr, ptr],
         }
         for name, arguments in stencils.items():
             stencil = getattr(library, f"{name}_{suffix}")
@@ -328,3 +329,18 @@ def stencil_backward(
     function's order."""
     _call(f"{name}_backward", out, *args, out)
     return out
+
+
+
+def energy_factor_backward(
+    velocity: torch.Tensor, e: torch.Tensor, target: torch.Tensor, factor: torch.Tensor,
+    g_factor: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of the energy ``factor`` of ``velocity (B, 2, ny, nx)`` (its mean squares
+    ``e``, the ``target`` energies; :func:`~physgrad.physics.fluid.adjoints.energy_factor`)
+    for ``g_factor`` (all contiguous, shaped like ``e``): ``(q, g_target)``, ``q`` the
+    gradient of the mean square per cell (``g_e / cells``)."""
+    q, g_target = torch.empty_like(e), torch.empty_like(e)
+    _call("energy_factor_backward", velocity, e, target, factor, g_factor, e.shape[1], q,
+          g_target)
+    return q, g_target
