@@ -37,6 +37,7 @@ from physgrad.physics.fluid.grid import (
     Domain,
     _centred_components,
     _face_components,
+    _plain,
     _transformed,
     check_dt,
     check_scalar_field,
@@ -578,6 +579,15 @@ def _advect_centered(
     """``field (B, C, ny, nx)`` cell-centred; ``velocity (B, 2, ny, nx)``."""
     components = _centred_components(velocity) if staggered_velocity else velocity.unbind(1)
     b, c = field.shape[:2]
+    tensors = (field, *components)
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) and _plain(
+        velocity, *tensors
+    ):  # the kernel reads each sample's components for its C channels: no copies of them
+        values = field.detach().reshape(b * c, *domain.shape).contiguous()
+        wx, wy = (t.detach() for t in components)
+        out = kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy,
+                            scheme == "mac_cormack")[0]
+        return out.view(field.shape)
     if c == 1:  # (B, ny, nx) components match a single channel as they are
         wx, wy = components
     else:

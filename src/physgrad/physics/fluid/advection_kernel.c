@@ -382,18 +382,22 @@ static void N_(forward_rows)(const N_(grid) *g, N_(workspace) *s, const T *v, co
     }
 }
 
-/* `kept`: NULL, or (MacCormack) where to write the limiter's decisions, ny * nx per sample,
- * for advect_backward. */
+/* `batch` fields; velocity plane q (at wx + q stride, wy + q stride) moves the `channels`
+ * consecutive fields q channels ... q channels + channels - 1. `kept`: NULL, or
+ * (MacCormack) where to write the limiter's decisions, ny * nx per field, for
+ * advect_backward. */
 int N_(advect_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
-                       const T *wy, T cx, T cy, int mac_cormack, T *out, uint8_t *kept) {
+                       const T *wy, int64_t stride, int64_t channels, T cx, T cy,
+                       int mac_cormack, T *out, uint8_t *kept) {
     int64_t count = ny * nx;
+    if (channels < 1) return 2;
     if (batch <= 0 || count <= 0) return 0;
     N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
     N_(workspace) s;
     if (!N_(reserve)(&s, &g)) return 1;
     for (int64_t b = 0; b < batch; ++b)
-        N_(forward_rows)(&g, &s, values + b * count, wx + b * count, wy + b * count,
-                         mac_cormack, out + b * count,
+        N_(forward_rows)(&g, &s, values + b * count, wx + b / channels * stride,
+                         wy + b / channels * stride, mac_cormack, out + b * count,
                          kept && mac_cormack ? kept + b * count : NULL);
     free(s.memory);
     return 0;

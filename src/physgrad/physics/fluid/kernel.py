@@ -120,7 +120,7 @@ def _declare(library: ctypes.CDLL) -> None:
     i64, ptr, flag = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         forward = getattr(library, f"advect_forward_{suffix}")
-        forward.argtypes = [i64, i64, i64, ptr, ptr, ptr, real, real, flag, ptr, ptr]
+        forward.argtypes = [i64, i64, i64, ptr, ptr, ptr, i64, i64, real, real, flag, ptr, ptr]
         forward.restype = flag
         backward = getattr(library, f"advect_backward_{suffix}")
         backward.argtypes = [
@@ -229,19 +229,31 @@ def advect(
     values: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
     cx: float, cy: float, mac_cormack: bool, *, keep_decisions: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Advected ``values (N, ny, nx)`` for the velocity ``(wx, wy)`` (each ``(N, ny, nx)``,
-    contiguous, same dtype) sampled at the field's points; ``cx, cy`` are ``dt / dx`` and
-    ``dt / dy`` (index units per velocity unit).
+    """Advected ``values (N, ny, nx)`` (contiguous) for the velocity ``(wx, wy)`` sampled at
+    the field's points; ``cx, cy`` are ``dt / dx`` and ``dt / dy`` (index units per velocity
+    unit). ``wx`` and ``wy`` are ``(M, ny, nx)`` with ``N`` a multiple of ``M``, same dtype,
+    each ``(ny, nx)`` plane contiguous and both with one stride between planes (e.g. the
+    components ``v[:, 0]``, ``v[:, 1]`` of a ``(M, 2, ny, nx)`` velocity): plane ``q`` moves
+    the ``N / M`` consecutive fields from ``q N / M`` on (the channels of one sample).
 
     Returns ``(result, decisions)``: with ``keep_decisions`` and MacCormack, ``decisions``
     are the limiter's per point (``(N, ny, nx)`` uint8: whether it left the point alone and
     which corner a clamped value is, what :func:`advect_backward` needs of the forward),
     else ``None``."""
+    n, (m, ny, nx) = values.shape[0], wx.shape
+    if (wy.shape != wx.shape or wx.stride() != wy.stride() or wx.stride()[1:] != (nx, 1)
+            or m < 1 or n % m or tuple(values.shape[1:]) != (ny, nx)):
+        raise ValueError(
+            f"advect needs velocity planes (M, ny, nx) with contiguous rows and one stride "
+            f"for a multiple of M fields: values {tuple(values.shape)}, wx {tuple(wx.shape)} "
+            f"{wx.stride()}, wy {tuple(wy.shape)} {wy.stride()}"
+        )
     out = torch.empty_like(values, memory_format=torch.contiguous_format)
     kept = None
     if keep_decisions and mac_cormack:
         kept = torch.empty(values.shape, dtype=torch.uint8)
-    _call("advect_forward", values, values, wx, wy, cx, cy, int(mac_cormack), out, kept)
+    _call("advect_forward", values, values, wx, wy, wx.stride(0), n // m, cx, cy,
+          int(mac_cormack), out, kept)
     return out, kept
 
 
