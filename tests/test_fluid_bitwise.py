@@ -211,3 +211,45 @@ def test_estimator_and_sample_match_the_recorded_runs() -> None:
     x0, physics = batch.x_true * 0.5, problem.physics(batch)
     expected = _previous_solve(estimator, x0, batch.y_target, physics)
     assert_bitwise(estimator(x0, batch.y_target, physics), expected)
+
+
+def test_cached_frequency_weights_are_a_fresh_computation() -> None:
+    """The frequency loss with its kept weights equals the formula computed afresh, and
+    weights made under ``torch.inference_mode`` are not kept."""
+    data_module = importlib.import_module("physgrad.physics.fluid.data")
+    x = torch.randn(3, 10, 12, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    ky, kx = torch.fft.fftfreq(10, dtype=x.dtype), torch.fft.fftfreq(12, dtype=x.dtype)
+    weights = torch.exp(-0.5 * (ky[:, None] ** 2 + kx[None, :] ** 2) * 7.0**2)
+    centred = x - x.mean(dim=(1, 2), keepdim=True)
+    spec = torch.fft.fft2(centred) * weights
+    fresh = torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=1e-5)).sum(dim=(1, 2))
+    for _ in range(2):  # computed, then kept
+        assert_bitwise(data_module.frequency_loss(x, frequency_falloff=7.0), fresh)
+    key = (10, 12, 7.0, torch.float64, torch.device("cpu"))
+    assert key in data_module._FREQUENCY_WEIGHTS
+    data_module._FREQUENCY_WEIGHTS.pop(key)
+    with torch.inference_mode():
+        data_module.frequency_loss(x, frequency_falloff=7.0)
+    assert key not in data_module._FREQUENCY_WEIGHTS
+
+
+def test_discretized_markers_equal_those_of_a_full_sort() -> None:
+    """The data generator's marker (the largest ``fill`` share of ``noise * box`` set to 1,
+    times the box) is the same with the partial selection as with the full ``argsort`` it
+    replaced, on several grids: ties sit in the zeros outside the box, where the marker is 0
+    whichever of them is chosen."""
+    data_module = importlib.import_module("physgrad.physics.fluid.data")
+    g = torch.Generator().manual_seed(11)
+    for domain in (Domain(), Domain(16, 16, 32.0, 32.0), Domain(40, 24, 80.0, 48.0)):
+        size = torch.tensor([domain.size_x, domain.size_y], dtype=torch.float64)
+        for _ in range(20):
+            pos = torch.rand(8, 2, generator=g, dtype=torch.float64) * (size / 2) + size / 4
+            half = size * (28.0 / 128.0)
+            box = data_module.soft_box_mask(pos - half, pos + half, domain)
+            values = data_module.phiflow_noise(8, domain, g, dtype=torch.float64) * box
+            fill = float(torch.rand((), generator=g, dtype=torch.float64)) * 0.1 + 0.05
+            flat = values.reshape(8, -1)
+            start = int(round(flat.shape[1] * (1 - fill)))
+            by_sort = torch.zeros_like(flat).scatter_(1, flat.argsort(dim=1)[:, start:], 1.0)
+            assert torch.equal(data_module.discretize(values, fill) * box,
+                               by_sort.reshape(values.shape) * box)

@@ -240,3 +240,17 @@ def test_lbfgsb_check_and_its_sentence():
     fake = {**result, "L-BFGS-B": {**result["L-BFGS-B"], "v0_err": [1.0, 0.5, 0.1]},
             "GD": {**result["GD"], "v0_err": [1.0, 0.9, 0.8]}}
     assert "has an advantage in v0 (8x lower" in lbfgsb_sentence(fake)
+
+
+def test_physics_checks_markers_again_after_an_in_place_change(batch: Batch) -> None:
+    """:meth:`FluidProblem.physics` checks a batch's markers once (a training step binds them
+    twice) but again when they were changed in place."""
+    problem = FluidProblem()
+    markers = batch.condition
+    assert markers is not None
+    assert problem.physics(batch).physics is problem.physics(batch).physics
+    changed = Batch(y_target=batch.y_target, x_true=batch.x_true, condition=markers.clone())
+    problem.physics(changed)
+    changed.condition[0, 0, 0] = float("nan")  # type: ignore[index]
+    with pytest.raises(ValueError, match="non-finite"):
+        problem.physics(changed)

@@ -31,6 +31,7 @@ from physgrad.physics.fluid import (
     sample_initial_state,
     staggered_to_centered,
 )
+from physgrad.physics.fluid.grid import _cell_centers
 from physgrad.problems.base import Batch, Problem
 from physgrad.solvers.base import Solver
 
@@ -76,7 +77,7 @@ def measure_vortex_strength(v0: torch.Tensor, domain: Domain = DEFAULT_DOMAIN) -
     Returns:
         ``(B,)`` vortex strength (1 / time). A uniform field contributes 0 (symmetric grid).
     """
-    pts = domain.cell_centers(v0.dtype, v0.device)
+    pts = _cell_centers(domain, v0.dtype, v0.device)
     c = torch.tensor(domain.center, dtype=v0.dtype, device=v0.device)[:, None, None]
     return cross2d(-v0, (pts - c).unsqueeze(0)).mean(dim=(-2, -1)) / swirl_norm(domain)
 
@@ -345,6 +346,7 @@ class FluidProblem(Problem):
         self.gain = float(gain)
         self.dt_factor = bool(dt_factor)
         self._forward_cache = _ForwardCache()
+        self._bound: tuple[torch.Tensor, int, FluidPhysics] | None = None
 
     # ------------------------------------------------------------------ physics
 
@@ -369,7 +371,17 @@ class FluidProblem(Problem):
         Its last output is remembered, so that :meth:`metrics` of the same prediction does not
         run the simulation again.
         """
-        return _CachedPhysics(self.simulator.physics(self._marker0(batch)), self._forward_cache)
+        m0 = self._marker0(batch)
+        # a training step binds the same m0 twice (loss, metrics): checked (NaN/inf) once,
+        # unless it was changed in place in between
+        try:
+            version = m0._version
+        except RuntimeError:  # inference tensors keep no version: check every time
+            return _CachedPhysics(self.simulator.physics(m0), self._forward_cache)
+        bound = self._bound
+        if bound is None or bound[0] is not m0 or bound[1] != version:
+            bound = self._bound = (m0, version, self.simulator.physics(m0))
+        return _CachedPhysics(bound[2], self._forward_cache)
 
     def objective(self, y: torch.Tensor, y_target: torch.Tensor) -> torch.Tensor:
         """Frequency loss of ``y - y*`` per sample ``(B,)`` (falloff 80, L1, mean removed)."""

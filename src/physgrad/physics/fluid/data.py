@@ -23,7 +23,7 @@ from physgrad._validation import (
     check_positive_int,
     check_tensor,
 )
-from physgrad.physics.fluid.grid import DEFAULT_DOMAIN, Domain
+from physgrad.physics.fluid.grid import DEFAULT_DOMAIN, Domain, _cell_centers
 from physgrad.physics.fluid.simulate import FluidSimulator
 
 
@@ -99,7 +99,7 @@ def soft_box_mask(lower: torch.Tensor, upper: torch.Tensor, domain: Domain) -> t
     Returns:
         ``(B, ny, nx)`` values in ``[0, 1]``.
     """
-    pts = domain.cell_centers(lower.dtype, lower.device)  # (2, ny, nx)
+    pts = _cell_centers(domain, lower.dtype, lower.device)  # (2, ny, nx)
     centre = (0.5 * (lower + upper))[:, :, None, None]
     half = (0.5 * (upper - lower))[:, :, None, None]
     sdf = ((pts - centre).abs() - half).amax(dim=1)
@@ -119,10 +119,10 @@ def discretize(values: torch.Tensor, fill_fraction: float) -> torch.Tensor:
     """
     flat = values.reshape(values.shape[0], -1)
     n = flat.shape[1]
-    order = torch.argsort(flat, dim=1)
-    start = int(round(n * (1 - fill_fraction)))
+    count = n - int(round(n * (1 - fill_fraction)))
     out = torch.zeros_like(flat)
-    out.scatter_(1, order[:, start:], 1.0)
+    if count > 0:  # (which of several equal values at the threshold is taken is unspecified)
+        out.scatter_(1, flat.topk(count, dim=1, sorted=False).indices, 1.0)
     return out.reshape(values.shape)
 
 
@@ -136,7 +136,7 @@ def center_of_mass(density: torch.Tensor, domain: Domain = DEFAULT_DOMAIN) -> to
     Returns:
         ``(B, 2)`` positions ``(x, y)`` in length units; differentiable.
     """
-    pts = domain.cell_centers(density.dtype, density.device)
+    pts = _cell_centers(domain, density.dtype, density.device)
     total = density.sum(dim=(-2, -1))
     return (density[:, None] * pts).sum(dim=(-2, -1)) / total[:, None]
 
@@ -160,7 +160,7 @@ def angular_velocity(
     Returns:
         ``(B, 2, ny, nx)`` centred velocity (length / time).
     """
-    pts = domain.cell_centers(strength.dtype, strength.device)
+    pts = _cell_centers(domain, strength.dtype, strength.device)
     if location is None:
         location = domain.center
     loc = torch.as_tensor(location, dtype=strength.dtype, device=strength.device)
@@ -169,6 +169,29 @@ def angular_velocity(
     fall = torch.exp(-0.5 * (d**2).sum(dim=1, keepdim=True) / sigma**2)
     rot = torch.cat([-d[:, 1:2], d[:, 0:1]], dim=1)
     return strength[:, None, None, None] * fall * rot
+
+
+_FREQUENCY_WEIGHTS: dict[tuple[int, int, float, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _frequency_weights(
+    ny: int, nx: int, falloff: float, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """:func:`frequency_loss`'s ``exp(-|k|^2 falloff^2 / 2)``, ``(ny, nx)``, kept per grid,
+    falloff, dtype and device (the exponential underflows for most modes, which makes it
+    slow: ~70 us per call on this project's CPUs); only plain tensors are kept."""
+    key = (ny, nx, float(falloff), dtype, torch.device(device))
+    weights = _FREQUENCY_WEIGHTS.get(key)
+    if weights is None:
+        kx = torch.fft.fftfreq(nx, dtype=dtype, device=device)
+        ky = torch.fft.fftfreq(ny, dtype=dtype, device=device)
+        k2 = ky[:, None] ** 2 + kx[None, :] ** 2
+        weights = torch.exp(-0.5 * k2 * falloff**2)
+        if type(weights) is torch.Tensor and not weights.is_inference() and len(
+            _FREQUENCY_WEIGHTS
+        ) < 64:
+            _FREQUENCY_WEIGHTS[key] = weights
+    return weights
 
 
 def frequency_loss(
@@ -203,11 +226,7 @@ def frequency_loss(
         x = x - x.mean(dim=dims, keepdim=True)
     ny, nx = x.shape[-2:]
     real = x.real.dtype if x.is_complex() else x.dtype
-    kx = torch.fft.fftfreq(nx, dtype=real, device=x.device)
-    ky = torch.fft.fftfreq(ny, dtype=real, device=x.device)
-    k2 = ky[:, None] ** 2 + kx[None, :] ** 2
-    weights = torch.exp(-0.5 * k2 * frequency_falloff**2)
-    spec = torch.fft.fft2(x) * weights
+    spec = torch.fft.fft2(x) * _frequency_weights(ny, nx, frequency_falloff, real, x.device)
     d = torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=threshold))
     if n == 2:
         return 0.5 * (d**2).sum(dim=dims)

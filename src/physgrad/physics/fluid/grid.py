@@ -101,6 +101,24 @@ class Domain:
         return torch.stack([xface, yface])
 
 
+_CELL_CENTERS: dict[tuple[Domain, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _cell_centers(domain: Domain, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:meth:`Domain.cell_centers`, kept per domain, dtype and device for the data generator
+    and the estimator's centres of mass (several calls per training step; read it, do not
+    change it in place). Only plain tensors are kept."""
+    key = (domain, dtype, device)
+    centres = _CELL_CENTERS.get(key)
+    if centres is None:
+        centres = domain.cell_centers(dtype, device)
+        if type(centres) is torch.Tensor and not centres.is_inference() and len(
+            _CELL_CENTERS
+        ) < 64:
+            _CELL_CENTERS[key] = centres
+    return centres
+
+
 DEFAULT_DOMAIN = Domain()
 """64 x 64 cells on a 128 x 128 periodic box (``dx = dy = 2``), as in the paper's fluid task."""
 
