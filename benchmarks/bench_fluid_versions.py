@@ -2,7 +2,7 @@
 interleaved round by round.
 
 Usage: ``python benchmarks/bench_fluid_versions.py --before PATH [--after PATH] [--batches 8,64]
-[--rounds 5] [--threads 1]``.
+[--rounds 5] [--runs 1] [--threads 1]``.
 
 ``PATH`` is a ``src`` folder holding a ``physgrad`` package (e.g. ``git worktree add
 /tmp/base <commit>`` and ``/tmp/base/src``); ``--after`` defaults to this checkout's ``src``.
@@ -13,6 +13,13 @@ step per method of the ``fluid`` experiment (process CPU time: data generation, 
 loss, backward, optimizer step, metrics) and the *network bound* (the same U-Net's forward,
 backward and Adam step on the same batch). Prints per batch size and method the median over
 rounds of each version's seconds per iteration, its ratio to its own bound, and after / before.
+
+A worker process's own speed differs from another's running the same code by up to ~5% on
+this project's machines (where each lands, its heap): ``--runs N`` starts ``N`` fresh pairs
+of workers, the first started alternating between the versions, prints each run's table and
+then, per batch size and method, the median and range over runs of each version's ratio to
+its bound and of after / before. Pinning all of it to one core (``taskset -c 1 python ...``)
+takes the core each worker lands on out of the comparison.
 """
 
 from __future__ import annotations
@@ -93,29 +100,15 @@ def ask(process: subprocess.Popen, batch_size: int) -> dict[str, float]:
     return json.loads(process.stdout.readline())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, help="src folder of the earlier version")
-    parser.add_argument("--after", type=Path, default=HERE.parent.parent / "src")
-    parser.add_argument("--batches", default="8,64", help="comma-separated batch sizes")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    batches = [int(b) for b in args.batches.split(",")]
-    if args.worker:
-        worker(batches, args.threads)
-        return
-    if args.before is None:
-        parser.error("--before PATH is required")
-    for path in (args.before, args.after):
-        if not (path / "physgrad" / "__init__.py").exists():
-            parser.error(f"no physgrad package under {str(path)!r}")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"{args.threads} thread(s) per worker, cpus={os.cpu_count()}, load1={load:.2f}, "
-          f"rounds={args.rounds}\nbefore: {args.before}\nafter: {args.after}")
-    versions = {"before": start(args.before, args.batches, args.threads),
-                "after": start(args.after, args.batches, args.threads)}
+def one_run(args: argparse.Namespace, batches: list[int], first: str
+            ) -> dict[tuple[int, str], dict[str, float]]:
+    """Start a pair of workers (``first`` started first), time ``args.rounds`` rounds, print
+    the table and return per (batch, method) each version's ratio to its bound and after /
+    before."""
+    paths = {"before": args.before, "after": args.after}
+    names = [first, "after" if first == "before" else "before"]
+    started = {name: start(paths[name], args.batches, args.threads) for name in names}
+    versions = {name: started[name] for name in ("before", "after")}
     times: dict[tuple[str, int], list[dict[str, float]]] = {}
     try:
         for round_ in range(args.rounds):
@@ -129,9 +122,11 @@ def main() -> None:
         for process in versions.values():
             process.stdin.close()  # type: ignore[union-attr]
             process.wait()
+    print(f"workers started: {names[0]} first")
     print("| batch | method | before: s / it. (/ bound) | after: s / it. (/ bound) | "
           "after / before | bound before, after: s |")
     print("|---|---|---|---|---|---|")
+    ratios: dict[tuple[int, str], dict[str, float]] = {}
     for batch_size in batches:
         bounds = {name: statistics.median(t["bound"] for t in times[name, batch_size])
                   for name in versions}
@@ -144,6 +139,52 @@ def main() -> None:
             print(f"| {batch_size} | {method} | {cells} | "
                   f"{medians['after'] / medians['before']:.2f} | "
                   f"{bounds['before']:.3f}, {bounds['after']:.3f} |", flush=True)
+            ratios[batch_size, method] = {
+                **{n: medians[n] / bounds[n] for n in versions},
+                "after / before": medians["after"] / medians["before"],
+            }
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, help="src folder of the earlier version")
+    parser.add_argument("--after", type=Path, default=HERE.parent.parent / "src")
+    parser.add_argument("--batches", default="8,64", help="comma-separated batch sizes")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=1, help="fresh pairs of workers")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    if args.worker:
+        worker(batches, args.threads)
+        return
+    if args.before is None:
+        parser.error("--before PATH is required")
+    for path in (args.before, args.after):
+        if not (path / "physgrad" / "__init__.py").exists():
+            parser.error(f"no physgrad package under {str(path)!r}")
+    if args.rounds < 1 or args.runs < 1:
+        parser.error("--rounds and --runs must be >= 1")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"{args.threads} thread(s) per worker, cpus={os.cpu_count()} (this process may use "
+          f"{affinity}), load1={load:.2f}, rounds={args.rounds}, runs={args.runs}\n"
+          f"before: {args.before}\nafter: {args.after}")
+    runs = [one_run(args, batches, "before" if run % 2 == 0 else "after")
+            for run in range(args.runs)]
+    if args.runs > 1:
+        print(f"\nover {args.runs} runs: median [min, max]")
+        print("| batch | method | before / bound | after / bound | after / before |")
+        print("|---|---|---|---|---|")
+        for key in runs[0]:
+            cells = []
+            for column in ("before", "after", "after / before"):
+                values = [run[key][column] for run in runs]
+                cells.append(f"{statistics.median(values):.2f} "
+                             f"[{min(values):.2f}, {max(values):.2f}]")
+            print(f"| {key[0]} | {key[1]} | {' | '.join(cells)} |")
     print(f"load1 at the end: {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "")
 
 
