@@ -108,7 +108,10 @@ def soft_box_mask(lower: torch.Tensor, upper: torch.Tensor, domain: Domain) -> t
 
 
 def discretize(values: torch.Tensor, fill_fraction: float) -> torch.Tensor:
-    """PhiFlow ``discretize``: per sample, set the ``round(N * fill_fraction)`` largest to 1.
+    """PhiFlow ``discretize``: per sample, set the ``N - round(N (1 - fill_fraction))``
+    largest of the ``N`` values (about ``N * fill_fraction``) to 1, the rest to 0. Which of
+    several equal values at the threshold are set is unspecified (the data generator's ties
+    are zeros outside the marker's box, which the box then zeroes anyway).
 
     Args:
         values: ``(B, ny, nx)``.
@@ -121,7 +124,7 @@ def discretize(values: torch.Tensor, fill_fraction: float) -> torch.Tensor:
     n = flat.shape[1]
     count = n - int(round(n * (1 - fill_fraction)))
     out = torch.zeros_like(flat)
-    if count > 0:  # (which of several equal values at the threshold is taken is unspecified)
+    if count > 0:
         out.scatter_(1, flat.topk(count, dim=1, sorted=False).indices, 1.0)
     return out.reshape(values.shape)
 
