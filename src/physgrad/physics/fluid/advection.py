@@ -22,6 +22,8 @@ equivalent gather-based versions (forward-mode AD, which ``grid_sample`` lacks, 
 On the CPU (float32/float64) plain evaluation and first derivatives run the fused C kernel of
 :mod:`physgrad.physics.fluid.kernel` instead of :func:`_advect_fast` and its backward: the
 same operations in the same order in a few passes per sample, bitwise the same results.
+Where autograd records a simulator step there, the self-advection and its face means, and the
+marker's advection and its centring, are one node each (:class:`_CarriedAdvection`).
 Other devices and dtypes, ``PHYSGRAD_NO_KERNEL=1`` or a missing compiler use the torch path.
 """
 
