@@ -324,12 +324,13 @@ class _CarriedAdvection(torch.autograd.Function):
     (``faces=True``: the staggered self-advection, ``values`` is the carrier) or its centring
     (a single-channel cell-centred ``values (B, 1, ny, nx)``, the marker).
 
-    The stencil's output is not kept for the backward but made again from the carrier (the
-    same bits; ~0.75 MB fewer saved tensors per step at batch 8). The carrier's gradient is
-    the advection's ``values`` term plus the stencil's, the one sum autograd forms first for
-    the two nodes this replaces (they run one after the other, before any other user of the
-    carrier), so the bits are those of ``FaceComponents`` / ``CentredComponents`` followed
-    by :class:`_FastAdvection`. Only for a recorded graph on the kernel's tensors
+    The kernel makes the stencil's output a sample at a time, in the forward and again in the
+    backward (:func:`kernel.carried_advect`): no batch-sized velocity arrays or their
+    gradients are kept or passed around (~0.75 MB per step at batch 8). The carrier's gradient
+    is the advection's ``values`` term plus the stencil's, the one sum autograd forms first
+    for the two nodes this replaces (they run one after the other, before any other user of
+    the carrier), so the bits are those of ``FaceComponents`` / ``CentredComponents``
+    followed by :class:`_FastAdvection`. Only for a recorded graph on the kernel's tensors
     (``grid._recorded``); ``create_graph=True`` differentiates those two nodes.
     """
 
@@ -339,20 +340,12 @@ class _CarriedAdvection(torch.autograd.Function):
         mac_cormack: bool, faces: bool,
     ) -> torch.Tensor:
         ctx.dt, ctx.domain, ctx.mac_cormack, ctx.faces = dt, domain, mac_cormack, faces
-        wx, wy = _CarriedAdvection._velocity(carrier, faces)
-        flat = values.detach().reshape(-1, *values.shape[-2:]).contiguous()
-        out, decisions = kernel.advect(flat, wx, wy, dt / domain.dx, dt / domain.dy,
-                                       mac_cormack, keep_decisions=True)
+        out, decisions = kernel.carried_advect(
+            values.detach().contiguous(), carrier.detach().contiguous(), faces,
+            dt / domain.dx, dt / domain.dy, mac_cormack,
+        )
         ctx.save_for_backward(values, carrier, decisions)
-        return out.view(values.shape)
-
-    @staticmethod
-    def _velocity(carrier: torch.Tensor, faces: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The advection's ``(wx, wy)``, each ``(N, ny, nx)``, from the carrier."""
-        carrier = carrier.detach().contiguous()
-        if faces:
-            return tuple(t.view(-1, *t.shape[-2:]) for t in kernel.face_components(carrier))  # type: ignore[return-value]
-        return kernel.centred_components(carrier)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
@@ -370,28 +363,14 @@ class _CarriedAdvection(torch.autograd.Function):
             grads = iter(torch.autograd.grad(out, inputs, grad, create_graph=True))
             return (next(grads) if needs[0] else None), (next(grads) if needs[1] else None), \
                 None, None, None, None
-        flat = values.detach().reshape(-1, *values.shape[-2:]).contiguous()
-        ny, nx = flat.shape[1:]
-        wx, wy = _CarriedAdvection._velocity(carrier, faces)
-        g_values, g_wx, g_wy = kernel.advect_backward(
-            flat, wx, wy, dt / domain.dx, dt / domain.dy, ctx.mac_cormack, decisions,
-            grad.contiguous().view(flat.shape),
+        ny, nx = values.shape[-2:]
+        g_values, g_carrier = kernel.carried_advect_backward(
+            values.detach().contiguous(), carrier.detach().contiguous(), faces,
+            dt / domain.dx, dt / domain.dy, ctx.mac_cormack, decisions, grad.contiguous(),
             (2.0 * dt / (nx * domain.dx), 2.0 * dt / (ny * domain.dy)),
-            (faces or ctx.needs_input_grad[0], True, True),
+            ctx.needs_input_grad[0],
         )
-        assert g_wx is not None and g_wy is not None
-        if faces:
-            shape = carrier.shape
-            g_carrier = kernel.stencil_backward(
-                "face_components", carrier.new_empty(shape), g_wx.view(shape), g_wy.view(shape)
-            )
-            assert g_values is not None
-            return None, g_values.view(shape).add_(g_carrier), None, None, None, None
-        g_carrier = kernel.stencil_backward(
-            "staggered_to_centered", carrier.new_empty(carrier.shape), g_wx, g_wy, ny * nx
-        )
-        g_field = None if g_values is None else g_values.view(grad.shape)
-        return g_field, g_carrier, None, None, None, None
+        return g_values, g_carrier, None, None, None, None
 
 
 def _flat(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

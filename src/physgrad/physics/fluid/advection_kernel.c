@@ -472,10 +472,106 @@ static void N_(zero)(T *a, int64_t n) {
     for (int64_t q = 0; q < n; ++q) a[q] = 0;
 }
 
-/* First-order gradients of advect_forward for `grad`, given (for MacCormack) the forward's
- * `kept` limiter decisions; the traces and samples are computed again. NULL outputs are
- * skipped. gcx, gcy: 2 dt / (n dx), d grid / d w per axis. `chunk`:
- * grid_sample's vector width in elements. */
+/* The backward's working arrays: g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y), count
+ * each, and two working arrays (acc, acc_sl). */
+typedef struct {
+    T *g_new, *g_bound, *g_sl, *gfx, *gfy, *gbx, *gby, *acc, *acc_sl;
+} N_(adjoint);
+
+static T *N_(adjoint_reserve)(N_(adjoint) *a, const N_(grid) *g) {
+    int64_t count = g->ny * g->nx;
+    T *buffer = malloc(sizeof(T) * (size_t)(7 * count + 2 * g->size));
+    if (!buffer) return NULL;
+    a->g_new = buffer;
+    a->g_bound = a->g_new + count;
+    a->g_sl = a->g_bound + count;
+    a->gfx = a->g_sl + count;
+    a->gfy = a->gfx + count;
+    a->gbx = a->gfy + count;
+    a->gby = a->gbx + count;
+    a->acc = a->gby + count;
+    a->acc_sl = a->acc + g->size;
+    return buffer;
+}
+
+/* First-order gradients of one field's advection (values v, velocity u, w) for `gr`, given
+ * (for MacCormack) the forward's `decided` limiter decisions; the traces and samples are
+ * computed again. NULL outputs (gv, gwx, gwy) are skipped. gcx, gcy: 2 dt / (n dx),
+ * d grid / d w per axis. `chunk`: grid_sample's vector width in elements. */
+static void N_(backward_field)(const N_(grid) *g, N_(workspace) *s, N_(adjoint) *a,
+                               const T *v, const T *u, const T *w, int mac_cormack,
+                               const uint8_t *decided, const T *gr, T gcx, T gcy,
+                               int64_t chunk, T *gv, T *gwx, T *gwy) {
+    int64_t count = g->ny * g->nx, size = g->size, width = g->width;
+    int need_w = gwx || gwy;
+    T *g_new = a->g_new, *g_bound = a->g_bound, *g_sl = a->g_sl, *acc = a->acc;
+    T *acc_sl = a->acc_sl, *gfx = a->gfx, *gfy = a->gfy, *gbx = a->gbx, *gby = a->gby;
+    const T *g_sample = gr; /* what reaches the semi-Lagrangian samples */
+    /* the forward's traces and corner values again (not its limiter: `decided`) */
+    N_(pad)(g, v, s->padded);
+    N_(trace)(g, u, w, 0, &s->back, NULL); /* blocks: only where the limiter acted */
+    N_(gather_cells)(g, s->padded, &s->back);
+    if (mac_cormack) {
+        N_(interpolate)(g, &s->back, s->sl);
+        N_(pad)(g, s->sl, s->padded_sl);
+        N_(trace)(g, u, w, 1, &s->fwd, NULL);
+        N_(gather_cells)(g, s->padded_sl, &s->fwd);
+        for (int64_t p = 0; p < count; ++p) {
+            g_new[p] = gr[p] * ((decided[p] & 1) ? (T)1 : (T)0);
+            g_bound[p] = gr[p] - g_new[p];
+            g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
+        }
+        if (need_w) N_(position_grad)(g, &s->fwd, g_sl, gfx, gfy);
+        N_(zero)(acc_sl, size);
+        N_(scatter)(g, &s->fwd, g_sl, chunk, acc_sl);
+        N_(fold)(g, acc_sl, g_sl);
+        for (int64_t p = 0; p < count; ++p) g_sl[p] = g_sl[p] + g_new[p];
+        g_sample = g_sl;
+    }
+    if (need_w) N_(position_grad)(g, &s->back, g_sample, gbx, gby);
+    if (gv) {
+        N_(zero)(acc, size);
+        N_(scatter)(g, &s->back, g_sample, chunk, acc);
+        if (mac_cormack) {
+            /* _route_to_bound: where the limiter is active the result is one of the
+             * block's samples; its gradient goes to the first corner (order 00 01 10 11)
+             * equal to it (the forward's decision) -- a nearest-neighbour scatter in
+             * point order into its own zeroed array (acc_sl, free again), then added.
+             * Where the limiter left the point alone its bound gradient is 0 and
+             * skipped: adding a zero changes no sum here (a sum begun at +0 is never
+             * -0), so only active points cost. */
+            int routed = 0;
+            for (int64_t p = 0; p < count; ++p) {
+                T bound = g_bound[p];
+                if (bound == (T)0) continue;
+                int32_t block = N_(block_at)(g, p, u, w);
+                if (block < 0) continue;
+                if (!routed) {
+                    N_(zero)(acc_sl, size);
+                    routed = 1;
+                }
+                int dx = (decided[p] >> 1) & 1, dy = (decided[p] >> 2) & 1;
+                acc_sl[block + dy * width + dx] += bound;
+            }
+            if (routed)
+                for (int64_t q = 0; q < size; ++q) acc[q] = acc[q] + acc_sl[q];
+        }
+        N_(fold)(g, acc, gv);
+        if (mac_cormack) /* add_(g_new, alpha=0.5): torch's vectorised add is an fma */
+            for (int64_t p = 0; p < count; ++p) gv[p] = FMA(g_new[p], (T)0.5, gv[p]);
+    }
+    if (need_w) {
+        for (int64_t p = 0; p < count; ++p) {
+            T dx = mac_cormack ? gfx[p] - gbx[p] : -gbx[p];
+            T dy = mac_cormack ? gfy[p] - gby[p] : -gby[p];
+            if (gwx) gwx[p] = dx * gcx;
+            if (gwy) gwy[p] = dy * gcy;
+        }
+    }
+}
+
+/* First-order gradients of advect_forward (one velocity plane per field) for `grad`; see
+ * backward_field. */
 int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, const T *wx,
                         const T *wy, T cx, T cy, int mac_cormack, const uint8_t *kept,
                         const T *grad, T gcx, T gcy, int64_t chunk, T *g_values, T *g_wx,
@@ -484,88 +580,20 @@ int N_(advect_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values, 
     if (chunk < 1 || (mac_cormack && !kept)) return 2;
     if (batch <= 0 || count <= 0) return 0;
     N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
-    int64_t size = g.size, width = g.width;
     N_(workspace) s;
     if (!N_(reserve)(&s, &g)) return 1;
-    int need_w = g_wx || g_wy;
-    /* g_new, g_bound, g_sl, g_fwd (x, y), g_back (x, y): count each; two working arrays */
-    T *buffer = malloc(sizeof(T) * (size_t)(7 * count + 2 * size));
+    N_(adjoint) a;
+    T *buffer = N_(adjoint_reserve)(&a, &g);
     if (!buffer) {
         free(s.memory);
         return 1;
     }
-    T *g_new = buffer, *g_bound = g_new + count, *g_sl = g_bound + count;
-    T *gfx = g_sl + count, *gfy = gfx + count, *gbx = gfy + count, *gby = gbx + count;
-    T *acc = gby + count, *acc_sl = acc + size;
     for (int64_t b = 0; b < batch; ++b) {
-        const T *v = values + b * count, *u = wx + b * count, *w = wy + b * count;
-        const T *gr = grad + b * count;
-        const uint8_t *decided = mac_cormack ? kept + b * count : NULL;
-        const T *g_sample = gr; /* what reaches the semi-Lagrangian samples */
-        /* the forward's traces and corner values again (not its limiter: `kept`) */
-        N_(pad)(&g, v, s.padded);
-        N_(trace)(&g, u, w, 0, &s.back, NULL); /* blocks: only where the limiter acted */
-        N_(gather_cells)(&g, s.padded, &s.back);
-        if (mac_cormack) {
-            N_(interpolate)(&g, &s.back, s.sl);
-            N_(pad)(&g, s.sl, s.padded_sl);
-            N_(trace)(&g, u, w, 1, &s.fwd, NULL);
-            N_(gather_cells)(&g, s.padded_sl, &s.fwd);
-            for (int64_t p = 0; p < count; ++p) {
-                g_new[p] = gr[p] * ((decided[p] & 1) ? (T)1 : (T)0);
-                g_bound[p] = gr[p] - g_new[p];
-                g_sl[p] = g_new[p] * (T)-0.5; /* the inverse trace's gradient */
-            }
-            if (need_w) N_(position_grad)(&g, &s.fwd, g_sl, gfx, gfy);
-            N_(zero)(acc_sl, size);
-            N_(scatter)(&g, &s.fwd, g_sl, chunk, acc_sl);
-            N_(fold)(&g, acc_sl, g_sl);
-            for (int64_t p = 0; p < count; ++p) g_sl[p] = g_sl[p] + g_new[p];
-            g_sample = g_sl;
-        }
-        if (need_w) N_(position_grad)(&g, &s.back, g_sample, gbx, gby);
-        if (g_values) {
-            N_(zero)(acc, size);
-            N_(scatter)(&g, &s.back, g_sample, chunk, acc);
-        }
-        if (g_values) {
-            T *gv = g_values + b * count;
-            if (mac_cormack) {
-                /* _route_to_bound: where the limiter is active the result is one of the
-                 * block's samples; its gradient goes to the first corner (order 00 01 10 11)
-                 * equal to it (the forward's decision) -- a nearest-neighbour scatter in
-                 * point order into its own zeroed array (acc_sl, free again), then added.
-                 * Where the limiter left the point alone its bound gradient is 0 and
-                 * skipped: adding a zero changes no sum here (a sum begun at +0 is never
-                 * -0), so only active points cost. */
-                int routed = 0;
-                for (int64_t p = 0; p < count; ++p) {
-                    T bound = g_bound[p];
-                    if (bound == (T)0) continue;
-                    int32_t block = N_(block_at)(&g, p, u, w);
-                    if (block < 0) continue;
-                    if (!routed) {
-                        N_(zero)(acc_sl, size);
-                        routed = 1;
-                    }
-                    int dx = (decided[p] >> 1) & 1, dy = (decided[p] >> 2) & 1;
-                    acc_sl[block + dy * width + dx] += bound;
-                }
-                if (routed)
-                    for (int64_t q = 0; q < size; ++q) acc[q] = acc[q] + acc_sl[q];
-            }
-            N_(fold)(&g, acc, gv);
-            if (mac_cormack) /* add_(g_new, alpha=0.5): torch's vectorised add is an fma */
-                for (int64_t p = 0; p < count; ++p) gv[p] = FMA(g_new[p], (T)0.5, gv[p]);
-        }
-        if (need_w) {
-            for (int64_t p = 0; p < count; ++p) {
-                T dx = mac_cormack ? gfx[p] - gbx[p] : -gbx[p];
-                T dy = mac_cormack ? gfy[p] - gby[p] : -gby[p];
-                if (g_wx) g_wx[b * count + p] = dx * gcx;
-                if (g_wy) g_wy[b * count + p] = dy * gcy;
-            }
-        }
+        int64_t o = b * count;
+        N_(backward_field)(&g, &s, &a, values + o, wx + o, wy + o, mac_cormack,
+                           mac_cormack ? kept + o : NULL, grad + o, gcx, gcy, chunk,
+                           g_values ? g_values + o : NULL, g_wx ? g_wx + o : NULL,
+                           g_wy ? g_wy + o : NULL);
     }
     free(buffer);
     free(s.memory);
@@ -814,6 +842,102 @@ int N_(energy_factor_backward)(int64_t batch, int64_t ny, int64_t nx, const T *e
         q[k] = (live ? g_den : (T)0) / cells;
         g_t[k] = g_ratio / den;
     }
+    return 0;
+}
+
+/* An advection together with the stencil that makes its velocity from a staggered carrier
+ * (batch, 2, ny, nx), a sample at a time (advection.py's _CarriedAdvection): `faces` 1, the
+ * self-advection of the carrier (values is the carrier; fields 2b, 2b + 1 move with the face
+ * means face_components gives for sample b, planes 0 and 1), or 0, a single cell-centred field
+ * per sample (values (batch, ny, nx)) moving with the carrier's centring. The velocity
+ * planes are made per sample by the stencils above, so they stay in the cache and need no
+ * batch-sized arrays; each field's arithmetic is advect_forward's / backward_field's. */
+static int64_t N_(carried_velocity)(int64_t ny, int64_t nx, const T *carrier, int faces,
+                                    T *vx, T *vy) {
+    int64_t count = ny * nx;
+    if (faces) {
+        N_(face_components)(1, ny, nx, carrier, vx, vy); /* planes (2, ny, nx) each */
+        return 2;
+    }
+    N_(staggered_to_centered)(1, ny, nx, carrier, vx, vy, count);
+    return 1;
+}
+
+int N_(carried_forward)(int64_t batch, int64_t ny, int64_t nx, const T *values,
+                        const T *carrier, int faces, T cx, T cy, int mac_cormack, T *out,
+                        uint8_t *kept) {
+    int64_t count = ny * nx;
+    if (nx < 2) return 2;
+    if (batch <= 0 || count <= 0) return 0;
+    N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
+    N_(workspace) s;
+    if (!N_(reserve)(&s, &g)) return 1;
+    T *velocity = malloc(sizeof(T) * (size_t)(4 * count));
+    if (!velocity) {
+        free(s.memory);
+        return 1;
+    }
+    T *vx = velocity, *vy = velocity + 2 * count;
+    for (int64_t b = 0; b < batch; ++b) {
+        int64_t fields = N_(carried_velocity)(ny, nx, carrier + 2 * b * count, faces, vx, vy);
+        for (int64_t f = 0; f < fields; ++f) {
+            int64_t o = (b * fields + f) * count;
+            N_(forward_rows)(&g, &s, values + o, vx + f * count, vy + f * count, mac_cormack,
+                             out + o, kept && mac_cormack ? kept + o : NULL);
+        }
+    }
+    free(velocity);
+    free(s.memory);
+    return 0;
+}
+
+/* Gradients of carried_forward for `grad`: the values' (g_values, or NULL; for `faces` not
+ * used: the carrier's gradient includes it) and the carrier's, which for `faces` is the
+ * advection's values term plus face_components_backward of the velocity terms (in that order
+ * of the sum), else staggered_to_centered_backward of them. */
+int N_(carried_backward)(int64_t batch, int64_t ny, int64_t nx, const T *values,
+                         const T *carrier, int faces, T cx, T cy, int mac_cormack,
+                         const uint8_t *kept, const T *grad, T gcx, T gcy, int64_t chunk,
+                         T *g_values, T *g_carrier) {
+    int64_t count = ny * nx;
+    if (chunk < 1 || nx < 2 || (mac_cormack && !kept)) return 2;
+    if (batch <= 0 || count <= 0) return 0;
+    N_(grid) g = N_(make_grid)(ny, nx, cx, cy);
+    N_(workspace) s;
+    if (!N_(reserve)(&s, &g)) return 1;
+    N_(adjoint) a;
+    T *buffer = N_(adjoint_reserve)(&a, &g);
+    /* velocity planes, their gradients (2 planes each way), the stencil's gradient */
+    T *velocity = malloc(sizeof(T) * (size_t)(10 * count));
+    if (!buffer || !velocity) {
+        free(buffer);
+        free(velocity);
+        free(s.memory);
+        return 1;
+    }
+    T *vx = velocity, *vy = vx + 2 * count, *gx = vy + 2 * count, *gy = gx + 2 * count;
+    T *g_face = gy + 2 * count;
+    for (int64_t b = 0; b < batch; ++b) {
+        const T *sample = carrier + 2 * b * count;
+        T *g_sample = g_carrier + 2 * b * count;
+        int64_t fields = N_(carried_velocity)(ny, nx, sample, faces, vx, vy);
+        for (int64_t f = 0; f < fields; ++f) {
+            int64_t o = (b * fields + f) * count;
+            T *gv = faces ? g_sample + f * count : (g_values ? g_values + o : NULL);
+            N_(backward_field)(&g, &s, &a, values + o, vx + f * count, vy + f * count,
+                               mac_cormack, mac_cormack ? kept + o : NULL, grad + o, gcx, gcy,
+                               chunk, gv, gx + f * count, gy + f * count);
+        }
+        if (faces) {
+            N_(face_components_backward)(1, ny, nx, gx, gy, g_face);
+            for (int64_t p = 0; p < 2 * count; ++p) g_sample[p] = g_sample[p] + g_face[p];
+        } else {
+            N_(staggered_to_centered_backward)(1, ny, nx, gx, gy, count, g_sample);
+        }
+    }
+    free(velocity);
+    free(buffer);
+    free(s.memory);
     return 0;
 }
 

@@ -128,6 +128,14 @@ def _declare(library: ctypes.CDLL) -> None:
             ptr, ptr,
         ]
         backward.restype = flag
+        carried = getattr(library, f"carried_forward_{suffix}")
+        carried.argtypes = [i64, i64, i64, ptr, ptr, flag, real, real, flag, ptr, ptr]
+        carried.restype = flag
+        carried = getattr(library, f"carried_backward_{suffix}")
+        carried.argtypes = [
+            i64, i64, i64, ptr, ptr, flag, real, real, flag, ptr, ptr, real, real, i64, ptr, ptr,
+        ]
+        carried.restype = flag
         stencils = {
             "face_components": [ptr, ptr, ptr],
             "staggered_to_centered": [ptr, ptr, ptr, i64],
@@ -281,6 +289,39 @@ def advect_backward(
     _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), decisions,
           grad, grid_scales[0], grid_scales[1], chunk, *outputs)
     return outputs[0], outputs[1], outputs[2]
+
+
+def carried_advect(
+    values: torch.Tensor, carrier: torch.Tensor, faces: bool, cx: float, cy: float,
+    mac_cormack: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """An advection whose velocity a stencil makes from the staggered ``carrier (B, 2, ny,
+    nx)`` (contiguous), a sample at a time: ``faces`` the carrier's self-advection with its
+    face means (``values`` is the carrier), else a single-channel cell-centred ``values (B, 1,
+    ny, nx)`` (contiguous) moved by its centring. ``cx, cy`` as for :func:`advect`. Returns
+    ``(result, decisions)`` shaped like ``values`` (the decisions for MacCormack, else
+    ``None``), what :func:`carried_advect_backward` takes."""
+    out = torch.empty_like(values)
+    kept = torch.empty(values.shape, dtype=torch.uint8) if mac_cormack else None
+    _call("carried_forward", carrier, values, carrier, int(faces), cx, cy, int(mac_cormack),
+          out, kept)
+    return out, kept
+
+
+def carried_advect_backward(
+    values: torch.Tensor, carrier: torch.Tensor, faces: bool, cx: float, cy: float,
+    mac_cormack: bool, decisions: torch.Tensor | None, grad: torch.Tensor,
+    grid_scales: tuple[float, float], need_values: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Gradients ``(values, carrier)`` of :func:`carried_advect` for ``grad`` (contiguous,
+    shaped like ``values``); the values' is ``None`` for ``faces`` (the carrier's includes it)
+    or when not ``need_values``."""
+    g_values = torch.empty_like(values) if need_values and not faces else None
+    g_carrier = torch.empty_like(carrier)
+    chunk = TORCH_VECTOR_BYTES // values.element_size()
+    _call("carried_backward", carrier, values, carrier, int(faces), cx, cy, int(mac_cormack),
+          decisions, grad, grid_scales[0], grid_scales[1], chunk, g_values, g_carrier)
+    return g_values, g_carrier
 
 
 def face_components(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
