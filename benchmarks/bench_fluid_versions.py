@@ -18,7 +18,9 @@ A worker process's own speed differs from another's running the same code by up 
 this project's machines (where each lands, its heap): ``--runs N`` starts ``N`` fresh pairs
 of workers, the first started alternating between the versions, prints each run's table and
 then, per batch size and method, the median and range over runs of each version's ratio to
-its bound and of after / before. Pinning all of it to one core (``taskset -c 1 python ...``)
+its own bound, to the mean of both workers' bounds (the network code is usually the same in
+both versions, and a worker's bound alone moves its ratio by a few per cent) and of
+after / before. Pinning all of it to one core (``taskset -c 1 python ...``)
 takes the core each worker lands on out of the comparison.
 """
 
@@ -139,8 +141,10 @@ def one_run(args: argparse.Namespace, batches: list[int], first: str
             print(f"| {batch_size} | {method} | {cells} | "
                   f"{medians['after'] / medians['before']:.2f} | "
                   f"{bounds['before']:.3f}, {bounds['after']:.3f} |", flush=True)
+            pooled = (bounds["before"] + bounds["after"]) / 2
             ratios[batch_size, method] = {
                 **{n: medians[n] / bounds[n] for n in versions},
+                **{f"{n} pooled": medians[n] / pooled for n in versions},
                 "after / before": medians["after"] / medians["before"],
             }
     return ratios
@@ -175,12 +179,15 @@ def main() -> None:
     runs = [one_run(args, batches, "before" if run % 2 == 0 else "after")
             for run in range(args.runs)]
     if args.runs > 1:
-        print(f"\nover {args.runs} runs: median [min, max]")
-        print("| batch | method | before / bound | after / bound | after / before |")
-        print("|---|---|---|---|---|")
+        print(f"\nover {args.runs} runs: median [min, max]; 'pooled': against the mean of "
+              "both workers' bounds (fairer when the network code is the same in both)")
+        print("| batch | method | before / bound | after / bound | before / pooled bound | "
+              "after / pooled bound | after / before |")
+        print("|---|---|---|---|---|---|---|")
         for key in runs[0]:
             cells = []
-            for column in ("before", "after", "after / before"):
+            for column in ("before", "after", "before pooled", "after pooled",
+                           "after / before"):
                 values = [run[key][column] for run in runs]
                 cells.append(f"{statistics.median(values):.2f} "
                              f"[{min(values):.2f}, {max(values):.2f}]")
