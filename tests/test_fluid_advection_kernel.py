@@ -164,6 +164,13 @@ def test_kernel_backward_refuses_missing_or_foreign_decisions(fused: None) -> No
     # the semi-Lagrangian backward needs nothing kept
     grads = kernel.advect_backward(values, wx, wy, 0.1, 0.1, False, None, grad, scales, needs)
     assert all(bool(torch.isfinite(g).all()) for g in grads)
+    # the same for the advection that makes its velocity from a staggered carrier
+    carrier = torch.randn(2, 2, 6, 7, generator=torch.Generator().manual_seed(5))
+    out, decisions = kernel.carried_advect(carrier, carrier, True, 0.1, 0.1, True)
+    for wrong in (None, decisions[:1], decisions.float()):
+        with pytest.raises(ValueError, match="carried_advect"):
+            kernel.carried_advect_backward(carrier, carrier, True, 0.1, 0.1, True, wrong,
+                                           torch.ones_like(out), scales, True)
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

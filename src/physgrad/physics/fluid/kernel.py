@@ -265,6 +265,21 @@ def advect(
     return out, kept
 
 
+def _check_decisions(caller: str, source: str, mac_cormack: bool,
+                     decisions: torch.Tensor | None, values: torch.Tensor) -> None:
+    """The C backward reads ny * nx bytes of MacCormack decisions per field: refuse missing
+    or foreign ones in one line."""
+    if mac_cormack and (
+        decisions is None or decisions.dtype != torch.uint8
+        or decisions.shape != values.shape or not decisions.is_contiguous()
+    ):
+        shape = None if decisions is None else (tuple(decisions.shape), decisions.dtype)
+        raise ValueError(
+            f"{caller} with MacCormack needs the decisions of {source}: contiguous uint8 "
+            f"{tuple(values.shape)}, got {shape}"
+        )
+
+
 def advect_backward(
     values: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
     cx: float, cy: float, mac_cormack: bool, decisions: torch.Tensor | None,
@@ -275,15 +290,8 @@ def advect_backward(
     ``decisions``) for the output gradient ``grad (N, ny, nx)`` (contiguous);
     ``grid_scales``: ``2 dt / (n dx)`` per axis; ``needs``: which of the three to compute
     (the others are ``None``)."""
-    if mac_cormack and (
-        decisions is None or decisions.dtype != torch.uint8
-        or decisions.shape != values.shape or not decisions.is_contiguous()
-    ):  # the C code reads ny * nx bytes per sample from it
-        shape = None if decisions is None else (tuple(decisions.shape), decisions.dtype)
-        raise ValueError(
-            "advect_backward with MacCormack needs the decisions of advect(..., "
-            f"keep_decisions=True): contiguous uint8 {tuple(values.shape)}, got {shape}"
-        )
+    _check_decisions("advect_backward", "advect(..., keep_decisions=True)", mac_cormack,
+                     decisions, values)
     outputs = [torch.empty_like(values) if need else None for need in needs]
     chunk = TORCH_VECTOR_BYTES // values.element_size()
     _call("advect_backward", values, values, wx, wy, cx, cy, int(mac_cormack), decisions,
@@ -316,6 +324,8 @@ def carried_advect_backward(
     """Gradients ``(values, carrier)`` of :func:`carried_advect` for ``grad`` (contiguous,
     shaped like ``values``); the values' is ``None`` for ``faces`` (the carrier's includes it)
     or when not ``need_values``."""
+    _check_decisions("carried_advect_backward", "carried_advect", mac_cormack, decisions,
+                     values)
     g_values = torch.empty_like(values) if need_values and not faces else None
     g_carrier = torch.empty_like(carrier)
     chunk = TORCH_VECTOR_BYTES // values.element_size()
@@ -382,7 +392,6 @@ def stencil_backward(
     function's order."""
     _call(f"{name}_backward", out, *args, out)
     return out
-
 
 
 def energy_factor_backward(
