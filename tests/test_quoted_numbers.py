@@ -654,6 +654,11 @@ def fluid_3000() -> dict[str, str]:
     return {**values, "ratio2000": long_claim("fluid", 2000, "pg-reverse-sim", "v0_err")["ratio"]}
 
 
+def fluid_3500() -> dict[str, str]:
+    """The fluid long runs at 3,500 iterations (continued in session 9)."""
+    return long_claim("fluid", 3500, "pg-reverse-sim", "v0_err")
+
+
 def poisson_sgd_long() -> dict[str, str]:
     """SGD against Adam in the Poisson long runs at 5,000 iterations: Adam / SGD held-out ratio
     (``ratio``), SGD's error as a multiple of Adam's (``times``), the seed count and whether
@@ -1108,6 +1113,10 @@ paper 2.3× at 200) |
           "Continued to 3,000 iterations, Adam's held-out `v0_err` is {ratio} "
           "times Adam + PG's ({n} seeds; at 2,000: {ratio2000}; the paper: 5× at 20k), and Adam + "
           "PG reaches Adam's 3,000-iteration error by iteration {reach}.", fluid_3000),
+    Quote("docs/experiments/fluid.md",
+          "Continued further to 3,500 iterations, Adam's held-out `v0_err` is {ratio} times "
+          "Adam + PG's ({n} seeds), and Adam + PG reaches Adam's 3,500-iteration error by "
+          "iteration {reach}.", fluid_3500),
 ]
 
 
