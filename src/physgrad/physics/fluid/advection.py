@@ -39,7 +39,6 @@ from physgrad.physics.fluid.grid import (
     Domain,
     _centred_components,
     _face_components,
-    _plain,
     _recorded,
     _transformed,
     check_dt,
@@ -459,8 +458,9 @@ def _advect_own_grid(
     scheme: str,
 ) -> torch.Tensor:
     """Advect ``values (..., ny, nx)`` with the velocity ``(wx, wy)`` sampled at its own
-    points (each as many ``(ny, nx)`` fields as ``values``, in the same order once flattened to
-    ``(N, ny, nx)``); the result has ``values``' shape.
+    points: each as many ``(ny, nx)`` fields as ``values`` (in the same order once flattened to
+    ``(N, ny, nx)``), or, for ``values (B, C, ny, nx)``, ``(B, ny, nx)``: one plane per sample
+    for all its channels. The result has ``values``' shape.
 
     Plain evaluation and first derivatives run the fused CPU kernel where it applies, else
     :func:`_advect_fast` (fused ``grid_sample`` kernels, in-place passes;
@@ -469,21 +469,35 @@ def _advect_own_grid(
     the gather-based :func:`_advect_own_grid_gather` (same values to rounding).
     """
     tensors = (values, wx, wy)
-    if _transformed(tensors):
-        return _advect_own_grid_gather(*_flat(*tensors), dt, domain, scheme).view(values.shape)
+    transformed = _transformed(tensors)
+    recorded = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     mac_cormack = scheme == "mac_cormack"
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        # one node, whatever the layout (no reshape nodes for autograd to run)
+    if not (transformed or recorded) and kernel.usable(*tensors):
+        # the kernel reads strided velocity planes, a sample's once for all its channels
+        planes = _velocity_planes(wx, wy)
+        out = kernel.advect(values.detach().reshape(-1, *values.shape[-2:]).contiguous(),
+                            *planes, dt / domain.dx, dt / domain.dy, mac_cormack)[0]
+        return out.view(values.shape)
+    if wx.dim() < values.dim() and values.shape[1] > 1:  # the other paths: a plane per field
+        wx, wy = (t.unsqueeze(1).expand(values.shape) for t in (wx, wy))
+        tensors = (values, wx, wy)
+    if transformed:
+        return _advect_own_grid_gather(*_flat(*tensors), dt, domain, scheme).view(values.shape)
+    if recorded:  # one node, whatever the layout (no reshape nodes for autograd to run)
         return _FastAdvection.apply(values, wx, wy, dt, domain, mac_cormack)
-    shape = values.shape
-    values, wx, wy = _flat(*tensors)
-    if kernel.usable(values, wx, wy):
-        values, wx, wy = (t.detach().contiguous() for t in (values, wx, wy))
-        out = kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy, mac_cormack)[0]
-        return out.view(shape)
+    flat, wx, wy = _flat(*tensors)
     with torch.no_grad():
         shift = _displacement(wx, wy, dt, domain)
-        return _advect_fast(values, shift, mac_cormack, keep_state=False)[0].view(shape)
+        return _advect_fast(flat, shift, mac_cormack, keep_state=False)[0].view(values.shape)
+
+
+def _velocity_planes(wx: torch.Tensor, wy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The velocity components as ``(M, ny, nx)`` planes for :func:`kernel.advect`: views where
+    both have contiguous rows and one layout (e.g. ``v.unbind(1)``), else contiguous copies."""
+    wx, wy = (t.detach().reshape(-1, *t.shape[-2:]) for t in (wx, wy))
+    if wx.stride() != wy.stride() or wx.stride()[1:] != (wx.shape[-1], 1):
+        wx, wy = wx.contiguous(), wy.contiguous()
+    return wx, wy
 
 
 def _advect_own_grid_gather(
@@ -635,25 +649,11 @@ def _advect_centered(
     staggered_velocity: bool,
 ) -> torch.Tensor:
     """``field (B, C, ny, nx)`` cell-centred; ``velocity (B, 2, ny, nx)``."""
-    b, c = field.shape[:2]
-    if staggered_velocity and c == 1 and _recorded(velocity, field):
+    if staggered_velocity and field.shape[1] == 1 and _recorded(velocity, field):
         return _CarriedAdvection.apply(field, velocity, dt, domain, scheme == "mac_cormack",
                                        False)
-    components = _centred_components(velocity) if staggered_velocity else velocity.unbind(1)
-    tensors = (field, *components)
-    if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) and _plain(
-        velocity, *tensors
-    ):  # the kernel reads each sample's components for its C channels: no copies of them
-        values = field.detach().reshape(b * c, *domain.shape).contiguous()
-        wx, wy = (t.detach() for t in components)
-        out = kernel.advect(values, wx, wy, dt / domain.dx, dt / domain.dy,
-                            scheme == "mac_cormack")[0]
-        return out.view(field.shape)
-    if c == 1:  # (B, ny, nx) components match a single channel as they are
-        wx, wy = components
-    else:
-        wx, wy = (comp.unsqueeze(1).expand(b, c, *domain.shape) for comp in components)
-    return _advect_own_grid(field, wx, wy, dt, domain, scheme)
+    wx, wy = _centred_components(velocity) if staggered_velocity else velocity.unbind(1)
+    return _advect_own_grid(field, wx, wy, dt, domain, scheme)  # each plane for C channels
 
 
 def _advect_staggered(
